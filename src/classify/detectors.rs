@@ -1,0 +1,707 @@
+//! Value detectors: validators that say whether one value has the shape (and, where one
+//! exists, the checksum) of a kind of personal information.
+//!
+//! Each detector is a pure function of one string. Strong detectors are specific enough
+//! to classify a column on their own (a check digit, a structure no other data has); weak
+//! ones only confirm what a column's name already suggests.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
+
+/// One kind of value a column can be checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    /// 18-digit GB 11643 resident ID (mod 11-2 check digit, valid birth date) or 15-digit legacy ID.
+    CnIdCard,
+    /// PRC passport, Hong Kong/Macau travel permit and similar document numbers.
+    Passport,
+    /// 16 to 19 digit card number passing the Luhn check.
+    BankCard,
+    /// Mainland mobile number (1[3-9] + 9 digits) or a separated landline, `+86`/`0086` allowed.
+    CnPhone,
+    /// An e-mail address.
+    Email,
+    /// A dotted-quad IPv4 address.
+    Ipv4,
+    /// An IPv6 address.
+    Ipv6,
+    /// A MAC address written as six hex pairs separated by `:` or `-`.
+    Mac,
+    /// A 15-digit IMEI passing the Luhn check.
+    Imei,
+    /// A 15-digit IMSI of a mainland operator (MCC 460).
+    Imsi,
+    /// A 16-hex-digit Android ID.
+    AndroidId,
+    /// An 8-4-4-4-12 UUID, the shape of IDFA, IDFV and most OAIDs.
+    Uuid,
+    /// An http(s) URL.
+    Url,
+    /// A latitude with at least three decimals.
+    Latitude,
+    /// A longitude with at least three decimals.
+    Longitude,
+    /// A "lat,lon" pair, both with at least four decimals.
+    LatLonPair,
+    /// A geohash of 5 to 12 characters.
+    Geohash,
+    /// A Chinese personal name: two to four Han characters led by a known surname.
+    CnName,
+    /// A mainland postal address: an administrative division and a street-level part.
+    CnAddress,
+    /// A calendar date between 1900 and today.
+    BirthDate,
+    /// A gender value (男/女, M/F, male/female).
+    Gender,
+}
+
+impl Detector {
+    /// Every detector, in the order reports list them.
+    pub const ALL: [Detector; 21] = [
+        Detector::CnIdCard,
+        Detector::Passport,
+        Detector::BankCard,
+        Detector::CnPhone,
+        Detector::Email,
+        Detector::Ipv4,
+        Detector::Ipv6,
+        Detector::Mac,
+        Detector::Imei,
+        Detector::Imsi,
+        Detector::AndroidId,
+        Detector::Uuid,
+        Detector::Url,
+        Detector::Latitude,
+        Detector::Longitude,
+        Detector::LatLonPair,
+        Detector::Geohash,
+        Detector::CnName,
+        Detector::CnAddress,
+        Detector::BirthDate,
+        Detector::Gender,
+    ];
+
+    /// The name used in rule files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Detector::CnIdCard => "cn_id_card",
+            Detector::Passport => "passport",
+            Detector::BankCard => "bank_card",
+            Detector::CnPhone => "cn_phone",
+            Detector::Email => "email",
+            Detector::Ipv4 => "ipv4",
+            Detector::Ipv6 => "ipv6",
+            Detector::Mac => "mac",
+            Detector::Imei => "imei",
+            Detector::Imsi => "imsi",
+            Detector::AndroidId => "android_id",
+            Detector::Uuid => "uuid",
+            Detector::Url => "url",
+            Detector::Latitude => "latitude",
+            Detector::Longitude => "longitude",
+            Detector::LatLonPair => "lat_lon_pair",
+            Detector::Geohash => "geohash",
+            Detector::CnName => "cn_name",
+            Detector::CnAddress => "cn_address",
+            Detector::BirthDate => "birth_date",
+            Detector::Gender => "gender",
+        }
+    }
+
+    /// Whether a match is specific enough to classify a column without name evidence,
+    /// and a mismatch strong enough to overrule a column name.
+    pub fn is_strong(self) -> bool {
+        matches!(
+            self,
+            Detector::CnIdCard
+                | Detector::BankCard
+                | Detector::CnPhone
+                | Detector::Email
+                | Detector::Ipv4
+                | Detector::Ipv6
+                | Detector::Mac
+                | Detector::Imei
+                | Detector::Imsi
+                | Detector::LatLonPair
+                | Detector::CnAddress
+        )
+    }
+
+    /// Whether `value` (already trimmed) is of this kind.
+    pub fn matches(self, value: &str) -> bool {
+        match self {
+            Detector::CnIdCard => is_cn_id_card(value),
+            Detector::Passport => is_passport(value),
+            Detector::BankCard => is_bank_card(value),
+            Detector::CnPhone => is_cn_phone(value),
+            Detector::Email => is_email(value),
+            Detector::Ipv4 => value.parse::<Ipv4Addr>().is_ok(),
+            Detector::Ipv6 => value.contains(':') && value.parse::<Ipv6Addr>().is_ok(),
+            Detector::Mac => is_mac(value),
+            Detector::Imei => is_imei(value),
+            Detector::Imsi => is_imsi(value),
+            Detector::AndroidId => is_android_id(value),
+            Detector::Uuid => is_uuid(value),
+            Detector::Url => is_url(value),
+            Detector::Latitude => is_precise_coordinate(value, 90.0, 3),
+            Detector::Longitude => is_precise_coordinate(value, 180.0, 3),
+            Detector::LatLonPair => is_lat_lon_pair(value),
+            Detector::Geohash => is_geohash(value),
+            Detector::CnName => is_cn_name(value),
+            Detector::CnAddress => is_cn_address(value),
+            Detector::BirthDate => is_birth_date(value, chrono::Local::now().date_naive()),
+            Detector::Gender => is_gender(value),
+        }
+    }
+}
+
+const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const ID_CHECK_CHARS: &[u8; 11] = b"10X98765432";
+
+/// Province-level prefixes of GB/T 2260 administrative codes (71/81/82/83: Taiwan, Hong
+/// Kong, Macau residence permits).
+const PROVINCE_PREFIXES: [u8; 35] = [
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51,
+    52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
+];
+
+/// The GB 11643 check character for the first 17 digits of an ID number.
+pub fn id_card_check_char(first17: &[u8]) -> Option<u8> {
+    if first17.len() != 17 || !first17.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = first17
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    Some(ID_CHECK_CHARS[(sum % 11) as usize])
+}
+
+fn has_province_prefix(digits: &[u8]) -> bool {
+    let prefix = (digits[0] - b'0') * 10 + (digits[1] - b'0');
+    PROVINCE_PREFIXES.contains(&prefix)
+}
+
+fn parse_ymd(digits: &[u8]) -> Option<NaiveDate> {
+    let num = |r: std::ops::Range<usize>| -> u32 {
+        digits[r].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    NaiveDate::from_ymd_opt(num(0..4) as i32, num(4..6), num(6..8))
+}
+
+/// 18-digit GB 11643 number with a valid check digit and birth date, or a 15-digit legacy
+/// number (area code + YYMMDD + sequence) with a valid date.
+pub fn is_cn_id_card(value: &str) -> bool {
+    let b = value.as_bytes();
+    match b.len() {
+        18 => {
+            let Some(check) = id_card_check_char(&b[..17]) else {
+                return false;
+            };
+            if b[17].to_ascii_uppercase() != check || !has_province_prefix(b) {
+                return false;
+            }
+            parse_ymd(&b[6..14]).is_some_and(plausible_birth_date)
+        }
+        15 => {
+            if !b.iter().all(u8::is_ascii_digit) || !has_province_prefix(b) {
+                return false;
+            }
+            let mut ymd = *b"19000000";
+            ymd[2..].copy_from_slice(&b[6..12]);
+            parse_ymd(&ymd).is_some()
+        }
+        _ => false,
+    }
+}
+
+fn plausible_birth_date(date: NaiveDate) -> bool {
+    date.year() >= 1900 && date <= chrono::Local::now().date_naive()
+}
+
+/// The Luhn (mod 10) check over a string of ASCII digits.
+pub fn luhn_valid(digits: &str) -> bool {
+    let b = digits.as_bytes();
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let sum: u32 = b
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(d - b'0');
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// A card number of 16 to 19 digits (spaces or dashes between groups allowed) passing Luhn.
+pub fn is_bank_card(value: &str) -> bool {
+    let digits: String = value.chars().filter(|c| *c != ' ' && *c != '-').collect();
+    (16..=19).contains(&digits.len()) && digits.as_bytes()[0] != b'0' && luhn_valid(&digits)
+}
+
+/// A 15-digit IMEI (14 digits + Luhn check digit).
+pub fn is_imei(value: &str) -> bool {
+    value.len() == 15 && luhn_valid(value)
+}
+
+const CN_MNC: [&str; 13] = [
+    "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "11", "15", "20",
+];
+
+/// A 15-digit IMSI of a mainland operator: MCC 460 and a known MNC.
+pub fn is_imsi(value: &str) -> bool {
+    value.len() == 15
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && value.starts_with("460")
+        && CN_MNC.contains(&&value[3..5])
+}
+
+/// A phone number reduced to its digits: separators and a `+86`/`0086` country prefix removed.
+/// Returns `None` when anything but digits, separators and a leading `+` remains.
+pub fn canonical_phone(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    let mut digits = String::with_capacity(trimmed.len());
+    for (i, c) in trimmed.chars().enumerate() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '(' | ')' => {}
+            '+' if i == 0 => {}
+            _ => return None,
+        }
+    }
+    let national = if let Some(rest) = digits.strip_prefix("0086") {
+        rest
+    } else if digits.len() == 13 && digits.starts_with("86") {
+        &digits[2..]
+    } else {
+        &digits
+    };
+    Some(national.to_owned())
+}
+
+/// A mainland mobile number, or a landline written with its area code separated.
+pub fn is_cn_phone(value: &str) -> bool {
+    let Some(national) = canonical_phone(value) else {
+        return false;
+    };
+    let b = national.as_bytes();
+    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+        return true;
+    }
+    // Landlines only count when written with a separator: bare 10-12 digit numbers are
+    // far more often order or account numbers.
+    let separated = value.contains('-') || value.contains(' ') || value.contains('(');
+    separated && b.first() == Some(&b'0') && (10..=12).contains(&b.len()) && b[1] != b'0'
+}
+
+/// A plain-syntax e-mail address (`local@domain.tld`).
+pub fn is_email(value: &str) -> bool {
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    if local.is_empty() || local.len() > 64 || domain.len() > 253 {
+        return false;
+    }
+    let local_ok = local
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let tld = labels.last().copied().unwrap_or("");
+    local_ok
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && tld.len() >= 2
+        && tld.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// Six hex pairs separated consistently by `:` or `-`.
+pub fn is_mac(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.len() != 17 {
+        return false;
+    }
+    let sep = b[2];
+    if sep != b':' && sep != b'-' {
+        return false;
+    }
+    b.iter().enumerate().all(|(i, c)| {
+        if i % 3 == 2 {
+            *c == sep
+        } else {
+            c.is_ascii_hexdigit()
+        }
+    })
+}
+
+/// Sixteen hex digits with at least one letter (all-digit strings are more likely numbers).
+pub fn is_android_id(value: &str) -> bool {
+    value.len() == 16
+        && value.bytes().all(|b| b.is_ascii_hexdigit())
+        && value.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// The 8-4-4-4-12 hex shape.
+pub fn is_uuid(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// An `http://` or `https://` URL with a host.
+pub fn is_url(value: &str) -> bool {
+    let lower = value.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower.starts_with("https://") {
+        &value[8..]
+    } else if lower.starts_with("http://") {
+        &value[7..]
+    } else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    !host.is_empty() && !host.contains(char::is_whitespace)
+}
+
+fn decimals(value: &str) -> usize {
+    value.split_once('.').map_or(0, |(_, frac)| {
+        frac.bytes().take_while(u8::is_ascii_digit).count()
+    })
+}
+
+/// A number within `±limit` written with at least `min_decimals` decimals.
+pub fn is_precise_coordinate(value: &str, limit: f64, min_decimals: usize) -> bool {
+    decimals(value) >= min_decimals
+        && value
+            .parse::<f64>()
+            .is_ok_and(|x| x.is_finite() && x.abs() <= limit)
+}
+
+/// "lat,lon" (comma or space separated), both within range and with four or more decimals.
+pub fn is_lat_lon_pair(value: &str) -> bool {
+    let mut parts = value.split([',', ' ']).filter(|p| !p.is_empty());
+    let (Some(lat), Some(lon), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    is_precise_coordinate(lat, 90.0, 4) && is_precise_coordinate(lon, 180.0, 4)
+}
+
+/// 5 to 12 characters of the geohash alphabet, mixing letters and digits.
+pub fn is_geohash(value: &str) -> bool {
+    const ALPHABET: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+    (5..=12).contains(&value.len())
+        && value.bytes().all(|b| ALPHABET.contains(&b))
+        && value.bytes().any(|b| b.is_ascii_digit())
+        && value.bytes().any(|b| b.is_ascii_lowercase())
+}
+
+/// Mainland passports (E/G + 8 digits, E + letter + 7 digits), diplomatic and service
+/// passports, and Hong Kong/Macau travel permits (C/H/M + 8 to 10 digits).
+pub fn is_passport(value: &str) -> bool {
+    let b = value.as_bytes();
+    let digits_from = |i: usize| b[i..].iter().all(u8::is_ascii_digit);
+    match b.first().map(u8::to_ascii_uppercase) {
+        Some(b'E') if b.len() == 9 => digits_from(1) || (b[1].is_ascii_alphabetic() && digits_from(2)),
+        Some(b'G') if b.len() == 9 => digits_from(1),
+        Some(b'P' | b'S' | b'D') if b.len() == 8 => digits_from(1),
+        Some(b'C' | b'H' | b'M') if (9..=11).contains(&b.len()) => digits_from(1),
+        _ => false,
+    }
+}
+
+/// Common Chinese surnames (single characters), covering the vast majority of the population.
+const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵇公哈湛宾戎勾茅利於呼居揭干但尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由";
+
+/// Compound surnames (复姓).
+const COMPOUND_SURNAMES: [&str; 20] = [
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文",
+    "司徒", "夏侯", "令狐", "端木", "独孤", "南宫", "西门", "轩辕", "呼延",
+];
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// Whether a name starts with a known Chinese surname.
+pub fn has_cn_surname(name: &str) -> bool {
+    COMPOUND_SURNAMES.iter().any(|s| name.starts_with(s))
+        || name.chars().next().is_some_and(|c| SURNAMES.contains(c))
+}
+
+/// Two to four Han characters led by a known surname, or a transliterated minority name
+/// joined with `·`.
+pub fn is_cn_name(value: &str) -> bool {
+    let count = value.chars().count();
+    if value.contains('·') {
+        return (3..=15).contains(&count) && value.chars().all(|c| c == '·' || is_han(c));
+    }
+    (2..=4).contains(&count) && value.chars().all(is_han) && has_cn_surname(value)
+}
+
+const ADMIN_MARKERS: [&str; 9] = ["省", "市", "自治区", "自治州", "区", "县", "旗", "镇", "乡"];
+const STREET_MARKERS: [&str; 15] = [
+    "路", "街", "道", "巷", "弄", "号", "村", "小区", "栋", "幢", "单元", "室", "大厦", "花园", "苑",
+];
+
+/// A mainland address: at least six characters with an administrative division and a
+/// street-level marker.
+pub fn is_cn_address(value: &str) -> bool {
+    value.chars().count() >= 6
+        && ADMIN_MARKERS.iter().any(|m| value.contains(m))
+        && STREET_MARKERS.iter().any(|m| value.contains(m))
+}
+
+/// A date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, optionally followed by a time) between 1900
+/// and `today`.
+pub fn is_birth_date(value: &str, today: NaiveDate) -> bool {
+    let date_part = value.get(..10).unwrap_or(value);
+    let digits: Vec<u8> = if value.len() == 8 {
+        value.bytes().collect()
+    } else {
+        let b = date_part.as_bytes();
+        if b.len() != 10 || !(b[4] == b'-' || b[4] == b'/') || b[7] != b[4] {
+            return false;
+        }
+        b.iter().copied().filter(u8::is_ascii_digit).collect()
+    };
+    digits.len() == 8
+        && digits.iter().all(u8::is_ascii_digit)
+        && parse_ymd(&digits).is_some_and(|d| d.year() >= 1900 && d <= today)
+}
+
+/// A gender value in Chinese or English.
+pub fn is_gender(value: &str) -> bool {
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "男" | "女" | "男性" | "女性" | "未知" | "m" | "f" | "male" | "female" | "unknown"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Completes 17 digits into a valid 18-digit ID number.
+    fn with_check(first17: &str) -> String {
+        let c = id_card_check_char(first17.as_bytes()).unwrap();
+        format!("{first17}{}", c as char)
+    }
+
+    #[test]
+    fn id_card_known_vectors() {
+        // The worked example of GB 11643-1999.
+        assert!(is_cn_id_card("11010519491231002X"));
+        assert!(is_cn_id_card("11010519491231002x"));
+        // Wrong check digit.
+        assert!(!is_cn_id_card("110105194912310021"));
+        // Impossible dates: 31 February, month 13, in the future, before 1900.
+        assert!(!is_cn_id_card(&with_check("11010519900231123")));
+        assert!(!is_cn_id_card(&with_check("11010519901301123")));
+        assert!(!is_cn_id_card(&with_check("11010521990101123")));
+        assert!(!is_cn_id_card(&with_check("11010518991231123")));
+        // Invalid province prefix (order numbers often start with a year).
+        assert!(!is_cn_id_card(&with_check("20240615123456789")));
+        // Legacy 15-digit numbers.
+        assert!(is_cn_id_card("110105491231002"));
+        assert!(!is_cn_id_card("110105491331002"));
+        assert!(!is_cn_id_card("910105491231002"));
+        // Wrong lengths and characters.
+        assert!(!is_cn_id_card("11010519491231002"));
+        assert!(!is_cn_id_card("1101051949123100XX"));
+        assert!(!is_cn_id_card(""));
+    }
+
+    #[test]
+    fn luhn_known_vectors() {
+        assert!(luhn_valid("79927398713"));
+        assert!(!luhn_valid("79927398710"));
+        assert!(is_bank_card("4111111111111111"));
+        assert!(is_bank_card("4111 1111 1111 1111"));
+        assert!(!is_bank_card("4111111111111112"));
+        assert!(!is_bank_card("411111111111111")); // 15 digits
+        assert!(is_imei("490154203237518"));
+        assert!(!is_imei("490154203237517"));
+        assert!(!luhn_valid(""));
+        assert!(!luhn_valid("12a4"));
+    }
+
+    #[test]
+    fn phones() {
+        for ok in [
+            "13812345678",
+            "+86 138 1234 5678",
+            "0086-13812345678",
+            "8613812345678",
+            "138-1234-5678",
+            "010-12345678",
+            "(0755) 8888 1234",
+        ] {
+            assert!(is_cn_phone(ok), "{ok}");
+        }
+        for bad in [
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "01012345678",
+            "13812345678a",
+            "",
+        ] {
+            assert!(!is_cn_phone(bad), "{bad}");
+        }
+        assert_eq!(canonical_phone("+86 138-1234-5678").unwrap(), "13812345678");
+    }
+
+    #[test]
+    fn emails_and_network() {
+        assert!(is_email("zhang.san+ad@example.com.cn"));
+        assert!(!is_email("zhang@localhost"));
+        assert!(!is_email("@example.com"));
+        assert!(!is_email("a@b@example.com"));
+        assert!(!is_email("a@example.c0m"));
+        assert!(Detector::Ipv4.matches("192.168.1.20"));
+        assert!(!Detector::Ipv4.matches("192.168.1.256"));
+        assert!(!Detector::Ipv4.matches("1.2.3"));
+        assert!(Detector::Ipv6.matches("2408:8207:24a6:5651::1"));
+        assert!(!Detector::Ipv6.matches("12345"));
+        assert!(is_mac("3c:22:fb:0a:1b:2c"));
+        assert!(is_mac("3C-22-FB-0A-1B-2C"));
+        assert!(!is_mac("3c:22-fb:0a:1b:2c"));
+        assert!(!is_mac("3c:22:fb:0a:1b:2g"));
+        assert!(is_imsi("460011234567890"));
+        assert!(!is_imsi("460991234567890"));
+        assert!(!is_imsi("310011234567890"));
+        assert!(is_android_id("9774d56d682e549c"));
+        assert!(!is_android_id("1234567890123456"));
+        assert!(is_uuid("6D92078A-8246-4BA4-AE5B-76104861E7DC"));
+        assert!(!is_uuid("6D92078A-8246-4BA4-AE5B-76104861E7D"));
+        assert!(is_url("https://m.example.cn/item?id=1"));
+        assert!(!is_url("ftp://example.cn"));
+        assert!(!is_url("https://"));
+    }
+
+    #[test]
+    fn locations() {
+        assert!(is_precise_coordinate("39.904200", 90.0, 3));
+        assert!(!is_precise_coordinate("39.9", 90.0, 3));
+        assert!(!is_precise_coordinate("99.123", 90.0, 3));
+        assert!(is_lat_lon_pair("39.904211,116.407395"));
+        assert!(is_lat_lon_pair("39.9042 116.4074"));
+        assert!(!is_lat_lon_pair("116.4074,39.9042"));
+        assert!(!is_lat_lon_pair("39.90,116.40"));
+        assert!(is_geohash("wx4g0ec1"));
+        assert!(!is_geohash("wx4g0eai")); // 'a' and 'i' are not in the alphabet
+    }
+
+    #[test]
+    fn names_addresses_dates() {
+        assert!(is_cn_name("张伟"));
+        assert!(is_cn_name("欧阳娜娜"));
+        assert!(is_cn_name("买买提·艾力"));
+        assert!(!is_cn_name("张"));
+        assert!(!is_cn_name("张*"));
+        assert!(!is_cn_name("Zhang Wei"));
+        assert!(!is_cn_name("哈哈哈哈哈"));
+        assert!(is_cn_address("广东省深圳市南山区科技园路1号"));
+        assert!(is_cn_address("北京市朝阳区建国路88号"));
+        assert!(!is_cn_address("北京市"));
+        assert!(!is_cn_address("今天天气很好我们去公园"));
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        assert!(is_birth_date("1990-05-17", today));
+        assert!(is_birth_date("1990/05/17", today));
+        assert!(is_birth_date("19900517", today));
+        assert!(!is_birth_date("1990-02-30", today));
+        assert!(!is_birth_date("2027-01-01", today));
+        assert!(!is_birth_date("1899-12-31", today));
+        assert!(!is_birth_date("1990-05/17", today));
+        assert!(is_gender("男"));
+        assert!(is_gender("Female"));
+        assert!(!is_gender("x"));
+        assert!(is_passport("E12345678"));
+        assert!(is_passport("EA1234567"));
+        assert!(is_passport("C12345678"));
+        assert!(!is_passport("E1234567"));
+        assert!(!is_passport("X12345678"));
+    }
+
+    #[test]
+    fn strength_is_declared_for_every_detector() {
+        let strong: Vec<_> = Detector::ALL.iter().filter(|d| d.is_strong()).collect();
+        assert_eq!(strong.len(), 11);
+        assert!(!Detector::Uuid.is_strong(), "request ids are UUIDs too");
+    }
+
+    proptest! {
+        #[test]
+        fn any_valid_id_number_passes_and_any_other_check_digit_fails(
+            area in prop::sample::select(PROVINCE_PREFIXES.to_vec()),
+            rest in 0u32..10_000,
+            days in 0i64..40_000,
+            seq in 0u32..1000,
+            wrong in 0usize..11,
+        ) {
+            let birth = NaiveDate::from_ymd_opt(1920, 1, 1).unwrap() + chrono::Duration::days(days);
+            prop_assume!(birth <= chrono::Local::now().date_naive());
+            let first17 = format!("{area:02}{rest:04}{}{seq:03}", birth.format("%Y%m%d"));
+            let check = id_card_check_char(first17.as_bytes()).unwrap();
+            let valid = format!("{first17}{}", check as char);
+            prop_assert!(is_cn_id_card(&valid));
+            let other = ID_CHECK_CHARS[wrong];
+            prop_assume!(other != check);
+            let invalid = format!("{first17}{}", other as char);
+            prop_assert!(!is_cn_id_card(&invalid));
+        }
+
+        #[test]
+        fn luhn_detects_every_single_digit_error(digits in "[0-9]{15,18}", pos in 0usize..15, delta in 1u8..10) {
+            let body = digits.as_bytes();
+            let check = (0..10u8)
+                .find(|c| luhn_valid(&format!("{digits}{c}")))
+                .unwrap();
+            let valid = format!("{digits}{check}");
+            prop_assert!(luhn_valid(&valid));
+            let mut changed = valid.clone().into_bytes();
+            changed[pos] = b'0' + (body[pos] - b'0' + delta) % 10;
+            prop_assert!(!luhn_valid(std::str::from_utf8(&changed).unwrap()));
+        }
+
+        #[test]
+        fn mobile_numbers_survive_formatting(second in 3u8..10, rest in "[0-9]{9}", style in 0usize..4) {
+            let n = format!("1{second}{rest}");
+            let formatted = match style {
+                0 => n.clone(),
+                1 => format!("+86 {} {} {}", &n[..3], &n[3..7], &n[7..]),
+                2 => format!("0086{n}"),
+                _ => format!("{}-{}-{}", &n[..3], &n[3..7], &n[7..]),
+            };
+            prop_assert!(is_cn_phone(&formatted));
+            prop_assert_eq!(canonical_phone(&formatted).unwrap(), n);
+        }
+
+        #[test]
+        fn detectors_never_panic(s in "\\PC{0,40}") {
+            for d in Detector::ALL {
+                let _ = d.matches(&s);
+            }
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! Column classification: combines column-name evidence with value evidence into a category,
+//! a sensitivity, a confidence and a suggested action, and records why.
+//!
+//! Neither kind of evidence decides alone when the other disagrees strongly: a column named
+//! `order_no` full of 18-digit numbers that fail the ID check is not an ID, and a column named
+//! `c2` full of valid ID numbers is one.
+
+pub mod detectors;
+pub mod names;
+pub mod rules;
+
+use arrow::array::StringArray;
+use serde::{Deserialize, Serialize};
+
+use crate::category::{Action, Category, Sensitivity};
+use names::NameMatcher;
+pub use rules::{CategoryRule, Rules, RulesError};
+
+/// Values checked before a category whose values clearly do not match stops being checked.
+const ABANDON_AFTER: usize = 200;
+/// Fewest values for a mismatch to overrule a column name.
+const VETO_MIN_VALUES: usize = 20;
+/// At most this share of matches counts as values contradicting a column name.
+const VETO_MAX_SHARE: f64 = 0.05;
+
+/// Why a column was classified as it was. Never holds a value from the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The keyword found in the column name, if any.
+    pub name_keyword: Option<String>,
+    /// Non-null values checked against the chosen category's detectors.
+    pub values_checked: usize,
+    /// How many of them matched.
+    pub values_matched: usize,
+    /// The detectors that matched at least one value of the chosen category.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detectors: Vec<String>,
+    /// One sentence for the report.
+    pub reason: String,
+}
+
+/// The classification of one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnVerdict {
+    /// The PI category, or `none`.
+    pub category: Category,
+    /// Sensitivity of that category under the loaded rules.
+    pub sensitivity: Sensitivity,
+    /// 0 to 1.
+    pub confidence: f64,
+    /// What the decision rests on.
+    pub evidence: Evidence,
+    /// The action the rules suggest for the category.
+    pub suggested_action: Action,
+}
+
+/// Classifies columns with a set of rules.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    rules: Rules,
+    matcher: NameMatcher,
+}
+
+/// Running tally of one category's detectors over a column's values.
+#[derive(Debug, Clone)]
+struct Tally {
+    rule: usize,
+    checked: usize,
+    matched: usize,
+    strong_matched: usize,
+    per_detector: Vec<usize>,
+    alive: bool,
+}
+
+impl Tally {
+    fn share(&self) -> f64 {
+        if self.checked == 0 { 0.0 } else { self.matched as f64 / self.checked as f64 }
+    }
+    fn strong_share(&self) -> f64 {
+        if self.checked == 0 { 0.0 } else { self.strong_matched as f64 / self.checked as f64 }
+    }
+}
+
+/// Strings that mean "no value" in exported data.
+fn is_null_token(v: &str) -> bool {
+    v.is_empty()
+        || matches!(v, "-" | "\\N" | "null" | "NULL" | "Null" | "None" | "none" | "NaN" | "nan" | "N/A" | "n/a")
+}
+
+impl Classifier {
+    /// A classifier over the given rules.
+    pub fn new(rules: Rules) -> Self {
+        let matcher = NameMatcher::new(rules.categories.iter().enumerate().flat_map(|(i, r)| {
+            r.keywords.iter().map(move |k| (i, k.clone()))
+        }));
+        Classifier { rules, matcher }
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The rule for a category, if loaded.
+    pub fn rule(&self, category: Category) -> Option<&CategoryRule> {
+        self.rules.categories.iter().find(|r| r.id == category)
+    }
+
+    /// Classifies a column from its name and a sample of its values rendered as strings.
+    pub fn classify(&self, column_name: &str, values: &StringArray) -> ColumnVerdict {
+        let hit = self.matcher.best(column_name);
+        let name_rule = hit.as_ref().map(|h| h.category);
+        let mut tallies: Vec<Tally> = self
+            .rules
+            .categories
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.detectors.is_empty())
+            .map(|(i, r)| Tally {
+                rule: i,
+                checked: 0,
+                matched: 0,
+                strong_matched: 0,
+                per_detector: vec![0; r.detectors.len()],
+                alive: true,
+            })
+            .collect();
+
+        let mut non_null = 0;
+        for value in values.iter().flatten() {
+            let value = value.trim();
+            if is_null_token(value) {
+                continue;
+            }
+            non_null += 1;
+            for t in tallies.iter_mut().filter(|t| t.alive) {
+                let rule = &self.rules.categories[t.rule];
+                t.checked += 1;
+                let mut any = false;
+                let mut strong = false;
+                for (k, d) in rule.detectors.iter().enumerate() {
+                    if d.matches(value) {
+                        t.per_detector[k] += 1;
+                        any = true;
+                        strong |= d.is_strong();
+                    }
+                }
+                t.matched += usize::from(any);
+                t.strong_matched += usize::from(strong);
+                // A category far below its threshold cannot reach it; stop paying for it
+                // unless the column's name points to it (its share is reported).
+                if t.checked == ABANDON_AFTER
+                    && Some(t.rule) != name_rule
+                    && t.share() < rule.min_share * 0.5
+                {
+                    t.alive = false;
+                }
+            }
+        }
+
+        let keyword = hit.as_ref().map(|h| h.keyword.clone());
+        // The best category by strong value evidence alone, other than `exclude`.
+        let value_winner = |exclude: Option<usize>| {
+            tallies
+                .iter()
+                .filter(|t| t.alive && Some(t.rule) != exclude)
+                .filter(|t| {
+                    let rule = &self.rules.categories[t.rule];
+                    rule.detectors.iter().any(|d| d.is_strong())
+                        && t.strong_share() >= rule.min_share
+                })
+                .max_by(|a, b| {
+                    a.strong_share()
+                        .total_cmp(&b.strong_share())
+                        .then(b.rule.cmp(&a.rule))
+                })
+        };
+
+        match name_rule {
+            Some(n) if self.rules.categories[n].id != Category::None => {
+                let rule = &self.rules.categories[n];
+                let kw = keyword.clone().unwrap_or_default();
+                let Some(t) = tallies.iter().find(|t| t.rule == n) else {
+                    if let Some(v) = value_winner(None) {
+                        return self.verdict_from_values(v, keyword, &format!(
+                            "values contradict name keyword '{kw}'"
+                        ));
+                    }
+                    return self.verdict(n, 0.8, keyword, 0, 0, Vec::new(),
+                        format!("name keyword '{kw}'; {} has no value detector", rule.id));
+                };
+                let share = t.share();
+                if t.checked == 0 {
+                    return self.verdict(n, 0.7, keyword, 0, 0, Vec::new(),
+                        format!("name keyword '{kw}'; no non-null values sampled"));
+                }
+                if share >= rule.min_share {
+                    return self.verdict(n, 0.9 + 0.09 * share, keyword, t.checked, t.matched,
+                        self.matched_detectors(t),
+                        format!("name keyword '{kw}' and {} of values match", percent(share)));
+                }
+                if let Some(v) = value_winner(Some(n)) {
+                    return self.verdict_from_values(v, keyword, &format!(
+                        "values contradict name keyword '{kw}'"
+                    ));
+                }
+                let all_strong = rule.detectors.iter().all(|d| d.is_strong());
+                if all_strong && t.checked >= VETO_MIN_VALUES && share < VETO_MAX_SHARE {
+                    return self.none_verdict(0.6, keyword, t.checked, format!(
+                        "name keyword '{kw}' suggests {}, but only {} of {} values match it",
+                        rule.id, percent(share), t.checked
+                    ));
+                }
+                let detectors: Vec<&str> = rule.detectors.iter().map(|d| d.name()).collect();
+                self.verdict(n, 0.6 + 0.3 * share, keyword, t.checked, t.matched,
+                    self.matched_detectors(t),
+                    format!("name keyword '{kw}'; values do not confirm it ({} match {})",
+                        percent(share), detectors.join("/")))
+            }
+            Some(_) => {
+                if let Some(v) = value_winner(None) {
+                    let kw = keyword.clone().unwrap_or_default();
+                    return self.verdict_from_values(v, keyword, &format!(
+                        "values overrule the non-PI name keyword '{kw}'"
+                    ));
+                }
+                let kw = keyword.clone().unwrap_or_default();
+                self.none_verdict(0.9, keyword, non_null,
+                    format!("name keyword '{kw}' marks a look-alike that is not PI"))
+            }
+            None => {
+                if let Some(v) = value_winner(None) {
+                    return self.verdict_from_values(v, None, "no name keyword");
+                }
+                let confidence = if non_null >= VETO_MIN_VALUES { 0.8 } else { 0.6 };
+                self.none_verdict(confidence, None, non_null,
+                    "no name keyword and no detector matched enough values".into())
+            }
+        }
+    }
+
+    fn matched_detectors(&self, t: &Tally) -> Vec<String> {
+        self.rules.categories[t.rule]
+            .detectors
+            .iter()
+            .zip(&t.per_detector)
+            .filter(|(_, n)| **n > 0)
+            .map(|(d, _)| d.name().to_string())
+            .collect()
+    }
+
+    fn verdict_from_values(&self, t: &Tally, keyword: Option<String>, why: &str) -> ColumnVerdict {
+        let share = t.strong_share();
+        self.verdict(t.rule, 0.5 + 0.45 * share, keyword, t.checked, t.matched,
+            self.matched_detectors(t),
+            format!("{why}; {} of values pass {} validation", percent(share),
+                self.rules.categories[t.rule].id))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verdict(
+        &self,
+        rule: usize,
+        confidence: f64,
+        name_keyword: Option<String>,
+        values_checked: usize,
+        values_matched: usize,
+        detectors: Vec<String>,
+        reason: String,
+    ) -> ColumnVerdict {
+        let rule = &self.rules.categories[rule];
+        ColumnVerdict {
+            category: rule.id,
+            sensitivity: rule.sensitivity,
+            confidence: round2(confidence),
+            evidence: Evidence { name_keyword, values_checked, values_matched, detectors, reason },
+            suggested_action: rule.action,
+        }
+    }
+
+    fn none_verdict(&self, confidence: f64, name_keyword: Option<String>, checked: usize, reason: String) -> ColumnVerdict {
+        let action = self.rule(Category::None).map_or(Action::Keep, |r| r.action);
+        ColumnVerdict {
+            category: Category::None,
+            sensitivity: Sensitivity::None,
+            confidence: round2(confidence),
+            evidence: Evidence {
+                name_keyword,
+                values_checked: checked,
+                values_matched: 0,
+                detectors: Vec::new(),
+                reason,
+            },
+            suggested_action: action,
+        }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x.clamp(0.0, 1.0) * 100.0).round() / 100.0
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0}%", share * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(name: &str, values: &[&str]) -> ColumnVerdict {
+        let c = Classifier::new(Rules::builtin());
+        c.classify(name, &StringArray::from(values.to_vec()))
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let first17 = format!("110105{}{:03}", 19800101 + (i % 28) as u32, i % 1000);
+                let c = detectors::id_card_check_char(first17.as_bytes()).unwrap();
+                format!("{first17}{}", c as char)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn value_evidence_alone_finds_an_unnamed_id_column() {
+        let ids = ids(50);
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let v = classify("c2", &refs);
+        assert_eq!(v.category, Category::IdCard);
+        assert_eq!(v.sensitivity, Sensitivity::Sensitive);
+        assert_eq!(v.evidence.values_matched, 50);
+        assert!(v.evidence.name_keyword.is_none());
+    }
+
+    #[test]
+    fn failing_values_overrule_an_ambiguous_name() {
+        // 18-digit numbers with a year prefix: no province code, so never an ID.
+        let nums: Vec<String> = (0..50).map(|i| format!("2026061512{i:08}")).collect();
+        let refs: Vec<&str> = nums.iter().map(String::as_str).collect();
+        assert_eq!(classify("id_no", &refs).category, Category::None);
+        assert_eq!(classify("order_no", &refs).category, Category::None);
+    }
+
+    #[test]
+    fn name_and_values_agreeing_gives_high_confidence() {
+        let v = classify("sjhm", &["13812345678", "13987654321", "15011112222"]);
+        assert_eq!(v.category, Category::Phone);
+        assert!(v.confidence >= 0.95, "{v:?}");
+        assert_eq!(v.evidence.name_keyword.as_deref(), Some("sjhm"));
+        assert_eq!((v.evidence.values_checked, v.evidence.values_matched), (3, 3));
+    }
+
+    #[test]
+    fn weak_value_evidence_does_not_veto_a_name() {
+        let v = classify("xm", &["Zhang Wei", "Li Na", "王芳"]);
+        assert_eq!(v.category, Category::Name);
+        assert!(v.confidence < 0.9);
+    }
+
+    #[test]
+    fn non_pi_keywords_yield_unless_values_are_strong() {
+        assert_eq!(classify("bank_name", &["招商银行", "工商银行"]).category, Category::None);
+        let ids = ids(30);
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        assert_eq!(classify("trace_id", &refs).category, Category::IdCard);
+    }
+
+    #[test]
+    fn null_tokens_are_not_values() {
+        let v = classify("email", &["", "NULL", "-", "a@example.com"]);
+        assert_eq!(v.category, Category::Email);
+        assert_eq!(v.evidence.values_checked, 1);
+    }
+
+    #[test]
+    fn name_only_categories_and_empty_columns() {
+        let v = classify("pay_amount", &["12.50", "8.00"]);
+        assert_eq!(v.category, Category::Transaction);
+        assert_eq!(v.suggested_action, Action::Keep);
+        assert_eq!(classify("remark_2", &[]).category, Category::None);
+    }
+}

@@ -1,0 +1,303 @@
+//! Classifier rule files (`classifiers/*.toml`): per category its sensitivity, default
+//! action, name keywords, value detectors and thresholds. The builtin files are embedded in
+//! the binary; a directory of overrides replaces categories by id.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::detectors::Detector;
+use super::names::NameMatcher;
+use crate::category::{Action, Category, Sensitivity};
+
+/// The builtin rule files, embedded at compile time.
+const BUILTIN: [(&str, &str); 8] = [
+    ("identity.toml", include_str!("../../classifiers/identity.toml")),
+    ("contact.toml", include_str!("../../classifiers/contact.toml")),
+    ("financial.toml", include_str!("../../classifiers/financial.toml")),
+    ("device.toml", include_str!("../../classifiers/device.toml")),
+    ("location.toml", include_str!("../../classifiers/location.toml")),
+    ("behaviour.toml", include_str!("../../classifiers/behaviour.toml")),
+    ("special.toml", include_str!("../../classifiers/special.toml")),
+    ("not_pi.toml", include_str!("../../classifiers/not_pi.toml")),
+];
+
+/// Why rule files could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read classifier rules {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("classifier rule file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("classifier rule file {path}: category `{category}`, key `{key}`: {message}")]
+    Invalid {
+        path: String,
+        category: Category,
+        key: &'static str,
+        message: String,
+    },
+}
+
+fn default_min_share() -> f64 {
+    0.8
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    category: Vec<CategoryRule>,
+}
+
+/// The rule for one category.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryRule {
+    /// Which category this rule describes.
+    pub id: Category,
+    /// The category's Chinese label, for reports.
+    pub label_zh: String,
+    /// Sensitivity reported for columns of this category.
+    pub sensitivity: Sensitivity,
+    /// The action suggested for columns of this category.
+    pub action: Action,
+    /// Column-name keywords: English, Chinese and pinyin abbreviations.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Value detectors; a value belongs to the category when any of them matches.
+    #[serde(default)]
+    pub detectors: Vec<Detector>,
+    /// Share of sampled non-null values that must match for the values to confirm the category.
+    #[serde(default = "default_min_share")]
+    pub min_share: f64,
+}
+
+/// A loaded, validated set of category rules.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// The rules, in the order they were declared (builtin first).
+    pub categories: Vec<CategoryRule>,
+    /// Where each rule came from (`builtin:identity.toml` or a path).
+    pub origins: Vec<String>,
+    /// The override files that were loaded, if any.
+    pub override_files: Vec<PathBuf>,
+}
+
+impl Rules {
+    /// The rules embedded in the binary.
+    pub fn builtin() -> Rules {
+        Self::load(None).expect("builtin classifier rules are valid (checked by tests)")
+    }
+
+    /// The builtin rules, with every category defined in `overrides/*.toml` replaced by the
+    /// override's definition.
+    pub fn load(overrides: Option<&Path>) -> Result<Rules, RulesError> {
+        let mut rules = Rules {
+            categories: Vec::new(),
+            origins: Vec::new(),
+            override_files: Vec::new(),
+        };
+        for (name, text) in BUILTIN {
+            let origin = format!("builtin:{name}");
+            for rule in parse_file(&origin, text)? {
+                rules.put(rule, origin.clone(), false)?;
+            }
+        }
+        if let Some(dir) = overrides {
+            let io = |source| RulesError::Io {
+                path: dir.to_path_buf(),
+                source,
+            };
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(io)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(RulesError::Parse {
+                    path: dir.display().to_string(),
+                    message: "the directory holds no .toml rule files".into(),
+                });
+            }
+            for path in files {
+                let text = std::fs::read_to_string(&path).map_err(|source| RulesError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let origin = path.display().to_string();
+                for rule in parse_file(&origin, &text)? {
+                    rules.put(rule, origin.clone(), true)?;
+                }
+                rules.override_files.push(path);
+            }
+        }
+        rules.check_keywords()?;
+        Ok(rules)
+    }
+
+    fn put(&mut self, rule: CategoryRule, origin: String, is_override: bool) -> Result<(), RulesError> {
+        match self.categories.iter().position(|r| r.id == rule.id) {
+            Some(i) if is_override && !self.origins[i].starts_with("builtin:") => {
+                Err(RulesError::Invalid {
+                    path: origin,
+                    category: rule.id,
+                    key: "id",
+                    message: format!("already defined in {}", self.origins[i]),
+                })
+            }
+            Some(i) if is_override => {
+                self.categories[i] = rule;
+                self.origins[i] = origin;
+                Ok(())
+            }
+            Some(i) => Err(RulesError::Invalid {
+                path: origin,
+                category: rule.id,
+                key: "id",
+                message: format!("already defined in {}", self.origins[i]),
+            }),
+            None => {
+                self.categories.push(rule);
+                self.origins.push(origin);
+                Ok(())
+            }
+        }
+    }
+
+    /// A keyword may point to one category only, or name evidence would be ambiguous.
+    fn check_keywords(&self) -> Result<(), RulesError> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, rule) in self.categories.iter().enumerate() {
+            for keyword in &rule.keywords {
+                let invalid = |message: String| RulesError::Invalid {
+                    path: self.origins[i].clone(),
+                    category: rule.id,
+                    key: "keywords",
+                    message,
+                };
+                let Some(normalized) = NameMatcher::normalized(keyword) else {
+                    return Err(invalid(format!("keyword {keyword:?} has no letters or digits")));
+                };
+                if let Some(&j) = seen.get(&normalized)
+                    && j != i {
+                        return Err(invalid(format!(
+                            "keyword {keyword:?} is also a keyword of `{}` ({})",
+                            self.categories[j].id, self.origins[j]
+                        )));
+                    }
+                seen.insert(normalized, i);
+            }
+        }
+        Ok(())
+    }
+
+    /// A short version string recorded in inventories and manifests.
+    pub fn version(&self) -> String {
+        let base = env!("CARGO_PKG_VERSION");
+        if self.override_files.is_empty() {
+            format!("builtin-{base}")
+        } else {
+            format!("builtin-{base}+{}-override-files", self.override_files.len())
+        }
+    }
+}
+
+fn parse_file(origin: &str, text: &str) -> Result<Vec<CategoryRule>, RulesError> {
+    let file: RuleFile = toml::from_str(text).map_err(|e| RulesError::Parse {
+        path: origin.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    for rule in &file.category {
+        if !(rule.min_share > 0.0 && rule.min_share <= 1.0) {
+            return Err(RulesError::Invalid {
+                path: origin.to_string(),
+                category: rule.id,
+                key: "min_share",
+                message: format!("must be in (0, 1], got {}", rule.min_share),
+            });
+        }
+    }
+    Ok(file.category)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn builtin_rules_cover_every_category_once() {
+        let rules = Rules::builtin();
+        let mut ids: Vec<Category> = rules.categories.iter().map(|r| r.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), rules.categories.len());
+        assert_eq!(ids.len(), 21, "every DESIGN.md category has a rule");
+    }
+
+    #[test]
+    fn override_replaces_a_category_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "mine.toml",
+            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"sensitive\"\naction = \"drop\"\nkeywords = [\"gender\", \"xingbie\"]\n",
+        );
+        let rules = Rules::load(Some(dir.path())).unwrap();
+        let gender = rules.categories.iter().find(|r| r.id == Category::Gender).unwrap();
+        assert_eq!(gender.sensitivity, Sensitivity::Sensitive);
+        assert_eq!(gender.action, Action::Drop);
+        assert!(rules.version().contains("override"));
+    }
+
+    #[test]
+    fn malformed_files_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "bad.toml",
+            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\nkeywordz = [\"x\"]\n",
+        );
+        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("keywordz"), "{err}");
+
+        write(
+            dir.path(),
+            "bad.toml",
+            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\ndetectors = [\"horoscope\"]\n",
+        );
+        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("horoscope"), "{err}");
+
+        write(
+            dir.path(),
+            "bad.toml",
+            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\nmin_share = 1.5\n",
+        );
+        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("min_share"), "{err}");
+
+        write(
+            dir.path(),
+            "bad.toml",
+            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\nkeywords = [\"phone\"]\n",
+        );
+        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("keywords") && err.contains("`phone`"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_override_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("no .toml"), "{err}");
+    }
+}

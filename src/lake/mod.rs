@@ -1,0 +1,358 @@
+//! The lake on disk: finding datasets (files, dataset directories, hive partitions, a lake's
+//! raw zone), sampling their rows, and atomic writes.
+
+pub mod sample;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use sample::{DatasetSample, SampledColumn, sample_dataset};
+
+/// A file format piguard reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+    Json,
+}
+
+impl FileFormat {
+    /// The format a file name implies, if any.
+    pub fn of(path: &Path) -> Option<FileFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "parquet" | "parq" => Some(FileFormat::Parquet),
+            "csv" => Some(FileFormat::Csv),
+            "json" | "jsonl" | "ndjson" => Some(FileFormat::Json),
+            _ => None,
+        }
+    }
+
+    /// The id used in reports.
+    pub fn id(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+            FileFormat::Json => "json",
+        }
+    }
+}
+
+/// Why data could not be found or read. Every variant names the file; none holds a value.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: no such file or directory")]
+    NotFound { path: PathBuf },
+    #[error("{path}: empty file")]
+    EmptyFile { path: PathBuf },
+    #[error("{path}: no readable data files (.parquet, .csv, .json, .jsonl) found")]
+    NothingReadable { path: PathBuf },
+    #[error("{path}: unsupported file type (expected .parquet, .csv, .json or .jsonl)")]
+    Unsupported { path: PathBuf },
+    #[error("{path}: not a readable Parquet file (truncated or corrupt?): {message}")]
+    Parquet { path: PathBuf, message: String },
+    #[error("{path}: line {line}: {message}")]
+    Csv {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error(
+        "{path}: line {line}, column {column}: not valid UTF-8 (if the file is GBK-encoded, convert it: iconv -f GBK -t UTF-8)"
+    )]
+    NotUtf8 {
+        path: PathBuf,
+        line: u64,
+        column: String,
+    },
+    #[error("{path}: line {line}: {message}")]
+    Json {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+}
+
+/// One data file of a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// How to read it.
+    pub format: FileFormat,
+}
+
+/// A dataset: one file, or a directory of files (hive partitions included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSource {
+    /// The dataset's name: the directory name, or the file stem.
+    pub name: String,
+    /// The file or directory it was found at.
+    pub path: PathBuf,
+    /// Its files, sorted by path.
+    pub files: Vec<DataFile>,
+    /// Hive partition keys (`dt` in `dt=2026-01-01/`), outermost first.
+    pub partition_columns: Vec<String>,
+}
+
+impl DatasetSource {
+    /// The format of most of its files.
+    pub fn format(&self) -> FileFormat {
+        let count = |f| self.files.iter().filter(|d| d.format == f).count();
+        [FileFormat::Parquet, FileFormat::Csv, FileFormat::Json]
+            .into_iter()
+            .max_by_key(|f| count(*f))
+            .unwrap_or(FileFormat::Parquet)
+    }
+}
+
+/// What a path given on the command line turned out to hold.
+#[derive(Debug)]
+pub struct Discovery {
+    /// The lake root, when the path was a lake (it has a `raw/` zone).
+    pub lake_root: Option<PathBuf>,
+    /// Datasets found, or the error that kept one from being found.
+    pub datasets: Vec<Result<DatasetSource, (String, PathBuf, LakeError)>>,
+}
+
+/// Whether a directory entry is bookkeeping rather than data (`_SUCCESS`, `.tmp-…`, `_piguard`).
+fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    let io = |source| LakeError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_none_or(is_hidden);
+        if !hidden {
+            entries.push(path);
+        }
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+fn partition_key(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_str()?;
+    let (key, _) = name.split_once('=')?;
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// Collects the data files of a dataset directory, descending into `key=value` directories.
+fn collect_files(
+    dir: &Path,
+    files: &mut Vec<DataFile>,
+    keys: &mut Vec<String>,
+    depth: usize,
+) -> Result<(), LakeError> {
+    for path in read_dir_sorted(dir)? {
+        if path.is_dir() {
+            if let Some(key) = partition_key(&path) {
+                if keys.len() <= depth {
+                    keys.push(key);
+                }
+                collect_files(&path, files, keys, depth + 1)?;
+            }
+        } else if let Some(format) = FileFormat::of(&path) {
+            files.push(DataFile { path, format });
+        }
+    }
+    Ok(())
+}
+
+fn dataset_name(path: &Path) -> String {
+    let stem = if path.is_dir() {
+        path.file_name()
+    } else {
+        path.file_stem()
+    };
+    stem.map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Whether a directory holds data directly (files or partitions) rather than datasets.
+fn holds_data(dir: &Path) -> Result<bool, LakeError> {
+    Ok(read_dir_sorted(dir)?.iter().any(|p| {
+        if p.is_dir() {
+            partition_key(p).is_some()
+        } else {
+            FileFormat::of(p).is_some()
+        }
+    }))
+}
+
+fn dataset_at(dir: &Path) -> Result<DatasetSource, LakeError> {
+    let mut files = Vec::new();
+    let mut keys = Vec::new();
+    collect_files(dir, &mut files, &mut keys, 0)?;
+    if files.is_empty() {
+        return Err(LakeError::NothingReadable {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(DatasetSource {
+        name: dataset_name(dir),
+        path: dir.to_path_buf(),
+        files,
+        partition_columns: keys,
+    })
+}
+
+/// Finds the datasets at `path`: a data file; a dataset directory; a directory of dataset
+/// directories; or a lake, whose datasets are those of its `raw/` zone.
+pub fn discover(path: &Path) -> Discovery {
+    let failed = |e: LakeError| Discovery {
+        lake_root: None,
+        datasets: vec![Err((dataset_name(path), path.to_path_buf(), e))],
+    };
+    if !path.exists() {
+        return failed(LakeError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    if path.is_file() {
+        return match FileFormat::of(path) {
+            Some(format) => Discovery {
+                lake_root: None,
+                datasets: vec![Ok(DatasetSource {
+                    name: dataset_name(path),
+                    path: path.to_path_buf(),
+                    files: vec![DataFile {
+                        path: path.to_path_buf(),
+                        format,
+                    }],
+                    partition_columns: Vec::new(),
+                })],
+            },
+            None => failed(LakeError::Unsupported {
+                path: path.to_path_buf(),
+            }),
+        };
+    }
+    let raw = path.join("raw");
+    let (lake_root, parent) = if raw.is_dir() {
+        (Some(path.to_path_buf()), raw)
+    } else {
+        (None, path.to_path_buf())
+    };
+    let result = holds_data(&parent).and_then(|direct| {
+        if direct {
+            return Ok(vec![dataset_at(&parent)]);
+        }
+        let children: Vec<PathBuf> = read_dir_sorted(&parent)?
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .collect();
+        if children.is_empty() {
+            return Err(LakeError::NothingReadable {
+                path: parent.clone(),
+            });
+        }
+        Ok(children.iter().map(|c| dataset_at(c)).collect())
+    });
+    match result {
+        Ok(found) => Discovery {
+            lake_root,
+            datasets: found
+                .into_iter()
+                .map(|r| r.map_err(|e| (dataset_name(error_path(&e, path)), error_path(&e, path).to_path_buf(), e)))
+                .collect(),
+        },
+        Err(e) => Discovery {
+            lake_root,
+            ..failed(e)
+        },
+    }
+}
+
+/// The path an error is about, for naming the dataset that failed.
+fn error_path<'a>(e: &'a LakeError, fallback: &'a Path) -> &'a Path {
+    match e {
+        LakeError::NothingReadable { path } | LakeError::Io { path, .. } => path,
+        _ => fallback,
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
+/// renamed over the target, so readers see the old content or the new, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"x").unwrap();
+    }
+
+    #[test]
+    fn discovers_lakes_dataset_dirs_partitions_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("lake");
+        touch(&lake.join("raw/users/part-0.parquet"));
+        touch(&lake.join("raw/logs/dt=2026-01-01/a.parquet"));
+        touch(&lake.join("raw/logs/dt=2026-01-02/b.parquet"));
+        touch(&lake.join("raw/logs/dt=2026-01-02/_SUCCESS"));
+        touch(&lake.join("raw/logs/dt=2026-01-02/.tmp-123.parquet"));
+        std::fs::create_dir_all(lake.join("raw/empty")).unwrap();
+
+        let d = discover(&lake);
+        assert_eq!(d.lake_root.as_deref(), Some(lake.as_path()));
+        let ok: Vec<&DatasetSource> = d.datasets.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(ok.len(), 2);
+        let logs = ok.iter().find(|s| s.name == "logs").unwrap();
+        assert_eq!(logs.files.len(), 2);
+        assert_eq!(logs.partition_columns, ["dt"]);
+        let failed: Vec<_> = d.datasets.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, "empty");
+
+        let one = discover(&lake.join("raw/logs"));
+        assert!(one.lake_root.is_none());
+        assert_eq!(one.datasets.len(), 1);
+
+        let file = discover(&lake.join("raw/users/part-0.parquet"));
+        assert_eq!(file.datasets[0].as_ref().unwrap().name, "part-0");
+
+        assert!(matches!(
+            discover(&dir.path().join("missing")).datasets[0],
+            Err((_, _, LakeError::NotFound { .. }))
+        ));
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/inventory.json");
+        write_atomic(&target, b"first").unwrap();
+        write_atomic(&target, b"second").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"second");
+        let names: Vec<_> = std::fs::read_dir(target.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+}

@@ -1,0 +1,193 @@
+//! The `piguard` command line: parses arguments, calls the library, prints, and maps
+//! outcomes to exit codes (0 success, 1 a finding or refusal by policy, 2 bad usage,
+//! configuration or input).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use piguard::category::Sensitivity;
+use piguard::classify::{Classifier, Rules};
+use piguard::inventory::{self, ScanOptions};
+use piguard::lake::write_atomic;
+use piguard::sample_data::{self, SampleOptions};
+
+/// Inventory, de-identify and retain personal information in a data lake (PIPL, GB/T 35273).
+#[derive(Parser)]
+#[command(name = "piguard", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the synthetic demo lake (raw zone with PI, look-alike decoys and consents) to DIR/raw.
+    SampleData {
+        /// Lake directory to create; DIR/raw must not exist yet.
+        dir: PathBuf,
+        /// Number of users; orders, logs and messages scale with it.
+        #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        rows: u32,
+        /// Seed of the deterministic generator.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Last day covered (YYYY-MM-DD); the data spans the 14 months before it.
+        #[arg(long, default_value_t = sample_data::default_end_date())]
+        end_date: NaiveDate,
+    },
+    /// Classify every column of files, datasets or a lake into PI categories (the PI inventory).
+    ///
+    /// PATH is a .parquet, .csv, .json or .jsonl file, a dataset directory (hive partitions
+    /// such as dt=2026-01-01/ included), a directory of datasets, or a lake (a directory with
+    /// raw/), whose inventory is also written to LAKE/_piguard/inventory.json.
+    Scan {
+        /// Files, dataset directories or lakes to scan.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Rows sampled per dataset, spread over its files.
+        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+        sample_rows: u32,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+        format: ReportFormat,
+        /// Write the report to FILE (atomically) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Directory of classifier rule files (*.toml) overriding the builtin rules by category id.
+        #[arg(long, value_name = "DIR")]
+        classifiers: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Json,
+    Markdown,
+    Html,
+}
+
+/// An error that maps to an exit code.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            code: 2,
+            error: e.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::SampleData {
+            dir,
+            rows,
+            seed,
+            end_date,
+        } => sample(dir, rows as usize, seed, end_date),
+        Command::Scan {
+            paths,
+            sample_rows,
+            format,
+            output,
+            classifiers,
+        } => scan(paths, sample_rows as usize, format, output, classifiers),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("piguard: error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn sample(dir: PathBuf, users: usize, seed: u64, end_date: NaiveDate) -> Result<(), Failure> {
+    let summary = sample_data::generate(
+        &dir,
+        &SampleOptions {
+            users,
+            seed,
+            end_date,
+        },
+    )?;
+    for (name, rows, files) in &summary.datasets {
+        eprintln!("wrote {name}: {rows} rows in {files} file(s)");
+    }
+    eprintln!("demo lake ready: {}", dir.join("raw").display());
+    Ok(())
+}
+
+fn scan(
+    paths: Vec<PathBuf>,
+    sample_rows: usize,
+    format: ReportFormat,
+    output: Option<PathBuf>,
+    classifiers: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let rules = Rules::load(classifiers.as_deref())?;
+    let classifier = Classifier::new(rules);
+    let options = ScanOptions {
+        sample_rows,
+        ..ScanOptions::default()
+    };
+    let result = inventory::scan(&paths, &classifier, &options);
+    for (root, inv) in &result.lakes {
+        let path = inventory::lake_inventory_path(root);
+        let json = serde_json::to_vec_pretty(inv).context("serializing the inventory")?;
+        write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("inventory written to {}", path.display());
+    }
+    let inv = &result.inventory;
+    let report = match format {
+        ReportFormat::Json => {
+            let mut s = serde_json::to_string_pretty(inv).context("serializing the inventory")?;
+            s.push('\n');
+            s
+        }
+        ReportFormat::Markdown => inventory::render_markdown(inv, classifier.rules()),
+        ReportFormat::Html => inventory::render_html(inv, classifier.rules()),
+    };
+    match &output {
+        Some(path) => {
+            write_atomic(path, report.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            if let Err(e) = out.write_all(report.as_bytes()).and_then(|()| out.flush())
+                && e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(anyhow::Error::from(e).context("writing the report").into());
+                }
+        }
+    }
+    let count = |s: Sensitivity| inv.pi_columns().filter(|(_, c)| c.sensitivity == s).count();
+    eprintln!(
+        "scanned {} dataset(s): {} sensitive and {} general PI column(s)",
+        inv.datasets.len(),
+        count(Sensitivity::Sensitive),
+        count(Sensitivity::General)
+    );
+    if inv.failed.is_empty() {
+        return Ok(());
+    }
+    for f in &inv.failed {
+        eprintln!("piguard: error: dataset {} could not be read: {}", f.name, f.error);
+    }
+    Err(Failure {
+        code: 2,
+        error: anyhow::anyhow!("{} dataset(s) could not be read", inv.failed.len()),
+    })
+}

@@ -1,0 +1,118 @@
+//! Bad input gets a clear error naming the file and exit code 2, never a panic, and one
+//! dataset failing does not keep the others from being reported.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{bundled_lake, piguard, text};
+
+/// A phone number planted in bad files: it must never be echoed in an error.
+const PLANTED: &str = "13912345678";
+
+fn assert_fails_cleanly(path: &Path, expect_in_error: &[&str]) {
+    let out = piguard(&["scan", path.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains(PLANTED) && !stdout.contains(PLANTED), "a value leaked: {stderr}");
+    for needle in expect_in_error {
+        assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn truncated_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(bundled_lake().join("raw/users/part-00000.parquet")).unwrap();
+    let bad = dir.path().join("users.parquet");
+    std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
+    assert_fails_cleanly(&bad, &["users.parquet", "Parquet"]);
+}
+
+#[test]
+fn ragged_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("ragged.csv");
+    std::fs::write(&bad, format!("name,phone\n张三,13800000000\n李四,{PLANTED},extra\n")).unwrap();
+    assert_fails_cleanly(&bad, &["ragged.csv", "line 3", "ragged"]);
+}
+
+#[test]
+fn non_utf8_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("gbk.csv");
+    // "姓名,手机\n张三,<phone>" encoded in GBK.
+    let mut bytes = b"\xd0\xd5\xc3\xfb,\xca\xd6\xbb\xfa\n\xd5\xc5\xc8\xfd,".to_vec();
+    bytes.extend_from_slice(PLANTED.as_bytes());
+    std::fs::write(&bad, bytes).unwrap();
+    assert_fails_cleanly(&bad, &["gbk.csv", "UTF-8", "iconv"]);
+}
+
+#[test]
+fn empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("empty.csv");
+    std::fs::write(&bad, b"").unwrap();
+    assert_fails_cleanly(&bad, &["empty.csv", "empty file"]);
+}
+
+#[test]
+fn directory_with_nothing_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    assert_fails_cleanly(dir.path(), &["no readable data files"]);
+}
+
+#[test]
+fn missing_path_and_bad_usage() {
+    let out = piguard(&["scan", "/nonexistent/piguard-lake"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("/nonexistent/piguard-lake"));
+    assert_eq!(piguard(&["scan"]).status.code(), Some(2), "PATH is required");
+    assert_eq!(piguard(&["scan", ".", "--sample-rows", "0"]).status.code(), Some(2));
+    assert_eq!(piguard(&["scan", ".", "--format", "pdf"]).status.code(), Some(2));
+}
+
+#[test]
+fn malformed_classifier_rules_name_file_and_key() {
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("broken.toml"),
+        "[[category]]\nid = \"phone\"\nlabel_zh = \"手机\"\nsensitivity = \"general\"\naction = \"hash\"\ndetector = [\"cn_phone\"]\n",
+    )
+    .unwrap();
+    let out = piguard(&[
+        "scan",
+        bundled_lake().join("raw/users").to_str().unwrap(),
+        "--classifiers",
+        rules.path().to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout.is_empty(), "nothing is reported with broken rules");
+    assert!(stderr.contains("broken.toml") && stderr.contains("detector"), "{stderr}");
+}
+
+#[test]
+fn one_bad_dataset_does_not_hide_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    crate::copy_tree(&bundled_lake().join("raw/users"), &lake.join("raw/users"));
+    std::fs::create_dir_all(lake.join("raw/broken")).unwrap();
+    std::fs::write(lake.join("raw/broken/part-0.csv"), format!("a,b\n1\n{PLANTED},2,3\n")).unwrap();
+    let out = piguard(&["scan", lake.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("dataset broken could not be read"), "{stderr}");
+    assert!(!stderr.contains(PLANTED));
+    let inv: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(inv["datasets"][0]["name"], "users");
+    assert_eq!(inv["failed"][0]["name"], "broken");
+    assert!(inv["failed"][0]["error"].as_str().unwrap().contains("part-0.csv"));
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(lake.join("_piguard/inventory.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["failed"][0]["name"], "broken");
+}

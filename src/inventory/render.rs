@@ -133,7 +133,7 @@ fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;margin:2rem auto;max-width:78rem;padding:0 1rem;color:#1f2328}
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei','Noto Sans CJK SC',sans-serif;margin:2rem auto;max-width:78rem;padding:0 1rem;color:#1f2328}
 h1{margin-bottom:.2rem}.meta{color:#57606a}table{border-collapse:collapse;width:100%;margin:.6rem 0 1.6rem}
 th,td{border:1px solid #d0d7de;padding:.35rem .55rem;text-align:left;vertical-align:top;font-size:.92rem}
 th{background:#f6f8fa}td.num{text-align:right}.cards{display:flex;gap:1rem;margin:1rem 0}

@@ -8,3 +8,4 @@ pub mod classify;
 pub mod inventory;
 pub mod lake;
 pub mod sample_data;
+pub mod transform;

@@ -9,3 +9,6 @@ pub mod inventory;
 pub mod lake;
 pub mod sample_data;
 pub mod transform;
+pub mod audit;
+pub mod pipeline;
+pub mod verify;

@@ -2,8 +2,8 @@
 //! outcomes to exit codes (0 success, 1 a finding or refusal by policy, 2 bad usage,
 //! configuration or input).
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,7 +14,10 @@ use piguard::category::Sensitivity;
 use piguard::classify::{Classifier, Rules};
 use piguard::inventory::{self, ScanOptions};
 use piguard::lake::write_atomic;
+use piguard::pipeline::{self, PartitionStatus, RunEvent, RunOptions};
 use piguard::sample_data::{self, SampleOptions};
+use piguard::transform::PseudonymKey;
+use piguard::verify;
 
 /// Inventory, de-identify and retain personal information in a data lake (PIPL, GB/T 35273).
 #[derive(Parser)]
@@ -62,6 +65,36 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         classifiers: Option<PathBuf>,
     },
+    /// De-identify the raw zone into LAKE/deid/ as a pipeline says.
+    ///
+    /// Fails closed: a PI column without an action, or kept without a reason, stops the run
+    /// before anything is written. Needs the key in PIGUARD_KEY (at least 32 bytes) or
+    /// PIGUARD_KEY_FILE. Partitions whose inputs and plan are unchanged are skipped.
+    Run {
+        /// The pipeline file, e.g. pipelines/demo.toml.
+        pipeline: PathBuf,
+        /// The lake.
+        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
+        lake: PathBuf,
+        /// Print the plan (every column's action) and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Rewrite every partition, even unchanged ones.
+        #[arg(long)]
+        force: bool,
+        /// Rows sampled per dataset to classify its columns.
+        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+        sample_rows: u32,
+    },
+    /// Check outputs for raw PI (by value, not by column name). Exit 1 when any is found.
+    Verify {
+        /// Files or dataset directories to check, e.g. LAKE/deid.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Rows sampled per dataset.
+        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+        sample_rows: u32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -102,6 +135,20 @@ fn main() -> ExitCode {
             output,
             classifiers,
         } => scan(paths, sample_rows as usize, format, output, classifiers),
+        Command::Run {
+            pipeline,
+            lake,
+            dry_run,
+            force,
+            sample_rows,
+        } => run(RunOptions {
+            lake,
+            pipeline,
+            dry_run,
+            force,
+            sample_rows: sample_rows as usize,
+        }),
+        Command::Verify { paths, sample_rows } => verify_outputs(&paths, sample_rows as usize),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -190,4 +237,108 @@ fn scan(
         code: 2,
         error: anyhow::anyhow!("{} dataset(s) could not be read", inv.failed.len()),
     })
+}
+
+fn run(options: RunOptions) -> Result<(), Failure> {
+    // No key, no run: checked before anything is read or written.
+    let key = PseudonymKey::from_env()?;
+    if !options.lake.join("raw").is_dir() {
+        return Err(anyhow::anyhow!(
+            "{}: not a lake (no raw/ zone); create one with `piguard sample-data {}` or pass --lake",
+            options.lake.display(),
+            options.lake.display()
+        )
+        .into());
+    }
+    let classifier = Classifier::new(Rules::builtin());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .build()
+        .context("starting the async runtime")?;
+    let terminal = std::io::stderr().is_terminal();
+    let bar = indicatif::ProgressBar::hidden();
+    let mut per_dataset: Vec<(String, usize, usize, u64)> = Vec::new();
+    let mut progress = |event: RunEvent<'_>| match event {
+        RunEvent::Planned { partitions, .. } => {
+            if terminal && !options.dry_run {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_length(partitions as u64);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {msg:<16} [{bar:40}] {pos}/{len} partitions {elapsed}")
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                );
+            }
+        }
+        RunEvent::Partition { dataset, status, rows, .. } => {
+            bar.set_message(dataset.to_string());
+            bar.inc(1);
+            if per_dataset.last().is_none_or(|d| d.0 != dataset) {
+                per_dataset.push((dataset.to_string(), 0, 0, 0));
+            }
+            let d = per_dataset.last_mut().expect("just pushed");
+            match status {
+                PartitionStatus::Written => {
+                    d.1 += 1;
+                    d.3 += rows;
+                }
+                PartitionStatus::Unchanged | PartitionStatus::Planned => d.2 += 1,
+            }
+        }
+    };
+    let result = runtime.block_on(pipeline::run(&options, &key, &classifier, &mut progress));
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(Failure {
+                code: e.exit_code(),
+                error: e.into(),
+            });
+        }
+    };
+    if options.dry_run {
+        print!("{}", pipeline::describe_plan(&report.manifest));
+        eprintln!("dry run: nothing was written (key id {})", report.manifest.key_id);
+        return Ok(());
+    }
+    for (name, written, unchanged, rows) in &per_dataset {
+        eprintln!("piguard run dataset={name} partitions_written={written} partitions_unchanged={unchanged} rows_written={rows}");
+    }
+    let manifest = report.manifest_path.as_deref().unwrap_or(Path::new(""));
+    println!(
+        "run {}: de-identified zone {}, manifest {}",
+        report.manifest.run_id,
+        options.lake.join("deid").display(),
+        manifest.display()
+    );
+    Ok(())
+}
+
+fn verify_outputs(paths: &[PathBuf], sample_rows: usize) -> Result<(), Failure> {
+    let classifier = Classifier::new(Rules::builtin());
+    let report = verify::verify(paths, &classifier, sample_rows);
+    for f in &report.findings {
+        println!(
+            "PI found: dataset {} column {}: {} ({}, {} of {} sampled values) in {}",
+            f.dataset, f.column, f.category, f.kind, f.values_matched, f.values_checked, f.path
+        );
+    }
+    for f in &report.failed {
+        eprintln!("piguard: error: dataset {} could not be read: {}", f.name, f.error);
+    }
+    eprintln!(
+        "verified {} dataset(s): {} finding(s)",
+        report.datasets_checked,
+        report.findings.len()
+    );
+    if !report.failed.is_empty() {
+        return Err(anyhow::anyhow!("{} dataset(s) could not be read", report.failed.len()).into());
+    }
+    if !report.findings.is_empty() {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("raw PI found in {} column(s)", report.findings.len()),
+        });
+    }
+    Ok(())
 }

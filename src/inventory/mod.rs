@@ -112,7 +112,8 @@ impl Default for ScanOptions {
     }
 }
 
-fn classify_dataset(
+/// Samples and classifies one dataset.
+pub fn classify_dataset(
     source: &DatasetSource,
     classifier: &Classifier,
     sample_rows: usize,

@@ -51,6 +51,79 @@ pub enum Generalization {
     UrlPath,
 }
 
+impl Generalization {
+    /// Parses the text form used in SQL and pipelines: `grid:0.01`, `geohash:6`,
+    /// `time:hour|day|month`, `birth_year`, `birth_decade`, `ip`, `region`, `bucket:100`, `url`.
+    pub fn parse(spec: &str) -> Result<Generalization, TransformError> {
+        let (kind, arg) = spec.split_once(':').map_or((spec, None), |(k, a)| (k, Some(a)));
+        let number = |what: &str| -> Result<f64, TransformError> {
+            arg.and_then(|a| a.trim().parse::<f64>().ok())
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| TransformError::Invalid(format!("`{kind}` needs a positive {what}, e.g. `{kind}:{}`", if kind == "bucket" { "100" } else { "0.01" })))
+        };
+        Ok(match kind.trim() {
+            "grid" => Generalization::Grid { size: number("cell size")? },
+            "bucket" => Generalization::Bucket { width: number("width")? },
+            "geohash" => Generalization::Geohash {
+                precision: arg
+                    .and_then(|a| a.trim().parse().ok())
+                    .filter(|p| (1..=12).contains(p))
+                    .ok_or_else(|| TransformError::Invalid("`geohash` needs a precision of 1 to 12, e.g. `geohash:6`".into()))?,
+            },
+            "time" => Generalization::Time {
+                grain: match arg.map(str::trim) {
+                    Some("hour") => TimeGrain::Hour,
+                    Some("day") => TimeGrain::Day,
+                    Some("month") => TimeGrain::Month,
+                    _ => return Err(TransformError::Invalid("`time` needs a grain: `time:hour`, `time:day` or `time:month`".into())),
+                },
+            },
+            "birth_year" => Generalization::BirthYear,
+            "birth_decade" => Generalization::BirthDecade,
+            "ip" => Generalization::IpPrefix,
+            "region" => Generalization::Region,
+            "url" => Generalization::UrlPath,
+            other => {
+                return Err(TransformError::Invalid(format!(
+                    "unknown generalization `{other}` (expected grid, geohash, time, birth_year, birth_decade, ip, region, bucket or url)"
+                )));
+            }
+        })
+    }
+
+    /// The type `generalize` returns for an input of type `input`.
+    pub fn output_type(self, input: &DataType) -> DataType {
+        let stringly = matches!(input, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+        match self {
+            Generalization::Grid { .. } | Generalization::Bucket { .. } if input.is_integer() => input.clone(),
+            Generalization::Grid { .. } | Generalization::Bucket { .. } if input.is_numeric() => DataType::Float64,
+            Generalization::Time { .. } if !stringly => input.clone(),
+            Generalization::BirthYear => DataType::Int32,
+            _ => DataType::Utf8,
+        }
+    }
+}
+
+impl std::fmt::Display for Generalization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Generalization::Grid { size } => write!(f, "grid:{size}"),
+            Generalization::Bucket { width } => write!(f, "bucket:{width}"),
+            Generalization::Geohash { precision } => write!(f, "geohash:{precision}"),
+            Generalization::Time { grain } => write!(f, "time:{}", match grain {
+                TimeGrain::Hour => "hour",
+                TimeGrain::Day => "day",
+                TimeGrain::Month => "month",
+            }),
+            Generalization::BirthYear => f.write_str("birth_year"),
+            Generalization::BirthDecade => f.write_str("birth_decade"),
+            Generalization::IpPrefix => f.write_str("ip"),
+            Generalization::Region => f.write_str("region"),
+            Generalization::UrlPath => f.write_str("url"),
+        }
+    }
+}
+
 fn unparseable(row: usize, expected: &'static str) -> TransformError {
     TransformError::Unparseable { row, expected }
 }
@@ -356,6 +429,29 @@ mod tests {
         );
         assert_eq!(url_path("HTTP://user@News.example.com/a/123.html").as_deref(), Some("http://news.example.com/a/:id"));
         assert_eq!(url_path("not a url"), None);
+    }
+
+    #[test]
+    fn text_forms_round_trip_and_output_types_match_the_kernels() {
+        for spec in ["grid:0.01", "geohash:6", "time:hour", "birth_year", "birth_decade", "ip", "region", "bucket:100", "url"] {
+            assert_eq!(Generalization::parse(spec).unwrap().to_string(), spec);
+        }
+        assert!(Generalization::parse("grid").unwrap_err().to_string().contains("grid:0.01"));
+        assert!(Generalization::parse("time:week").is_err());
+        let cases: Vec<(ArrayRef, &str)> = vec![
+            (Arc::new(Float64Array::from(vec![39.9])), "grid:0.01"),
+            (Arc::new(Int64Array::from(vec![1234])), "bucket:100"),
+            (utf8(&[Some("39.9,116.4")]), "grid:0.1"),
+            (Arc::new(TimestampMicrosecondArray::from(vec![0])), "time:day"),
+            (utf8(&[Some("2026-01-01 10:11:12")]), "time:hour"),
+            (Arc::new(Date32Array::from(vec![0])), "birth_year"),
+            (utf8(&[Some("1.2.3.4")]), "ip"),
+        ];
+        for (array, spec) in cases {
+            let g = Generalization::parse(spec).unwrap();
+            let out = generalize(&array, g).unwrap();
+            assert_eq!(out.data_type(), &g.output_type(array.data_type()), "{spec} on {}", array.data_type());
+        }
     }
 
     proptest! {

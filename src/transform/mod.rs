@@ -6,6 +6,7 @@ pub mod generalize;
 pub mod mask;
 pub mod pseudonym;
 pub mod redact;
+pub mod udf;
 
 use std::sync::Arc;
 

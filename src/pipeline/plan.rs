@@ -1,0 +1,261 @@
+//! Resolving a dataset's pipeline entry against its inventory into one step per column,
+//! failing closed: a PI column with no action, or kept without a reason, stops the run
+//! before anything is written.
+
+use serde::Serialize;
+
+use super::spec::{Chosen, DatasetSpec};
+use crate::category::{Action, Category, Sensitivity};
+use crate::inventory::ColumnInventory;
+use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
+
+/// What happens to one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Keyed pseudonym in `domain`, canonicalized as `category`.
+    Hash { domain: String, category: Category },
+    /// Mask with `spec`, or the category's preset.
+    Mask { category: Category, spec: Option<MaskSpec> },
+    Generalize(Generalization),
+    Redact(RedactStyle),
+    Drop,
+    Keep,
+}
+
+impl Step {
+    /// The action id.
+    pub fn action(&self) -> Action {
+        match self {
+            Step::Hash { .. } => Action::Hash,
+            Step::Mask { .. } => Action::Mask,
+            Step::Generalize(_) => Action::Generalize,
+            Step::Redact(_) => Action::Redact,
+            Step::Drop => Action::Drop,
+            Step::Keep => Action::Keep,
+        }
+    }
+
+    /// Parameters in words, for manifests and dry runs.
+    pub fn params(&self) -> String {
+        match self {
+            Step::Hash { domain, .. } => format!("domain={domain}"),
+            Step::Mask { spec: Some(s), .. } => format!("keep_first={}, keep_last={}", s.keep_first, s.keep_last),
+            Step::Mask { category, spec: None } => format!("preset={category}"),
+            Step::Generalize(g) => g.to_string(),
+            Step::Redact(RedactStyle::Mask) => "style=mask".into(),
+            Step::Redact(RedactStyle::Tag) => "style=tag".into(),
+            Step::Drop | Step::Keep => String::new(),
+        }
+    }
+}
+
+/// Where a column's step came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Named in the pipeline.
+    Explicit,
+    /// `auto`: the inventory's suggestion.
+    Auto,
+    /// Not PI and not listed: kept.
+    NotPi,
+}
+
+/// One column's resolved plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnPlan {
+    pub name: String,
+    pub data_type: String,
+    pub category: Category,
+    pub sensitivity: Sensitivity,
+    pub step: Step,
+    pub origin: Origin,
+    /// Why PI is kept as it is, when it is.
+    pub reason: Option<String>,
+}
+
+/// A dataset's resolved plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetPlan {
+    pub name: String,
+    pub subject: Option<String>,
+    pub columns: Vec<ColumnPlan>,
+}
+
+/// The generalization a category gets when none is given.
+fn default_generalization(category: Category, data_type: &str) -> Option<Generalization> {
+    Some(match category {
+        Category::PreciseLocation => Generalization::Grid { size: 0.01 },
+        Category::Birthday => Generalization::BirthYear,
+        Category::IpAddress => Generalization::IpPrefix,
+        Category::Address => Generalization::Region,
+        Category::BrowsingHistory => Generalization::UrlPath,
+        _ if data_type.starts_with("Timestamp") || data_type.starts_with("Date") => {
+            Generalization::Time { grain: TimeGrain::Day }
+        }
+        _ => return None,
+    })
+}
+
+fn step_for(chosen: &Chosen, col: &ColumnInventory) -> Result<(Step, Option<String>), String> {
+    Ok(match chosen {
+        Chosen::Auto => {
+            let action = col.suggested_action;
+            let chosen = match action {
+                Action::Hash => Chosen::Hash { domain: None },
+                Action::Mask => Chosen::Mask { spec: None },
+                Action::Generalize => Chosen::Generalize(None),
+                Action::Redact => Chosen::Redact(RedactStyle::default()),
+                Action::Drop => Chosen::Drop,
+                Action::Keep => Chosen::Keep { reason: None },
+            };
+            return step_for(&chosen, col);
+        }
+        Chosen::Hash { domain } => {
+            let domain = domain.clone().unwrap_or_else(|| match col.category {
+                Category::None => col.name.clone(),
+                c => c.id().to_string(),
+            });
+            (Step::Hash { domain, category: col.category }, None)
+        }
+        Chosen::Mask { spec } => (Step::Mask { category: col.category, spec: *spec }, None),
+        Chosen::Generalize(Some(g)) => (Step::Generalize(*g), None),
+        Chosen::Generalize(None) => match default_generalization(col.category, &col.data_type) {
+            Some(g) => (Step::Generalize(g), None),
+            None => {
+                return Err(format!(
+                    "generalize needs parameters for a {} column: grid, geohash, time, bucket or to",
+                    col.category
+                ));
+            }
+        },
+        Chosen::Redact(style) => (Step::Redact(*style), None),
+        Chosen::Drop => (Step::Drop, None),
+        Chosen::Keep { reason } => {
+            if col.category != Category::None && reason.is_none() {
+                return Err(format!(
+                    "{} column ({}) would be kept as it is: transform it, drop it, or keep it with a `reason`",
+                    col.category, col.sensitivity
+                ));
+            }
+            (Step::Keep, reason.clone())
+        }
+    })
+}
+
+/// Resolves `spec` for a dataset whose columns were classified as `columns`. Every problem
+/// is reported, not just the first.
+pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<DatasetPlan, Vec<String>> {
+    let mut problems = Vec::new();
+    let default = spec.columns.get("default").map(|c| c.chosen().expect("checked when parsed"));
+    for listed in spec.columns.keys().filter(|k| *k != "default") {
+        if !columns.iter().any(|c| &c.name == listed) {
+            problems.push(format!("column `{listed}` is in the pipeline but not in the dataset"));
+        }
+    }
+    if let Some(subject) = spec.subject.as_ref().filter(|s| !columns.iter().any(|c| &c.name == *s)) {
+        problems.push(format!("subject column `{subject}` is not in the dataset"));
+    }
+    let mut planned = Vec::new();
+    for col in columns {
+        let (chosen, origin) = match (spec.columns.get(&col.name), &default) {
+            (Some(c), _) => (c.chosen().expect("checked when parsed"), Origin::Explicit),
+            (None, Some(d)) => (d.clone(), Origin::Auto),
+            (None, None) if col.category == Category::None => (Chosen::Keep { reason: None }, Origin::NotPi),
+            (None, None) => {
+                problems.push(format!(
+                    "column `{}` holds PI ({}, {}) and has no action",
+                    col.name, col.category, col.sensitivity
+                ));
+                continue;
+            }
+        };
+        match step_for(&chosen, col) {
+            Ok((step, reason)) => planned.push(ColumnPlan {
+                name: col.name.clone(),
+                data_type: col.data_type.clone(),
+                category: col.category,
+                sensitivity: col.sensitivity,
+                step,
+                origin: if origin == Origin::Auto && col.category == Category::None { Origin::NotPi } else { origin },
+                reason,
+            }),
+            Err(message) => problems.push(format!("column `{}`: {message}", col.name)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(DatasetPlan { name: spec.name.clone(), subject: spec.subject.clone(), columns: planned })
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Evidence;
+    use crate::pipeline::spec::PipelineSpec;
+
+    fn col(name: &str, category: Category, sensitivity: Sensitivity, action: Action) -> ColumnInventory {
+        ColumnInventory {
+            name: name.into(),
+            data_type: "Utf8".into(),
+            category,
+            sensitivity,
+            confidence: 0.9,
+            evidence: Evidence { name_keyword: None, values_checked: 0, values_matched: 0, detectors: vec![], reason: String::new() },
+            suggested_action: action,
+        }
+    }
+
+    fn dataset(toml: &str) -> DatasetSpec {
+        PipelineSpec::parse("t.toml", toml).unwrap().datasets.remove(0)
+    }
+
+    #[test]
+    fn fails_closed_and_lists_every_problem() {
+        let cols = [
+            col("phone", Category::Phone, Sensitivity::General, Action::Hash),
+            col("amount", Category::Transaction, Sensitivity::Sensitive, Action::Keep),
+            col("status", Category::None, Sensitivity::None, Action::Keep),
+            col("remark", Category::Communication, Sensitivity::Sensitive, Action::Redact),
+        ];
+        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.amount = \"keep\"\ncolumns.ghost = \"drop\"\n"), &cols).unwrap_err();
+        let all = problems.join("\n");
+        assert!(all.contains("`phone` holds PI"), "{all}");
+        assert!(all.contains("`remark` holds PI"), "{all}");
+        assert!(all.contains("`amount`") && all.contains("reason"), "{all}");
+        assert!(all.contains("`ghost`"), "{all}");
+        assert!(!all.contains("status"), "non-PI columns are kept without ceremony");
+
+        // auto resolving to keep on PI fails too; a reason makes it explicit.
+        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.default = \"auto\"\n"), &cols).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let plan = resolve(
+            &dataset("[[dataset]]\nname = \"o\"\ncolumns.default = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"GMV reporting\" }\n"),
+            &cols,
+        )
+        .unwrap();
+        let steps: Vec<(&str, &Step)> = plan.columns.iter().map(|c| (c.name.as_str(), &c.step)).collect();
+        assert_eq!(steps, [
+            ("phone", &Step::Hash { domain: "phone".into(), category: Category::Phone }),
+            ("amount", &Step::Keep),
+            ("status", &Step::Keep),
+            ("remark", &Step::Redact(RedactStyle::Mask)),
+        ]);
+        assert_eq!(plan.columns[1].reason.as_deref(), Some("GMV reporting"));
+    }
+
+    #[test]
+    fn generalize_defaults_follow_the_category() {
+        let cols = [
+            col("lat", Category::PreciseLocation, Sensitivity::Sensitive, Action::Generalize),
+            col("score", Category::None, Sensitivity::None, Action::Keep),
+        ];
+        let plan = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\n"), &cols).unwrap();
+        assert_eq!(plan.columns[0].step, Step::Generalize(Generalization::Grid { size: 0.01 }));
+        let err = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\ncolumns.score = \"generalize\"\n"), &cols).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(err[0].contains("`score`") && err[0].contains("needs parameters"), "{err:?}");
+    }
+}

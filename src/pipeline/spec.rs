@@ -1,0 +1,304 @@
+//! The pipeline file (`pipelines/*.toml`): which datasets to de-identify and how.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::category::Action;
+use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
+
+/// Why a pipeline file is unusable. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read pipeline {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("pipeline {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("pipeline {path}: dataset `{dataset}`, column `{column}`: {message}")]
+    Column {
+        path: String,
+        dataset: String,
+        column: String,
+        message: String,
+    },
+}
+
+/// A parsed pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Datasets to de-identify, in order.
+    #[serde(rename = "dataset", default)]
+    pub datasets: Vec<DatasetSpec>,
+}
+
+/// One `[[dataset]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// Reads `LAKE/raw/<name>`, writes `LAKE/deid/<name>`.
+    pub name: String,
+    /// The column that names the person.
+    pub subject: Option<String>,
+    /// Column name → action; the key `default` applies to unlisted columns.
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnSpec>,
+}
+
+/// An action as written: `"hash"`, or a table with parameters.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ColumnSpec {
+    /// `"hash"`, `"mask"`, `"generalize"`, `"redact"`, `"drop"`, `"keep"` or `"auto"`.
+    Name(ActionName),
+    /// `{ action = "...", ... }`.
+    Table(ColumnTable),
+}
+
+/// An action name, or `auto` (the inventory's suggestion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    Auto,
+    Hash,
+    Mask,
+    Generalize,
+    Redact,
+    Drop,
+    Keep,
+}
+
+/// The table form of a column action.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnTable {
+    pub action: ActionName,
+    /// hash: pseudonym domain (default: the column's category).
+    pub domain: Option<String>,
+    /// mask: characters kept at the start.
+    pub keep_first: Option<usize>,
+    /// mask: characters kept at the end.
+    pub keep_last: Option<usize>,
+    /// generalize: grid cell in degrees.
+    pub grid: Option<f64>,
+    /// generalize: geohash precision.
+    pub geohash: Option<usize>,
+    /// generalize: time grain (`hour`, `day`, `month`).
+    pub time: Option<TimeGrain>,
+    /// generalize: bucket width.
+    pub bucket: Option<f64>,
+    /// generalize: `birth_year`, `birth_decade`, `ip`, `region` or `url`.
+    pub to: Option<String>,
+    /// redact: `mask` (default) or `tag`.
+    pub style: Option<RedactStyle>,
+    /// keep: why PI may stay as it is (required for PI columns).
+    pub reason: Option<String>,
+}
+
+/// A column action with its parameters checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chosen {
+    /// Use the inventory's suggestion.
+    Auto,
+    Hash { domain: Option<String> },
+    Mask { spec: Option<MaskSpec> },
+    /// `None`: the category's default generalization.
+    Generalize(Option<Generalization>),
+    Redact(RedactStyle),
+    Drop,
+    Keep { reason: Option<String> },
+}
+
+impl Chosen {
+    /// The action id, for reports.
+    pub fn action(&self) -> Option<Action> {
+        Some(match self {
+            Chosen::Auto => return None,
+            Chosen::Hash { .. } => Action::Hash,
+            Chosen::Mask { .. } => Action::Mask,
+            Chosen::Generalize(_) => Action::Generalize,
+            Chosen::Redact(_) => Action::Redact,
+            Chosen::Drop => Action::Drop,
+            Chosen::Keep { .. } => Action::Keep,
+        })
+    }
+}
+
+impl ColumnSpec {
+    /// Checks that only the parameters of the chosen action are given.
+    pub fn chosen(&self) -> Result<Chosen, String> {
+        let t = match self {
+            ColumnSpec::Name(name) => {
+                return Ok(match name {
+                    ActionName::Auto => Chosen::Auto,
+                    ActionName::Hash => Chosen::Hash { domain: None },
+                    ActionName::Mask => Chosen::Mask { spec: None },
+                    ActionName::Generalize => Chosen::Generalize(None),
+                    ActionName::Redact => Chosen::Redact(RedactStyle::default()),
+                    ActionName::Drop => Chosen::Drop,
+                    ActionName::Keep => Chosen::Keep { reason: None },
+                });
+            }
+            ColumnSpec::Table(t) => t,
+        };
+        let given: Vec<&str> = [
+            ("domain", t.domain.is_some()),
+            ("keep_first", t.keep_first.is_some()),
+            ("keep_last", t.keep_last.is_some()),
+            ("grid", t.grid.is_some()),
+            ("geohash", t.geohash.is_some()),
+            ("time", t.time.is_some()),
+            ("bucket", t.bucket.is_some()),
+            ("to", t.to.is_some()),
+            ("style", t.style.is_some()),
+            ("reason", t.reason.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        let allowed: &[&str] = match t.action {
+            ActionName::Auto | ActionName::Drop => &[],
+            ActionName::Hash => &["domain"],
+            ActionName::Mask => &["keep_first", "keep_last"],
+            ActionName::Generalize => &["grid", "geohash", "time", "bucket", "to"],
+            ActionName::Redact => &["style"],
+            ActionName::Keep => &["reason"],
+        };
+        if let Some(bad) = given.iter().find(|k| !allowed.contains(k)) {
+            return Err(format!("`{bad}` does not apply to action `{:?}`", t.action).to_lowercase());
+        }
+        Ok(match t.action {
+            ActionName::Auto => Chosen::Auto,
+            ActionName::Drop => Chosen::Drop,
+            ActionName::Hash => Chosen::Hash { domain: t.domain.clone() },
+            ActionName::Mask => Chosen::Mask {
+                spec: (t.keep_first.is_some() || t.keep_last.is_some()).then(|| MaskSpec {
+                    keep_first: t.keep_first.unwrap_or(0),
+                    keep_last: t.keep_last.unwrap_or(0),
+                }),
+            },
+            ActionName::Generalize => {
+                let mut specs = Vec::new();
+                if let Some(g) = t.grid {
+                    specs.push(format!("grid:{g}"));
+                }
+                if let Some(p) = t.geohash {
+                    specs.push(format!("geohash:{p}"));
+                }
+                if let Some(grain) = t.time {
+                    specs.push(Generalization::Time { grain }.to_string());
+                }
+                if let Some(w) = t.bucket {
+                    specs.push(format!("bucket:{w}"));
+                }
+                if let Some(to) = &t.to {
+                    if !["birth_year", "birth_decade", "ip", "region", "url"].contains(&to.as_str()) {
+                        return Err(format!("`to = \"{to}\"` must be birth_year, birth_decade, ip, region or url"));
+                    }
+                    specs.push(to.clone());
+                }
+                match specs.as_slice() {
+                    [] => Chosen::Generalize(None),
+                    [one] => Chosen::Generalize(Some(Generalization::parse(one).map_err(|e| e.to_string())?)),
+                    _ => return Err("give one of grid, geohash, time, bucket or to".into()),
+                }
+            }
+            ActionName::Redact => Chosen::Redact(t.style.unwrap_or_default()),
+            ActionName::Keep => Chosen::Keep {
+                reason: t.reason.clone().filter(|r| !r.trim().is_empty()),
+            },
+        })
+    }
+}
+
+impl PipelineSpec {
+    /// Reads and checks a pipeline file.
+    pub fn load(path: &Path) -> Result<PipelineSpec, SpecError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&shown, &text)
+    }
+
+    /// Parses and checks pipeline text; `origin` names it in errors.
+    pub fn parse(origin: &str, text: &str) -> Result<PipelineSpec, SpecError> {
+        let spec: PipelineSpec = toml::from_str(text).map_err(|e| SpecError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        if spec.datasets.is_empty() {
+            return Err(SpecError::Parse {
+                path: origin.to_string(),
+                message: "no [[dataset]] to run".into(),
+            });
+        }
+        let mut names = Vec::new();
+        for d in &spec.datasets {
+            let bad_name = d.name.is_empty() || d.name.starts_with(['.', '_']) || d.name.contains(['/', '\\']);
+            if bad_name || names.contains(&d.name) {
+                return Err(SpecError::Parse {
+                    path: origin.to_string(),
+                    message: format!("dataset name `{}` is {}", d.name, if bad_name { "not a plain directory name" } else { "listed twice" }),
+                });
+            }
+            names.push(d.name.clone());
+            for (column, c) in &d.columns {
+                c.chosen().map_err(|message| SpecError::Column {
+                    path: origin.to_string(),
+                    dataset: d.name.clone(),
+                    column: column.clone(),
+                    message,
+                })?;
+            }
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_design_example() {
+        let spec = PipelineSpec::parse(
+            "x.toml",
+            r#"
+[[dataset]]
+name = "users"
+subject = "user_id"
+columns.default = "auto"
+columns.phone = "hash"
+columns.name = { action = "mask", keep_first = 1 }
+columns.lat = { action = "generalize", grid = 0.01 }
+columns.remark = "redact"
+columns.status = { action = "keep", reason = "order status, not PI" }
+"#,
+        )
+        .unwrap();
+        let d = &spec.datasets[0];
+        assert_eq!(d.columns["default"].chosen().unwrap(), Chosen::Auto);
+        assert_eq!(d.columns["name"].chosen().unwrap(), Chosen::Mask { spec: Some(MaskSpec { keep_first: 1, keep_last: 0 }) });
+        assert_eq!(d.columns["lat"].chosen().unwrap(), Chosen::Generalize(Some(Generalization::Grid { size: 0.01 })));
+    }
+
+    #[test]
+    fn mistakes_name_the_file_dataset_and_column() {
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.x = { action = \"hash\", grid = 0.01 }\n").unwrap_err().to_string();
+        assert!(err.contains("p.toml") && err.contains("`u`") && err.contains("`x`") && err.contains("grid"), "{err}");
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolums.x = \"hash\"\n").unwrap_err().to_string();
+        assert!(err.contains("colums"), "{err}");
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.x = \"scramble\"\n").unwrap_err().to_string();
+        assert!(err.contains("p.toml"), "{err}");
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"../etc\"\n").unwrap_err().to_string();
+        assert!(err.contains("plain directory name"), "{err}");
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.t = { action = \"generalize\", grid = 0.01, time = \"hour\" }\n").unwrap_err().to_string();
+        assert!(err.contains("one of"), "{err}");
+    }
+}

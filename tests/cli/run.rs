@@ -1,0 +1,370 @@
+//! `piguard run` and `piguard verify` on the demo lake.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+use crate::{bundled_lake, copy_tree, demo_lake, text};
+
+const KEY: &str = "integration-test-key-0123456789abcdef";
+const OTHER_KEY: &str = "another-integration-key-0123456789abcdef";
+
+fn demo_pipeline() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
+}
+
+fn piguard_with_key(key: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_piguard"));
+    cmd.args(args).env_remove("PIGUARD_LAKE").env_remove("PIGUARD_KEY").env_remove("PIGUARD_KEY_FILE");
+    if let Some(k) = key {
+        cmd.env("PIGUARD_KEY", k);
+    }
+    cmd.output().expect("piguard runs")
+}
+
+fn run_demo(lake: &Path, key: &str, extra: &[&str]) -> Output {
+    let pipeline = demo_pipeline();
+    let mut args = vec!["run", pipeline.to_str().unwrap(), "--lake", lake.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    piguard_with_key(Some(key), &args)
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(parquet_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") && !p.file_name().unwrap().to_str().unwrap().starts_with('.') {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read_batches(path: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// Every value of every column in a zone's dataset, as strings: (column, value).
+fn values(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in parquet_files(dir) {
+        for batch in read_batches(&f) {
+            for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                let s = cast(col, &DataType::Utf8).unwrap();
+                for v in s.as_string::<i32>().iter().flatten() {
+                    out.push((field.name().clone(), v.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn column(dir: &Path, name: &str) -> Vec<String> {
+    values(dir).into_iter().filter(|(c, _)| c == name).map(|(_, v)| v).collect()
+}
+
+/// Sorted rows of a dataset, for comparing outputs regardless of row order.
+fn rows(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in parquet_files(dir) {
+        for batch in read_batches(&f) {
+            let cols: Vec<_> = batch.columns().iter().map(|c| cast(c, &DataType::Utf8).unwrap()).collect();
+            for i in 0..batch.num_rows() {
+                let row: Vec<String> = cols.iter().map(|c| if c.is_null(i) { "∅".into() } else { c.as_string::<i32>().value(i).to_string() }).collect();
+                out.insert(format!("{}|{}", f.parent().unwrap().file_name().unwrap().to_string_lossy(), row.join("\u{1f}")));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn demo_run_leaves_no_raw_identifier_in_the_deid_zone() {
+    let lake = demo_lake();
+    let out = run_demo(lake.path(), KEY, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("manifest"), "{stdout}");
+    assert!(!stderr.contains(KEY) && !stdout.contains(KEY), "the key is never printed");
+
+    let raw = lake.path().join("raw");
+    let deid = lake.path().join("deid");
+    let mut secrets: HashSet<String> = HashSet::new();
+    for (ds, cols) in [
+        ("users", &["sfzh", "sjhm", "email"][..]),
+        ("orders", &["收货人手机"][..]),
+        ("payments", &["bank_card_no", "ext_field1"][..]),
+        ("device_info", &["imei", "mac", "imsi", "android_id", "idfa", "oaid"][..]),
+        ("locations", &["geo"][..]),
+    ] {
+        for c in cols {
+            let vs = column(&raw.join(ds), c);
+            assert!(!vs.is_empty(), "{ds}.{c} has values");
+            secrets.extend(vs);
+        }
+    }
+    // Precise coordinates: raw values with more decimals than the 0.01 grid.
+    let precise: HashSet<String> = ["lat", "lng"]
+        .iter()
+        .flat_map(|c| column(&raw.join("locations"), c))
+        .filter(|v| v.split_once('.').is_some_and(|(_, f)| f.len() > 2))
+        .collect();
+    assert!(precise.len() > 100);
+
+    let patterns: Vec<&String> = secrets.iter().collect();
+    let finder = aho_corasick::AhoCorasick::new(&patterns).unwrap();
+    let mut checked = 0;
+    for (column, value) in values(&deid) {
+        checked += 1;
+        assert!(finder.find(&value).is_none(), "a raw identifier survived in deid column {column}");
+        assert!(!precise.contains(&value), "a precise coordinate survived in deid column {column}");
+    }
+    assert!(checked > 10_000, "the deid zone was read ({checked} values)");
+
+    // Every dataset and partition is there, with the raw zone's row counts.
+    for ds in ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"] {
+        assert_eq!(rows(&deid.join(ds)).len(), rows(&raw.join(ds)).len(), "{ds}");
+    }
+    assert_eq!(parquet_files(&deid.join("browsing_logs")).len(), parquet_files(&raw.join("browsing_logs")).len());
+    // Dropped columns are gone; generalized ones are coarse.
+    assert!(column(&deid.join("users"), "password_hash").is_empty());
+    assert!(column(&deid.join("users"), "jtzz").iter().all(|a| !a.contains('路') && !a.contains('号')));
+    assert!(column(&deid.join("device_info"), "client_ip").iter().all(|ip| ip.ends_with("/24") || ip.ends_with("/48")));
+
+    // The leak check agrees, and finds the raw zone full of PI.
+    let verify = piguard_with_key(None, &["verify", deid.to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify).0);
+    let verify = piguard_with_key(None, &["verify", raw.to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(1));
+    let (report, _) = text(&verify);
+    assert!(report.contains("column sfzh: id_card"), "{report}");
+    assert!(!report.contains("11010"), "no values in the report");
+
+    // Manifest and audit log: key id, never the key.
+    let runs = lake.path().join("_piguard/runs");
+    let run_dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let manifest_text = std::fs::read_to_string(run_dir.join("manifest.json")).unwrap();
+    assert!(!manifest_text.contains(KEY));
+    let manifest: Value = serde_json::from_str(&manifest_text).unwrap();
+    assert_eq!(manifest["key_id"].as_str().unwrap().len(), 16);
+    let users = manifest["datasets"].as_array().unwrap().iter().find(|d| d["name"] == "users").unwrap();
+    let xb = users["columns"].as_array().unwrap().iter().find(|c| c["name"] == "xb").unwrap();
+    assert_eq!(xb["action"], "keep");
+    assert!(xb["reason"].as_str().unwrap().contains("gender"));
+    let audit = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
+    let entry: Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["action"], "run");
+    assert_eq!(entry["key_id"], manifest["key_id"]);
+}
+
+fn small_lake(datasets: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for ds in datasets {
+        copy_tree(&bundled_lake().join("raw").join(ds), &dir.path().join("raw").join(ds));
+    }
+    dir
+}
+
+fn write_pipeline(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("pipeline.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run_with(lake: &Path, pipeline: &Path, key: Option<&str>, extra: &[&str]) -> Output {
+    let mut args = vec!["run", pipeline.to_str().unwrap(), "--lake", lake.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    piguard_with_key(key, &args)
+}
+
+const USERS_AND_ORDERS: &str = "[[dataset]]\nname = \"users\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"aggregates\" }\n\n[[dataset]]\nname = \"orders\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n";
+
+#[test]
+fn pseudonyms_join_across_datasets_and_depend_on_the_key() {
+    let a = small_lake(&["users", "orders"]);
+    let b = small_lake(&["users", "orders"]);
+    let p = write_pipeline(a.path(), USERS_AND_ORDERS);
+    assert_eq!(run_with(a.path(), &p, Some(KEY), &[]).status.code(), Some(0));
+    assert_eq!(run_with(b.path(), &p, Some(OTHER_KEY), &[]).status.code(), Some(0));
+    let users: HashSet<String> = column(&a.path().join("deid/users"), "user_id").into_iter().collect();
+    let buyers: HashSet<String> = column(&a.path().join("deid/orders"), "user_id").into_iter().collect();
+    assert_eq!(users.len(), 500);
+    assert!(buyers.is_subset(&users), "the same user id gives the same pseudonym in both datasets");
+    assert!(users.iter().all(|u| u.len() == 64));
+    let other: HashSet<String> = column(&b.path().join("deid/users"), "user_id").into_iter().collect();
+    assert!(users.is_disjoint(&other), "another key gives other pseudonyms");
+    // Receivers' phones hash into the same domain as the users' own phones.
+    let phones: HashSet<String> = column(&a.path().join("deid/users"), "sjhm").into_iter().collect();
+    let receivers: HashSet<String> = column(&a.path().join("deid/orders"), "收货人手机").into_iter().collect();
+    assert!(phones.intersection(&receivers).count() > 100);
+}
+
+#[test]
+fn fails_closed_before_writing_anything() {
+    let lake = small_lake(&["users", "orders"]);
+    // users has no default: every PI column lacks an action; orders keeps PI without a reason.
+    let p = write_pipeline(
+        lake.path(),
+        "[[dataset]]\nname = \"users\"\ncolumns.sjhm = \"hash\"\n\n[[dataset]]\nname = \"orders\"\ncolumns.default = \"auto\"\n",
+    );
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for column in ["sfzh", "xm", "email", "csrq", "jtzz", "password_hash", "pay_amount", "coupon_code"] {
+        assert!(stderr.contains(&format!("`{column}`")), "{column} is listed: {stderr}");
+    }
+    assert!(!stderr.contains("`sjhm`"), "sjhm has an action");
+    assert!(!lake.path().join("deid").exists(), "nothing was written");
+    assert!(!lake.path().join("_piguard").exists());
+}
+
+#[test]
+fn refuses_to_run_without_a_proper_key() {
+    let lake = small_lake(&["users"]);
+    let p = write_pipeline(lake.path(), "[[dataset]]\nname = \"users\"\ncolumns.default = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"x\" }\n");
+    let out = run_with(lake.path(), &p, None, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("PIGUARD_KEY"));
+    let out = run_with(lake.path(), &p, Some("too-short-secret"), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("at least 32") && !stderr.contains("too-short-secret"), "{stderr}");
+    assert!(!lake.path().join("deid").exists());
+}
+
+#[test]
+fn reruns_are_incremental_by_partition() {
+    let lake = small_lake(&["users", "orders"]);
+    let p = write_pipeline(lake.path(), USERS_AND_ORDERS);
+    assert_eq!(run_with(lake.path(), &p, Some(KEY), &[]).status.code(), Some(0));
+    let outputs = parquet_files(&lake.path().join("deid"));
+    assert_eq!(outputs.len(), 16);
+    let mtime = |f: &Path| std::fs::metadata(f).unwrap().modified().unwrap();
+    let before: Vec<_> = outputs.iter().map(|f| mtime(f)).collect();
+    std::thread::sleep(Duration::from_millis(20));
+
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    assert!(text(&out).1.contains("dataset=orders partitions_written=0 partitions_unchanged=15"), "{}", text(&out).1);
+    assert_eq!(outputs.iter().map(|f| mtime(f)).collect::<Vec<_>>(), before, "nothing rewritten");
+
+    // A changed raw partition is redone, and only it.
+    let month = std::fs::read_dir(lake.path().join("raw/orders")).unwrap().next().unwrap().unwrap().file_name();
+    let raw_file = lake.path().join("raw/orders").join(&month).join("part-00000.parquet");
+    let bytes = std::fs::read(&raw_file).unwrap();
+    std::fs::write(&raw_file, bytes).unwrap();
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    assert!(text(&out).1.contains("dataset=orders partitions_written=1 partitions_unchanged=14"), "{}", text(&out).1);
+
+    // A new key changes every pseudonym, so everything is redone; so does --force.
+    let out = run_with(lake.path(), &p, Some(OTHER_KEY), &[]);
+    assert!(text(&out).1.contains("dataset=orders partitions_written=15"), "{}", text(&out).1);
+    let out = run_with(lake.path(), &p, Some(OTHER_KEY), &["--force"]);
+    assert!(text(&out).1.contains("dataset=users partitions_written=1"), "{}", text(&out).1);
+
+    // A dry run prints the plan and writes nothing.
+    let runs_before = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().count();
+    let out = run_with(lake.path(), &p, Some(OTHER_KEY), &["--dry-run"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("sfzh") && stdout.contains("hash (domain=id_card)"), "{stdout}");
+    assert_eq!(std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().count(), runs_before);
+}
+
+#[test]
+fn the_leak_gate_stops_pi_hidden_in_an_innocent_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw/tickets");
+    std::fs::create_dir_all(&raw).unwrap();
+    // `remark` is free text the inventory cannot call PI by name or by whole values, but
+    // half of it embeds a phone number.
+    let mut csv = String::from("ticket,remark\n");
+    for i in 0..40 {
+        if i % 2 == 0 {
+            csv.push_str(&format!("T{i},客户说请回电 1381234{i:04}\n"));
+        } else {
+            csv.push_str(&format!("T{i},已处理 共 {i} 件\n"));
+        }
+    }
+    std::fs::write(raw.join("part-0.csv"), csv).unwrap();
+    let p = write_pipeline(dir.path(), "[[dataset]]\nname = \"tickets\"\ncolumns.default = \"auto\"\n");
+    let out = run_with(dir.path(), &p, Some(KEY), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("column remark") && stderr.contains("not published"), "{stderr}");
+    assert!(!stderr.contains("1381234"), "no values in the error");
+    assert!(parquet_files(&dir.path().join("deid")).is_empty(), "nothing published");
+    // Redacting the column fixes it.
+    let p = write_pipeline(dir.path(), "[[dataset]]\nname = \"tickets\"\ncolumns.default = \"auto\"\ncolumns.remark = \"redact\"\n");
+    assert_eq!(run_with(dir.path(), &p, Some(KEY), &[]).status.code(), Some(0));
+    let remarks = column(&dir.path().join("deid/tickets"), "remark");
+    assert!(remarks.iter().any(|r| r.contains("138****")), "{remarks:?}");
+}
+
+#[test]
+fn a_killed_run_leaves_only_complete_partitions_and_the_rerun_finishes() {
+    let reference = demo_lake();
+    assert_eq!(run_demo(reference.path(), KEY, &[]).status.code(), Some(0));
+
+    let lake = demo_lake();
+    for delay_ms in [700, 2500] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_piguard"))
+            .args(["run", demo_pipeline().to_str().unwrap(), "--lake", lake.path().to_str().unwrap(), "--force"])
+            .env("PIGUARD_KEY", KEY)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Whatever is visible is a complete Parquet file.
+        for f in parquet_files(&lake.path().join("deid")) {
+            let rows: usize = read_batches(&f).iter().map(|b| b.num_rows()).sum();
+            assert!(rows > 0, "{} is complete", f.display());
+        }
+    }
+    // The kills really interrupted the runs: not every partition was finished.
+    let markers = |root: &Path| walk(root).into_iter().filter(|p| p.ends_with("_piguard_partition.json")).count();
+    let total = markers(&reference.path().join("deid"));
+    let done = markers(&lake.path().join("deid"));
+    assert!(done < total, "{done} of {total} partitions finished before the kill");
+    let out = run_demo(lake.path(), KEY, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(markers(&lake.path().join("deid")), total);
+    for ds in ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"] {
+        assert_eq!(rows(&lake.path().join("deid").join(ds)), rows(&reference.path().join("deid").join(ds)), "{ds}");
+    }
+    let leftovers: Vec<_> = walk(&lake.path().join("deid")).into_iter().filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(".tmp-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -256,7 +256,15 @@ fn run(options: RunOptions) -> Result<(), Failure> {
         .context("starting the async runtime")?;
     let terminal = std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::hidden();
-    let mut per_dataset: Vec<(String, usize, usize, u64)> = Vec::new();
+    // (dataset, partitions written, unchanged, rows written), logged when the dataset is done.
+    let mut current: Option<(String, usize, usize, u64)> = None;
+    let log = |bar: &indicatif::ProgressBar, d: &(String, usize, usize, u64)| {
+        let line = format!(
+            "piguard run dataset={} partitions_written={} partitions_unchanged={} rows_written={}",
+            d.0, d.1, d.2, d.3
+        );
+        if terminal { bar.println(line) } else { eprintln!("{line}") }
+    };
     let mut progress = |event: RunEvent<'_>| match event {
         RunEvent::Planned { partitions, .. } => {
             if terminal && !options.dry_run {
@@ -272,10 +280,13 @@ fn run(options: RunOptions) -> Result<(), Failure> {
         RunEvent::Partition { dataset, status, rows, .. } => {
             bar.set_message(dataset.to_string());
             bar.inc(1);
-            if per_dataset.last().is_none_or(|d| d.0 != dataset) {
-                per_dataset.push((dataset.to_string(), 0, 0, 0));
+            if current.as_ref().is_none_or(|d| d.0 != dataset) {
+                if let Some(done) = current.take().filter(|_| !options.dry_run) {
+                    log(&bar, &done);
+                }
+                current = Some((dataset.to_string(), 0, 0, 0));
             }
-            let d = per_dataset.last_mut().expect("just pushed");
+            let d = current.as_mut().expect("set above");
             match status {
                 PartitionStatus::Written => {
                     d.1 += 1;
@@ -286,6 +297,9 @@ fn run(options: RunOptions) -> Result<(), Failure> {
         }
     };
     let result = runtime.block_on(pipeline::run(&options, &key, &classifier, &mut progress));
+    if let Some(done) = current.take().filter(|_| result.is_ok() && !options.dry_run) {
+        log(&bar, &done);
+    }
     bar.finish_and_clear();
     let report = match result {
         Ok(r) => r,
@@ -300,9 +314,6 @@ fn run(options: RunOptions) -> Result<(), Failure> {
         print!("{}", pipeline::describe_plan(&report.manifest));
         eprintln!("dry run: nothing was written (key id {})", report.manifest.key_id);
         return Ok(());
-    }
-    for (name, written, unchanged, rows) in &per_dataset {
-        eprintln!("piguard run dataset={name} partitions_written={written} partitions_unchanged={unchanged} rows_written={rows}");
     }
     let manifest = report.manifest_path.as_deref().unwrap_or(Path::new(""));
     println!(

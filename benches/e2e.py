@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark of `piguard run` (run through benches/e2e.sh).
+
+Generates ROWS rows (user_id, phone, id_card, name, email, imei, lat, lon, amount,
+event_time, page_url) with DuckDB, then times, in the same run and on the same files:
+
+  df_copy        plain DataFusion parquet -> parquet copy (the baseline)
+  piguard        `piguard run benches/e2e_pipeline.toml` (keyed HMAC, masks, generalization,
+                 classification and the leak gate included)
+  duckdb_copy    plain DuckDB copy
+  duckdb_job     the same job in DuckDB SQL (unkeyed sha256: DuckDB has no HMAC)
+
+Each is run --repeat times; the median wall time and the peak RSS are reported, and the
+whole set is repeated at 10x the rows to show memory stays flat. Figures are ratios against
+the baseline measured in the same run, since the machines are shared.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+GENERATE = """
+COPY (SELECT
+  100000000 + i AS user_id,
+  '1' || (3 + i % 7)::VARCHAR || lpad((hash(i) % 1000000000)::VARCHAR, 9, '0') AS phone,
+  '110105' || strftime(DATE '1960-01-01' + INTERVAL (i % 16000) DAY, '%Y%m%d')
+      || lpad((i % 1000)::VARCHAR, 3, '0') || 'X' AS id_card,
+  ['张', '王', '李', '刘', '陈', '欧阳'][1 + i % 6] || ['伟', '芳', '娜娜', '敏', '静'][1 + (i // 6) % 5] AS name,
+  'user' || i::VARCHAR || '@example.com' AS email,
+  '86' || lpad((hash(i * 3) % 10000000000000)::VARCHAR, 13, '0') AS imei,
+  39.9 + ((hash(i * 5) % 200000)::DOUBLE - 100000) / 1000000 AS lat,
+  116.4 + ((hash(i * 7) % 200000)::DOUBLE - 100000) / 1000000 AS lon,
+  round((hash(i * 11) % 100000)::DOUBLE / 100, 2) AS amount,
+  TIMESTAMP '2026-01-01' + INTERVAL (i) SECOND AS event_time,
+  'https://m.shop.example.cn/item/' || (i % 100000)::VARCHAR || '?spm=a' || (i % 977)::VARCHAR AS page_url
+FROM range({rows}) t(i)) TO '{path}' (FORMAT parquet, COMPRESSION zstd);
+"""
+
+DUCKDB_JOB = """
+COPY (SELECT
+  sha256('account_id' || chr(31) || user_id::VARCHAR) AS user_id,
+  sha256('phone' || chr(31) || phone) AS phone,
+  sha256('device_id' || chr(31) || imei) AS imei,
+  left(id_card, 6) || repeat('*', length(id_card) - 10) || right(id_card, 4) AS id_card,
+  left(name, 1) || repeat('*', length(name) - 1) AS name,
+  left(email, 1) || repeat('*', strpos(email, '@') - 2) || substr(email, strpos(email, '@')) AS email,
+  floor(lat / 0.01) * 0.01 AS lat,
+  floor(lon / 0.01) * 0.01 AS lon,
+  amount,
+  date_trunc('hour', event_time) AS event_time,
+  page_url
+FROM read_parquet('{src}')) TO '{dst}' (FORMAT parquet, COMPRESSION zstd);
+"""
+
+DUCKDB_COPY = "COPY (SELECT * FROM read_parquet('{src}')) TO '{dst}' (FORMAT parquet, COMPRESSION zstd);"
+
+
+def measure(cmd, env=None, before=None):
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    if before:
+        before()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{err}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def duckdb_cmd(sql):
+    return [sys.executable, "-c", f"import duckdb; duckdb.sql({sql!r})"]
+
+
+def bench(args, rows, work):
+    lake = os.path.join(work, f"lake-{rows}")
+    src_dir = os.path.join(lake, "raw", "events")
+    os.makedirs(src_dir, exist_ok=True)
+    src = os.path.join(src_dir, "part-0.parquet")
+    if not os.path.exists(src):
+        print(f"generating {rows:,} rows ...", flush=True)
+        subprocess.run(duckdb_cmd(GENERATE.format(rows=rows, path=src)), check=True)
+    out = os.path.join(work, "out.parquet")
+    env = dict(os.environ, PIGUARD_KEY="benchmark-key-0123456789abcdef0123456789")
+
+    def clean():
+        shutil.rmtree(os.path.join(lake, "deid"), ignore_errors=True)
+        if os.path.exists(out):
+            os.remove(out)
+
+    jobs = {
+        "df_copy": [args.df_copy, src, out],
+        "piguard": [args.piguard, "run", args.pipeline, "--lake", lake, "--force"],
+        "duckdb_copy": duckdb_cmd(DUCKDB_COPY.format(src=src, dst=out)),
+        "duckdb_job": duckdb_cmd(DUCKDB_JOB.format(src=src, dst=out)),
+    }
+    result = {"rows": rows, "input_mib": os.path.getsize(src) / 2**20}
+    for name, cmd in jobs.items():
+        runs = [measure(cmd, env, clean) for _ in range(args.repeat)]
+        result[name] = {
+            "seconds": statistics.median(r[0] for r in runs),
+            "peak_rss_mib": max(r[1] for r in runs),
+        }
+        print(f"  {name:<12} {result[name]['seconds']:7.2f} s   peak RSS {result[name]['peak_rss_mib']:7.0f} MiB", flush=True)
+    base = result["df_copy"]["seconds"]
+    result["piguard_vs_df_copy"] = result["piguard"]["seconds"] / base
+    result["duckdb_job_vs_piguard"] = result["duckdb_job"]["seconds"] / result["piguard"]["seconds"]
+    print(f"  piguard / DataFusion copy = {result['piguard_vs_df_copy']:.2f}x   (target <= 1.3)")
+    print(f"  DuckDB job / piguard      = {result['duckdb_job_vs_piguard']:.2f}x   (target >= 2.5)")
+    clean()
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--piguard", required=True)
+    p.add_argument("--df-copy", required=True)
+    p.add_argument("--pipeline", default=os.path.join(os.path.dirname(__file__), "e2e_pipeline.toml"))
+    p.add_argument("--rows", type=int, default=2_000_000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--scale", type=int, default=10, help="second size, as a multiple of --rows (0: skip)")
+    p.add_argument("--out")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="piguard-e2e-") as work:
+        results = []
+        for rows in [args.rows] + ([args.rows * args.scale] if args.scale else []):
+            print(f"{rows:,} rows on {os.cpu_count()} cores:", flush=True)
+            results.append(bench(args, rows, work))
+    if len(results) == 2:
+        growth = results[1]["piguard"]["peak_rss_mib"] / results[0]["piguard"]["peak_rss_mib"]
+        print(f"piguard peak RSS at {args.scale}x the rows: {growth:.2f}x")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: DataFusion plain copy vs `piguard run` vs the same job in DuckDB SQL,
+# on generated data (2,000,000 rows, then 10x). Installs DuckDB into a virtualenv.
+# Usage: benches/e2e.sh [ROWS]     (results are printed and written to target-dir/e2e.json)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/piguard-target}"
+venv="$CARGO_TARGET_DIR/e2e-venv"
+if [[ ! -x "$venv/bin/python" ]]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet 'duckdb>=1.1'
+fi
+cargo build --release --locked --bin piguard --example df_copy
+exec "$venv/bin/python" benches/e2e.py \
+    --piguard "$CARGO_TARGET_DIR/release/piguard" \
+    --df-copy "$CARGO_TARGET_DIR/release/examples/df_copy" \
+    --rows "${1:-2000000}" --out "$CARGO_TARGET_DIR/e2e.json"

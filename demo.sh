@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The main job on the demo lake: generate it if missing, inventory it, de-identify it, and
+# check the result. Usage: ./demo.sh [LAKE]   (default ./lake)
+set -euo pipefail
+cd "$(dirname "$0")"
+lake="${1:-lake}"
+piguard() { cargo run --quiet --locked -- "$@"; }
+
+if [[ ! -d "$lake/raw" ]]; then
+    piguard sample-data "$lake" --rows 500
+fi
+
+# A throwaway key for the demo, made once and kept out of git. Real deployments set
+# PIGUARD_KEY or PIGUARD_KEY_FILE from their secret store.
+if [[ -z "${PIGUARD_KEY:-}" && -z "${PIGUARD_KEY_FILE:-}" ]]; then
+    if [[ ! -f .demo-key ]]; then
+        (umask 077 && head -c 32 /dev/urandom > .demo-key)
+    fi
+    export PIGUARD_KEY_FILE="$PWD/.demo-key"
+fi
+
+mkdir -p "$lake/_piguard"
+piguard scan "$lake" --format html --output "$lake/_piguard/inventory.html"
+piguard run pipelines/demo.toml --lake "$lake"
+piguard verify "$lake/deid"
+echo
+echo "PI inventory:        $lake/_piguard/inventory.html (and inventory.json)"
+echo "de-identified zone:  $lake/deid/"
+echo "run manifests:       $lake/_piguard/runs/"
+echo "audit log:           $lake/_piguard/audit.jsonl"

@@ -379,11 +379,16 @@ pub async fn run(
             let out_dir = if partition.is_empty() { out_root.clone() } else { out_root.join(&partition) };
             let output = out_dir.join(OUTPUT_FILE);
             let inputs = inputs_of(&files)?;
-            let fingerprint = sha256_hex(
-                serde_json::to_string(&(&p.plan_hash, inputs.iter().map(|(r, m)| (&r.path, r.bytes, m.to_string())).collect::<Vec<_>>()))
-                    .expect("serializes")
-                    .as_bytes(),
-            );
+            // Inputs by their place in the dataset, so `--lake ./lake` and `--lake lake` agree.
+            let identity: Vec<(String, u64, String)> = files
+                .iter()
+                .zip(&inputs)
+                .map(|(f, (r, mtime))| {
+                    let rel = f.path.strip_prefix(&p.source.path).unwrap_or(&f.path);
+                    (rel.display().to_string(), r.bytes, mtime.to_string())
+                })
+                .collect();
+            let fingerprint = sha256_hex(serde_json::to_string(&(&p.plan_hash, identity)).expect("serializes").as_bytes());
             let marker_path = out_dir.join(MARKER_FILE);
             let previous: Option<Marker> = std::fs::read(&marker_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
             let unchanged = previous.as_ref().filter(|m| m.fingerprint == fingerprint && output.is_file());

@@ -65,7 +65,7 @@ fn map_values(array: &ArrayRef, transform: &'static str, mut f: impl FnMut(&str,
 
 /// Keyed pseudonyms of a column of `category` (canonicalized first).
 pub fn hash_array(p: &Pseudonymizer, category: Category, array: &ArrayRef) -> Result<ArrayRef, TransformError> {
-    map_values(array, "hash", |v, out| out.push_str(&p.pseudonymize(category, v)))
+    map_values(array, "hash", |v, out| p.push_pseudonym(&canonical(category, v), out))
 }
 
 /// Masks of a column of `category`, with `spec` or the category's preset.

@@ -93,13 +93,17 @@ impl PseudonymKey {
 }
 
 fn lower_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0xF)]));
-    }
+    push_lower_hex(bytes, &mut s);
     s
+}
+
+fn push_lower_hex(bytes: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xF)]));
+    }
 }
 
 /// The canonical form a value is pseudonymized in, so that formatting differences do not
@@ -170,9 +174,16 @@ impl Pseudonymizer {
 
     /// The pseudonym of an already canonical value.
     pub fn pseudonym(&self, canonical_value: &str) -> String {
+        let mut s = String::with_capacity(64);
+        self.push_pseudonym(canonical_value, &mut s);
+        s
+    }
+
+    /// Appends the pseudonym of an already canonical value to `out` (no allocation).
+    pub fn push_pseudonym(&self, canonical_value: &str, out: &mut String) {
         let mut mac = self.prefixed.clone();
         mac.update(canonical_value.as_bytes());
-        lower_hex(&mac.finalize().into_bytes())
+        push_lower_hex(&mac.finalize().into_bytes(), out);
     }
 
     /// The pseudonym of a raw value of `category`.

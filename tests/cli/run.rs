@@ -263,6 +263,10 @@ fn reruns_are_incremental_by_partition() {
 
     let out = run_with(lake.path(), &p, Some(KEY), &[]);
     assert!(text(&out).1.contains("dataset=orders partitions_written=0 partitions_unchanged=15"), "{}", text(&out).1);
+    // The same lake spelled differently is the same lake.
+    let dotted = lake.path().join(".").join("raw").join("..");
+    let out = run_with(&dotted, &p, Some(KEY), &[]);
+    assert!(text(&out).1.contains("dataset=users partitions_written=0 partitions_unchanged=1"), "{}", text(&out).1);
     assert_eq!(outputs.iter().map(|f| mtime(f)).collect::<Vec<_>>(), before, "nothing rewritten");
 
     // A changed raw partition is redone, and only it.

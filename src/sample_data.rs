@@ -47,15 +47,15 @@ impl Default for SampleOptions {
 pub enum SampleDataError {
     #[error("{path} already exists; remove it or choose another directory")]
     Exists { path: PathBuf },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Parquet {
         path: PathBuf,
-        source: parquet::errors::ParquetError,
+        cause: parquet::errors::ParquetError,
     },
 }
 
@@ -234,18 +234,18 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), SampleDataError> {
-    let io = |source| SampleDataError::Io {
+    let io = |cause| SampleDataError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     std::fs::create_dir_all(path.parent().expect("files live in a dataset directory")).map_err(io)?;
     let file = std::fs::File::create(path).map_err(io)?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    let pq = |source| SampleDataError::Parquet {
+    let pq = |cause| SampleDataError::Parquet {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
     writer.write(batch).map_err(pq)?;
@@ -290,7 +290,7 @@ pub fn generate(dir: &Path, options: &SampleOptions) -> Result<SampleSummary, Sa
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| SampleDataError::Io { path, source }
+        move |cause| SampleDataError::Io { path, cause }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let staging = tempfile::Builder::new()

@@ -18,10 +18,10 @@ const MAX_ENTRY_BYTES: u64 = 64 * 1024;
 /// Why the audit log could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit log {path}: {source}")]
+    #[error("audit log {path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("audit log {path}: the last entry is not valid JSON with a hash; run `piguard audit verify`")]
     Corrupt { path: PathBuf },
@@ -65,7 +65,7 @@ impl AuditLog {
     /// Appends `event` (a JSON object of what happened; never PI values) with `ts`, `who`,
     /// `prev` and `hash` added. Returns the entry's hash.
     pub fn append(&self, event: Map<String, Value>) -> Result<String, AuditError> {
-        let io = |source| AuditError::Io { path: self.path.clone(), source };
+        let io = |cause| AuditError::Io { path: self.path.clone(), cause };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }

@@ -26,10 +26,10 @@ const BUILTIN: [(&str, &str); 8] = [
 /// Why rule files could not be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("cannot read classifier rules {path}: {source}")]
+    #[error("cannot read classifier rules {path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("classifier rule file {path}: {message}")]
     Parse { path: String, message: String },
@@ -108,9 +108,9 @@ impl Rules {
             }
         }
         if let Some(dir) = overrides {
-            let io = |source| RulesError::Io {
+            let io = |cause| RulesError::Io {
                 path: dir.to_path_buf(),
-                source,
+                cause,
             };
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(io)?
@@ -125,9 +125,9 @@ impl Rules {
                 });
             }
             for path in files {
-                let text = std::fs::read_to_string(&path).map_err(|source| RulesError::Io {
+                let text = std::fs::read_to_string(&path).map_err(|cause| RulesError::Io {
                     path: path.clone(),
-                    source,
+                    cause,
                 })?;
                 let origin = path.display().to_string();
                 for rule in parse_file(&origin, &text)? {

@@ -43,10 +43,10 @@ impl FileFormat {
 /// Why data could not be found or read. Every variant names the file; none holds a value.
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
@@ -128,9 +128,9 @@ fn is_hidden(name: &str) -> bool {
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
-    let io = |source| LakeError::Io {
+    let io = |cause| LakeError::Io {
         path: dir.to_path_buf(),
-        source,
+        cause,
     };
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {

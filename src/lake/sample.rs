@@ -98,9 +98,9 @@ pub fn sample_dataset(dataset: &DatasetSource, max_rows: usize) -> Result<Datase
             break;
         }
         if std::fs::metadata(&file.path)
-            .map_err(|source| LakeError::Io {
+            .map_err(|cause| LakeError::Io {
                 path: file.path.clone(),
-                source,
+                cause,
             })?
             .len()
             == 0
@@ -133,9 +133,9 @@ fn read_parquet(path: &Path, want: usize, columns: &mut Columns) -> Result<usize
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let file = File::open(path).map_err(|source| LakeError::Io {
+    let file = File::open(path).map_err(|cause| LakeError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| err(&e))?
@@ -155,9 +155,9 @@ fn read_parquet(path: &Path, want: usize, columns: &mut Columns) -> Result<usize
     }
     if !seen_schema {
         // No rows: still report the columns, classified by name.
-        let file = File::open(path).map_err(|source| LakeError::Io {
+        let file = File::open(path).map_err(|cause| LakeError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(&e))?;
         for field in builder.schema().fields() {
@@ -168,9 +168,9 @@ fn read_parquet(path: &Path, want: usize, columns: &mut Columns) -> Result<usize
 }
 
 fn read_csv(path: &Path, want: usize, columns: &mut Columns) -> Result<usize, LakeError> {
-    let file = File::open(path).map_err(|source| LakeError::Io {
+    let file = File::open(path).map_err(|cause| LakeError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
     let csv_err = |e: csv::Error| {
@@ -270,9 +270,9 @@ impl JsonType {
 
 /// JSON lines, or one JSON array of objects (which has to be parsed whole).
 fn read_json(path: &Path, want: usize, columns: &mut Columns) -> Result<usize, LakeError> {
-    let io = |source| LakeError::Io {
+    let io = |cause| LakeError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut reader = BufReader::new(File::open(path).map_err(io)?);
     let first = loop {

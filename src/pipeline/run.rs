@@ -52,8 +52,8 @@ pub enum RunError {
     Leak { dataset: String, partition: String, findings: Vec<Finding> },
     #[error("another piguard run holds the lock {path}")]
     Busy { path: PathBuf },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
@@ -69,7 +69,7 @@ impl RunError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Io { path: path.to_path_buf(), source }
+    move |cause| RunError::Io { path: path.to_path_buf(), cause }
 }
 
 /// Options for a run.

@@ -11,10 +11,10 @@ use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
 /// Why a pipeline file is unusable. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read pipeline {path}: {source}")]
+    #[error("cannot read pipeline {path}: {cause}")]
     Io {
         path: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("pipeline {path}: {message}")]
     Parse { path: String, message: String },
@@ -219,9 +219,9 @@ impl PipelineSpec {
     /// Reads and checks a pipeline file.
     pub fn load(path: &Path) -> Result<PipelineSpec, SpecError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| SpecError::Io {
             path: shown.clone(),
-            source,
+            cause,
         })?;
         Self::parse(&shown, &text)
     }

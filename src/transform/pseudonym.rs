@@ -35,10 +35,10 @@ pub enum KeyError {
     Ambiguous,
     #[error("the pseudonymization key from {source_name} is {len} bytes; at least {MIN_KEY_BYTES} are required")]
     TooShort { source_name: String, len: usize },
-    #[error("cannot read the key file {path} named by {KEY_FILE_ENV}: {source}")]
+    #[error("cannot read the key file {path} named by {KEY_FILE_ENV}: {cause}")]
     File {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -75,9 +75,9 @@ impl PseudonymKey {
             }
             (None, Some(path)) => {
                 let path = PathBuf::from(path);
-                let bytes = std::fs::read(&path).map_err(|source| KeyError::File {
+                let bytes = std::fs::read(&path).map_err(|cause| KeyError::File {
                     path: path.clone(),
-                    source,
+                    cause,
                 })?;
                 Self::from_bytes(bytes, &path.display().to_string())
             }

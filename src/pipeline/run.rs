@@ -508,12 +508,18 @@ async fn write_partition(
     std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
     let tmp = out_dir.join(format!("{TMP_PREFIX}{run_id}-{OUTPUT_FILE}"));
     let mut parquet = TableParquetOptions::default();
+    for c in p.plan.columns.iter().filter(|c| matches!(c.step, Step::Hash { .. })) {
+        // Pseudonyms are 64 high-entropy characters, mostly distinct: a dictionary page only
+        // costs time before the writer falls back to plain encoding, and zstd's higher levels
+        // find no matches in them (level 1 compresses as well, measured 1.5x faster overall).
+        parquet.column_specific_options.insert(
+            c.name.clone(),
+            ParquetColumnOptions { dictionary_enabled: Some(false), compression: Some("zstd(1)".into()), ..Default::default() },
+        );
+    }
     if let Some(subject) = &p.plan.subject {
         // Erasure finds a subject's rows through statistics and bloom filters.
-        parquet.column_specific_options.insert(
-            subject.clone(),
-            ParquetColumnOptions { bloom_filter_enabled: Some(true), ..Default::default() },
-        );
+        parquet.column_specific_options.entry(subject.clone()).or_default().bloom_filter_enabled = Some(true);
     }
     let written = df
         .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))

@@ -113,6 +113,8 @@ fn push_lower_hex(bytes: &[u8], out: &mut String) {
 pub fn canonical(category: Category, value: &str) -> Cow<'_, str> {
     let v = value.trim();
     match category {
+        // Most phones are stored as 11 plain digits already; only reformat the others.
+        Category::Phone if v.len() == 11 && v.bytes().all(|b| b.is_ascii_digit()) => Cow::Borrowed(v),
         Category::Phone => canonical_phone(v).map_or(Cow::Borrowed(v), Cow::Owned),
         Category::IdCard | Category::Passport | Category::BankCard => {
             if v.bytes().any(|b| b == b' ' || b == b'-' || b.is_ascii_lowercase()) {

@@ -99,18 +99,7 @@ fn default_generalization(category: Category, data_type: &str) -> Option<General
 
 fn step_for(chosen: &Chosen, col: &ColumnInventory) -> Result<(Step, Option<String>), String> {
     Ok(match chosen {
-        Chosen::Auto => {
-            let action = col.suggested_action;
-            let chosen = match action {
-                Action::Hash => Chosen::Hash { domain: None },
-                Action::Mask => Chosen::Mask { spec: None },
-                Action::Generalize => Chosen::Generalize(None),
-                Action::Redact => Chosen::Redact(RedactStyle::default()),
-                Action::Drop => Chosen::Drop,
-                Action::Keep => Chosen::Keep { reason: None },
-            };
-            return step_for(&chosen, col);
-        }
+        Chosen::Auto => return step_for(&Chosen::plain(col.suggested_action), col),
         Chosen::Hash { domain } => {
             let domain = domain.clone().unwrap_or_else(|| match col.category {
                 Category::None => col.name.clone(),

@@ -64,12 +64,8 @@ pub enum ColumnSpec {
 #[serde(rename_all = "snake_case")]
 pub enum ActionName {
     Auto,
-    Hash,
-    Mask,
-    Generalize,
-    Redact,
-    Drop,
-    Keep,
+    #[serde(untagged)]
+    Action(Action),
 }
 
 /// The table form of a column action.
@@ -114,6 +110,18 @@ pub enum Chosen {
 }
 
 impl Chosen {
+    /// `action` with its default parameters.
+    pub fn plain(action: Action) -> Chosen {
+        match action {
+            Action::Hash => Chosen::Hash { domain: None },
+            Action::Mask => Chosen::Mask { spec: None },
+            Action::Generalize => Chosen::Generalize(None),
+            Action::Redact => Chosen::Redact(RedactStyle::default()),
+            Action::Drop => Chosen::Drop,
+            Action::Keep => Chosen::Keep { reason: None },
+        }
+    }
+
     /// The action id, for reports.
     pub fn action(&self) -> Option<Action> {
         Some(match self {
@@ -132,17 +140,8 @@ impl ColumnSpec {
     /// Checks that only the parameters of the chosen action are given.
     pub fn chosen(&self) -> Result<Chosen, String> {
         let t = match self {
-            ColumnSpec::Name(name) => {
-                return Ok(match name {
-                    ActionName::Auto => Chosen::Auto,
-                    ActionName::Hash => Chosen::Hash { domain: None },
-                    ActionName::Mask => Chosen::Mask { spec: None },
-                    ActionName::Generalize => Chosen::Generalize(None),
-                    ActionName::Redact => Chosen::Redact(RedactStyle::default()),
-                    ActionName::Drop => Chosen::Drop,
-                    ActionName::Keep => Chosen::Keep { reason: None },
-                });
-            }
+            ColumnSpec::Name(ActionName::Auto) => return Ok(Chosen::Auto),
+            ColumnSpec::Name(ActionName::Action(a)) => return Ok(Chosen::plain(*a)),
             ColumnSpec::Table(t) => t,
         };
         let given: Vec<&str> = [
@@ -160,28 +159,32 @@ impl ColumnSpec {
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
         .collect();
-        let allowed: &[&str] = match t.action {
-            ActionName::Auto | ActionName::Drop => &[],
-            ActionName::Hash => &["domain"],
-            ActionName::Mask => &["keep_first", "keep_last"],
-            ActionName::Generalize => &["grid", "geohash", "time", "bucket", "to"],
-            ActionName::Redact => &["style"],
-            ActionName::Keep => &["reason"],
+        let action = match t.action {
+            ActionName::Auto => None,
+            ActionName::Action(a) => Some(a),
+        };
+        let allowed: &[&str] = match action {
+            None | Some(Action::Drop) => &[],
+            Some(Action::Hash) => &["domain"],
+            Some(Action::Mask) => &["keep_first", "keep_last"],
+            Some(Action::Generalize) => &["grid", "geohash", "time", "bucket", "to"],
+            Some(Action::Redact) => &["style"],
+            Some(Action::Keep) => &["reason"],
         };
         if let Some(bad) = given.iter().find(|k| !allowed.contains(k)) {
-            return Err(format!("`{bad}` does not apply to action `{:?}`", t.action).to_lowercase());
+            return Err(format!("`{bad}` does not apply to action `{}`", action.map_or("auto", Action::id)));
         }
-        Ok(match t.action {
-            ActionName::Auto => Chosen::Auto,
-            ActionName::Drop => Chosen::Drop,
-            ActionName::Hash => Chosen::Hash { domain: t.domain.clone() },
-            ActionName::Mask => Chosen::Mask {
+        let Some(action) = action else { return Ok(Chosen::Auto) };
+        Ok(match action {
+            Action::Drop => Chosen::Drop,
+            Action::Hash => Chosen::Hash { domain: t.domain.clone() },
+            Action::Mask => Chosen::Mask {
                 spec: (t.keep_first.is_some() || t.keep_last.is_some()).then(|| MaskSpec {
                     keep_first: t.keep_first.unwrap_or(0),
                     keep_last: t.keep_last.unwrap_or(0),
                 }),
             },
-            ActionName::Generalize => {
+            Action::Generalize => {
                 let mut specs = Vec::new();
                 if let Some(g) = t.grid {
                     specs.push(format!("grid:{g}"));
@@ -207,8 +210,8 @@ impl ColumnSpec {
                     _ => return Err("give one of grid, geohash, time, bucket or to".into()),
                 }
             }
-            ActionName::Redact => Chosen::Redact(t.style.unwrap_or_default()),
-            ActionName::Keep => Chosen::Keep {
+            Action::Redact => Chosen::Redact(t.style.unwrap_or_default()),
+            Action::Keep => Chosen::Keep {
                 reason: t.reason.clone().filter(|r| !r.trim().is_empty()),
             },
         })

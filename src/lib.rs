@@ -12,3 +12,4 @@ pub mod transform;
 pub mod audit;
 pub mod pipeline;
 pub mod verify;
+pub mod query;

@@ -16,7 +16,8 @@ use piguard::inventory::{self, ScanOptions};
 use piguard::lake::write_atomic;
 use piguard::pipeline::{self, PartitionStatus, RunEvent, RunOptions};
 use piguard::sample_data::{self, SampleOptions};
-use piguard::transform::PseudonymKey;
+use piguard::query::{self as sql_query, OutputFormat, Zone};
+use piguard::transform::{KeyError, PseudonymKey};
 use piguard::verify;
 
 /// Inventory, de-identify and retain personal information in a data lake (PIPL, GB/T 35273).
@@ -86,6 +87,28 @@ enum Command {
         #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
         sample_rows: u32,
     },
+    /// Query the de-identified zone and exports with SQL (DataFusion).
+    ///
+    /// Every dataset in LAKE/deid is a table (hive partitions such as dt are columns), and every
+    /// export its latest run. The piguard_mask, piguard_generalize and piguard_redact functions
+    /// are available (piguard_hash too, where the key is set). The raw zone is visible only with
+    /// --zone raw --reason, as raw.<dataset>, and such queries are written to the audit log.
+    Query {
+        /// The SQL, e.g. "select count(*) from users".
+        sql: String,
+        /// The lake.
+        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
+        lake: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+        format: QueryFormat,
+        /// Which zone to query.
+        #[arg(long, value_enum, default_value_t = QueryZone::Deid)]
+        zone: QueryZone,
+        /// Why the raw zone is needed (required with --zone raw; audited).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Check outputs for raw PI (by value, not by column name). Exit 1 when any is found.
     Verify {
         /// Files or dataset directories to check, e.g. LAKE/deid.
@@ -95,6 +118,20 @@ enum Command {
         #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
         sample_rows: u32,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum QueryZone {
+    Deid,
+    Export,
+    Raw,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -149,6 +186,13 @@ fn main() -> ExitCode {
             sample_rows: sample_rows as usize,
         }),
         Command::Verify { paths, sample_rows } => verify_outputs(&paths, sample_rows as usize),
+        Command::Query {
+            sql,
+            lake,
+            format,
+            zone,
+            reason,
+        } => query(&lake, &sql, format, zone, reason.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -351,5 +395,30 @@ fn verify_outputs(paths: &[PathBuf], sample_rows: usize) -> Result<(), Failure> 
             error: anyhow::anyhow!("raw PI found in {} column(s)", report.findings.len()),
         });
     }
+    Ok(())
+}
+
+fn query(lake: &Path, sql: &str, format: QueryFormat, zone: QueryZone, reason: Option<&str>) -> Result<(), Failure> {
+    // Analysts normally have no key; piguard_hash exists only where one is configured.
+    let key = match PseudonymKey::from_env() {
+        Ok(key) => Some(key),
+        Err(KeyError::Missing) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let format = match format {
+        QueryFormat::Table => OutputFormat::Table,
+        QueryFormat::Csv => OutputFormat::Csv,
+        QueryFormat::Json => OutputFormat::Json,
+    };
+    let zone = match zone {
+        QueryZone::Deid => Zone::Deid,
+        QueryZone::Export => Zone::Export,
+        QueryZone::Raw => Zone::Raw,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .build()
+        .context("starting the async runtime")?;
+    let mut out = std::io::stdout().lock();
+    runtime.block_on(sql_query::query(lake, zone, reason, sql, format, key, &mut out))?;
     Ok(())
 }

@@ -33,12 +33,29 @@ pub struct AuditLog {
     path: PathBuf,
 }
 
-/// The OS user running piguard.
+/// The OS user running piguard: `$USER`/`$LOGNAME`, else the process's uid looked up in
+/// /etc/passwd (cron and systemd often set neither variable), else `uid:N`.
 pub fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    if let Ok(user) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        return user;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+    });
+    let Some(uid) = uid else { return "unknown".into() };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)? == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
 /// SHA-256 over the canonical bytes of an entry (its fields other than `hash`, keys sorted).

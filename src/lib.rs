@@ -13,3 +13,4 @@ pub mod audit;
 pub mod pipeline;
 pub mod verify;
 pub mod query;
+pub mod export;

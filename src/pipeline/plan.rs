@@ -80,6 +80,8 @@ pub struct DatasetPlan {
     pub name: String,
     pub subject: Option<String>,
     pub columns: Vec<ColumnPlan>,
+    /// Hive partition keys (`dt`): coarse by construction, usable as export dimensions.
+    pub partition_columns: Vec<String>,
 }
 
 /// The generalization a category gets when none is given.
@@ -173,7 +175,7 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<Datase
         }
     }
     if problems.is_empty() {
-        Ok(DatasetPlan { name: spec.name.clone(), subject: spec.subject.clone(), columns: planned })
+        Ok(DatasetPlan { name: spec.name.clone(), subject: spec.subject.clone(), columns: planned, partition_columns: Vec::new() })
     } else {
         Err(problems)
     }

@@ -25,6 +25,7 @@ use super::plan::{ColumnPlan, DatasetPlan, Origin, Step, resolve};
 use super::spec::{PipelineSpec, SpecError};
 use crate::audit::{AuditError, AuditLog};
 use crate::classify::Classifier;
+use crate::export::{self, ExportError, ExportRecord};
 use crate::inventory::{classify_dataset, DEFAULT_SAMPLE_ROWS};
 use crate::lake::{self, DataFile, DatasetSource, FileFormat, write_atomic};
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
@@ -56,6 +57,8 @@ pub enum RunError {
     Io { path: PathBuf, cause: std::io::Error },
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
 impl RunError {
@@ -171,6 +174,7 @@ pub struct Manifest {
     pub dry_run: bool,
     pub forced: bool,
     pub datasets: Vec<DatasetRecord>,
+    pub exports: Vec<ExportRecord>,
 }
 
 /// What a run did.
@@ -323,7 +327,8 @@ pub async fn run(
         let inventory = classify_dataset(&source, classifier, options.sample_rows)
             .map_err(|f| RunError::Dataset { dataset: d.name.clone(), message: f.error })?;
         match resolve(d, &inventory.columns) {
-            Ok(plan) => {
+            Ok(mut plan) => {
+                plan.partition_columns = source.partition_columns.clone();
                 let described: Vec<(String, String, String, String)> = plan
                     .columns
                     .iter()
@@ -335,6 +340,14 @@ pub async fn run(
                 planned.push(Planned { source, plan, plan_hash });
             }
             Err(ps) => problems.extend(ps.into_iter().map(|p| (d.name.clone(), p))),
+        }
+    }
+    let mut exports = Vec::new();
+    let dataset_plans: Vec<DatasetPlan> = planned.iter().map(|p| p.plan.clone()).collect();
+    for e in &spec.exports {
+        match export::plan(e, &dataset_plans) {
+            Ok(plan) => exports.push(plan),
+            Err(ps) => problems.extend(ps.into_iter().map(|p| (format!("{} (export {})", e.from, e.name), p))),
         }
     }
     if !problems.is_empty() {
@@ -423,6 +436,13 @@ pub async fn run(
         });
     }
 
+    let mut export_records = Vec::new();
+    if !options.dry_run {
+        for e in &exports {
+            export_records.push(export::write(&options.lake, e, &run_id).await?);
+        }
+    }
+
     let manifest = Manifest {
         run_id: run_id.clone(),
         piguard_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -435,6 +455,7 @@ pub async fn run(
         dry_run: options.dry_run,
         forced: options.force,
         datasets: records,
+        exports: export_records,
     };
     if options.dry_run {
         return Ok(RunReport { manifest, manifest_path: None });
@@ -451,6 +472,7 @@ pub async fn run(
     event.insert("datasets".into(), Value::from(manifest.datasets.len()));
     event.insert("partitions_written".into(), Value::from(count(PartitionStatus::Written)));
     event.insert("partitions_unchanged".into(), Value::from(count(PartitionStatus::Unchanged)));
+    event.insert("exports".into(), Value::from(manifest.exports.iter().map(|e| format!("{} ({} rows, {} suppressed)", e.export, e.rows_published, e.rows_suppressed)).collect::<Vec<_>>()));
     event.insert("rows_written".into(), Value::from(manifest.datasets.iter().map(|d| d.rows_written).sum::<u64>()));
     AuditLog::of_lake(&options.lake).append(event)?;
     drop(lock);

@@ -34,6 +34,32 @@ pub struct PipelineSpec {
     /// Datasets to de-identify, in order.
     #[serde(rename = "dataset", default)]
     pub datasets: Vec<DatasetSpec>,
+    /// Aggregate exports for third parties, computed from the de-identified zone.
+    #[serde(rename = "export", default)]
+    pub exports: Vec<ExportSpec>,
+}
+
+fn default_min_subjects() -> u64 {
+    50
+}
+
+/// One `[[export]]`: aggregates of a de-identified dataset with small cells suppressed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSpec {
+    /// Writes `LAKE/export/<name>/<run-id>/`.
+    pub name: String,
+    /// A dataset of this pipeline.
+    pub from: String,
+    /// Generalized dimensions.
+    pub group_by: Vec<String>,
+    /// Output column → `count_distinct_subjects`, `count`, `sum(col)` or `avg(col)`.
+    pub metrics: BTreeMap<String, String>,
+    /// Rows covering fewer distinct subjects are suppressed.
+    #[serde(default = "default_min_subjects")]
+    pub min_subjects: u64,
+    /// A dataset whose subjects with a true `*opt_out*` column are left out.
+    pub exclude_opted_out: Option<String>,
 }
 
 /// One `[[dataset]]`.

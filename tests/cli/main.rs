@@ -2,6 +2,7 @@
 //! module per command, so the crate is linked once.
 
 mod bad_input;
+mod export;
 mod query;
 mod run;
 mod sample_data;

@@ -3,14 +3,14 @@
 //!
 //! The binary is a thin layer over these modules; see `DESIGN.md` for the data flow.
 
+pub mod audit;
 pub mod category;
 pub mod classify;
+pub mod export;
 pub mod inventory;
 pub mod lake;
+pub mod pipeline;
+pub mod query;
 pub mod sample_data;
 pub mod transform;
-pub mod audit;
-pub mod pipeline;
 pub mod verify;
-pub mod query;
-pub mod export;

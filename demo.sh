@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the demo lake: generate it if missing, inventory it, de-identify it, and
-# check the result. Usage: ./demo.sh [LAKE]   (default ./lake)
+# The main job on the demo lake: generate it if missing, inventory it, de-identify it, check
+# the result, and show what a retention purge would delete today. Usage: ./demo.sh [LAKE]   (default ./lake)
 set -euo pipefail
 cd "$(dirname "$0")"
 lake="${1:-lake}"
@@ -23,6 +23,9 @@ mkdir -p "$lake/_piguard"
 piguard scan "$lake" --format html --output "$lake/_piguard/inventory.html"
 piguard run pipelines/demo.toml --lake "$lake"
 piguard verify "$lake/deid"
+# What retention would delete today (browsing logs past a year, never younger than 180 days).
+piguard purge --lake "$lake" --pipeline pipelines/demo.toml --dry-run | tail -n 3
+piguard audit verify --lake "$lake"
 echo
 echo "PI inventory:        $lake/_piguard/inventory.html (and inventory.json)"
 echo "de-identified zone:  $lake/deid/"

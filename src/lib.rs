@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod lake;
 pub mod pipeline;
 pub mod query;
+pub mod retention;
 pub mod sample_data;
 pub mod transform;
 pub mod verify;

@@ -10,6 +10,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use piguard::audit::{AuditLog, VerifyError};
 use piguard::category::Sensitivity;
 use piguard::classify::{Classifier, Rules};
 use piguard::inventory::{self, ScanOptions};
@@ -18,6 +19,9 @@ use piguard::pipeline::{self, PartitionStatus, RunEvent, RunOptions};
 use piguard::sample_data::{self, SampleOptions};
 use piguard::query::{self as sql_query, OutputFormat, Zone};
 use piguard::transform::{KeyError, PseudonymKey};
+use piguard::retention::erasure::{EraseOptions, ErasureState};
+use piguard::retention::purge::PurgeOptions;
+use piguard::retention::{self, RetentionError};
 use piguard::verify;
 
 /// Inventory, de-identify and retain personal information in a data lake (PIPL, GB/T 35273).
@@ -109,6 +113,61 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Delete partitions past their retention (raw and de-identified zones) and finish erasures
+    /// whose legal floor has passed.
+    ///
+    /// Policies come from the pipeline's [retention.<dataset>] tables. Browsing logs are never
+    /// purged before 180 days (Cybersecurity Law Art. 21). Exit 1 when an erasure is still held
+    /// by a legal floor (everything else was done), 2 on errors. Safe to kill and re-run.
+    Purge {
+        /// The lake.
+        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
+        lake: PathBuf,
+        /// The pipeline with the retention policies (default: the one the lake's latest run used).
+        #[arg(long, env = "PIGUARD_PIPELINE")]
+        pipeline: Option<PathBuf>,
+        /// Print what would be deleted (dataset, partition, rows, bytes) and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Count ages to this day (YYYY-MM-DD) instead of today, for reproducible runs.
+        #[arg(long)]
+        today: Option<NaiveDate>,
+        /// Rows sampled per dataset to classify its columns (detects browsing logs).
+        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+        sample_rows: u32,
+    },
+    /// Erase a subject whose account was closed from every dataset with a `subject` column.
+    ///
+    /// Rows go from the raw zone and, through the subject's pseudonym, from the de-identified
+    /// zone; only files that hold the subject are rewritten. Rows a legal floor holds (browsing
+    /// logs younger than 180 days) stay in the raw zone, out of analytics and exports, and the
+    /// request stays pending in LAKE/_piguard/erasure.jsonl until `piguard purge` finishes it:
+    /// exit 1 says so. Needs the key. The ledger and audit log never hold the id itself.
+    Erase {
+        /// The subject's id, as in the subject columns (repeat for several).
+        #[arg(long, required = true, value_name = "ID")]
+        subject: Vec<String>,
+        /// The lake.
+        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
+        lake: PathBuf,
+        /// The pipeline naming the subject columns (default: the one the lake's latest run used).
+        #[arg(long, env = "PIGUARD_PIPELINE")]
+        pipeline: Option<PathBuf>,
+        /// Why (e.g. a ticket number; audited). Never put personal information here.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Count ages to this day (YYYY-MM-DD) instead of today, for reproducible runs.
+        #[arg(long)]
+        today: Option<NaiveDate>,
+        /// Rows sampled per dataset to classify its columns.
+        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+        sample_rows: u32,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Check outputs for raw PI (by value, not by column name). Exit 1 when any is found.
     Verify {
         /// Files or dataset directories to check, e.g. LAKE/deid.
@@ -117,6 +176,16 @@ enum Command {
         /// Rows sampled per dataset.
         #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
         sample_rows: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of LAKE/_piguard/audit.jsonl; exit 1 naming the first bad entry.
+    Verify {
+        /// The lake.
+        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
+        lake: PathBuf,
     },
 }
 
@@ -193,6 +262,41 @@ fn main() -> ExitCode {
             zone,
             reason,
         } => query(&lake, &sql, format, zone, reason.as_deref()),
+        Command::Purge {
+            lake,
+            pipeline,
+            dry_run,
+            today,
+            sample_rows,
+        } => pipeline_of(&lake, pipeline).and_then(|pipeline| {
+            purge(PurgeOptions {
+                lake,
+                pipeline,
+                today: today.unwrap_or_else(|| chrono::Local::now().date_naive()),
+                dry_run,
+                sample_rows: sample_rows as usize,
+            })
+        }),
+        Command::Erase {
+            subject,
+            lake,
+            pipeline,
+            reason,
+            today,
+            sample_rows,
+        } => pipeline_of(&lake, pipeline).and_then(|pipeline| {
+            erase(EraseOptions {
+                lake,
+                pipeline,
+                subjects: subject,
+                reason,
+                today: today.unwrap_or_else(|| chrono::Local::now().date_naive()),
+                sample_rows: sample_rows as usize,
+            })
+        }),
+        Command::Audit {
+            command: AuditCommand::Verify { lake },
+        } => audit_verify(&lake),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -421,4 +525,127 @@ fn query(lake: &Path, sql: &str, format: QueryFormat, zone: QueryZone, reason: O
     let mut out = std::io::stdout().lock();
     runtime.block_on(sql_query::query(lake, zone, reason, sql, format, key, &mut out))?;
     Ok(())
+}
+
+fn retention_failure(e: RetentionError) -> Failure {
+    Failure { code: e.exit_code(), error: e.into() }
+}
+
+/// The pipeline given, else the one the lake's latest run used (from its manifest).
+fn pipeline_of(lake: &Path, given: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let runs = lake.join("_piguard").join("runs");
+    let latest = std::fs::read_dir(&runs)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path().join("manifest.json")))
+        .filter(|m| m.is_file())
+        .max();
+    let pipeline = latest
+        .and_then(|m| std::fs::read(m).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("pipeline").and_then(|p| p.as_str()).map(PathBuf::from));
+    pipeline.ok_or_else(|| {
+        anyhow::anyhow!("no --pipeline given and {} has no run to take it from", runs.display()).into()
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread().build().context("starting the async runtime")?)
+}
+
+fn purge(options: PurgeOptions) -> Result<(), Failure> {
+    let key = match PseudonymKey::from_env() {
+        Ok(key) => Some(key),
+        Err(KeyError::Missing) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let classifier = Classifier::new(Rules::builtin());
+    let report = runtime()?.block_on(retention::purge::purge(&options, key.as_ref(), &classifier)).map_err(retention_failure)?;
+    let verb = if report.dry_run { "would delete" } else { "deleted" };
+    for p in &report.partitions {
+        let rows = p.rows.map_or("?".to_string(), |r| r.to_string());
+        println!(
+            "{verb} {}/{}/{}: dated {}, {} days old (max_days {}), {rows} rows, {} bytes",
+            p.zone, p.dataset, p.partition, p.date, p.age_days, p.max_days, p.bytes
+        );
+    }
+    for u in &report.undated {
+        eprintln!("piguard: warning: kept {u}: its partition value is not a date");
+    }
+    for id in &report.erasures_due {
+        println!("would carry erasure {id} further (its floor has passed or it was interrupted)");
+    }
+    for e in report.erasures.iter().filter(|e| e.rows_removed_raw + e.rows_removed_deid > 0) {
+        println!("erasure {}: removed {} raw and {} de-identified rows", e.request_id, e.rows_removed_raw, e.rows_removed_deid);
+    }
+    for (id, h) in &report.still_held {
+        println!(
+            "erasure {id} pending: {} rows in raw/{}/{} are held until {} by a legal floor",
+            h.rows, h.dataset, h.partition, h.until
+        );
+    }
+    let total_rows: u64 = report.partitions.iter().filter_map(|p| p.rows).sum();
+    eprintln!(
+        "purge {}: {verb} {} partition(s), {total_rows} rows{}",
+        report.today,
+        report.partitions.len(),
+        if report.dry_run { "; dry run, nothing was deleted" } else { "" }
+    );
+    if report.blocked() {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!(
+                "{} partition(s) of open erasures are held by a legal floor; a later purge finishes them",
+                report.still_held.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn erase(options: EraseOptions) -> Result<(), Failure> {
+    let key = PseudonymKey::from_env()?;
+    let classifier = Classifier::new(Rules::builtin());
+    let outcomes = runtime()?.block_on(retention::erasure::erase(&options, &key, &classifier)).map_err(retention_failure)?;
+    let mut pending = 0;
+    for o in &outcomes {
+        println!(
+            "erasure {}: removed {} raw and {} de-identified rows; {} file(s) rewritten, {} read, {} ruled out by Parquet statistics and bloom filters",
+            o.request_id, o.rows_removed_raw, o.rows_removed_deid, o.files_rewritten, o.files_read, o.files_ruled_out
+        );
+        for h in &o.held {
+            println!(
+                "erasure {} pending: {} rows in raw/{}/{} are held until {} by a legal floor; they are out of the de-identified zone and exports now",
+                o.request_id, h.rows, h.dataset, h.partition, h.until
+            );
+        }
+        if o.state() == ErasureState::Pending {
+            pending += 1;
+        }
+    }
+    if pending > 0 {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!(
+                "{pending} erasure(s) pending in {}: a legal floor holds raw rows; `piguard purge` finishes them once it has passed",
+                options.lake.join("_piguard/erasure.jsonl").display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn audit_verify(lake: &Path) -> Result<(), Failure> {
+    match AuditLog::of_lake(lake).verify() {
+        Ok(v) => {
+            println!("audit log intact: {} entries, head {}", v.entries, v.head);
+            Ok(())
+        }
+        Err(VerifyError::Tampered(t)) => Err(Failure { code: 1, error: t.into() }),
+        Err(VerifyError::Io(e)) => Err(e.into()),
+    }
 }

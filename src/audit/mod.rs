@@ -1,7 +1,9 @@
 //! The append-only, hash-chained audit log `LAKE/_piguard/audit.jsonl`. Each entry carries
 //! `prev` (the previous entry's hash) and `hash` = SHA-256 over the entry's canonical JSON
 //! (keys sorted, without `hash`), so editing, removing or reordering an entry breaks the
-//! chain. Appends hold an exclusive lock on the file, so concurrent writers do not corrupt it.
+//! chain. Entries are numbered (`seq`), and `audit.head` beside the log records the last
+//! entry's number and hash, so removing entries from the end is detected too. Appends hold
+//! an exclusive lock on the file, so concurrent writers do not corrupt it.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,6 +27,40 @@ pub enum AuditError {
     },
     #[error("audit log {path}: the last entry is not valid JSON with a hash; run `piguard audit verify`")]
     Corrupt { path: PathBuf },
+}
+
+/// The first problem `piguard audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit log {path}, line {line}: {problem}")]
+pub struct Tampered {
+    pub path: PathBuf,
+    /// 1-based line of the first bad entry (one past the end when entries are missing there).
+    pub line: usize,
+    pub problem: String,
+}
+
+/// Why `verify` failed: the log was tampered with, or could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Tampered(Tampered),
+    #[error(transparent)]
+    Io(AuditError),
+}
+
+/// What a verified log holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    /// The last entry's hash (the genesis value for an empty log).
+    pub head: String,
+}
+
+/// The last entry's number and hash, written after every append.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Head {
+    seq: u64,
+    hash: String,
 }
 
 /// The audit log of a lake.
@@ -79,6 +115,58 @@ impl AuditLog {
         &self.path
     }
 
+    fn head_path(&self) -> PathBuf {
+        self.path.with_file_name("audit.head")
+    }
+
+    /// Checks every entry: valid JSON, numbered in order, `prev` the previous entry's hash,
+    /// `hash` its own canonical hash, and the last one the entry `audit.head` names.
+    pub fn verify(&self) -> Result<Verified, VerifyError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(cause) => return Err(VerifyError::Io(AuditError::Io { path: self.path.clone(), cause })),
+        };
+        let bad = |line: usize, problem: String| VerifyError::Tampered(Tampered { path: self.path.clone(), line, problem });
+        let mut prev = GENESIS.to_string();
+        let mut seq = 0u64;
+        let mut lines = 0;
+        for (i, line) in text.lines().enumerate() {
+            lines = i + 1;
+            let entry: Map<String, Value> =
+                serde_json::from_str(line).map_err(|_| bad(i + 1, "not a JSON object (edited or truncated)".into()))?;
+            let hash = entry.get("hash").and_then(Value::as_str).unwrap_or_default();
+            if entry.get("prev").and_then(Value::as_str) != Some(prev.as_str()) {
+                return Err(bad(i + 1, "its `prev` is not the previous entry's hash: an entry before it was removed, inserted or moved".into()));
+            }
+            if entry.get("seq").and_then(Value::as_u64) != Some(seq + 1) {
+                return Err(bad(i + 1, format!("expected entry number {}: entries were removed, inserted or moved", seq + 1)));
+            }
+            if hash != entry_hash(&entry) {
+                return Err(bad(i + 1, "its content does not match its hash: the entry was edited".into()));
+            }
+            prev = hash.to_string();
+            seq += 1;
+        }
+        let head: Option<Head> = match std::fs::read(self.head_path()) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|_| bad(lines + 1, "audit.head is not readable".into()))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(cause) => return Err(VerifyError::Io(AuditError::Io { path: self.head_path(), cause })),
+        };
+        match head {
+            // A kill between appending and updating the head leaves the head one entry behind.
+            Some(h) if h.seq > seq => {
+                return Err(bad(lines + 1, format!("the log ends at entry {seq} but audit.head records entry {}: entries were removed from the end", h.seq)));
+            }
+            Some(h) if h.seq == seq && h.hash != prev => {
+                return Err(bad(lines, "the last entry is not the one audit.head records: it was replaced".into()));
+            }
+            None if seq > 0 => return Err(bad(lines + 1, "audit.head is missing".into())),
+            _ => {}
+        }
+        Ok(Verified { entries: seq, head: prev })
+    }
+
     /// Appends `event` (a JSON object of what happened; never PI values) with `ts`, `who`,
     /// `prev` and `hash` added. Returns the entry's hash.
     pub fn append(&self, event: Map<String, Value>) -> Result<String, AuditError> {
@@ -93,16 +181,17 @@ impl AuditLog {
         file.seek(SeekFrom::Start(start)).map_err(io)?;
         let mut tail = String::new();
         file.read_to_string(&mut tail).map_err(io)?;
-        let prev = match tail.lines().rev().find(|l| !l.trim().is_empty()) {
-            None => GENESIS.to_string(),
+        let (prev, seq) = match tail.lines().rev().find(|l| !l.trim().is_empty()) {
+            None => (GENESIS.to_string(), 0),
             Some(line) => serde_json::from_str::<Value>(line)
                 .ok()
-                .and_then(|v| v.get("hash").and_then(Value::as_str).map(str::to_string))
+                .and_then(|v| Some((v.get("hash")?.as_str()?.to_string(), v.get("seq")?.as_u64()?)))
                 .ok_or_else(|| AuditError::Corrupt { path: self.path.clone() })?,
         };
         let mut entry = event;
         entry.insert("ts".into(), Value::String(chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false)));
         entry.insert("who".into(), Value::String(os_user()));
+        entry.insert("seq".into(), Value::from(seq + 1));
         entry.insert("prev".into(), Value::String(prev));
         let hash = entry_hash(&entry);
         entry.insert("hash".into(), Value::String(hash.clone()));
@@ -110,6 +199,9 @@ impl AuditLog {
         line.push(b'\n');
         file.write_all(&line).map_err(io)?;
         file.sync_data().map_err(io)?;
+        let head = Head { seq: seq + 1, hash: hash.clone() };
+        crate::lake::write_atomic(&self.head_path(), &serde_json::to_vec(&head).expect("serializes"))
+            .map_err(|cause| AuditError::Io { path: self.head_path(), cause })?;
         Ok(hash)
     }
 }
@@ -139,6 +231,7 @@ mod tests {
         for e in &entries {
             assert_eq!(e["hash"].as_str().unwrap(), entry_hash(e));
         }
+        assert_eq!((entries[0]["seq"].as_u64(), entries[1]["seq"].as_u64()), (Some(1), Some(2)));
     }
 
     #[test]
@@ -155,11 +248,69 @@ mod tests {
                 });
             }
         });
-        let text = std::fs::read_to_string(log.path()).unwrap();
-        let entries: Vec<Map<String, Value>> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(entries.len(), 40);
-        for pair in entries.windows(2) {
-            assert_eq!(pair[1]["prev"], pair[0]["hash"]);
+        assert_eq!(log.verify().unwrap().entries, 40);
+    }
+
+    /// A log of six entries, and its lines.
+    fn six() -> (tempfile::TempDir, AuditLog, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::of_lake(dir.path());
+        for action in ["run", "query", "export", "purge", "erase", "run"] {
+            log.append(event(action)).unwrap();
         }
+        let lines = std::fs::read_to_string(log.path()).unwrap().lines().map(str::to_string).collect();
+        (dir, log, lines)
+    }
+
+    fn tampered_at(log: &AuditLog, lines: &[String]) -> usize {
+        std::fs::write(log.path(), lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        match log.verify() {
+            Err(VerifyError::Tampered(t)) => t.line,
+            other => panic!("tampering went unnoticed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_single_edit_removal_swap_or_insertion_is_detected() {
+        let (_dir, log, lines) = six();
+        assert_eq!(log.verify().unwrap(), Verified { entries: 6, head: entry_hash(&serde_json::from_str(&lines[5]).unwrap()) });
+        for i in 0..lines.len() {
+            let mut edited = lines.clone();
+            edited[i] = edited[i].replacen("\"action\":\"", "\"action\":\"x", 1);
+            assert_eq!(tampered_at(&log, &edited), i + 1, "edit of line {}", i + 1);
+
+            // Re-hashing the edited entry does not help: the next entry's prev (or the head) breaks.
+            let mut rehashed: Map<String, Value> = serde_json::from_str(&edited[i]).unwrap();
+            let h = entry_hash(&rehashed);
+            rehashed.insert("hash".into(), Value::from(h));
+            edited[i] = serde_json::to_string(&rehashed).unwrap();
+            assert_eq!(tampered_at(&log, &edited), (i + 2).min(lines.len()), "re-hashed edit of line {}", i + 1);
+
+            let mut removed = lines.clone();
+            removed.remove(i);
+            assert_eq!(tampered_at(&log, &removed), i + 1, "removal of line {}", i + 1);
+
+            let mut inserted = lines.clone();
+            inserted.insert(i, lines[i].clone());
+            assert_eq!(tampered_at(&log, &inserted), i + 2, "copy inserted before line {}", i + 1);
+
+            if i + 1 < lines.len() {
+                let mut swapped = lines.clone();
+                swapped.swap(i, i + 1);
+                assert_eq!(tampered_at(&log, &swapped), i + 1, "swap of lines {} and {}", i + 1, i + 2);
+            }
+        }
+    }
+
+    #[test]
+    fn a_head_one_entry_behind_is_a_kill_not_tampering() {
+        let (_dir, log, _) = six();
+        let head = log.path().with_file_name("audit.head");
+        let before = std::fs::read(&head).unwrap();
+        log.append(event("query")).unwrap();
+        std::fs::write(&head, before).unwrap();
+        assert_eq!(log.verify().unwrap().entries, 7);
+        log.append(event("run")).unwrap();
+        assert_eq!(log.verify().unwrap().entries, 8, "the next append brings the head up to date");
     }
 }

@@ -103,6 +103,21 @@ pub struct DatasetSource {
 }
 
 impl DatasetSource {
+    /// Its files grouped by partition directory, relative to the dataset (`""` for none).
+    pub fn partitions(&self) -> std::collections::BTreeMap<String, Vec<DataFile>> {
+        let mut groups: std::collections::BTreeMap<String, Vec<DataFile>> = Default::default();
+        for f in &self.files {
+            let rel = f
+                .path
+                .parent()
+                .and_then(|p| p.strip_prefix(&self.path).ok())
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            groups.entry(rel).or_default().push(f.clone());
+        }
+        groups
+    }
+
     /// The format of most of its files.
     pub fn format(&self) -> FileFormat {
         let count = |f| self.files.iter().filter(|d| d.format == f).count();
@@ -288,6 +303,59 @@ fn error_path<'a>(e: &'a LakeError, fallback: &'a Path) -> &'a Path {
     }
 }
 
+/// The prefix of every temporary piguard writes: hidden from readers, removed after a kill.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+/// Removes the temporaries (files and directories named `prefix…`, e.g. [`TMP_PREFIX`]) a
+/// killed process left under `dir`. Callers hold the [`LakeLock`], so none is being written.
+pub fn remove_temporaries(dir: &Path, prefix: &str) -> std::io::Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let temporary = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix));
+        match (path.is_dir(), temporary) {
+            (true, true) => std::fs::remove_dir_all(&path)?,
+            (true, false) => remove_temporaries(&path, prefix)?,
+            (false, true) => std::fs::remove_file(&path)?,
+            (false, false) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The lock every writer of a lake (`run`, `purge`, `erase`) holds, so that no two rewrite
+/// the same partition at once. Released when dropped or when the process dies.
+#[derive(Debug)]
+pub struct LakeLock {
+    _held: std::fs::File,
+}
+
+/// Another piguard process is writing the lake.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another piguard run, purge or erase holds the lake's lock {path}; try again when it has finished")]
+    Busy { path: PathBuf },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+}
+
+impl LakeLock {
+    /// Takes the lock of the lake at `root` (`_piguard/writer.lock`), or says who holds it.
+    pub fn acquire(root: &Path) -> Result<LakeLock, LockError> {
+        let dir = root.join("_piguard");
+        let path = dir.join("writer.lock");
+        let io = |cause| LockError::Io { path: path.clone(), cause };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        if file.try_lock().is_err() {
+            return Err(LockError::Busy { path });
+        }
+        Ok(LakeLock { _held: file })
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
 /// renamed over the target, so readers see the old content or the new, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -296,7 +364,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     // Readable like the data files beside it (tempfile's default is owner-only).
     let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(TMP_PREFIX)
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;

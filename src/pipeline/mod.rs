@@ -6,5 +6,5 @@ pub mod run;
 pub mod spec;
 
 pub use plan::{ColumnPlan, DatasetPlan, Step, resolve};
-pub use run::{PartitionStatus, RunError, RunEvent, RunOptions, RunReport, describe_plan, run};
+pub use run::{PartitionStatus, Planned, plan_pipeline, RunError, RunEvent, RunOptions, RunReport, describe_plan, run};
 pub use spec::{PipelineSpec, SpecError};

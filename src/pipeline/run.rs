@@ -7,7 +7,6 @@
 //! time. A kill at any moment leaves every visible file complete; the next run removes
 //! leftover temporaries and redoes what has no marker.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -25,18 +24,21 @@ use super::plan::{ColumnPlan, DatasetPlan, Origin, Step, resolve};
 use super::spec::{PipelineSpec, SpecError};
 use crate::audit::{AuditError, AuditLog};
 use crate::classify::Classifier;
-use crate::export::{self, ExportError, ExportRecord};
+use crate::export::{self, ExportError, ExportPlan, ExportRecord};
 use crate::inventory::{classify_dataset, DEFAULT_SAMPLE_ROWS};
-use crate::lake::{self, DataFile, DatasetSource, FileFormat, write_atomic};
+use crate::lake::{self, DataFile, DatasetSource, FileFormat, LakeLock, LockError, TMP_PREFIX, write_atomic};
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{PseudonymKey, RedactStyle};
+use crate::retention::RetentionPolicy;
+use crate::retention::erasure::{ErasureLedger, LedgerError, SubjectColumn, Zone, pending_subjects};
 use crate::verify::{Finding, check_dataset};
 
 /// The file each output partition holds.
 pub const OUTPUT_FILE: &str = "part-00000.parquet";
 /// The marker recording what a partition was made from.
 pub const MARKER_FILE: &str = "_piguard_partition.json";
-const TMP_PREFIX: &str = ".tmp-";
+/// Rows per Parquet row group in what piguard writes.
+pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Why a run stopped. None of these carries a value from the data.
 #[derive(Debug, thiserror::Error)]
@@ -51,14 +53,16 @@ pub enum RunError {
     FailClosed(Vec<(String, String)>),
     #[error("dataset {dataset}, partition {partition}: the output still holds raw PI, so it was not published\n{}", .findings.iter().map(|f| format!("  column {}: {} ({} of {} sampled values)", f.column, f.category, f.values_matched, f.values_checked)).collect::<Vec<_>>().join("\n"))]
     Leak { dataset: String, partition: String, findings: Vec<Finding> },
-    #[error("another piguard run holds the lock {path}")]
-    Busy { path: PathBuf },
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("{path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
     #[error(transparent)]
     Audit(#[from] AuditError),
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 impl RunError {
@@ -202,21 +206,6 @@ fn new_run_id() -> String {
     format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
 }
 
-/// Files of a dataset grouped by partition directory (relative, `""` for none).
-fn partitions(source: &DatasetSource) -> BTreeMap<String, Vec<DataFile>> {
-    let mut groups: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
-    for f in &source.files {
-        let rel = f
-            .path
-            .parent()
-            .and_then(|p| p.strip_prefix(&source.path).ok())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        groups.entry(rel).or_default().push(f.clone());
-    }
-    groups
-}
-
 fn inputs_of(files: &[DataFile]) -> Result<Vec<(InputRecord, u128)>, RunError> {
     files
         .iter()
@@ -272,31 +261,103 @@ struct Udfs {
     redact: ScalarUDF,
 }
 
-/// Removes temporaries left by a killed run.
-fn remove_stale_temporaries(dir: &Path) -> Result<(), RunError> {
-    if !dir.is_dir() {
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
-        let path = entry.map_err(io_err(dir))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if path.is_dir() {
-            remove_stale_temporaries(&path)?;
-        } else if name.starts_with(TMP_PREFIX) {
-            std::fs::remove_file(&path).map_err(io_err(&path))?;
-        }
-    }
-    Ok(())
-}
-
 fn sync_dir(dir: &Path) -> Result<(), RunError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
-struct Planned {
-    source: DatasetSource,
-    plan: DatasetPlan,
-    plan_hash: String,
+/// How de-identified partitions are written (by `run` and by erasure's rewrites).
+pub(crate) fn deid_parquet_options(plan: &DatasetPlan) -> TableParquetOptions {
+    let mut parquet = TableParquetOptions::default();
+    // The writer buffers a whole row group; with 64-character pseudonyms DataFusion's default
+    // of ~1M rows holds ~200 MB. 128Ki rows bounds memory (measured flat at 2M and 20M rows),
+    // parallelizes serialization better, and lets erasure skip finer-grained row groups.
+    parquet.global.max_row_group_size = ROW_GROUP_ROWS;
+    for c in plan.columns.iter().filter(|c| matches!(c.step, Step::Hash { .. })) {
+        // Pseudonyms are 64 high-entropy characters, mostly distinct: a dictionary page only
+        // costs time before the writer falls back to plain encoding, and zstd's higher levels
+        // find no matches in them (level 1 compresses as well, measured 1.5x faster overall).
+        parquet.column_specific_options.insert(
+            c.name.clone(),
+            ParquetColumnOptions { dictionary_enabled: Some(false), compression: Some("zstd(1)".into()), ..Default::default() },
+        );
+    }
+    if let Some(subject) = &plan.subject {
+        // Erasure finds a subject's rows through statistics and bloom filters.
+        parquet.column_specific_options.entry(subject.clone()).or_default().bloom_filter_enabled = Some(true);
+    }
+    parquet
+}
+
+/// A dataset ready to run: its files, its resolved plan and its retention.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub source: DatasetSource,
+    pub plan: DatasetPlan,
+    /// Fingerprint of the plan, the version and the key id: a change rewrites every partition.
+    pub plan_hash: String,
+    pub retention: RetentionPolicy,
+}
+
+/// Plans every dataset and export of `spec` against the lake's raw zone before anything is
+/// written. Fails closed with every problem listed: PI without an action, a subject column
+/// that erasure could not find again, a retention policy below a legal floor.
+pub fn plan_pipeline(
+    lake_root: &Path,
+    spec: &PipelineSpec,
+    key_id: &str,
+    classifier: &Classifier,
+    sample_rows: usize,
+) -> Result<(Vec<Planned>, Vec<ExportPlan>), RunError> {
+    let mut planned = Vec::new();
+    let mut problems = Vec::new();
+    for d in &spec.datasets {
+        let raw = lake_root.join("raw").join(&d.name);
+        if !raw.is_dir() {
+            return Err(RunError::NoRaw { path: raw });
+        }
+        let source = match lake::discover(&raw).datasets.into_iter().next() {
+            Some(Ok(s)) => s,
+            Some(Err((_, _, e))) => return Err(RunError::Dataset { dataset: d.name.clone(), message: e.to_string() }),
+            None => return Err(RunError::NoRaw { path: raw }),
+        };
+        let inventory = classify_dataset(&source, classifier, sample_rows)
+            .map_err(|f| RunError::Dataset { dataset: d.name.clone(), message: f.error })?;
+        let mut plan = match resolve(d, &inventory.columns) {
+            Ok(plan) => plan,
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|p| (d.name.clone(), p)));
+                continue;
+            }
+        };
+        plan.partition_columns = source.partition_columns.clone();
+        if let Some(problem) = SubjectColumn::of(&plan).err() {
+            problems.push((d.name.clone(), problem));
+        }
+        let retention = match RetentionPolicy::resolve(&plan, spec.retention.get(&d.name)) {
+            Ok(r) => r,
+            Err(p) => {
+                problems.push((d.name.clone(), format!("[retention.{}]: {p}", d.name)));
+                continue;
+            }
+        };
+        let described: Vec<(String, String, String, String)> = plan
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.step.action().to_string(), c.step.params(), c.category.to_string()))
+            .collect();
+        let plan_hash =
+            sha256_hex(serde_json::to_string(&(env!("CARGO_PKG_VERSION"), key_id, described)).expect("serializes").as_bytes());
+        planned.push(Planned { source, plan, plan_hash, retention });
+    }
+    let mut exports = Vec::new();
+    let dataset_plans: Vec<DatasetPlan> = planned.iter().map(|p| p.plan.clone()).collect();
+    for e in &spec.exports {
+        match export::plan(e, &dataset_plans) {
+            Ok(plan) => exports.push(plan),
+            Err(ps) => problems.extend(ps.into_iter().map(|p| (format!("{} (export {})", e.from, e.name), p))),
+        }
+    }
+    if problems.is_empty() { Ok((planned, exports)) } else { Err(RunError::FailClosed(problems)) }
 }
 
 /// Runs a pipeline. Nothing is written when the pipeline fails closed.
@@ -311,64 +372,15 @@ pub async fn run(
     let pipeline_bytes = std::fs::read(&options.pipeline).map_err(io_err(&options.pipeline))?;
     let key_id = key.id();
 
-    // Plan everything before writing anything.
-    let mut planned = Vec::new();
-    let mut problems = Vec::new();
-    for d in &spec.datasets {
-        let raw = options.lake.join("raw").join(&d.name);
-        if !raw.is_dir() {
-            return Err(RunError::NoRaw { path: raw });
-        }
-        let source = match lake::discover(&raw).datasets.into_iter().next() {
-            Some(Ok(s)) => s,
-            Some(Err((_, _, e))) => return Err(RunError::Dataset { dataset: d.name.clone(), message: e.to_string() }),
-            None => return Err(RunError::NoRaw { path: raw }),
-        };
-        let inventory = classify_dataset(&source, classifier, options.sample_rows)
-            .map_err(|f| RunError::Dataset { dataset: d.name.clone(), message: f.error })?;
-        match resolve(d, &inventory.columns) {
-            Ok(mut plan) => {
-                plan.partition_columns = source.partition_columns.clone();
-                let described: Vec<(String, String, String, String)> = plan
-                    .columns
-                    .iter()
-                    .map(|c| (c.name.clone(), c.step.action().to_string(), c.step.params(), c.category.to_string()))
-                    .collect();
-                let plan_hash = sha256_hex(
-                    serde_json::to_string(&(env!("CARGO_PKG_VERSION"), &key_id, described)).expect("serializes").as_bytes(),
-                );
-                planned.push(Planned { source, plan, plan_hash });
-            }
-            Err(ps) => problems.extend(ps.into_iter().map(|p| (d.name.clone(), p))),
-        }
-    }
-    let mut exports = Vec::new();
-    let dataset_plans: Vec<DatasetPlan> = planned.iter().map(|p| p.plan.clone()).collect();
-    for e in &spec.exports {
-        match export::plan(e, &dataset_plans) {
-            Ok(plan) => exports.push(plan),
-            Err(ps) => problems.extend(ps.into_iter().map(|p| (format!("{} (export {})", e.from, e.name), p))),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(RunError::FailClosed(problems));
-    }
+    let (planned, exports) = plan_pipeline(&options.lake, &spec, &key_id, classifier, options.sample_rows)?;
 
     let run_id = new_run_id();
     let piguard_dir = options.lake.join("_piguard");
-    let lock = if options.dry_run {
-        None
-    } else {
-        std::fs::create_dir_all(&piguard_dir).map_err(io_err(&piguard_dir))?;
-        let lock_path = piguard_dir.join("run.lock");
-        let file = File::create(&lock_path).map_err(io_err(&lock_path))?;
-        if file.try_lock().is_err() {
-            return Err(RunError::Busy { path: lock_path });
-        }
-        Some(file)
-    };
+    let lock = if options.dry_run { None } else { Some(LakeLock::acquire(&options.lake)?) };
+    // Read under the lock: an erase that finished a moment ago is honoured.
+    let pending = pending_subjects(&ErasureLedger::of_lake(&options.lake).open_requests()?, &key_id)?;
 
-    let total: usize = planned.iter().map(|p| partitions(&p.source).len()).sum();
+    let total: usize = planned.iter().map(|p| p.source.partitions().len()).sum();
     progress(RunEvent::Planned { datasets: planned.len(), partitions: total });
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -384,11 +396,11 @@ pub async fn run(
     for p in &planned {
         let out_root = options.lake.join("deid").join(&p.plan.name);
         if !options.dry_run {
-            remove_stale_temporaries(&out_root)?;
+            lake::remove_temporaries(&out_root, TMP_PREFIX).map_err(io_err(&out_root))?;
         }
         let mut parts = Vec::new();
         let mut rows_written = 0;
-        for (partition, files) in partitions(&p.source) {
+        for (partition, files) in p.source.partitions() {
             let out_dir = if partition.is_empty() { out_root.clone() } else { out_root.join(&partition) };
             let output = out_dir.join(OUTPUT_FILE);
             let inputs = inputs_of(&files)?;
@@ -409,7 +421,7 @@ pub async fn run(
                 (Some(m), false, _) => (PartitionStatus::Unchanged, m.rows),
                 (_, _, true) => (PartitionStatus::Planned, 0),
                 _ => {
-                    let rows = write_partition(&ctx, &udfs, p, &files, &out_dir, &run_id, classifier, &partition).await?;
+                    let rows = write_partition(&ctx, &udfs, p, &files, &out_dir, &run_id, classifier, &partition, pending.get(&p.plan.name)).await?;
                     let marker = Marker { fingerprint, rows, run_id: run_id.clone() };
                     write_atomic(&marker_path, &serde_json::to_vec_pretty(&marker).expect("serializes")).map_err(io_err(&marker_path))?;
                     rows_written += rows;
@@ -490,6 +502,7 @@ async fn write_partition(
     run_id: &str,
     classifier: &Classifier,
     partition: &str,
+    erased: Option<&Vec<String>>,
 ) -> Result<u64, RunError> {
     let name = &p.plan.name;
     let df_err = |e: datafusion::error::DataFusionError| RunError::Dataset {
@@ -525,28 +538,16 @@ async fn write_partition(
     if exprs.is_empty() {
         return Err(RunError::Dataset { dataset: name.clone(), message: "every column is dropped; nothing to write".into() });
     }
-    let df = df.select(exprs).map_err(df_err)?;
+    let mut df = df.select(exprs).map_err(df_err)?;
+    if let (Some(refs), Ok(Some(subject))) = (erased, SubjectColumn::of(&p.plan)) {
+        // Subjects with a pending erasure: their raw rows are held by a legal floor, but
+        // they never reach the de-identified zone again.
+        df = df.filter(subject.matches(Zone::Deid, refs, &udfs.hash).is_not_true()).map_err(df_err)?;
+    }
 
     std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
     let tmp = out_dir.join(format!("{TMP_PREFIX}{run_id}-{OUTPUT_FILE}"));
-    let mut parquet = TableParquetOptions::default();
-    // The writer buffers a whole row group; with 64-character pseudonyms DataFusion's default
-    // of ~1M rows holds ~200 MB. 128Ki rows bounds memory (measured flat at 2M and 20M rows),
-    // parallelizes serialization better, and lets erasure skip finer-grained row groups.
-    parquet.global.max_row_group_size = 128 * 1024;
-    for c in p.plan.columns.iter().filter(|c| matches!(c.step, Step::Hash { .. })) {
-        // Pseudonyms are 64 high-entropy characters, mostly distinct: a dictionary page only
-        // costs time before the writer falls back to plain encoding, and zstd's higher levels
-        // find no matches in them (level 1 compresses as well, measured 1.5x faster overall).
-        parquet.column_specific_options.insert(
-            c.name.clone(),
-            ParquetColumnOptions { dictionary_enabled: Some(false), compression: Some("zstd(1)".into()), ..Default::default() },
-        );
-    }
-    if let Some(subject) = &p.plan.subject {
-        // Erasure finds a subject's rows through statistics and bloom filters.
-        parquet.column_specific_options.entry(subject.clone()).or_default().bloom_filter_enabled = Some(true);
-    }
+    let parquet = deid_parquet_options(&p.plan);
     let written = df
         .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
         .await

@@ -37,6 +37,31 @@ pub struct PipelineSpec {
     /// Aggregate exports for third parties, computed from the de-identified zone.
     #[serde(rename = "export", default)]
     pub exports: Vec<ExportSpec>,
+    /// `[retention.<dataset>]`: how long each dataset's partitions are kept.
+    #[serde(default)]
+    pub retention: BTreeMap<String, RetentionSpec>,
+}
+
+/// What kind of data a dataset holds, where the law cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    /// Browsing or access logs: kept at least 180 days (Cybersecurity Law Art. 21).
+    BrowsingLog,
+}
+
+/// One `[retention.<dataset>]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSpec {
+    /// Partitions older than this many days are purged (none: kept until erasure).
+    pub max_days: Option<u32>,
+    /// A legal floor: rows younger than this many days are kept, even on erasure.
+    pub min_days: Option<u32>,
+    /// `browsing_log` puts the dataset under the 180-day floor (also detected from its columns).
+    pub kind: Option<DatasetKind>,
+    /// The hive partition key (default: the dataset's first) or date column that dates a partition.
+    pub age: Option<String>,
 }
 
 fn default_min_subjects() -> u64 {
@@ -286,7 +311,29 @@ impl PipelineSpec {
                 })?;
             }
         }
+        for (dataset, r) in &spec.retention {
+            let problem = if !names.contains(dataset) {
+                Some("names no [[dataset]] of this pipeline".to_string())
+            } else {
+                r.problem()
+            };
+            if let Some(message) = problem {
+                return Err(SpecError::Parse { path: origin.to_string(), message: format!("[retention.{dataset}]: {message}") });
+            }
+        }
         Ok(spec)
+    }
+}
+
+impl RetentionSpec {
+    /// Why this policy is inconsistent, if it is. (Legal floors need the dataset's columns,
+    /// so [`crate::retention::RetentionPolicy::resolve`] checks those.)
+    pub fn problem(&self) -> Option<String> {
+        match (self.min_days, self.max_days) {
+            (Some(min), Some(max)) if min > max => Some(format!("min_days = {min} is more than max_days = {max}")),
+            (_, Some(0)) => Some("max_days = 0 would purge every partition; give at least 1".into()),
+            _ => None,
+        }
     }
 }
 

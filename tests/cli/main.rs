@@ -4,6 +4,7 @@
 mod bad_input;
 mod export;
 mod query;
+mod retention;
 mod run;
 mod sample_data;
 mod scan;

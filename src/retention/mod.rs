@@ -1,0 +1,313 @@
+//! Retention: how long each dataset is kept, the legal floors no configuration can lower,
+//! purging partitions past their time ([`purge`]) and erasing a subject's rows ([`erasure`]).
+//!
+//! A partition is dated by its hive key (`dt=2026-01-31`; `2026-01` means the month's last
+//! day) or by the newest value of a date column. Its age on `today` is `today - date` in
+//! days: it is past `max_days` when older than that, and under a floor while younger.
+
+pub mod erasure;
+pub mod purge;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDate};
+use arrow::array::{Array, Date32Array};
+use arrow::datatypes::DataType;
+use datafusion::common::Column;
+use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::logical_expr::{Expr, cast};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use crate::category::Category;
+use crate::lake::{DataFile, FileFormat};
+use crate::pipeline::DatasetPlan;
+use crate::pipeline::spec::{DatasetKind, RetentionSpec};
+
+/// The floor on browsing and access logs, in days.
+pub const LOG_FLOOR_DAYS: u32 = 180;
+/// The law behind [`LOG_FLOOR_DAYS`].
+pub const LOG_FLOOR_LAW: &str = "the PRC Cybersecurity Law (Art. 21) requires network logs to be kept at least six months";
+
+fn log_floor_violation(key: &str, days: u32) -> String {
+    format!("{key} = {days} on a browsing log: {LOG_FLOOR_LAW} ({LOG_FLOOR_DAYS} days), and no configuration can lower that")
+}
+
+/// Why a retention step failed. Messages name files and datasets, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error("dataset {dataset}: {message}")]
+    Dataset { dataset: String, message: String },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(transparent)]
+    Ledger(#[from] erasure::LedgerError),
+    #[error("{0}")]
+    Key(String),
+    #[error(transparent)]
+    Run(#[from] crate::pipeline::RunError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+impl RetentionError {
+    /// 1 for a refusal by policy, 2 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RetentionError::Run(r) => r.exit_code(),
+            _ => 2,
+        }
+    }
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RetentionError + '_ {
+    move |cause| RetentionError::Io { path: path.to_path_buf(), cause }
+}
+
+/// What dates a dataset's partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgeSource {
+    /// A hive partition key, e.g. `dt`.
+    Partition(String),
+    /// The newest value of a date or timestamp column.
+    Column(String),
+}
+
+/// A dataset's retention, with the floors of the law applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    pub dataset: String,
+    /// Partitions older than this are purged.
+    pub max_days: Option<u32>,
+    /// Rows younger than this are kept, even on erasure (0: no floor).
+    pub floor_days: u32,
+    /// Declared or detected browsing/access log.
+    pub browsing_log: bool,
+    /// None when the dataset has no partition key and no `age` was given.
+    pub age: Option<AgeSource>,
+}
+
+impl RetentionPolicy {
+    /// The policy of a planned dataset: its `[retention.<name>]`, if any, and the floors that
+    /// apply whatever it says. A browsing log is one declared so or with a URL column.
+    pub fn resolve(plan: &DatasetPlan, spec: Option<&RetentionSpec>) -> Result<RetentionPolicy, String> {
+        let default = RetentionSpec::default();
+        let spec = spec.unwrap_or(&default);
+        let url_column = plan.columns.iter().find(|c| c.category == Category::BrowsingHistory);
+        let browsing_log = spec.kind == Some(DatasetKind::BrowsingLog) || url_column.is_some();
+        if browsing_log {
+            let lowered = [("max_days", spec.max_days), ("min_days", spec.min_days)]
+                .into_iter()
+                .find_map(|(k, d)| d.filter(|d| *d < LOG_FLOOR_DAYS).map(|d| (k, d)));
+            if let Some((key, days)) = lowered {
+                let detected = match (spec.kind, url_column) {
+                    (None, Some(c)) => format!(" (detected from its URL column `{}`; declare kind = \"browsing_log\" to make it explicit)", c.name),
+                    _ => String::new(),
+                };
+                return Err(format!("{}{detected}", log_floor_violation(key, days)));
+            }
+        }
+        let age = match &spec.age {
+            Some(a) if plan.partition_columns.contains(a) => Some(AgeSource::Partition(a.clone())),
+            Some(a) if plan.columns.iter().any(|c| &c.name == a) => Some(AgeSource::Column(a.clone())),
+            Some(a) => return Err(format!("age = \"{a}\" is neither a partition key nor a column of the dataset")),
+            None => plan.partition_columns.first().map(|k| AgeSource::Partition(k.clone())),
+        };
+        if spec.max_days.is_some() && plan.partition_columns.is_empty() {
+            return Err("purge deletes whole partitions, and this dataset has none: partition it by date (dt=YYYY-MM-DD/)".into());
+        }
+        let floor_days = spec.min_days.unwrap_or(0).max(if browsing_log { LOG_FLOOR_DAYS } else { 0 });
+        if age.is_none() && (spec.max_days.is_some() || floor_days > 0) {
+            return Err("no partition key dates its rows: give age = \"<date column>\"".into());
+        }
+        Ok(RetentionPolicy { dataset: plan.name.clone(), max_days: spec.max_days, floor_days, browsing_log, age })
+    }
+
+    /// Whether a partition dated `newest` is past `max_days` on `today`.
+    pub fn expired(&self, newest: NaiveDate, today: NaiveDate) -> bool {
+        self.max_days.is_some_and(|max| age_days(newest, today) > i64::from(max))
+    }
+
+    /// Until when a floor holds a partition dated `newest`, if it still does on `today`.
+    pub fn held_until(&self, newest: NaiveDate, today: NaiveDate) -> Option<NaiveDate> {
+        let until = newest + chrono::Days::new(u64::from(self.floor_days));
+        (self.floor_days > 0 && until > today).then_some(until)
+    }
+
+    /// The law or setting behind the floor, for messages.
+    pub fn floor_basis(&self) -> String {
+        if self.browsing_log && self.floor_days == LOG_FLOOR_DAYS {
+            format!("the {LOG_FLOOR_DAYS}-day floor on browsing logs: {LOG_FLOOR_LAW}")
+        } else {
+            format!("min_days = {} of [retention.{}]", self.floor_days, self.dataset)
+        }
+    }
+
+    /// The date of a partition (`rel`, e.g. `dt=2026-01-31`) holding `files`: `None` when it
+    /// cannot be dated (no such key, an unparseable value, or no values).
+    pub async fn partition_date(&self, rel: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, RetentionError> {
+        match &self.age {
+            None => Ok(None),
+            Some(AgeSource::Partition(key)) => Ok(rel.split('/').find_map(|seg| {
+                let (k, v) = seg.split_once('=')?;
+                (k == key).then(|| parse_partition_date(v)).flatten()
+            })),
+            Some(AgeSource::Column(column)) => newest_in(&self.dataset, column, files).await,
+        }
+    }
+}
+
+/// Whole days from `date` to `today`.
+pub fn age_days(date: NaiveDate, today: NaiveDate) -> i64 {
+    (today - date).num_days()
+}
+
+/// `2026-01-31`, `20260131`, or a month `2026-01` (its last day, so no row is younger).
+fn parse_partition_date(v: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(v, "%Y%m%d"))
+        .ok()
+        .or_else(|| {
+            let first = NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d").ok()?;
+            let next = if first.month() == 12 { first.with_year(first.year() + 1)?.with_month(1)? } else { first.with_month(first.month() + 1)? };
+            next.pred_opt()
+        })
+}
+
+/// The newest date in `column` over Parquet `files`.
+async fn newest_in(dataset: &str, column: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, RetentionError> {
+    let failed = |message: String| RetentionError::Dataset { dataset: dataset.to_string(), message };
+    if let Some(f) = files.iter().find(|f| f.format != FileFormat::Parquet) {
+        return Err(failed(format!("{}: retention by a date column reads Parquet only", f.path.display())));
+    }
+    let ctx = SessionContext::new();
+    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    let newest = max(cast(Expr::Column(Column::new_unqualified(column)), DataType::Date32));
+    let df = ctx
+        .read_parquet(paths, ParquetReadOptions::default())
+        .await
+        .and_then(|df| df.aggregate(vec![], vec![newest]))
+        .map_err(|e| failed(format!("dating partitions by `{column}`: {e}")))?;
+    let batches = df.collect().await.map_err(|e| failed(format!("dating partitions by `{column}`: {e}")))?;
+    let value = batches.first().and_then(|b| {
+        let days = b.column(0).as_any().downcast_ref::<Date32Array>()?;
+        (!days.is_null(0)).then(|| days.value(0))
+    });
+    Ok(value.and_then(|d| NaiveDate::from_num_days_from_ce_opt(d + 719_163)))
+}
+
+/// Dates as `YYYY-MM-DD` in JSON (chrono's serde feature would rebuild DataFusion).
+pub(crate) mod iso_date {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(date: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(date)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let text = String::deserialize(d)?;
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(serde::de::Error::custom)
+    }
+}
+
+/// Syncs a directory, so a rename or removal in it survives a power cut.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), RetentionError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::category::Sensitivity;
+    use crate::pipeline::{ColumnPlan, Step};
+    use crate::pipeline::plan::Origin;
+
+    fn plan(columns: &[(&str, Category)]) -> DatasetPlan {
+        DatasetPlan {
+            name: "logs".into(),
+            subject: None,
+            columns: columns
+                .iter()
+                .map(|(n, c)| ColumnPlan {
+                    name: n.to_string(),
+                    data_type: "Utf8".into(),
+                    category: *c,
+                    sensitivity: Sensitivity::General,
+                    step: Step::Keep,
+                    origin: Origin::Explicit,
+                    reason: None,
+                })
+                .collect(),
+            partition_columns: vec!["dt".into()],
+        }
+    }
+
+    fn spec(max: Option<u32>, min: Option<u32>, kind: Option<DatasetKind>) -> RetentionSpec {
+        RetentionSpec { max_days: max, min_days: min, kind, age: None }
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn no_configuration_lowers_the_log_floor() {
+        let logs = plan(&[("url", Category::BrowsingHistory)]);
+        for (max, min) in [(Some(30), None), (Some(179), None), (None, Some(90)), (Some(365), Some(30))] {
+            let err = RetentionPolicy::resolve(&logs, Some(&spec(max, min, None))).unwrap_err();
+            assert!(err.contains("Cybersecurity Law") && err.contains("`url`"), "{err}");
+        }
+        let declared = plan(&[("path", Category::None)]);
+        let err = RetentionPolicy::resolve(&declared, Some(&spec(Some(30), None, Some(DatasetKind::BrowsingLog)))).unwrap_err();
+        assert!(err.contains("Art. 21"), "{err}");
+        for s in [None, Some(spec(None, None, None)), Some(spec(Some(180), Some(180), None)), Some(spec(Some(400), None, None))] {
+            let p = RetentionPolicy::resolve(&logs, s.as_ref()).unwrap();
+            assert_eq!(p.floor_days, LOG_FLOOR_DAYS);
+        }
+        let other = RetentionPolicy::resolve(&plan(&[("amount", Category::Transaction)]), Some(&spec(Some(30), None, None))).unwrap();
+        assert_eq!((other.floor_days, other.browsing_log), (0, false));
+    }
+
+    #[test]
+    fn ages_expiry_and_holds_count_whole_days() {
+        let p = RetentionPolicy::resolve(&plan(&[("url", Category::BrowsingHistory)]), Some(&spec(Some(200), None, None))).unwrap();
+        let today = day("2026-11-23");
+        assert!(!p.expired(day("2026-05-07"), today), "200 days old is not past 200");
+        assert!(p.expired(day("2026-05-06"), today));
+        assert_eq!(p.held_until(day("2026-05-28"), today), Some(day("2026-11-24")), "179 days old");
+        assert_eq!(p.held_until(day("2026-05-27"), today), None, "180 days old: the floor has passed");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_accepted_policy_expires_or_releases_a_young_log(
+            max in proptest::option::of(1u32..2000),
+            min in proptest::option::of(0u32..2000),
+            declared in proptest::bool::ANY,
+            age in 0u64..180,
+        ) {
+            let s = spec(max, min, declared.then_some(DatasetKind::BrowsingLog));
+            if let Ok(p) = RetentionPolicy::resolve(&plan(&[("url", Category::BrowsingHistory)]), Some(&s)) {
+                let today = day("2026-11-23");
+                let date = today - chrono::Days::new(age);
+                proptest::prop_assert!(!p.expired(date, today));
+                proptest::prop_assert!(p.held_until(date, today).is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn partitions_are_dated_by_their_key() {
+        assert_eq!(parse_partition_date("2026-01-31"), Some(day("2026-01-31")));
+        assert_eq!(parse_partition_date("20260131"), Some(day("2026-01-31")));
+        assert_eq!(parse_partition_date("2026-02"), Some(day("2026-02-28")));
+        assert_eq!(parse_partition_date("2025-12"), Some(day("2025-12-31")));
+        assert_eq!(parse_partition_date("latest"), None);
+        let p = RetentionPolicy::resolve(&plan(&[("x", Category::None)]), Some(&spec(Some(10), None, None))).unwrap();
+        let date = futures::executor::block_on(p.partition_date("dt=2026-03-04", &[])).unwrap();
+        assert_eq!(date, Some(day("2026-03-04")));
+    }
+}

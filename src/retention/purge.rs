@@ -1,0 +1,206 @@
+//! `piguard purge`: deletes whole partitions past their dataset's `max_days`, in the raw
+//! zone and then the de-identified zone, and finishes erasures whose floor has passed.
+//!
+//! A partition is deleted by renaming its directory to a hidden temporary name (atomic:
+//! readers see all of it or none of it) and then removing that. Raw goes first, so a kill in
+//! between never leaves a raw partition that a `run` would turn back into analytics data;
+//! the next purge removes the temporaries and deletes what is still past its time.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use super::erasure::{ErasureLedger, ErasureOutcome, ErasureRecord, ErasureState, Eraser, Hold, PURGE_PREFIX, Zone, clean_temporaries, pending_subjects, record};
+use super::{RetentionError, age_days, io_err, sync_dir};
+use crate::audit::AuditLog;
+use crate::classify::Classifier;
+use crate::lake::{self, DataFile, FileFormat, LakeLock};
+use crate::pipeline::run::plan_pipeline;
+use crate::pipeline::{PipelineSpec, RunError};
+use crate::transform::PseudonymKey;
+
+/// Options for `piguard purge`.
+#[derive(Debug, Clone)]
+pub struct PurgeOptions {
+    pub lake: PathBuf,
+    pub pipeline: PathBuf,
+    /// The day ages are counted to.
+    pub today: NaiveDate,
+    /// Print the plan, delete nothing.
+    pub dry_run: bool,
+    pub sample_rows: usize,
+}
+
+/// A partition past its time.
+#[derive(Debug, Clone)]
+pub struct ExpiredPartition {
+    pub zone: &'static str,
+    pub dataset: String,
+    /// Relative to the dataset, e.g. `dt=2025-08-01`.
+    pub partition: String,
+    pub date: NaiveDate,
+    pub age_days: i64,
+    pub max_days: u32,
+    /// From Parquet footers; none for other formats.
+    pub rows: Option<u64>,
+    pub bytes: u64,
+}
+
+/// What a purge did (or, dry, would do).
+#[derive(Debug, Clone)]
+pub struct PurgeReport {
+    pub today: NaiveDate,
+    pub dry_run: bool,
+    pub partitions: Vec<ExpiredPartition>,
+    /// Partitions of datasets with `max_days` that could not be dated: kept.
+    pub undated: Vec<String>,
+    /// Erasures carried further (none on a dry run).
+    pub erasures: Vec<ErasureOutcome>,
+    /// Open erasure requests and the holds that keep them open after this purge.
+    pub still_held: Vec<(String, Hold)>,
+    /// Open requests a dry run would carry further.
+    pub erasures_due: Vec<String>,
+}
+
+impl PurgeReport {
+    /// Whether a floor keeps something that was asked to be deleted (exit 1).
+    pub fn blocked(&self) -> bool {
+        !self.still_held.is_empty()
+    }
+}
+
+/// Deletes what is past its time and finishes erasures whose floor has passed. `key` is
+/// needed only when erasures are open.
+pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifier: &Classifier) -> Result<PurgeReport, RetentionError> {
+    let spec = PipelineSpec::load(&options.pipeline).map_err(RunError::from)?;
+    let key_id = key.map(PseudonymKey::id).unwrap_or_default();
+    let (planned, _) = plan_pipeline(&options.lake, &spec, &key_id, classifier, options.sample_rows)?;
+    let ledger = ErasureLedger::of_lake(&options.lake);
+    let _lock = if options.dry_run { None } else { Some(LakeLock::acquire(&options.lake).map_err(RunError::from)?) };
+    let open = ledger.open_requests()?;
+    let eraser = match key {
+        Some(key) => {
+            pending_subjects(&open, &key_id)?;
+            Some(Eraser::new(&options.lake, &planned, options.today, key))
+        }
+        None if open.is_empty() || options.dry_run => None,
+        None => {
+            return Err(RetentionError::Key(format!(
+                "{} erasure request(s) are open and finishing them needs the pseudonymization key: set PIGUARD_KEY or PIGUARD_KEY_FILE",
+                open.len()
+            )));
+        }
+    };
+    if !options.dry_run {
+        clean_temporaries(&options.lake)?;
+    }
+
+    let mut report = PurgeReport {
+        today: options.today,
+        dry_run: options.dry_run,
+        partitions: Vec::new(),
+        undated: Vec::new(),
+        erasures: Vec::new(),
+        still_held: Vec::new(),
+        erasures_due: Vec::new(),
+    };
+    // Raw first: see the module's note.
+    for zone in [Zone::Raw, Zone::Deid] {
+        for p in planned.iter().filter(|p| p.retention.max_days.is_some()) {
+            let root = options.lake.join(zone.dir()).join(&p.plan.name);
+            let Some(Ok(source)) = root.is_dir().then(|| lake::discover(&root).datasets.into_iter().next()).flatten() else {
+                continue;
+            };
+            for (partition, files) in source.partitions() {
+                let Some(date) = p.retention.partition_date(&partition, &files).await? else {
+                    report.undated.push(format!("{}/{}/{partition}", zone.dir(), p.plan.name));
+                    continue;
+                };
+                // `max_days` is never below a floor (checked when planned); a floor that
+                // still holds the partition keeps it regardless.
+                if !p.retention.expired(date, options.today) || p.retention.held_until(date, options.today).is_some() {
+                    continue;
+                }
+                let expired = ExpiredPartition {
+                    zone: zone.dir(),
+                    dataset: p.plan.name.clone(),
+                    partition: partition.clone(),
+                    date,
+                    age_days: age_days(date, options.today),
+                    max_days: p.retention.max_days.unwrap_or_default(),
+                    rows: rows_of(&files),
+                    bytes: files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum(),
+                };
+                if !options.dry_run {
+                    delete_partition(&root, &partition)?;
+                }
+                report.partitions.push(expired);
+            }
+        }
+    }
+
+    for request in &open {
+        let due = request.state == ErasureState::Requested || request.held.iter().any(|h| h.until <= options.today);
+        if options.dry_run || eraser.is_none() {
+            if due {
+                report.erasures_due.push(request.request_id.clone());
+            }
+            report.still_held.extend(request.held.iter().filter(|h| h.until > options.today).map(|h| (request.request_id.clone(), h.clone())));
+            continue;
+        }
+        let eraser = eraser.as_ref().expect("a key when erasures are open");
+        let outcome = if due { eraser.finish(request).await? } else { unchanged(request) };
+        if due {
+            record(&options.lake, &ledger, request, &outcome, "purge")?;
+        }
+        report.still_held.extend(outcome.held.iter().map(|h| (request.request_id.clone(), h.clone())));
+        report.erasures.push(outcome);
+    }
+
+    if !options.dry_run {
+        let mut event = Map::new();
+        event.insert("action".into(), Value::from("purge"));
+        event.insert("today".into(), Value::from(options.today.to_string()));
+        for zone in [Zone::Raw, Zone::Deid] {
+            let deleted: Vec<&ExpiredPartition> = report.partitions.iter().filter(|e| e.zone == zone.dir()).collect();
+            event.insert(format!("partitions_deleted_{}", zone.dir()), Value::from(deleted.len()));
+            event.insert(format!("rows_deleted_{}", zone.dir()), Value::from(deleted.iter().filter_map(|e| e.rows).sum::<u64>()));
+        }
+        event.insert("bytes_deleted".into(), Value::from(report.partitions.iter().map(|e| e.bytes).sum::<u64>()));
+        event.insert("erasures_done".into(), Value::from(report.erasures.iter().filter(|e| e.state() == ErasureState::Done).count()));
+        event.insert("erasures_pending".into(), Value::from(report.erasures.iter().filter(|e| e.state() != ErasureState::Done).count()));
+        AuditLog::of_lake(&options.lake).append(event)?;
+    }
+    Ok(report)
+}
+
+/// A request none of whose holds is due: nothing to do yet.
+fn unchanged(request: &ErasureRecord) -> ErasureOutcome {
+    ErasureOutcome { request_id: request.request_id.clone(), held: request.held.clone(), ..Default::default() }
+}
+
+fn rows_of(files: &[DataFile]) -> Option<u64> {
+    files
+        .iter()
+        .map(|f| {
+            if f.format != FileFormat::Parquet {
+                return None;
+            }
+            let file = std::fs::File::open(&f.path).ok()?;
+            let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).ok()?;
+            u64::try_from(parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows()).ok()
+        })
+        .sum()
+}
+
+/// Deletes a partition directory as one step: renamed to a hidden temporary, then removed.
+fn delete_partition(dataset_dir: &Path, partition: &str) -> Result<(), RetentionError> {
+    let target = dataset_dir.join(partition);
+    let parent = target.parent().expect("a partition is inside its dataset");
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("partition");
+    let doomed = parent.join(format!("{PURGE_PREFIX}{name}"));
+    std::fs::rename(&target, &doomed).map_err(io_err(&target))?;
+    sync_dir(parent)?;
+    std::fs::remove_dir_all(&doomed).map_err(io_err(&doomed))
+}

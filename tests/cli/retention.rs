@@ -1,0 +1,423 @@
+//! `piguard purge`, `piguard erase` and `piguard audit verify` on the demo lake, whose
+//! browsing logs have daily partitions from 2025-08-01 to 2026-10-31 (15 months).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use crate::{bundled_lake, copy_tree, demo_lake, text};
+
+const KEY: &str = "integration-test-key-0123456789abcdef";
+const TODAY: &str = "2026-11-23";
+
+fn piguard(lake: &Path, args: &[&str]) -> Output {
+    command(lake, args).output().expect("piguard runs")
+}
+
+fn command(lake: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_piguard"));
+    cmd.args(args).env("PIGUARD_LAKE", lake).env("PIGUARD_KEY", KEY).env_remove("PIGUARD_KEY_FILE").env_remove("PIGUARD_PIPELINE");
+    cmd
+}
+
+fn demo_pipeline() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
+}
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A lake holding only the demo browsing logs, and a pipeline for them with `retention`.
+fn logs_lake(retention: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&bundled_lake().join("raw/browsing_logs"), &dir.path().join("raw/browsing_logs"));
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!("[[dataset]]\nname = \"browsing_logs\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.search_keyword = \"drop\"\n\n{retention}"),
+    )
+    .unwrap();
+    (dir, pipeline)
+}
+
+/// The `dt` values of a dataset's partitions in a zone.
+fn partition_dates(lake: &Path, zone: &str, dataset: &str) -> BTreeSet<NaiveDate> {
+    let Ok(entries) = std::fs::read_dir(lake.join(zone).join(dataset)) else { return BTreeSet::new() };
+    entries
+        .filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_prefix("dt=")).map(day))
+        .collect()
+}
+
+fn query_csv(lake: &Path, zone: &str, sql: &str) -> Vec<Vec<String>> {
+    let out = piguard(lake, &["query", "--format", "csv", "--zone", zone, "--reason", "retention test", sql]);
+    assert_eq!(out.status.code(), Some(0), "{sql}: {}", text(&out).1);
+    text(&out).0.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+fn count(lake: &Path, zone: &str, sql: &str) -> u64 {
+    query_csv(lake, zone, sql)[0][0].parse().unwrap()
+}
+
+#[test]
+fn purge_removes_exactly_the_partitions_past_max_days() {
+    let lake = demo_lake();
+    let pipeline = demo_pipeline();
+    let p = pipeline.to_str().unwrap();
+    assert_eq!(piguard(lake.path(), &["run", p]).status.code(), Some(0));
+    // Orders are dated by their newest order (the demo pipeline says age = "order_time").
+    let newest_order: BTreeMap<NaiveDate, NaiveDate> =
+        query_csv(lake.path(), "raw", "select dt, max(cast(order_time as date)) from raw.orders group by dt")
+            .into_iter()
+            .map(|r| (day(&r[0]), day(&r[1])))
+            .collect();
+    let before: Vec<BTreeSet<NaiveDate>> =
+        ["raw", "deid"].iter().map(|z| partition_dates(lake.path(), z, "browsing_logs")).collect();
+    assert_eq!(before[0].len(), 457);
+    assert_eq!(before[0], before[1]);
+
+    let dry = piguard(lake.path(), &["purge", "--pipeline", p, "--dry-run", "--today", TODAY]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry).1);
+    let planned = text(&dry).0.lines().filter(|l| l.starts_with("would delete")).count();
+    assert_eq!(partition_dates(lake.path(), "raw", "browsing_logs"), before[0], "a dry run deletes nothing");
+
+    let out = piguard(lake.path(), &["purge", "--pipeline", p, "--today", TODAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let today = day(TODAY);
+    let keep_logs: BTreeSet<NaiveDate> = before[0].iter().copied().filter(|d| (today - *d).num_days() <= 365).collect();
+    let keep_orders: BTreeSet<NaiveDate> =
+        newest_order.iter().filter(|(_, newest)| (today - **newest).num_days() <= 365).map(|(dt, _)| *dt).collect();
+    for zone in ["raw", "deid"] {
+        assert_eq!(partition_dates(lake.path(), zone, "browsing_logs"), keep_logs, "{zone}");
+        assert_eq!(partition_dates(lake.path(), zone, "orders"), keep_orders, "{zone}");
+    }
+    assert!(keep_orders.len() < newest_order.len() && keep_logs.len() < before[0].len(), "the test purges something");
+    let deleted = 2 * (before[0].len() - keep_logs.len() + newest_order.len() - keep_orders.len());
+    assert_eq!(text(&out).0.lines().filter(|l| l.starts_with("deleted")).count(), deleted);
+    assert_eq!(planned, deleted, "the dry run planned what the purge did");
+    for unpartitioned in ["users", "payments"] {
+        assert!(lake.path().join("raw").join(unpartitioned).join("part-00000.parquet").is_file());
+    }
+
+    // Idempotent: nothing more to do on the same day.
+    let again = piguard(lake.path(), &["purge", "--pipeline", p, "--today", TODAY]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(text(&again).0.lines().filter(|l| l.starts_with("deleted")).count(), 0);
+
+    // The pipeline defaults to the one the latest run used; the purges are audited.
+    let defaulted = piguard(lake.path(), &["purge", "--dry-run", "--today", TODAY]);
+    assert_eq!(defaulted.status.code(), Some(0), "{}", text(&defaulted).1);
+    let audit = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
+    let purges: Vec<Value> =
+        audit.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|e| e["action"] == "purge").collect();
+    assert_eq!(purges.len(), 2, "dry runs are not audited");
+    assert_eq!(purges[0]["partitions_deleted_raw"], deleted / 2);
+    assert_eq!(piguard(lake.path(), &["audit", "verify"]).status.code(), Some(0));
+}
+
+#[test]
+fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
+    let configs = [
+        "",
+        "[retention.browsing_logs]\nmax_days = 180\n",
+        "[retention.browsing_logs]\nkind = \"browsing_log\"\nmax_days = 181\n",
+        "[retention.browsing_logs]\nmax_days = 400\nmin_days = 200\n",
+        "[retention.browsing_logs]\nkind = \"browsing_log\"\n",
+    ];
+    for config in configs {
+        for today in ["2026-11-23", "2027-02-01", "2027-05-30"] {
+            let (lake, pipeline) = logs_lake(config);
+            let before = partition_dates(lake.path(), "raw", "browsing_logs");
+            let out = piguard(lake.path(), &["purge", "--pipeline", pipeline.to_str().unwrap(), "--today", today]);
+            assert_eq!(out.status.code(), Some(0), "{config} {today}: {}", text(&out).1);
+            let after = partition_dates(lake.path(), "raw", "browsing_logs");
+            let young: BTreeSet<NaiveDate> = before.iter().copied().filter(|d| (day(today) - *d).num_days() < 180).collect();
+            assert!(young.is_subset(&after), "{config} on {today} purged a log younger than 180 days");
+        }
+    }
+
+    // A policy that tries to go below the floor is refused, declared or detected, by every command.
+    for config in [
+        "[retention.browsing_logs]\nkind = \"browsing_log\"\nmax_days = 30\n",
+        "[retention.browsing_logs]\nmax_days = 30\n",
+        "[retention.browsing_logs]\nmin_days = 90\nmax_days = 365\n",
+    ] {
+        let (lake, pipeline) = logs_lake(config);
+        let p = pipeline.to_str().unwrap();
+        for args in [vec!["purge", "--pipeline", p, "--today", TODAY], vec!["run", p], vec!["erase", "--pipeline", p, "--subject", "1"]] {
+            let out = piguard(lake.path(), &args);
+            let err = text(&out).1;
+            assert_eq!(out.status.code(), Some(2), "{config} {args:?}: {err}");
+            assert!(err.contains("Cybersecurity Law") && err.contains("180"), "{err}");
+        }
+        assert!(!lake.path().join("deid").exists(), "nothing was written");
+        assert_eq!(partition_dates(lake.path(), "raw", "browsing_logs").len(), 457);
+    }
+}
+
+/// A user with browsing-log rows both older and younger than 180 days on `today`.
+fn user_with_old_and_young_logs(lake: &Path, today: &str) -> String {
+    let floor = (day(today) - chrono::Days::new(180)).to_string();
+    query_csv(
+        lake,
+        "raw",
+        &format!("select user_id from raw.browsing_logs group by user_id having min(dt) < '{floor}' and max(dt) > '{floor}' order by count(*) desc, user_id limit 1"),
+    )[0][0]
+        .clone()
+}
+
+/// Rows per dataset of the subject and of everyone else, in a zone (by id in raw, by pseudonym in deid).
+fn rows_of(lake: &Path, zone: &str, subject: &str) -> BTreeMap<String, (u64, u64)> {
+    let datasets = ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
+    datasets
+        .iter()
+        .map(|ds| {
+            let column = if *ds == "chat_messages" { "from_user_id" } else { "user_id" };
+            let table = if zone == "raw" { format!("raw.{ds}") } else { ds.to_string() };
+            let value = if zone == "raw" { subject.to_string() } else { format!("'{subject}'") };
+            let row = &query_csv(
+                lake,
+                zone,
+                &format!("select sum(case when {column} = {value} then 1 else 0 end), sum(case when {column} = {value} then 0 else 1 end) from {table}"),
+            )[0];
+            (ds.to_string(), (row[0].parse().unwrap_or(0), row[1].parse().unwrap()))
+        })
+        .collect()
+}
+
+fn ledger(lake: &Path) -> Vec<Value> {
+    std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
+    let lake = demo_lake();
+    let pipeline = demo_pipeline();
+    let p = pipeline.to_str().unwrap();
+    assert_eq!(piguard(lake.path(), &["run", p]).status.code(), Some(0));
+    let subject = user_with_old_and_young_logs(lake.path(), TODAY);
+    let raw_before = rows_of(lake.path(), "raw", &subject);
+
+    let out = piguard(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--reason", "ticket 4711", "--today", TODAY]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "held rows make the erasure pending: {stderr}");
+    assert!(stdout.contains("pending") && stderr.contains("pending"), "{stdout}\n{stderr}");
+    assert!(!stdout.contains(&subject) && !stderr.contains(&subject), "the id is not printed");
+
+    let records = ledger(lake.path());
+    assert_eq!(records.iter().map(|r| r["state"].as_str().unwrap()).collect::<Vec<_>>(), ["requested", "pending"]);
+    let reference = records[1]["subject_refs"]["browsing_logs"].as_str().unwrap().to_string();
+    let ledger_text = std::fs::read_to_string(lake.path().join("_piguard/erasure.jsonl")).unwrap();
+    // (Raw-zone queries audit their SQL, which here names the subject; the erasure does not.)
+    let audit_text = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
+    let erase_entry = audit_text.lines().find(|l| l.contains("\"action\":\"erase\"")).unwrap();
+    assert!(!ledger_text.contains(&subject) && !erase_entry.contains(&subject), "only pseudonyms are recorded");
+
+    let check = |when: &str| {
+        let raw = rows_of(lake.path(), "raw", &subject);
+        let deid = rows_of(lake.path(), "deid", &reference);
+        for (ds, (mine, others)) in &raw {
+            assert_eq!(*others, raw_before[ds].1, "{when}: {ds}: nobody else's rows were touched");
+            if ds != "browsing_logs" {
+                assert_eq!(*mine, 0, "{when}: raw {ds}");
+            }
+        }
+        for (ds, (mine, _)) in &deid {
+            assert_eq!(*mine, 0, "{when}: deid {ds}");
+        }
+        raw["browsing_logs"].0
+    };
+    let held = check("after erase");
+    assert!(held > 0 && held < raw_before["browsing_logs"].0, "some logs are held, the old ones are gone");
+    let floor = (day(TODAY) - chrono::Days::new(180)).to_string();
+    let old = count(lake.path(), "raw", &format!("select count(*) from raw.browsing_logs where user_id = {subject} and dt <= '{floor}'"));
+    assert_eq!(old, 0, "logs past the floor are erased at once");
+
+    // A forced re-run reads the held raw rows again and still leaves the subject out.
+    assert_eq!(piguard(lake.path(), &["run", p, "--force"]).status.code(), Some(0));
+    check("after a forced run");
+
+    // Before every hold has passed the purge says what it still waits for.
+    let partly = piguard(lake.path(), &["purge", "--pipeline", p, "--today", "2027-01-15"]);
+    assert_eq!(partly.status.code(), Some(1), "{}", text(&partly).1);
+    assert!(text(&partly).0.contains("held until"), "{}", text(&partly).0);
+
+    let done = piguard(lake.path(), &["purge", "--pipeline", p, "--today", "2027-06-01"]);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done).1);
+    assert_eq!(count(lake.path(), "raw", &format!("select count(*) from raw.browsing_logs where user_id = {subject}")), 0);
+    let states: Vec<String> = ledger(lake.path()).iter().map(|r| r["state"].as_str().unwrap().to_string()).collect();
+    assert_eq!(states.first().map(String::as_str), Some("requested"));
+    assert_eq!(states.last().map(String::as_str), Some("done"));
+    assert!(states.contains(&"pending".to_string()));
+    let audit = piguard(lake.path(), &["audit", "verify"]);
+    assert_eq!(audit.status.code(), Some(0), "{}", text(&audit).1);
+
+    // An unknown subject is recorded, not an error.
+    let unknown = piguard(lake.path(), &["erase", "--pipeline", p, "--subject", "999999999999", "--today", TODAY]);
+    assert_eq!(unknown.status.code(), Some(0), "{}", text(&unknown).1);
+    let last = ledger(lake.path()).pop().unwrap();
+    assert_eq!((last["state"].as_str(), last["rows_removed"].as_u64()), (Some("done"), Some(0)));
+}
+
+#[test]
+fn audit_verify_names_the_first_tampered_entry() {
+    let (lake, pipeline) = logs_lake("");
+    let p = pipeline.to_str().unwrap();
+    assert_eq!(piguard(lake.path(), &["run", p]).status.code(), Some(0));
+    assert_eq!(piguard(lake.path(), &["purge", "--pipeline", p, "--today", TODAY]).status.code(), Some(0));
+    assert_eq!(piguard(lake.path(), &["erase", "--pipeline", p, "--subject", "1", "--today", TODAY]).status.code(), Some(0));
+    let ok = piguard(lake.path(), &["audit", "verify"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok).1);
+    assert!(text(&ok).0.contains("3 entries"), "{}", text(&ok).0);
+
+    let path = lake.path().join("_piguard/audit.jsonl");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let edited = original.replacen("\"action\":\"purge\"", "\"action\":\"query\"", 1);
+    std::fs::write(&path, edited).unwrap();
+    let bad = piguard(lake.path(), &["audit", "verify"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).1.contains("line 2") && text(&bad).1.contains("edited"), "{}", text(&bad).1);
+
+    let lines: Vec<&str> = original.lines().collect();
+    std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let truncated = piguard(lake.path(), &["audit", "verify"]);
+    assert_eq!(truncated.status.code(), Some(1));
+    assert!(text(&truncated).1.contains("removed from the end"), "{}", text(&truncated).1);
+}
+
+/// Every file below `dir` by relative path, with its bytes; temporaries left out.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.file_name().unwrap().to_str().unwrap().starts_with(".tmp-") {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Starts `args`, waits until `started` says the work is under way, then SIGKILLs it.
+/// Returns whether it was still running when killed.
+fn kill_when(lake: &Path, args: &[&str], started: impl Fn() -> bool) -> bool {
+    let mut child = command(lake, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !started() && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    running
+}
+
+#[test]
+fn a_killed_purge_leaves_whole_partitions_and_the_rerun_finishes() {
+    let retention = "[retention.browsing_logs]\nmax_days = 200\n";
+    let (reference, pipeline) = logs_lake(retention);
+    let p = pipeline.to_str().unwrap();
+    assert_eq!(piguard(reference.path(), &["run", p]).status.code(), Some(0));
+    let original = snapshot(reference.path());
+    assert_eq!(piguard(reference.path(), &["purge", "--pipeline", p, "--today", TODAY]).status.code(), Some(0));
+    let purged: BTreeSet<NaiveDate> = partition_dates(reference.path(), "raw", "browsing_logs");
+
+    let mut interrupted = 0;
+    for _ in 0..5 {
+        let lake = tempfile::tempdir().unwrap();
+        copy_tree(reference.path(), lake.path());
+        // Back to the state before the purge.
+        std::fs::remove_dir_all(lake.path().join("raw")).unwrap();
+        std::fs::remove_dir_all(lake.path().join("deid")).unwrap();
+        for (rel, bytes) in original.iter().filter(|(r, _)| r.starts_with("raw") || r.starts_with("deid")) {
+            std::fs::create_dir_all(lake.path().join(rel).parent().unwrap()).unwrap();
+            std::fs::write(lake.path().join(rel), bytes).unwrap();
+        }
+        let all = partition_dates(lake.path(), "raw", "browsing_logs").len();
+        let killed = kill_when(lake.path(), &["purge", "--pipeline", p, "--today", TODAY], || {
+            std::fs::read_dir(lake.path().join("raw/browsing_logs")).map_or(0, |d| d.count()) < all
+        });
+        // Whatever is visible is a partition exactly as it was, and nothing young is gone.
+        let now = snapshot(lake.path());
+        for zone in ["raw", "deid"] {
+            for date in partition_dates(lake.path(), zone, "browsing_logs") {
+                let dir = PathBuf::from(zone).join("browsing_logs").join(format!("dt={date}"));
+                let before: Vec<_> = original.iter().filter(|(r, _)| r.starts_with(&dir)).collect();
+                let after: Vec<_> = now.iter().filter(|(r, _)| r.starts_with(&dir)).collect();
+                assert_eq!(before, after, "{} is whole", dir.display());
+            }
+            assert!(purged.is_subset(&partition_dates(lake.path(), zone, "browsing_logs")), "{zone}: a kept partition was deleted");
+        }
+        let left = partition_dates(lake.path(), "raw", "browsing_logs").len();
+        if killed && left > purged.len() {
+            interrupted += 1;
+        }
+        let rerun = piguard(lake.path(), &["purge", "--pipeline", p, "--today", TODAY]);
+        assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun).1);
+        for zone in ["raw", "deid"] {
+            assert_eq!(partition_dates(lake.path(), zone, "browsing_logs"), purged, "{zone} after the re-run");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(lake.path().join("raw/browsing_logs"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_str().unwrap().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    assert!(interrupted > 0, "no kill landed while partitions were being deleted");
+}
+
+#[test]
+fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
+    let lake = demo_lake();
+    let pipeline = demo_pipeline();
+    let p = pipeline.to_str().unwrap();
+    assert_eq!(piguard(lake.path(), &["run", p]).status.code(), Some(0));
+    let subject = user_with_old_and_young_logs(lake.path(), TODAY);
+    let before = rows_of(lake.path(), "raw", &subject);
+    let ledger_path = lake.path().join("_piguard/erasure.jsonl");
+
+    // Killed once the request is recorded and files are being rewritten.
+    let killed = kill_when(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY], || {
+        ledger_path.is_file() && std::fs::metadata(&ledger_path).unwrap().modified().unwrap().elapsed().unwrap() > Duration::from_millis(800)
+    });
+    assert!(killed, "the erase was still running when killed");
+    assert_eq!(ledger(lake.path()).last().unwrap()["state"], "requested", "killed before it finished");
+    let after_kill = rows_of(lake.path(), "raw", &subject);
+    for (ds, (_, others)) in &after_kill {
+        assert_eq!(*others, before[ds].1, "{ds}: every other row is still there and every file reads whole");
+    }
+
+    let rerun = piguard(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY]);
+    assert_eq!(rerun.status.code(), Some(1), "{}", text(&rerun).1);
+    let after = rows_of(lake.path(), "raw", &subject);
+    for (ds, (mine, others)) in &after {
+        assert_eq!(*others, before[ds].1, "{ds}");
+        assert!(ds == "browsing_logs" || *mine == 0, "{ds}");
+    }
+    // The interrupted request stays open until a purge carries it out again.
+    let done = piguard(lake.path(), &["purge", "--pipeline", p, "--today", "2027-06-01"]);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done).1);
+    let open: BTreeMap<String, String> = ledger(lake.path())
+        .into_iter()
+        .map(|r| (r["request_id"].as_str().unwrap().to_string(), r["state"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(open.len(), 2);
+    assert!(open.values().all(|s| s == "done"), "{open:?}");
+    let leftovers = snapshot(lake.path()).keys().filter(|k| k.to_str().unwrap().contains(".tmp-")).count();
+    assert_eq!(leftovers, 0);
+}

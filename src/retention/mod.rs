@@ -21,7 +21,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::category::Category;
 use crate::lake::{DataFile, FileFormat};
-use crate::pipeline::DatasetPlan;
+use crate::pipeline::{DatasetPlan, Step};
 use crate::pipeline::spec::{DatasetKind, RetentionSpec};
 
 /// The floor on browsing and access logs, in days.
@@ -111,6 +111,9 @@ impl RetentionPolicy {
         }
         let age = match &spec.age {
             Some(a) if plan.partition_columns.contains(a) => Some(AgeSource::Partition(a.clone())),
+            Some(a) if plan.columns.iter().any(|c| &c.name == a && c.step == Step::Drop) => {
+                return Err(format!("age = \"{a}\" is dropped from the de-identified zone, so its partitions there could not be dated: keep or generalize it"));
+            }
             Some(a) if plan.columns.iter().any(|c| &c.name == a) => Some(AgeSource::Column(a.clone())),
             Some(a) => return Err(format!("age = \"{a}\" is neither a partition key nor a column of the dataset")),
             None => plan.partition_columns.first().map(|k| AgeSource::Partition(k.clone())),
@@ -222,7 +225,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), RetentionError> {
 mod tests {
     use super::*;
     use crate::category::Sensitivity;
-    use crate::pipeline::{ColumnPlan, Step};
+    use crate::pipeline::ColumnPlan;
     use crate::pipeline::plan::Origin;
 
     fn plan(columns: &[(&str, Category)]) -> DatasetPlan {
@@ -269,6 +272,14 @@ mod tests {
         }
         let other = RetentionPolicy::resolve(&plan(&[("amount", Category::Transaction)]), Some(&spec(Some(30), None, None))).unwrap();
         assert_eq!((other.floor_days, other.browsing_log), (0, false));
+
+        let mut orders = plan(&[("order_time", Category::None)]);
+        let by_time = RetentionSpec { age: Some("order_time".into()), ..spec(Some(365), None, None) };
+        assert_eq!(RetentionPolicy::resolve(&orders, Some(&by_time)).unwrap().age, Some(AgeSource::Column("order_time".into())));
+        orders.columns[0].step = Step::Drop;
+        assert!(RetentionPolicy::resolve(&orders, Some(&by_time)).unwrap_err().contains("dropped"));
+        orders.partition_columns.clear();
+        assert!(RetentionPolicy::resolve(&orders, Some(&spec(Some(30), None, None))).unwrap_err().contains("whole partitions"));
     }
 
     #[test]

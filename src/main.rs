@@ -584,8 +584,8 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
     }
     for (id, h) in &report.still_held {
         println!(
-            "erasure {id} pending: {} rows in raw/{}/{} are held until {} by a legal floor",
-            h.rows, h.dataset, h.partition, h.until
+            "erasure {id} pending: {} rows in raw/{}/{} are held until {} by {}",
+            h.rows, h.dataset, h.partition, h.until, h.floor
         );
     }
     let total_rows: u64 = report.partitions.iter().filter_map(|p| p.rows).sum();
@@ -619,8 +619,8 @@ fn erase(options: EraseOptions) -> Result<(), Failure> {
         );
         for h in &o.held {
             println!(
-                "erasure {} pending: {} rows in raw/{}/{} are held until {} by a legal floor; they are out of the de-identified zone and exports now",
-                o.request_id, h.rows, h.dataset, h.partition, h.until
+                "erasure {} pending: {} rows in raw/{}/{} are held until {} by {}; they are out of the de-identified zone and exports now",
+                o.request_id, h.rows, h.dataset, h.partition, h.until, h.floor
             );
         }
         if o.state() == ErasureState::Pending {

@@ -125,6 +125,8 @@ pub struct Hold {
     #[serde(with = "super::iso_date")]
     pub until: NaiveDate,
     pub rows: u64,
+    /// The law or setting that holds them.
+    pub floor: String,
 }
 
 /// One line of the ledger: a request in one state.
@@ -354,7 +356,13 @@ impl<'a> Eraser<'a> {
                         if let Some(until) = held_until {
                             match outcome.held.iter_mut().find(|h| h.dataset == p.plan.name && h.partition == partition) {
                                 Some(h) => h.rows += found,
-                                None => outcome.held.push(Hold { dataset: p.plan.name.clone(), partition: partition.clone(), until, rows: found }),
+                                None => outcome.held.push(Hold {
+                                    dataset: p.plan.name.clone(),
+                                    partition: partition.clone(),
+                                    until,
+                                    rows: found,
+                                    floor: p.retention.floor_basis(),
+                                }),
                             }
                             continue;
                         }
@@ -381,16 +389,12 @@ impl<'a> Eraser<'a> {
         if policy.floor_days == 0 {
             return Ok(None);
         }
-        match policy.partition_date(partition, files).await? {
-            Some(date) => Ok(policy.held_until(date, self.today)),
-            None => Err(RetentionError::Dataset {
-                dataset: policy.dataset.clone(),
-                message: format!(
-                    "partition `{partition}` cannot be dated, so {} cannot be applied to it; nothing was removed from it",
-                    policy.floor_basis()
-                ),
-            }),
-        }
+        let date = match policy.partition_date(partition, files).await? {
+            Some(date) => date,
+            // No row is younger than the file holding it.
+            None => newest_modification(files)?,
+        };
+        Ok(policy.held_until(date, self.today))
     }
 
     async fn count(&self, file: &DataFile, matches: Expr) -> Result<u64, RetentionError> {
@@ -417,6 +421,16 @@ impl<'a> Eraser<'a> {
         std::fs::rename(&tmp, &file.path).map_err(io_err(&file.path))?;
         sync_dir(dir)
     }
+}
+
+/// The day the most recently written of `files` was modified.
+fn newest_modification(files: &[DataFile]) -> Result<NaiveDate, RetentionError> {
+    let mut newest = None;
+    for f in files {
+        let modified = std::fs::metadata(&f.path).and_then(|m| m.modified()).map_err(io_err(&f.path))?;
+        newest = newest.max(Some(chrono::DateTime::<chrono::Local>::from(modified).date_naive()));
+    }
+    Ok(newest.unwrap_or_default())
 }
 
 /// Raw files keep their layout; a bloom filter on the subject column speeds the next erasure.

@@ -85,7 +85,9 @@ pub struct RetentionPolicy {
     pub floor_days: u32,
     /// Declared or detected browsing/access log.
     pub browsing_log: bool,
-    /// None when the dataset has no partition key and no `age` was given.
+    /// None when the dataset has no partition key and no `age` was given: its rows are then
+    /// dated by their files' modification time where a floor needs a date (never earlier
+    /// than the rows, so a floor holds at least as long as it should).
     pub age: Option<AgeSource>,
 }
 
@@ -122,9 +124,7 @@ impl RetentionPolicy {
             return Err("purge deletes whole partitions, and this dataset has none: partition it by date (dt=YYYY-MM-DD/)".into());
         }
         let floor_days = spec.min_days.unwrap_or(0).max(if browsing_log { LOG_FLOOR_DAYS } else { 0 });
-        if age.is_none() && (spec.max_days.is_some() || floor_days > 0) {
-            return Err("no partition key dates its rows: give age = \"<date column>\"".into());
-        }
+
         Ok(RetentionPolicy { dataset: plan.name.clone(), max_days: spec.max_days, floor_days, browsing_log, age })
     }
 
@@ -149,7 +149,7 @@ impl RetentionPolicy {
     }
 
     /// The date of a partition (`rel`, e.g. `dt=2026-01-31`) holding `files`: `None` when it
-    /// cannot be dated (no such key, an unparseable value, or no values).
+    /// cannot be dated (no age source, no such key, an unparseable value, or no values).
     pub async fn partition_date(&self, rel: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, RetentionError> {
         match &self.age {
             None => Ok(None),

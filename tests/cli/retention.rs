@@ -421,3 +421,21 @@ fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
     let leftovers = snapshot(lake.path()).keys().filter(|k| k.to_str().unwrap().contains(".tmp-")).count();
     assert_eq!(leftovers, 0);
 }
+
+#[test]
+fn an_unpartitioned_log_runs_and_its_rows_are_held_by_file_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let day_file = bundled_lake().join("raw/browsing_logs/dt=2026-10-01/part-00000.parquet");
+    std::fs::create_dir_all(dir.path().join("raw/access_log")).unwrap();
+    std::fs::copy(&day_file, dir.path().join("raw/access_log/part-00000.parquet")).unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(&pipeline, "[[dataset]]\nname = \"access_log\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.search_keyword = \"drop\"\n").unwrap();
+    let p = pipeline.to_str().unwrap();
+    let run = piguard(dir.path(), &["run", p]);
+    assert_eq!(run.status.code(), Some(0), "a URL column makes it a log, which needs no partitions to run: {}", text(&run).1);
+    let subject = query_csv(dir.path(), "raw", "select min(user_id) from raw.access_log")[0][0].clone();
+    let out = piguard(dir.path(), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert!(text(&out).0.contains("Cybersecurity Law"), "{}", text(&out).0);
+    assert!(count(dir.path(), "raw", &format!("select count(*) from raw.access_log where user_id = {subject}")) > 0, "held in the raw zone");
+}

@@ -45,10 +45,16 @@ fn as_utf8(array: &ArrayRef, transform: &'static str) -> Result<StringArray, Tra
     Ok(cast(array, &DataType::Utf8)?.as_string::<i32>().clone())
 }
 
-/// Applies `f` to every non-null value, producing Utf8.
-fn map_values(array: &ArrayRef, transform: &'static str, mut f: impl FnMut(&str, &mut String)) -> Result<ArrayRef, TransformError> {
+/// Applies `f` to every non-null value, producing Utf8 of about `bytes(input bytes, values)`.
+fn map_values(
+    array: &ArrayRef,
+    transform: &'static str,
+    bytes: impl Fn(usize, usize) -> usize,
+    mut f: impl FnMut(&str, &mut String),
+) -> Result<ArrayRef, TransformError> {
     let input = as_utf8(array, transform)?;
-    let mut out = StringBuilder::with_capacity(input.len(), input.value_data().len() + input.len() * 8);
+    // Sized up front: growing the buffer copies everything written so far.
+    let mut out = StringBuilder::with_capacity(input.len(), bytes(input.value_data().len(), input.len()));
     let mut buf = String::new();
     for v in input.iter() {
         match v {
@@ -65,17 +71,17 @@ fn map_values(array: &ArrayRef, transform: &'static str, mut f: impl FnMut(&str,
 
 /// Keyed pseudonyms of a column of `category` (canonicalized first).
 pub fn hash_array(p: &Pseudonymizer, category: Category, array: &ArrayRef) -> Result<ArrayRef, TransformError> {
-    map_values(array, "hash", |v, out| p.push_pseudonym(&canonical(category, v), out))
+    map_values(array, "hash", |_, n| n * 64, |v, out| p.push_pseudonym(&canonical(category, v), out))
 }
 
 /// Masks of a column of `category`, with `spec` or the category's preset.
 pub fn mask_array(category: Category, spec: Option<MaskSpec>, array: &ArrayRef) -> Result<ArrayRef, TransformError> {
-    map_values(array, "mask", |v, out| out.push_str(&mask_for(category, v.trim(), spec)))
+    map_values(array, "mask", |b, _| b, |v, out| out.push_str(&mask_for(category, v.trim(), spec)))
 }
 
 /// Free text with every PI span replaced.
 pub fn redact_array(style: RedactStyle, array: &ArrayRef) -> Result<ArrayRef, TransformError> {
-    map_values(array, "redact", |v, out| out.push_str(&redact(v, style)))
+    map_values(array, "redact", |b, _| b, |v, out| out.push_str(&redact(v, style)))
 }
 
 #[cfg(test)]

@@ -356,6 +356,19 @@ impl LakeLock {
     }
 }
 
+/// Syncs a directory, so a rename or removal in it survives a power cut.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Publishes a finished temporary file: synced, renamed over `target` (readers see the old
+/// file or the new one, never a part), and the rename made durable.
+pub fn publish(tmp: &Path, target: &Path) -> std::io::Result<()> {
+    std::fs::File::open(tmp)?.sync_all()?;
+    std::fs::rename(tmp, target)?;
+    sync_dir(target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
 /// renamed over the target, so readers see the old content or the new, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

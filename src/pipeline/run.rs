@@ -7,7 +7,6 @@
 //! time. A kill at any moment leaves every visible file complete; the next run removes
 //! leftover temporaries and redoes what has no marker.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -259,10 +258,6 @@ struct Udfs {
     mask: ScalarUDF,
     generalize: ScalarUDF,
     redact: ScalarUDF,
-}
-
-fn sync_dir(dir: &Path) -> Result<(), RunError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
 /// How de-identified partitions are written (by `run` and by erasure's rewrites).
@@ -576,10 +571,8 @@ async fn write_partition(
         let _ = std::fs::remove_file(&tmp);
         return Err(RunError::Leak { dataset: name.clone(), partition: partition.to_string(), findings });
     }
-    File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_err(&tmp))?;
     let output = out_dir.join(OUTPUT_FILE);
-    std::fs::rename(&tmp, &output).map_err(io_err(&output))?;
-    sync_dir(out_dir)?;
+    lake::publish(&tmp, &output).map_err(io_err(&output))?;
     Ok(rows)
 }
 

@@ -25,7 +25,7 @@ use parquet::file::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{RetentionError, RetentionPolicy, io_err, sync_dir};
+use super::{RetentionError, RetentionPolicy, io_err};
 use crate::audit::AuditLog;
 use crate::category::Category;
 use crate::lake::{self, DataFile, FileFormat, LakeLock, TMP_PREFIX};
@@ -417,9 +417,7 @@ impl<'a> Eraser<'a> {
             .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(options))
             .await
             .map_err(failed)?;
-        File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, &file.path).map_err(io_err(&file.path))?;
-        sync_dir(dir)
+        lake::publish(&tmp, &file.path).map_err(io_err(&file.path))
     }
 }
 

@@ -8,7 +8,6 @@
 pub mod erasure;
 pub mod purge;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, NaiveDate};
@@ -216,10 +215,6 @@ pub(crate) mod iso_date {
     }
 }
 
-/// Syncs a directory, so a rename or removal in it survives a power cut.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), RetentionError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use super::erasure::{ErasureLedger, ErasureOutcome, ErasureRecord, ErasureState, Eraser, Hold, PURGE_PREFIX, Zone, clean_temporaries, pending_subjects, record};
-use super::{RetentionError, age_days, io_err, sync_dir};
+use super::{RetentionError, age_days, io_err};
 use crate::audit::AuditLog;
 use crate::classify::Classifier;
 use crate::lake::{self, DataFile, FileFormat, LakeLock};
@@ -201,6 +201,6 @@ fn delete_partition(dataset_dir: &Path, partition: &str) -> Result<(), Retention
     let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("partition");
     let doomed = parent.join(format!("{PURGE_PREFIX}{name}"));
     std::fs::rename(&target, &doomed).map_err(io_err(&target))?;
-    sync_dir(parent)?;
+    lake::sync_dir(parent).map_err(io_err(parent))?;
     std::fs::remove_dir_all(&doomed).map_err(io_err(&doomed))
 }

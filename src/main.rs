@@ -399,9 +399,7 @@ fn run(options: RunOptions) -> Result<(), Failure> {
         .into());
     }
     let classifier = Classifier::new(Rules::builtin());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime()?;
     let terminal = std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::hidden();
     // (dataset, partitions written, unchanged, rows written), logged when the dataset is done.
@@ -504,11 +502,7 @@ fn verify_outputs(paths: &[PathBuf], sample_rows: usize) -> Result<(), Failure> 
 
 fn query(lake: &Path, sql: &str, format: QueryFormat, zone: QueryZone, reason: Option<&str>) -> Result<(), Failure> {
     // Analysts normally have no key; piguard_hash exists only where one is configured.
-    let key = match PseudonymKey::from_env() {
-        Ok(key) => Some(key),
-        Err(KeyError::Missing) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let key = optional_key()?;
     let format = match format {
         QueryFormat::Table => OutputFormat::Table,
         QueryFormat::Csv => OutputFormat::Csv,
@@ -519,9 +513,7 @@ fn query(lake: &Path, sql: &str, format: QueryFormat, zone: QueryZone, reason: O
         QueryZone::Export => Zone::Export,
         QueryZone::Raw => Zone::Raw,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime()?;
     let mut out = std::io::stdout().lock();
     runtime.block_on(sql_query::query(lake, zone, reason, sql, format, key, &mut out))?;
     Ok(())
@@ -557,12 +549,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread().build().context("starting the async runtime")?)
 }
 
+/// The key when one is set; a key that is set but unusable is still an error.
+fn optional_key() -> Result<Option<PseudonymKey>, Failure> {
+    match PseudonymKey::from_env() {
+        Ok(key) => Ok(Some(key)),
+        Err(KeyError::Missing) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn purge(options: PurgeOptions) -> Result<(), Failure> {
-    let key = match PseudonymKey::from_env() {
-        Ok(key) => Some(key),
-        Err(KeyError::Missing) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let key = optional_key()?;
     let classifier = Classifier::new(Rules::builtin());
     let report = runtime()?.block_on(retention::purge::purge(&options, key.as_ref(), &classifier)).map_err(retention_failure)?;
     let verb = if report.dry_run { "would delete" } else { "deleted" };

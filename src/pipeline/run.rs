@@ -290,6 +290,8 @@ pub struct Planned {
     pub plan: DatasetPlan,
     /// Fingerprint of the plan, the version and the key id: a change rewrites every partition.
     pub plan_hash: String,
+    /// How an erasure finds a person in it, when the pipeline names a subject column.
+    pub subject: Option<SubjectColumn>,
     pub retention: RetentionPolicy,
 }
 
@@ -325,9 +327,13 @@ pub fn plan_pipeline(
             }
         };
         plan.partition_columns = source.partition_columns.clone();
-        if let Some(problem) = SubjectColumn::of(&plan).err() {
-            problems.push((d.name.clone(), problem));
-        }
+        let subject = match SubjectColumn::of(&plan) {
+            Ok(s) => s,
+            Err(problem) => {
+                problems.push((d.name.clone(), problem));
+                continue;
+            }
+        };
         let retention = match RetentionPolicy::resolve(&plan, spec.retention.get(&d.name)) {
             Ok(r) => r,
             Err(p) => {
@@ -342,7 +348,7 @@ pub fn plan_pipeline(
             .collect();
         let plan_hash =
             sha256_hex(serde_json::to_string(&(env!("CARGO_PKG_VERSION"), key_id, described)).expect("serializes").as_bytes());
-        planned.push(Planned { source, plan, plan_hash, retention });
+        planned.push(Planned { source, plan, plan_hash, subject, retention });
     }
     let mut exports = Vec::new();
     let dataset_plans: Vec<DatasetPlan> = planned.iter().map(|p| p.plan.clone()).collect();
@@ -534,7 +540,7 @@ async fn write_partition(
         return Err(RunError::Dataset { dataset: name.clone(), message: "every column is dropped; nothing to write".into() });
     }
     let mut df = df.select(exprs).map_err(df_err)?;
-    if let (Some(refs), Ok(Some(subject))) = (erased, SubjectColumn::of(&p.plan)) {
+    if let (Some(refs), Some(subject)) = (erased, &p.subject) {
         // Subjects with a pending erasure: their raw rows are held by a legal floor, but
         // they never reach the de-identified zone again.
         df = df.filter(subject.matches(Zone::Deid, refs, &udfs.hash).is_not_true()).map_err(df_err)?;

@@ -315,10 +315,12 @@ impl<'a> Eraser<'a> {
 
     async fn apply(&self, request: &ErasureRecord, scope: Scope<'_>) -> Result<ErasureOutcome, RetentionError> {
         let mut outcome = ErasureOutcome { request_id: request.request_id.clone(), ..Default::default() };
+        let id = match scope {
+            Scope::All { id } => id,
+            Scope::DueHolds(_) => None,
+        };
         for p in self.planned {
-            let (Some(subject), Some(reference)) =
-                (SubjectColumn::of(&p.plan).ok().flatten(), request.subject_refs.get(&p.plan.name))
-            else {
+            let (Some(subject), Some(reference)) = (&p.subject, request.subject_refs.get(&p.plan.name)) else {
                 continue;
             };
             for zone in [Zone::Raw, Zone::Deid] {
@@ -340,11 +342,7 @@ impl<'a> Eraser<'a> {
                         Zone::Deid => None,
                     };
                     for file in &files {
-                        let id = match scope {
-                            Scope::All { id } => id,
-                            Scope::DueHolds(_) => None,
-                        };
-                        if !may_contain(file, &subject, zone, reference, id)? {
+                        if !may_contain(file, subject, zone, reference, id)? {
                             outcome.files_ruled_out += 1;
                             continue;
                         }
@@ -368,7 +366,7 @@ impl<'a> Eraser<'a> {
                         }
                         let options = match zone {
                             Zone::Deid => deid_parquet_options(&p.plan),
-                            Zone::Raw => raw_parquet_options(&subject),
+                            Zone::Raw => raw_parquet_options(subject),
                         };
                         let keep = subject.matches(zone, std::slice::from_ref(reference), &self.hash).is_not_true();
                         self.rewrite(file, keep, options).await?;
@@ -529,7 +527,7 @@ pub async fn erase(options: &EraseOptions, key: &PseudonymKey, classifier: &crat
     for id in &options.subjects {
         let subject_refs: BTreeMap<String, String> = planned
             .iter()
-            .filter_map(|p| SubjectColumn::of(&p.plan).ok().flatten().map(|s| (p.plan.name.clone(), s.reference(key, id))))
+            .filter_map(|p| p.subject.as_ref().map(|s| (p.plan.name.clone(), s.reference(key, id))))
             .collect();
         let request = ErasureRecord {
             request_id: new_request_id(),

@@ -140,16 +140,17 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifie
         }
     }
 
+    // Without a key (allowed only when nothing is open) or on a dry run, only report.
+    let acting = eraser.as_ref().filter(|_| !options.dry_run);
     for request in &open {
         let due = request.state == ErasureState::Requested || request.held.iter().any(|h| h.until <= options.today);
-        if options.dry_run || eraser.is_none() {
+        let Some(eraser) = acting else {
             if due {
                 report.erasures_due.push(request.request_id.clone());
             }
             report.still_held.extend(request.held.iter().filter(|h| h.until > options.today).map(|h| (request.request_id.clone(), h.clone())));
             continue;
-        }
-        let eraser = eraser.as_ref().expect("a key when erasures are open");
+        };
         let outcome = if due { eraser.finish(request).await? } else { unchanged(request) };
         if due {
             record(&options.lake, &ledger, request, &outcome, "purge")?;

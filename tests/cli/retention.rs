@@ -189,18 +189,25 @@ fn rows_of(lake: &Path, zone: &str, subject: &str) -> BTreeMap<String, (u64, u64
         .collect()
 }
 
+/// The demo lake after `run`, a user with browsing logs on both sides of the floor, and that
+/// user's raw rows (theirs, everyone else's) per dataset.
+fn demo_lake_with_subject() -> (tempfile::TempDir, String, BTreeMap<String, (u64, u64)>) {
+    let lake = demo_lake();
+    assert_eq!(piguard(lake.path(), &["run", demo_pipeline().to_str().unwrap()]).status.code(), Some(0));
+    let subject = user_with_old_and_young_logs(lake.path(), TODAY);
+    let before = rows_of(lake.path(), "raw", &subject);
+    (lake, subject, before)
+}
+
 fn ledger(lake: &Path) -> Vec<Value> {
     std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]
 fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
-    let lake = demo_lake();
+    let (lake, subject, raw_before) = demo_lake_with_subject();
     let pipeline = demo_pipeline();
     let p = pipeline.to_str().unwrap();
-    assert_eq!(piguard(lake.path(), &["run", p]).status.code(), Some(0));
-    let subject = user_with_old_and_young_logs(lake.path(), TODAY);
-    let raw_before = rows_of(lake.path(), "raw", &subject);
 
     let out = piguard(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--reason", "ticket 4711", "--today", TODAY]);
     let (stdout, stderr) = text(&out);
@@ -383,12 +390,9 @@ fn a_killed_purge_leaves_whole_partitions_and_the_rerun_finishes() {
 
 #[test]
 fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
-    let lake = demo_lake();
+    let (lake, subject, before) = demo_lake_with_subject();
     let pipeline = demo_pipeline();
     let p = pipeline.to_str().unwrap();
-    assert_eq!(piguard(lake.path(), &["run", p]).status.code(), Some(0));
-    let subject = user_with_old_and_young_logs(lake.path(), TODAY);
-    let before = rows_of(lake.path(), "raw", &subject);
     let ledger_path = lake.path().join("_piguard/erasure.jsonl");
 
     // Killed once the request is recorded and files are being rewritten.

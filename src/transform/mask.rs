@@ -38,37 +38,67 @@ impl MaskSpec {
 /// Masks `value`, keeping `spec`'s characters at each end. When that would hide nothing
 /// (a 5-character "phone" under the 3+4 preset), at most half is kept, from the start.
 pub fn mask(value: &str, spec: MaskSpec) -> String {
-    let n = value.chars().count();
+    let mut out = String::with_capacity(value.len());
+    push_mask(value, spec, &mut out);
+    out
+}
+
+/// Appends [`mask`]`(value, spec)` to `out`.
+pub fn push_mask(value: &str, spec: MaskSpec, out: &mut String) {
+    // Most values are ASCII, where characters are bytes and nothing needs decoding.
+    let ascii = value.is_ascii();
+    let n = if ascii { value.len() } else { value.chars().count() };
     let (first, last) = if spec.keep_first + spec.keep_last < n {
         (spec.keep_first, spec.keep_last)
     } else {
         (spec.keep_first.min(n / 2), 0)
     };
-    let mut out = String::with_capacity(value.len());
-    for (i, c) in value.chars().enumerate() {
-        out.push(if i < first || i >= n - last { c } else { MASK });
+    let byte_at = |chars: usize| {
+        if ascii { chars } else { value.char_indices().nth(chars).map_or(value.len(), |(i, _)| i) }
+    };
+    out.push_str(&value[..byte_at(first)]);
+    let mut hidden = n - first - last;
+    while hidden > 0 {
+        let run = hidden.min(STARS.len());
+        out.push_str(&STARS[..run]);
+        hidden -= run;
     }
-    out
+    out.push_str(&value[byte_at(n - last)..]);
 }
+
+/// A run of mask characters, appended in slices rather than one character at a time.
+const STARS: &str = match std::str::from_utf8(&[MASK as u8; 64]) {
+    Ok(s) => s,
+    Err(_) => panic!("the mask character is ASCII"),
+};
 
 /// The mask of a value of `category`: names keep the surname (`张*`, `欧阳**`), e-mails keep
 /// the first letter and the domain (`z*******@example.com`), everything else uses `spec` or
 /// the category's preset.
 pub fn mask_for(category: Category, value: &str, spec: Option<MaskSpec>) -> String {
+    let mut out = String::with_capacity(value.len());
+    push_mask_for(category, value, spec, &mut out);
+    out
+}
+
+/// Appends [`mask_for`]`(category, value, spec)` to `out`.
+pub fn push_mask_for(category: Category, value: &str, spec: Option<MaskSpec>, out: &mut String) {
     if let Some(spec) = spec {
-        return mask(value, spec);
+        return push_mask(value, spec, out);
     }
     match category {
         Category::Name if value.chars().count() >= 3 && COMPOUND_SURNAMES.iter().any(|s| value.starts_with(s)) => {
-            mask(value, MaskSpec { keep_first: 2, keep_last: 0 })
+            push_mask(value, MaskSpec { keep_first: 2, keep_last: 0 }, out)
         }
         Category::Email => match value.rsplit_once('@') {
             Some((local, domain)) if !local.is_empty() => {
-                format!("{}@{domain}", mask(local, MaskSpec { keep_first: 1, keep_last: 0 }))
+                push_mask(local, MaskSpec { keep_first: 1, keep_last: 0 }, out);
+                out.push('@');
+                out.push_str(domain);
             }
-            _ => mask(value, MaskSpec::preset(category)),
+            _ => push_mask(value, MaskSpec::preset(category), out),
         },
-        _ => mask(value, MaskSpec::preset(category)),
+        _ => push_mask(value, MaskSpec::preset(category), out),
     }
 }
 

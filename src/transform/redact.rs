@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::mask::mask_for;
+use super::mask::push_mask_for;
 use crate::category::Category;
 use crate::classify::detectors::{canonical_phone, is_bank_card, is_cn_id_card, is_cn_phone, is_email};
 
@@ -152,7 +152,7 @@ pub fn redact(text: &str, style: RedactStyle) -> Cow<'_, str> {
     for s in spans {
         out.push_str(&text[last..s.start]);
         match style {
-            RedactStyle::Mask => out.push_str(&mask_for(s.category, &text[s.start..s.end], None)),
+            RedactStyle::Mask => push_mask_for(s.category, &text[s.start..s.end], None, &mut out),
             RedactStyle::Tag => out.push_str(tag(s.category)),
         }
         last = s.end;

@@ -580,10 +580,7 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
         println!("erasure {}: removed {} raw and {} de-identified rows", e.request_id, e.rows_removed_raw, e.rows_removed_deid);
     }
     for (id, h) in &report.still_held {
-        println!(
-            "erasure {id} pending: {} rows in raw/{}/{} are held until {} by {}",
-            h.rows, h.dataset, h.partition, h.until, h.floor
-        );
+        println!("erasure {id} pending: {h}");
     }
     let total_rows: u64 = report.partitions.iter().filter_map(|p| p.rows).sum();
     eprintln!(
@@ -615,10 +612,7 @@ fn erase(options: EraseOptions) -> Result<(), Failure> {
             o.request_id, o.rows_removed_raw, o.rows_removed_deid, o.files_rewritten, o.files_read, o.files_ruled_out
         );
         for h in &o.held {
-            println!(
-                "erasure {} pending: {} rows in raw/{}/{} are held until {} by {}; they are out of the de-identified zone and exports now",
-                o.request_id, h.rows, h.dataset, h.partition, h.until, h.floor
-            );
+            println!("erasure {} pending: {h}; they are out of the de-identified zone and exports now", o.request_id);
         }
         if o.state() == ErasureState::Pending {
             pending += 1;

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::logical_expr::{Expr, ScalarUDF, col, lit};
+use datafusion::common::Column;
+use datafusion::logical_expr::{Expr, ScalarUDF, lit};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::FileReader;
@@ -28,7 +29,7 @@ use serde_json::{Map, Value};
 use super::{RetentionError, RetentionPolicy, io_err};
 use crate::audit::AuditLog;
 use crate::category::Category;
-use crate::lake::{self, DataFile, FileFormat, LakeLock, TMP_PREFIX};
+use crate::lake::{self, DataFile, DatasetSource, FileFormat, LakeLock, TMP_PREFIX};
 use crate::pipeline::run::{Planned, ROW_GROUP_ROWS, deid_parquet_options, plan_pipeline};
 use crate::pipeline::{DatasetPlan, PipelineSpec, Step};
 use crate::transform::udf::HashUdf;
@@ -53,6 +54,13 @@ impl Zone {
             Zone::Raw => "raw",
             Zone::Deid => "deid",
         }
+    }
+
+    /// The dataset `name` in this zone of the lake at `lake_root`, when it is there and
+    /// readable.
+    pub(crate) fn dataset(self, lake_root: &Path, name: &str) -> Option<DatasetSource> {
+        let root = lake_root.join(self.dir()).join(name);
+        root.is_dir().then(|| lake::discover(&root).datasets.into_iter().next()?.ok()).flatten()
     }
 }
 
@@ -95,7 +103,7 @@ impl SubjectColumn {
 
     /// True on the rows of any subject in `refs` (never null), in `zone`.
     pub fn matches(&self, zone: Zone, refs: &[String], hash: &ScalarUDF) -> Expr {
-        let column = col(format!("\"{}\"", self.column.replace('"', "\"\"")));
+        let column = Expr::Column(Column::new_unqualified(&self.column));
         let value = if zone == Zone::Deid && self.hashed {
             column
         } else {
@@ -127,6 +135,12 @@ pub struct Hold {
     pub rows: u64,
     /// The law or setting that holds them.
     pub floor: String,
+}
+
+impl std::fmt::Display for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} rows in raw/{}/{} are held until {} by {}", self.rows, self.dataset, self.partition, self.until, self.floor)
+    }
 }
 
 /// One line of the ledger: a request in one state.
@@ -327,10 +341,10 @@ impl<'a> Eraser<'a> {
                 if matches!(scope, Scope::DueHolds(_)) && zone == Zone::Deid {
                     continue;
                 }
-                let root = self.lake.join(zone.dir()).join(&p.plan.name);
-                let Some(Ok(source)) = root.is_dir().then(|| lake::discover(&root).datasets.into_iter().next()).flatten() else {
+                let Some(source) = zone.dataset(self.lake, &p.plan.name) else {
                     continue;
                 };
+                let matches = subject.matches(zone, std::slice::from_ref(reference), &self.hash);
                 for (partition, files) in source.partitions() {
                     if let Scope::DueHolds(due) = &scope
                         && !due.iter().any(|h| h.dataset == p.plan.name && h.partition == partition)
@@ -347,7 +361,7 @@ impl<'a> Eraser<'a> {
                             continue;
                         }
                         outcome.files_read += 1;
-                        let found = self.count(file, subject.matches(zone, std::slice::from_ref(reference), &self.hash)).await?;
+                        let found = self.count(file, matches.clone()).await?;
                         if found == 0 {
                             continue;
                         }
@@ -368,8 +382,7 @@ impl<'a> Eraser<'a> {
                             Zone::Deid => deid_parquet_options(&p.plan),
                             Zone::Raw => raw_parquet_options(subject),
                         };
-                        let keep = subject.matches(zone, std::slice::from_ref(reference), &self.hash).is_not_true();
-                        self.rewrite(file, keep, options).await?;
+                        self.rewrite(file, matches.clone().is_not_true(), options).await?;
                         outcome.files_rewritten += 1;
                         match zone {
                             Zone::Raw => outcome.rows_removed_raw += found,

@@ -108,8 +108,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifie
     // Raw first: see the module's note.
     for zone in [Zone::Raw, Zone::Deid] {
         for p in planned.iter().filter(|p| p.retention.max_days.is_some()) {
-            let root = options.lake.join(zone.dir()).join(&p.plan.name);
-            let Some(Ok(source)) = root.is_dir().then(|| lake::discover(&root).datasets.into_iter().next()).flatten() else {
+            let Some(source) = zone.dataset(&options.lake, &p.plan.name) else {
                 continue;
             };
             for (partition, files) in source.partitions() {
@@ -133,7 +132,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifie
                     bytes: files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum(),
                 };
                 if !options.dry_run {
-                    delete_partition(&root, &partition)?;
+                    delete_partition(&source.path, &partition)?;
                 }
                 report.partitions.push(expired);
             }

@@ -6,12 +6,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::DataFusionError;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
@@ -166,28 +168,33 @@ pub async fn query(
             batches.iter().map(|b| b.num_rows()).sum()
         }
         OutputFormat::Csv => {
-            let mut stream = df.execute_stream().await.map_err(|e| sql_error(e, zone, sql))?;
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
-            let mut rows = 0;
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| sql_error(e, zone, sql))?;
-                rows += batch.num_rows();
-                writer.write(&batch).map_err(|e| output(&e))?;
-            }
-            rows
+            stream_into(df, zone, sql, |b| writer.write(b)).await?
         }
         OutputFormat::Json => {
-            let mut stream = df.execute_stream().await.map_err(|e| sql_error(e, zone, sql))?;
             let mut writer = arrow::json::LineDelimitedWriter::new(&mut *out);
-            let mut rows = 0;
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| sql_error(e, zone, sql))?;
-                rows += batch.num_rows();
-                writer.write(&batch).map_err(|e| output(&e))?;
-            }
+            let rows = stream_into(df, zone, sql, |b| writer.write(b)).await?;
             writer.finish().map_err(|e| output(&e))?;
             rows
         }
     };
+    Ok(rows)
+}
+
+/// Streams the result batch by batch into `write` (never the whole result in memory) and
+/// returns the number of rows.
+async fn stream_into(
+    df: DataFrame,
+    zone: Zone,
+    sql: &str,
+    mut write: impl FnMut(&RecordBatch) -> Result<(), ArrowError>,
+) -> Result<usize, QueryError> {
+    let mut stream = df.execute_stream().await.map_err(|e| sql_error(e, zone, sql))?;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| sql_error(e, zone, sql))?;
+        rows += batch.num_rows();
+        write(&batch).map_err(|e| QueryError::Output(e.to_string()))?;
+    }
     Ok(rows)
 }

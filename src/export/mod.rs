@@ -227,7 +227,7 @@ pub async fn write(lake_root: &Path, plan: &ExportPlan, run_id: &str) -> Result<
         move |cause| ExportError::Io { export, path, cause }
     };
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let staging = dir.join(format!(".tmp-{run_id}"));
+    let staging = dir.join(format!("{}{run_id}", crate::lake::TMP_PREFIX));
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
     let schema = published.first().map(|b| b.schema()).unwrap_or_else(|| {
         let mut fields: Vec<_> = batches.first().map(|b| b.schema().fields().iter().cloned().collect()).unwrap_or_default();

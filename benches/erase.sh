@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 export PIGUARD_KEY="erase-benchmark-key-0123456789abcdef" PIGUARD_LAKE="$work/lake"
 
 "$piguard" sample-data "$work/lake" --rows "${1:-200000}" 2>/dev/null
-printf '[[dataset]]\nname = "browsing_logs"\nsubject = "user_id"\ncolumns.default = "auto"\ncolumns.search_keyword = "drop"\n' > "$work/p.toml"
+printf '[[dataset]]\nname = "browsing_logs"\nsubject = "user_id"\ndefault_action = "auto"\ncolumns.search_keyword = "drop"\n' > "$work/p.toml"
 "$piguard" run "$work/p.toml" 2>/dev/null >/dev/null
 rows=$("$piguard" query --format csv "select count(*) from browsing_logs" | tail -n 1)
 files=$(find "$work/lake/raw/browsing_logs" "$work/lake/deid/browsing_logs" -name '*.parquet' | wc -l)

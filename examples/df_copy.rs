@@ -8,7 +8,7 @@
 use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use piguard::pipeline::run::DEID_COMPRESSION;
+use piguard::plan::DEID_COMPRESSION;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

@@ -1,17 +1,29 @@
 //! piguard: keeps an inventory of the personal information (PI) in a data lake,
 //! de-identifies it before analysts or advertisers see it, and enforces how long it is kept.
 //!
-//! The binary is a thin layer over these modules; see `DESIGN.md` for the data flow.
+//! The binary is a thin layer over these modules; see `DESIGN.md` for the data flow. They
+//! are listed in layers, lowest first; a module imports only from the layers before it:
+//! vocabulary and kernels; the lake and its bookkeeping; classification of datasets and the
+//! leak gate; the plan; the commands (of which only `run` calls another, `export`, and
+//! `purge` finishes erasures through `erase`).
 
-pub mod audit;
 pub mod category;
 pub mod classify;
-pub mod export;
-pub mod inventory;
-pub mod lake;
-pub mod pipeline;
-pub mod query;
-pub mod retention;
-pub mod sample_data;
 pub mod transform;
+
+pub mod lake;
+pub mod ledger;
+pub mod audit;
+
+pub mod inventory;
+pub mod leak;
+
+pub mod plan;
+
+pub mod export;
+pub mod run;
+pub mod query;
 pub mod verify;
+pub mod erase;
+pub mod purge;
+pub mod sample_data;

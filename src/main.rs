@@ -8,21 +8,22 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use piguard::audit::{AuditLog, VerifyError};
 use piguard::category::Sensitivity;
 use piguard::classify::{Classifier, Rules};
+use piguard::erase::EraseOptions;
 use piguard::inventory::{self, ScanOptions};
-use piguard::lake::write_atomic;
-use piguard::pipeline::{self, PartitionStatus, RunEvent, RunOptions};
+use piguard::lake::{Lake, Zone, write_atomic};
+use piguard::ledger::ErasureState;
+use piguard::plan::manifest::PartitionStatus;
+use piguard::purge::PurgeOptions;
+use piguard::query::{self as sql_query, OutputFormat};
+use piguard::run::{self as pipeline_run, RunEvent, RunOptions};
 use piguard::sample_data::{self, SampleOptions};
-use piguard::query::{self as sql_query, OutputFormat, Zone};
 use piguard::transform::{KeyError, PseudonymKey};
-use piguard::retention::erasure::{EraseOptions, ErasureState};
-use piguard::retention::purge::PurgeOptions;
-use piguard::retention::{self, RetentionError};
-use piguard::verify;
+use piguard::{erase as erasure, purge as retention_purge, verify};
 
 /// Inventory, de-identify and retain personal information in a data lake (PIPL, GB/T 35273).
 #[derive(Parser)]
@@ -30,6 +31,38 @@ use piguard::verify;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--lake`, shared by every command that works on a lake.
+#[derive(Args)]
+struct LakeArgs {
+    /// The lake.
+    #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
+    lake: PathBuf,
+}
+
+/// `--sample-rows`, shared by the commands that classify sampled rows.
+#[derive(Args)]
+struct SampleArgs {
+    /// Rows sampled per dataset, spread over its files.
+    #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    sample_rows: u32,
+}
+
+/// `--classifiers`, shared by the commands that classify.
+#[derive(Args)]
+struct ClassifierArgs {
+    /// Directory of classifier rule files (*.toml) overriding the builtin rules by category id.
+    #[arg(long, value_name = "DIR")]
+    classifiers: Option<PathBuf>,
+}
+
+/// `--today`, shared by the retention commands.
+#[derive(Args)]
+struct TodayArgs {
+    /// Count ages to this day (YYYY-MM-DD) instead of today, for reproducible runs.
+    #[arg(long)]
+    today: Option<NaiveDate>,
 }
 
 #[derive(Subcommand)]
@@ -57,39 +90,39 @@ enum Command {
         /// Files, dataset directories or lakes to scan.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Rows sampled per dataset, spread over its files.
-        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
-        sample_rows: u32,
+        #[command(flatten)]
+        sample: SampleArgs,
         /// Report format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
         format: ReportFormat,
         /// Write the report to FILE (atomically) instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Directory of classifier rule files (*.toml) overriding the builtin rules by category id.
-        #[arg(long, value_name = "DIR")]
-        classifiers: Option<PathBuf>,
+        #[command(flatten)]
+        classifiers: ClassifierArgs,
     },
     /// De-identify the raw zone into LAKE/deid/ as a pipeline says.
     ///
     /// Fails closed: a PI column without an action, or kept without a reason, stops the run
     /// before anything is written. Needs the key in PIGUARD_KEY (at least 32 bytes) or
-    /// PIGUARD_KEY_FILE. Partitions whose inputs and plan are unchanged are skipped.
+    /// PIGUARD_KEY_FILE. Partitions whose inputs and plan are unchanged are skipped. The plan
+    /// (every column's category, action and pseudonym domain) is recorded in the run's
+    /// manifest, where purge and erase read it.
     Run {
         /// The pipeline file, e.g. pipelines/demo.toml.
         pipeline: PathBuf,
-        /// The lake.
-        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
-        lake: PathBuf,
+        #[command(flatten)]
+        lake: LakeArgs,
         /// Print the plan (every column's action) and write nothing.
         #[arg(long)]
         dry_run: bool,
         /// Rewrite every partition, even unchanged ones.
         #[arg(long)]
         force: bool,
-        /// Rows sampled per dataset to classify its columns.
-        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
-        sample_rows: u32,
+        #[command(flatten)]
+        sample: SampleArgs,
+        #[command(flatten)]
+        classifiers: ClassifierArgs,
     },
     /// Query the de-identified zone and exports with SQL (DataFusion).
     ///
@@ -100,9 +133,8 @@ enum Command {
     Query {
         /// The SQL, e.g. "select count(*) from users".
         sql: String,
-        /// The lake.
-        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
-        lake: PathBuf,
+        #[command(flatten)]
+        lake: LakeArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
         format: QueryFormat,
@@ -116,52 +148,48 @@ enum Command {
     /// Delete partitions past their retention (raw and de-identified zones) and finish erasures
     /// whose legal floor has passed.
     ///
-    /// Policies come from the pipeline's [retention.<dataset>] tables. Browsing logs are never
-    /// purged before 180 days (Cybersecurity Law Art. 21). Exit 1 when an erasure is still held
-    /// by a legal floor (everything else was done), 2 on errors. Safe to kill and re-run.
+    /// Policies are those each dataset was written with (the pipeline's [retention.<dataset>]
+    /// tables, recorded in the run manifest), or those of --pipeline. Nothing is sampled or
+    /// classified. Browsing logs are never purged before 180 days (Cybersecurity Law Art. 21).
+    /// Exit 1 when an erasure is still held by a legal floor (everything else was done), 2 on
+    /// errors. Safe to kill and re-run.
     Purge {
-        /// The lake.
-        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
-        lake: PathBuf,
-        /// The pipeline with the retention policies (default: the one the lake's latest run used).
+        #[command(flatten)]
+        lake: LakeArgs,
+        /// A pipeline whose retention policies replace the written ones (its datasets must have
+        /// been run).
         #[arg(long, env = "PIGUARD_PIPELINE")]
         pipeline: Option<PathBuf>,
         /// Print what would be deleted (dataset, partition, rows, bytes) and delete nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Count ages to this day (YYYY-MM-DD) instead of today, for reproducible runs.
-        #[arg(long)]
-        today: Option<NaiveDate>,
-        /// Rows sampled per dataset to classify its columns (detects browsing logs).
-        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
-        sample_rows: u32,
+        #[command(flatten)]
+        today: TodayArgs,
     },
     /// Erase a subject whose account was closed from every dataset with a `subject` column.
     ///
-    /// Rows go from the raw zone and, through the subject's pseudonym, from the de-identified
-    /// zone; only files that hold the subject are rewritten. Rows a legal floor holds (browsing
-    /// logs younger than 180 days) stay in the raw zone, out of analytics and exports, and the
-    /// request stays pending in LAKE/_piguard/erasure.jsonl until `piguard purge` finishes it:
-    /// exit 1 says so. Needs the key. The ledger and audit log never hold the id itself.
+    /// Every dataset a run has written is searched, with the subject column and pseudonym
+    /// domain it was written with (from the run manifest). Rows go from the raw zone and,
+    /// through the subject's pseudonym, from the de-identified zone; only files that hold the
+    /// subject are rewritten. Rows a legal floor holds (browsing logs younger than 180 days)
+    /// stay in the raw zone, out of analytics and exports, and the request stays pending in
+    /// LAKE/_piguard/erasure.jsonl until `piguard purge` finishes it: exit 1 says so. Needs the
+    /// key. The ledger and audit log never hold the id itself.
     Erase {
         /// The subject's id, as in the subject columns (repeat for several).
         #[arg(long, required = true, value_name = "ID")]
         subject: Vec<String>,
-        /// The lake.
-        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
-        lake: PathBuf,
-        /// The pipeline naming the subject columns (default: the one the lake's latest run used).
+        #[command(flatten)]
+        lake: LakeArgs,
+        /// A pipeline whose retention floors replace the written ones (its datasets must have
+        /// been run; every written dataset is searched).
         #[arg(long, env = "PIGUARD_PIPELINE")]
         pipeline: Option<PathBuf>,
         /// Why (e.g. a ticket number; audited). Never put personal information here.
         #[arg(long)]
         reason: Option<String>,
-        /// Count ages to this day (YYYY-MM-DD) instead of today, for reproducible runs.
-        #[arg(long)]
-        today: Option<NaiveDate>,
-        /// Rows sampled per dataset to classify its columns.
-        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
-        sample_rows: u32,
+        #[command(flatten)]
+        today: TodayArgs,
     },
     /// The tamper-evident audit log.
     Audit {
@@ -173,9 +201,10 @@ enum Command {
         /// Files or dataset directories to check, e.g. LAKE/deid.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Rows sampled per dataset.
-        #[arg(long, default_value_t = inventory::DEFAULT_SAMPLE_ROWS as u32, value_parser = clap::value_parser!(u32).range(1..))]
-        sample_rows: u32,
+        #[command(flatten)]
+        sample: SampleArgs,
+        #[command(flatten)]
+        classifiers: ClassifierArgs,
     },
 }
 
@@ -183,9 +212,8 @@ enum Command {
 enum AuditCommand {
     /// Check the hash chain of LAKE/_piguard/audit.jsonl; exit 1 naming the first bad entry.
     Verify {
-        /// The lake.
-        #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
-        lake: PathBuf,
+        #[command(flatten)]
+        lake: LakeArgs,
     },
 }
 
@@ -225,78 +253,50 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
+impl LakeArgs {
+    fn lake(&self) -> Lake {
+        Lake::at(&self.lake)
+    }
+}
+
+impl SampleArgs {
+    fn rows(&self) -> usize {
+        self.sample_rows as usize
+    }
+}
+
+impl ClassifierArgs {
+    /// The builtin rules with the overrides applied: one classifier for the whole command.
+    fn classifier(&self) -> Result<Classifier, Failure> {
+        Ok(Classifier::new(Rules::load(self.classifiers.as_deref())?))
+    }
+}
+
+impl TodayArgs {
+    fn today(&self) -> NaiveDate {
+        self.today.unwrap_or_else(|| chrono::Local::now().date_naive())
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::SampleData {
-            dir,
-            rows,
-            seed,
-            end_date,
-        } => sample(dir, rows as usize, seed, end_date),
-        Command::Scan {
-            paths,
-            sample_rows,
-            format,
-            output,
-            classifiers,
-        } => scan(paths, sample_rows as usize, format, output, classifiers),
-        Command::Run {
-            pipeline,
-            lake,
-            dry_run,
-            force,
-            sample_rows,
-        } => run(RunOptions {
-            lake,
-            pipeline,
-            dry_run,
-            force,
-            sample_rows: sample_rows as usize,
+        Command::SampleData { dir, rows, seed, end_date } => sample(dir, rows as usize, seed, end_date),
+        Command::Scan { paths, sample, format, output, classifiers } => {
+            classifiers.classifier().and_then(|c| scan(paths, sample.rows(), format, output, &c))
+        }
+        Command::Run { pipeline, lake, dry_run, force, sample, classifiers } => classifiers.classifier().and_then(|c| {
+            run(RunOptions { lake: lake.lake(), pipeline, dry_run, force, sample_rows: sample.rows() }, &c)
         }),
-        Command::Verify { paths, sample_rows } => verify_outputs(&paths, sample_rows as usize),
-        Command::Query {
-            sql,
-            lake,
-            format,
-            zone,
-            reason,
-        } => query(&lake, &sql, format, zone, reason.as_deref()),
-        Command::Purge {
-            lake,
-            pipeline,
-            dry_run,
-            today,
-            sample_rows,
-        } => pipeline_of(&lake, pipeline).and_then(|pipeline| {
-            purge(PurgeOptions {
-                lake,
-                pipeline,
-                today: today.unwrap_or_else(|| chrono::Local::now().date_naive()),
-                dry_run,
-                sample_rows: sample_rows as usize,
-            })
-        }),
-        Command::Erase {
-            subject,
-            lake,
-            pipeline,
-            reason,
-            today,
-            sample_rows,
-        } => pipeline_of(&lake, pipeline).and_then(|pipeline| {
-            erase(EraseOptions {
-                lake,
-                pipeline,
-                subjects: subject,
-                reason,
-                today: today.unwrap_or_else(|| chrono::Local::now().date_naive()),
-                sample_rows: sample_rows as usize,
-            })
-        }),
-        Command::Audit {
-            command: AuditCommand::Verify { lake },
-        } => audit_verify(&lake),
+        Command::Verify { paths, sample, classifiers } => classifiers.classifier().and_then(|c| verify_outputs(&paths, sample.rows(), &c)),
+        Command::Query { sql, lake, format, zone, reason } => query(&lake.lake(), &sql, format, zone, reason.as_deref()),
+        Command::Purge { lake, pipeline, dry_run, today } => {
+            purge(PurgeOptions { lake: lake.lake(), pipeline, today: today.today(), dry_run })
+        }
+        Command::Erase { subject, lake, pipeline, reason, today } => {
+            erase(EraseOptions { lake: lake.lake(), pipeline, subjects: subject, reason, today: today.today() })
+        }
+        Command::Audit { command: AuditCommand::Verify { lake } } => audit_verify(&lake.lake()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -323,22 +323,14 @@ fn sample(dir: PathBuf, users: usize, seed: u64, end_date: NaiveDate) -> Result<
     Ok(())
 }
 
-fn scan(
-    paths: Vec<PathBuf>,
-    sample_rows: usize,
-    format: ReportFormat,
-    output: Option<PathBuf>,
-    classifiers: Option<PathBuf>,
-) -> Result<(), Failure> {
-    let rules = Rules::load(classifiers.as_deref())?;
-    let classifier = Classifier::new(rules);
+fn scan(paths: Vec<PathBuf>, sample_rows: usize, format: ReportFormat, output: Option<PathBuf>, classifier: &Classifier) -> Result<(), Failure> {
     let options = ScanOptions {
         sample_rows,
         ..ScanOptions::default()
     };
-    let result = inventory::scan(&paths, &classifier, &options);
+    let result = inventory::scan(&paths, classifier, &options);
     for (root, inv) in &result.lakes {
-        let path = inventory::lake_inventory_path(root);
+        let path = Lake::at(root).inventory_path();
         let json = serde_json::to_vec_pretty(inv).context("serializing the inventory")?;
         write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("inventory written to {}", path.display());
@@ -387,18 +379,14 @@ fn scan(
     })
 }
 
-fn run(options: RunOptions) -> Result<(), Failure> {
+fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
     // No key, no run: checked before anything is read or written.
     let key = PseudonymKey::from_env()?;
-    if !options.lake.join("raw").is_dir() {
-        return Err(anyhow::anyhow!(
-            "{}: not a lake (no raw/ zone); create one with `piguard sample-data {}` or pass --lake",
-            options.lake.display(),
-            options.lake.display()
-        )
-        .into());
+    let raw = options.lake.zone(Zone::Raw);
+    if !raw.is_dir() {
+        let root = options.lake.root().display();
+        return Err(anyhow::anyhow!("{root}: not a lake (no raw/ zone); create one with `piguard sample-data {root}` or pass --lake").into());
     }
-    let classifier = Classifier::new(Rules::builtin());
     let runtime = runtime()?;
     let terminal = std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::hidden();
@@ -442,7 +430,7 @@ fn run(options: RunOptions) -> Result<(), Failure> {
             }
         }
     };
-    let result = runtime.block_on(pipeline::run(&options, &key, &classifier, &mut progress));
+    let result = runtime.block_on(pipeline_run::run(&options, &key, classifier, &mut progress));
     if let Some(done) = current.take().filter(|_| result.is_ok() && !options.dry_run) {
         log(&bar, &done);
     }
@@ -457,7 +445,7 @@ fn run(options: RunOptions) -> Result<(), Failure> {
         }
     };
     if options.dry_run {
-        print!("{}", pipeline::describe_plan(&report.manifest));
+        print!("{}", pipeline_run::describe_plan(&report.manifest));
         eprintln!("dry run: nothing was written (key id {})", report.manifest.key_id);
         return Ok(());
     }
@@ -465,15 +453,14 @@ fn run(options: RunOptions) -> Result<(), Failure> {
     println!(
         "run {}: de-identified zone {}, manifest {}",
         report.manifest.run_id,
-        options.lake.join("deid").display(),
+        options.lake.zone(Zone::Deid).display(),
         manifest.display()
     );
     Ok(())
 }
 
-fn verify_outputs(paths: &[PathBuf], sample_rows: usize) -> Result<(), Failure> {
-    let classifier = Classifier::new(Rules::builtin());
-    let report = verify::verify(paths, &classifier, sample_rows);
+fn verify_outputs(paths: &[PathBuf], sample_rows: usize, classifier: &Classifier) -> Result<(), Failure> {
+    let report = verify::verify(paths, classifier, sample_rows);
     for f in &report.findings {
         println!(
             "PI found: dataset {} column {}: {} ({}, {} of {} sampled values) in {}",
@@ -500,7 +487,7 @@ fn verify_outputs(paths: &[PathBuf], sample_rows: usize) -> Result<(), Failure> 
     Ok(())
 }
 
-fn query(lake: &Path, sql: &str, format: QueryFormat, zone: QueryZone, reason: Option<&str>) -> Result<(), Failure> {
+fn query(lake: &Lake, sql: &str, format: QueryFormat, zone: QueryZone, reason: Option<&str>) -> Result<(), Failure> {
     // Analysts normally have no key; piguard_hash exists only where one is configured.
     let key = optional_key()?;
     let format = match format {
@@ -519,32 +506,6 @@ fn query(lake: &Path, sql: &str, format: QueryFormat, zone: QueryZone, reason: O
     Ok(())
 }
 
-fn retention_failure(e: RetentionError) -> Failure {
-    Failure { code: e.exit_code(), error: e.into() }
-}
-
-/// The pipeline given, else the one the lake's latest run used (from its manifest).
-fn pipeline_of(lake: &Path, given: Option<PathBuf>) -> Result<PathBuf, Failure> {
-    if let Some(p) = given {
-        return Ok(p);
-    }
-    let runs = lake.join("_piguard").join("runs");
-    let latest = std::fs::read_dir(&runs)
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path().join("manifest.json")))
-        .filter(|m| m.is_file())
-        .max();
-    let pipeline = latest
-        .and_then(|m| std::fs::read(m).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.get("pipeline").and_then(|p| p.as_str()).map(PathBuf::from));
-    pipeline.ok_or_else(|| {
-        anyhow::anyhow!("no --pipeline given and {} has no run to take it from", runs.display()).into()
-    })
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread().build().context("starting the async runtime")?)
 }
@@ -560,14 +521,13 @@ fn optional_key() -> Result<Option<PseudonymKey>, Failure> {
 
 fn purge(options: PurgeOptions) -> Result<(), Failure> {
     let key = optional_key()?;
-    let classifier = Classifier::new(Rules::builtin());
-    let report = runtime()?.block_on(retention::purge::purge(&options, key.as_ref(), &classifier)).map_err(retention_failure)?;
+    let report = runtime()?.block_on(retention_purge::purge(&options, key.as_ref()))?;
     let verb = if report.dry_run { "would delete" } else { "deleted" };
     for p in &report.partitions {
         let rows = p.rows.map_or("?".to_string(), |r| r.to_string());
         println!(
             "{verb} {}/{}/{}: dated {}, {} days old (max_days {}), {rows} rows, {} bytes",
-            p.zone, p.dataset, p.partition, p.date, p.age_days, p.max_days, p.bytes
+            p.zone.dir(), p.dataset, p.partition, p.date, p.age_days, p.max_days, p.bytes
         );
     }
     for u in &report.undated {
@@ -603,8 +563,7 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
 
 fn erase(options: EraseOptions) -> Result<(), Failure> {
     let key = PseudonymKey::from_env()?;
-    let classifier = Classifier::new(Rules::builtin());
-    let outcomes = runtime()?.block_on(retention::erasure::erase(&options, &key, &classifier)).map_err(retention_failure)?;
+    let outcomes = runtime()?.block_on(erasure::erase(&options, &key))?;
     let mut pending = 0;
     for o in &outcomes {
         println!(
@@ -623,15 +582,15 @@ fn erase(options: EraseOptions) -> Result<(), Failure> {
             code: 1,
             error: anyhow::anyhow!(
                 "{pending} erasure(s) pending in {}: a legal floor holds raw rows; `piguard purge` finishes them once it has passed",
-                options.lake.join("_piguard/erasure.jsonl").display()
+                options.lake.ledger_path().display()
             ),
         });
     }
     Ok(())
 }
 
-fn audit_verify(lake: &Path) -> Result<(), Failure> {
-    match AuditLog::of_lake(lake).verify() {
+fn audit_verify(lake: &Lake) -> Result<(), Failure> {
+    match AuditLog::of(lake).verify() {
         Ok(v) => {
             println!("audit log intact: {} entries, head {}", v.entries, v.head);
             Ok(())

@@ -3,35 +3,17 @@
 //! (the SQL and the reason, never result values).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
-use datafusion::catalog::MemorySchemaProvider;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::prelude::DataFrame;
 use futures::StreamExt;
-use serde_json::{Map, Value};
 
-use crate::audit::{AuditError, AuditLog};
-use crate::lake;
-use crate::pipeline::run::OUTPUT_FILE;
-use crate::transform::{PseudonymKey, udf};
-
-/// Which zone a query sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Zone {
-    /// De-identified datasets and exports (the default).
-    Deid,
-    /// Exports only.
-    Export,
-    /// The raw zone, as `raw.<dataset>`; needs a reason and is audited.
-    Raw,
-}
+use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::lake::{self, Lake, Zone};
+use crate::transform::PseudonymKey;
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,74 +50,10 @@ fn sql_error(e: DataFusionError, zone: Zone, sql: &str) -> QueryError {
     QueryError::Sql(message)
 }
 
-/// Registers a directory of published Parquet files (hive partitions included) as `name`.
-async fn register_dir(ctx: &SessionContext, name: &str, dir: &Path, only_published: bool) -> Result<(), DataFusionError> {
-    let found = lake::discover(dir);
-    let partition_cols: Vec<(String, DataType)> = match found.datasets.first() {
-        Some(Ok(source)) => source.partition_columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect(),
-        _ => return Ok(()),
-    };
-    let abs = std::fs::canonicalize(dir)?;
-    // Only files a run has published: never a run's hidden temporary output.
-    let pattern = if only_published { OUTPUT_FILE.replace("00000", "*") } else { "*.parquet".to_string() };
-    let url = ListingTableUrl::parse(format!("{}/{pattern}", abs.display()))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(partition_cols);
-    let config = ListingTableConfig::new(url).with_listing_options(options).infer_schema(&ctx.state()).await?;
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
-}
-
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && !p.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with(['.', '_'])))
-        .collect();
-    out.sort();
-    out
-}
-
-fn table_name(dir: &Path) -> String {
-    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// A session with the zone's tables and the `piguard_*` functions (`piguard_hash` only with a key).
-pub async fn session(lake_root: &Path, zone: Zone, key: Option<PseudonymKey>) -> Result<SessionContext, QueryError> {
-    if !["raw", "deid", "export"].iter().any(|z| lake_root.join(z).is_dir()) {
-        return Err(QueryError::NoLake(lake_root.to_path_buf()));
-    }
-    let ctx = SessionContext::new();
-    udf::register(&ctx, key);
-    let err = |e: DataFusionError| QueryError::Sql(e.to_string());
-    if zone == Zone::Raw {
-        let catalog = ctx.catalog("datafusion").ok_or_else(|| QueryError::Sql("no default catalog".into()))?;
-        catalog.register_schema("raw", Arc::new(MemorySchemaProvider::new())).map_err(err)?;
-        for dir in subdirs(&lake_root.join("raw")) {
-            register_dir(&ctx, &format!("raw.{}", table_name(&dir)), &dir, false).await.map_err(err)?;
-        }
-        return Ok(ctx);
-    }
-    if zone == Zone::Deid {
-        for dir in subdirs(&lake_root.join("deid")) {
-            register_dir(&ctx, &table_name(&dir), &dir, true).await.map_err(err)?;
-        }
-    }
-    // Each export as its latest run (run ids sort by time).
-    for dir in subdirs(&lake_root.join("export")) {
-        if let Some(latest) = subdirs(&dir).pop() {
-            register_dir(&ctx, &table_name(&dir), &latest, false).await.map_err(err)?;
-        }
-    }
-    Ok(ctx)
-}
-
-/// Runs `sql` and writes the result to `out`; returns the number of rows. A raw-zone query
-/// needs `reason` and is audited before it runs.
+/// Runs `sql` over `zone` (see [`lake::session`]) and writes the result to `out`; returns
+/// the number of rows. A raw-zone query needs `reason` and is audited before it runs.
 pub async fn query(
-    lake_root: &Path,
+    lake: &Lake,
     zone: Zone,
     reason: Option<&str>,
     sql: &str,
@@ -147,16 +65,15 @@ pub async fn query(
     if zone == Zone::Raw && reason.is_none() {
         return Err(QueryError::NoReason);
     }
-    let ctx = session(lake_root, zone, key).await?;
+    if !lake.exists() {
+        return Err(QueryError::NoLake(lake.root().to_path_buf()));
+    }
+    let ctx = lake::session(lake, zone, key).await.map_err(|e| QueryError::Sql(e.to_string()))?;
     let df = ctx.sql(sql).await.map_err(|e| sql_error(e, zone, sql))?;
     if zone == Zone::Raw {
         // Logged before any raw value is shown.
-        let mut event = Map::new();
-        event.insert("action".into(), Value::from("query"));
-        event.insert("zone".into(), Value::from("raw"));
-        event.insert("sql".into(), Value::from(sql));
-        event.insert("reason".into(), Value::from(reason.unwrap_or_default()));
-        AuditLog::of_lake(lake_root).append(event)?;
+        let event = AuditEvent::Query { zone, sql: sql.to_string(), reason: reason.unwrap_or_default().to_string() };
+        AuditLog::of(lake).append(&event)?;
     }
     let output = |e: &dyn std::fmt::Display| QueryError::Output(e.to_string());
     let rows = match format {

@@ -9,8 +9,12 @@ use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::lake::{Lake, Zone};
+use crate::ledger::ErasureState;
 
 /// The `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -54,6 +58,53 @@ pub struct Verified {
     pub entries: u64,
     /// The last entry's hash (the genesis value for an empty log).
     pub head: String,
+}
+
+/// What one audit entry records. Every field is a count, an id, a name of a file, dataset
+/// or column, or what the operator typed (SQL, a reason): never a value read from the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AuditEvent {
+    /// `piguard run` published its outputs.
+    Run {
+        run_id: String,
+        pipeline: String,
+        pipeline_sha256: String,
+        key_id: String,
+        datasets: usize,
+        partitions_written: usize,
+        partitions_unchanged: usize,
+        /// `name (rows published, rows suppressed)` per export.
+        exports: Vec<String>,
+        rows_written: u64,
+    },
+    /// A query of the raw zone, logged before any row is shown.
+    Query { zone: Zone, sql: String, reason: String },
+    /// `piguard purge` deleted partitions past their time.
+    Purge {
+        today: String,
+        partitions_deleted_raw: usize,
+        rows_deleted_raw: u64,
+        partitions_deleted_deid: usize,
+        rows_deleted_deid: u64,
+        bytes_deleted: u64,
+        erasures_done: usize,
+        erasures_pending: usize,
+    },
+    /// An erasure request was carried out as far as the floors allow.
+    Erase {
+        /// The command that carried it out: `erase`, or `purge` finishing a pending request.
+        by: String,
+        request_id: String,
+        state: ErasureState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        rows_removed_raw: u64,
+        rows_removed_deid: u64,
+        files_rewritten: u64,
+        rows_held: u64,
+        partitions_held: usize,
+    },
 }
 
 /// The last entry's number and hash, written after every append.
@@ -105,9 +156,9 @@ pub fn entry_hash(entry: &Map<String, Value>) -> String {
 }
 
 impl AuditLog {
-    /// The audit log of the lake at `lake_root`.
-    pub fn of_lake(lake_root: &Path) -> Self {
-        AuditLog { path: lake_root.join("_piguard").join("audit.jsonl") }
+    /// The audit log of `lake`.
+    pub fn of(lake: &Lake) -> Self {
+        AuditLog { path: lake.audit_path() }
     }
 
     /// Where the log is.
@@ -167,9 +218,9 @@ impl AuditLog {
         Ok(Verified { entries: seq, head: prev })
     }
 
-    /// Appends `event` (a JSON object of what happened; never PI values) with `ts`, `who`,
-    /// `prev` and `hash` added. Returns the entry's hash.
-    pub fn append(&self, event: Map<String, Value>) -> Result<String, AuditError> {
+    /// Appends `event` with `ts`, `who`, `seq`, `prev` and `hash` added. Returns the entry's
+    /// hash.
+    pub fn append(&self, event: &AuditEvent) -> Result<String, AuditError> {
         let io = |cause| AuditError::Io { path: self.path.clone(), cause };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -188,7 +239,9 @@ impl AuditLog {
                 .and_then(|v| Some((v.get("hash")?.as_str()?.to_string(), v.get("seq")?.as_u64()?)))
                 .ok_or_else(|| AuditError::Corrupt { path: self.path.clone() })?,
         };
-        let mut entry = event;
+        let Value::Object(mut entry) = serde_json::to_value(event).expect("events serialize") else {
+            unreachable!("an internally tagged enum serializes to an object")
+        };
         entry.insert("ts".into(), Value::String(chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false)));
         entry.insert("who".into(), Value::String(os_user()));
         entry.insert("seq".into(), Value::from(seq + 1));
@@ -210,18 +263,16 @@ impl AuditLog {
 mod tests {
     use super::*;
 
-    fn event(action: &str) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("action".into(), Value::String(action.into()));
-        m
+    fn event(sql: &str) -> AuditEvent {
+        AuditEvent::Query { zone: Zone::Raw, sql: sql.into(), reason: "test".into() }
     }
 
     #[test]
     fn entries_chain_and_hash_their_canonical_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::of_lake(dir.path());
-        let h1 = log.append(event("run")).unwrap();
-        let h2 = log.append(event("purge")).unwrap();
+        let log = AuditLog::of(&Lake::at(dir.path()));
+        let h1 = log.append(&event("run")).unwrap();
+        let h2 = log.append(&event("purge")).unwrap();
         let text = std::fs::read_to_string(log.path()).unwrap();
         let entries: Vec<Map<String, Value>> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(entries.len(), 2);
@@ -237,13 +288,13 @@ mod tests {
     #[test]
     fn concurrent_appends_keep_one_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::of_lake(dir.path());
+        let log = AuditLog::of(&Lake::at(dir.path()));
         std::thread::scope(|s| {
             for t in 0..4 {
                 let log = log.clone();
                 s.spawn(move || {
                     for i in 0..10 {
-                        log.append(event(&format!("t{t}-{i}"))).unwrap();
+                        log.append(&event(&format!("t{t}-{i}"))).unwrap();
                     }
                 });
             }
@@ -254,9 +305,9 @@ mod tests {
     /// A log of six entries, and its lines.
     fn six() -> (tempfile::TempDir, AuditLog, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::of_lake(dir.path());
+        let log = AuditLog::of(&Lake::at(dir.path()));
         for action in ["run", "query", "export", "purge", "erase", "run"] {
-            log.append(event(action)).unwrap();
+            log.append(&event(action)).unwrap();
         }
         let lines = std::fs::read_to_string(log.path()).unwrap().lines().map(str::to_string).collect();
         (dir, log, lines)
@@ -276,7 +327,7 @@ mod tests {
         assert_eq!(log.verify().unwrap(), Verified { entries: 6, head: entry_hash(&serde_json::from_str(&lines[5]).unwrap()) });
         for i in 0..lines.len() {
             let mut edited = lines.clone();
-            edited[i] = edited[i].replacen("\"action\":\"", "\"action\":\"x", 1);
+            edited[i] = edited[i].replacen("\"sql\":\"", "\"sql\":\"x", 1);
             assert_eq!(tampered_at(&log, &edited), i + 1, "edit of line {}", i + 1);
 
             // Re-hashing the edited entry does not help: the next entry's prev (or the head) breaks.
@@ -307,10 +358,10 @@ mod tests {
         let (_dir, log, _) = six();
         let head = log.path().with_file_name("audit.head");
         let before = std::fs::read(&head).unwrap();
-        log.append(event("query")).unwrap();
+        log.append(&event("query")).unwrap();
         std::fs::write(&head, before).unwrap();
         assert_eq!(log.verify().unwrap().entries, 7);
-        log.append(event("run")).unwrap();
+        log.append(&event("run")).unwrap();
         assert_eq!(log.verify().unwrap().entries, 8, "the next append brings the head up to date");
     }
 }

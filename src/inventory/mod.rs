@@ -3,7 +3,7 @@
 
 mod render;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,11 +16,6 @@ pub use render::{render_html, render_markdown};
 
 /// Default rows sampled per dataset.
 pub const DEFAULT_SAMPLE_ROWS: usize = 10_000;
-
-/// Where the latest inventory of a lake is kept.
-pub fn lake_inventory_path(lake_root: &Path) -> PathBuf {
-    lake_root.join("_piguard").join("inventory.json")
-}
 
 /// A scanned inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

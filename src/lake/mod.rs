@@ -1,13 +1,21 @@
-//! The lake on disk: finding datasets (files, dataset directories, hive partitions, a lake's
-//! raw zone), sampling their rows, and atomic writes.
+//! The lake: its zones and bookkeeping paths ([`Lake`]), finding datasets (files, dataset
+//! directories, hive partitions, a lake's raw zone), sampling their rows, the writer lock,
+//! and the one atomic publish step.
 
 pub mod sample;
+pub mod tables;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 pub use sample::{DatasetSample, SampledColumn, sample_dataset};
+pub use tables::session;
+
+/// The file each de-identified partition holds.
+pub const PARTITION_FILE: &str = "part-00000.parquet";
+/// The marker beside it recording what the partition was made from.
+pub const MARKER_FILE: &str = "_piguard_partition.json";
 
 /// A file format piguard reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -306,6 +314,126 @@ fn error_path<'a>(e: &'a LakeError, fallback: &'a Path) -> &'a Path {
 /// The prefix of every temporary piguard writes: hidden from readers, removed after a kill.
 pub const TMP_PREFIX: &str = ".tmp-";
 
+/// A zone of the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Zone {
+    /// Landing data with real PI: restricted.
+    Raw,
+    /// De-identified datasets, for analysts.
+    Deid,
+    /// Aggregates for third parties, one directory per export run.
+    Export,
+}
+
+impl Zone {
+    /// The zone's directory name under the lake root.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Zone::Raw => "raw",
+            Zone::Deid => "deid",
+            Zone::Export => "export",
+        }
+    }
+}
+
+/// A lake: its root, its zones and the bookkeeping piguard keeps under `_piguard/`. Every
+/// command reaches the lake's files through this type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+impl Lake {
+    /// The lake at `root` (which may not exist yet).
+    pub fn at(root: impl Into<PathBuf>) -> Lake {
+        Lake { root: root.into() }
+    }
+
+    /// The lake's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether the root holds any zone.
+    pub fn exists(&self) -> bool {
+        [Zone::Raw, Zone::Deid, Zone::Export].iter().any(|z| self.zone(*z).is_dir())
+    }
+
+    /// A zone's directory.
+    pub fn zone(&self, zone: Zone) -> PathBuf {
+        self.root.join(zone.dir())
+    }
+
+    /// The directory of dataset (or export) `name` in `zone`.
+    pub fn dataset_dir(&self, zone: Zone, name: &str) -> PathBuf {
+        self.zone(zone).join(name)
+    }
+
+    /// The dataset `name` in `zone`, when it is there and readable.
+    pub fn dataset(&self, zone: Zone, name: &str) -> Option<DatasetSource> {
+        let dir = self.dataset_dir(zone, name);
+        dir.is_dir().then(|| discover(&dir).datasets.into_iter().next()?.ok()).flatten()
+    }
+
+    /// The names of the datasets (or exports) in `zone`, sorted.
+    pub fn dataset_names(&self, zone: Zone) -> Vec<String> {
+        subdir_names(&self.zone(zone))
+    }
+
+    /// The runs of export `name`, oldest first (run ids sort by time).
+    pub fn export_runs(&self, name: &str) -> Vec<String> {
+        subdir_names(&self.dataset_dir(Zone::Export, name))
+    }
+
+    /// `_piguard/`: inventory, manifests, audit log, erasure ledger, lock.
+    pub fn meta_dir(&self) -> PathBuf {
+        self.root.join("_piguard")
+    }
+
+    /// The latest inventory (`_piguard/inventory.json`).
+    pub fn inventory_path(&self) -> PathBuf {
+        self.meta_dir().join("inventory.json")
+    }
+
+    /// The audit log (`_piguard/audit.jsonl`).
+    pub fn audit_path(&self) -> PathBuf {
+        self.meta_dir().join("audit.jsonl")
+    }
+
+    /// The erasure ledger (`_piguard/erasure.jsonl`).
+    pub fn ledger_path(&self) -> PathBuf {
+        self.meta_dir().join("erasure.jsonl")
+    }
+
+    /// Where run `run_id`'s manifest is.
+    pub fn manifest_path(&self, run_id: &str) -> PathBuf {
+        self.meta_dir().join("runs").join(run_id).join("manifest.json")
+    }
+
+    /// The runs that wrote a manifest, oldest first (run ids sort by time).
+    pub fn run_ids(&self) -> Vec<String> {
+        let mut ids = subdir_names(&self.meta_dir().join("runs"));
+        ids.retain(|id| self.manifest_path(id).is_file());
+        ids
+    }
+
+    /// Takes the writer lock (`_piguard/writer.lock`), or says who holds it.
+    pub fn lock(&self) -> Result<LakeLock, LockError> {
+        LakeLock::acquire(&self.meta_dir().join("writer.lock"))
+    }
+}
+
+/// The visible subdirectories of `dir`, by name (none when `dir` is missing).
+fn subdir_names(dir: &Path) -> Vec<String> {
+    read_dir_sorted(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .collect()
+}
+
 /// Removes the temporaries (files and directories named `prefix…`, e.g. [`TMP_PREFIX`]) a
 /// killed process left under `dir`. Callers hold the [`LakeLock`], so none is being written.
 pub fn remove_temporaries(dir: &Path, prefix: &str) -> std::io::Result<()> {
@@ -342,15 +470,14 @@ pub enum LockError {
 }
 
 impl LakeLock {
-    /// Takes the lock of the lake at `root` (`_piguard/writer.lock`), or says who holds it.
-    pub fn acquire(root: &Path) -> Result<LakeLock, LockError> {
-        let dir = root.join("_piguard");
-        let path = dir.join("writer.lock");
-        let io = |cause| LockError::Io { path: path.clone(), cause };
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    fn acquire(path: &Path) -> Result<LakeLock, LockError> {
+        let io = |cause| LockError::Io { path: path.to_path_buf(), cause };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)?;
         if file.try_lock().is_err() {
-            return Err(LockError::Busy { path });
+            return Err(LockError::Busy { path: path.to_path_buf() });
         }
         Ok(LakeLock { _held: file })
     }
@@ -361,19 +488,29 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Publishes a finished temporary file: synced, renamed over `target` (readers see the old
-/// file or the new one, never a part), and the rename made durable.
-pub fn publish(tmp: &Path, target: &Path) -> std::io::Result<()> {
-    std::fs::File::open(tmp)?.sync_all()?;
-    std::fs::rename(tmp, target)?;
-    sync_dir(target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed over the target, so readers see the old content or the new, never a part.
+/// Publishes a finished temporary file or directory: its contents synced, renamed over
+/// `target` (readers see the old one or the new, never a part), and the rename made durable.
+/// The one publish step of partitions, rewrites, exports and bookkeeping files.
+pub fn publish(tmp: &Path, target: &Path) -> std::io::Result<()> {
+    if tmp.is_dir() {
+        for entry in std::fs::read_dir(tmp)? {
+            std::fs::File::open(entry?.path())?.sync_all()?;
+        }
+    }
+    std::fs::File::open(tmp)?.sync_all()?;
+    std::fs::rename(tmp, target)?;
+    sync_dir(parent_dir(target))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then
+/// [`publish`]ed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     std::fs::create_dir_all(dir)?;
     // Readable like the data files beside it (tempfile's default is owner-only).
     let mut tmp = tempfile::Builder::new()
@@ -381,8 +518,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    let tmp = tmp.into_temp_path();
+    publish(&tmp, path)?;
+    // Renamed away: nothing is left for the guard to remove.
+    tmp.keep().map_err(|e| e.error)?;
     Ok(())
 }
 

@@ -170,15 +170,46 @@ impl ScalarUDFImpl for MaskUdf {
     }
 }
 
-/// `piguard_generalize(value, spec)`.
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// `piguard_generalize(value, spec)` in SQL, with the spec parsed from its literal; or, as
+/// a pipeline plans it, `piguard_generalize(value)` with the generalization fixed.
+#[derive(Debug)]
 pub struct GeneralizeUdf {
+    planned: Option<Generalization>,
     signature: Signature,
 }
 
 impl Default for GeneralizeUdf {
     fn default() -> Self {
-        GeneralizeUdf { signature: Signature::any(2, Volatility::Immutable) }
+        GeneralizeUdf { planned: None, signature: Signature::any(2, Volatility::Immutable) }
+    }
+}
+
+impl GeneralizeUdf {
+    /// The UDF applying `g`, which a plan has already checked.
+    pub fn planned(g: Generalization) -> Self {
+        GeneralizeUdf { planned: Some(g), signature: Signature::any(1, Volatility::Immutable) }
+    }
+
+    fn generalization(&self, spec: Option<&str>) -> std::result::Result<Generalization, TransformError> {
+        match (self.planned, spec) {
+            (Some(g), _) => Ok(g),
+            (None, Some(spec)) => Generalization::parse(spec),
+            (None, None) => Err(TransformError::Invalid("piguard_generalize(value, spec) needs a spec such as 'grid:0.01'".into())),
+        }
+    }
+}
+
+// Two planned UDFs are the same function only with the same generalization (whose grid and
+// bucket sizes are floats, compared by their text form).
+impl PartialEq for GeneralizeUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.planned.map(|g| g.to_string()) == other.planned.map(|g| g.to_string())
+    }
+}
+impl Eq for GeneralizeUdf {}
+impl Hash for GeneralizeUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.planned.map(|g| g.to_string()).hash(state);
     }
 }
 
@@ -193,15 +224,19 @@ impl ScalarUDFImpl for GeneralizeUdf {
         plan_err!("piguard_generalize needs its spec as a literal")
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let Some(spec) = literal_str(args.scalar_arguments, 1, "spec", self.name())? else {
-            return plan_err!("piguard_generalize(value, spec) needs a spec such as 'grid:0.01'");
+        let spec = match self.planned {
+            Some(_) => None,
+            None => literal_str(args.scalar_arguments, 1, "spec", self.name())?,
         };
-        let g = Generalization::parse(spec).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let g = self.generalization(spec).map_err(|e| DataFusionError::Plan(e.to_string()))?;
         Ok(Arc::new(Field::new(self.name(), g.output_type(args.arg_fields[0].data_type()), true)))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let spec = arg_str(&args.args, 1, "spec", self.name())?.unwrap_or_default();
-        let g = Generalization::parse(&spec).map_err(exec)?;
+        let spec = match self.planned {
+            Some(_) => None,
+            None => arg_str(&args.args, 1, "spec", self.name())?,
+        };
+        let g = self.generalization(spec.as_deref()).map_err(exec)?;
         Ok(ColumnarValue::Array(generalize(&value_array(&args)?, g).map_err(exec)?))
     }
 }

@@ -10,7 +10,7 @@ use crate::{bundled_lake, copy_tree, text};
 
 const KEY: &str = "integration-test-key-0123456789abcdef";
 
-const DATASETS: &str = "[[dataset]]\nname = \"orders\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n\n[[dataset]]\nname = \"consents\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\n";
+const DATASETS: &str = "[[dataset]]\nname = \"orders\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n\n[[dataset]]\nname = \"consents\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n";
 
 fn piguard(lake: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_piguard"))

@@ -27,8 +27,8 @@ fn lake() -> tempfile::TempDir {
     let pipeline = dir.path().join("p.toml");
     std::fs::write(
         &pipeline,
-        "[[dataset]]\nname = \"users\"\ncolumns.default = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"stats\" }\n\n\
-         [[dataset]]\nname = \"orders\"\ncolumns.default = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n",
+        "[[dataset]]\nname = \"users\"\ndefault_action = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"stats\" }\n\n\
+         [[dataset]]\nname = \"orders\"\ndefault_action = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n",
     )
     .unwrap();
     let out = piguard(dir.path(), Some(KEY), &["run", pipeline.to_str().unwrap()]);

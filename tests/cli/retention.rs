@@ -39,7 +39,7 @@ fn logs_lake(retention: &str) -> (tempfile::TempDir, PathBuf) {
     let pipeline = dir.path().join("p.toml");
     std::fs::write(
         &pipeline,
-        format!("[[dataset]]\nname = \"browsing_logs\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.search_keyword = \"drop\"\n\n{retention}"),
+        format!("[[dataset]]\nname = \"browsing_logs\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n\n{retention}"),
     )
     .unwrap();
     (dir, pipeline)
@@ -119,8 +119,20 @@ fn purge_removes_exactly_the_partitions_past_max_days() {
     assert_eq!(piguard(lake.path(), &["audit", "verify"]).status.code(), Some(0));
 }
 
+/// A copy of `base` (a lake a run has written) with its pipeline's retention set to `retention`.
+fn rewritten_copy(base: &Path, retention: &str) -> (tempfile::TempDir, PathBuf) {
+    let (copy, pipeline) = logs_lake(retention);
+    for dir in ["deid", "_piguard"] {
+        copy_tree(&base.join(dir), &copy.path().join(dir));
+    }
+    (copy, pipeline)
+}
+
 #[test]
 fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
+    let (base, base_pipeline) = logs_lake("");
+    let run = piguard(base.path(), &["run", base_pipeline.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run).1);
     let configs = [
         "",
         "[retention.browsing_logs]\nmax_days = 180\n",
@@ -130,13 +142,15 @@ fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
     ];
     for config in configs {
         for today in ["2026-11-23", "2027-02-01", "2027-05-30"] {
-            let (lake, pipeline) = logs_lake(config);
+            let (lake, pipeline) = rewritten_copy(base.path(), config);
             let before = partition_dates(lake.path(), "raw", "browsing_logs");
             let out = piguard(lake.path(), &["purge", "--pipeline", pipeline.to_str().unwrap(), "--today", today]);
             assert_eq!(out.status.code(), Some(0), "{config} {today}: {}", text(&out).1);
-            let after = partition_dates(lake.path(), "raw", "browsing_logs");
-            let young: BTreeSet<NaiveDate> = before.iter().copied().filter(|d| (day(today) - *d).num_days() < 180).collect();
-            assert!(young.is_subset(&after), "{config} on {today} purged a log younger than 180 days");
+            for zone in ["raw", "deid"] {
+                let after = partition_dates(lake.path(), zone, "browsing_logs");
+                let young: BTreeSet<NaiveDate> = before.iter().copied().filter(|d| (day(today) - *d).num_days() < 180).collect();
+                assert!(young.is_subset(&after), "{config} on {today} purged a {zone} log younger than 180 days");
+            }
         }
     }
 
@@ -146,16 +160,30 @@ fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
         "[retention.browsing_logs]\nmax_days = 30\n",
         "[retention.browsing_logs]\nmin_days = 90\nmax_days = 365\n",
     ] {
-        let (lake, pipeline) = logs_lake(config);
+        let (fresh, pipeline) = logs_lake(config);
+        let (written, _) = rewritten_copy(base.path(), config);
         let p = pipeline.to_str().unwrap();
-        for args in [vec!["purge", "--pipeline", p, "--today", TODAY], vec!["run", p], vec!["erase", "--pipeline", p, "--subject", "1"]] {
-            let out = piguard(lake.path(), &args);
+        for (lake, args) in [
+            (written.path(), vec!["purge", "--pipeline", p, "--today", TODAY]),
+            (fresh.path(), vec!["run", p]),
+            (written.path(), vec!["erase", "--pipeline", p, "--subject", "1"]),
+        ] {
+            let out = piguard(lake, &args);
             let err = text(&out).1;
             assert_eq!(out.status.code(), Some(2), "{config} {args:?}: {err}");
             assert!(err.contains("Cybersecurity Law") && err.contains("180"), "{err}");
         }
-        assert!(!lake.path().join("deid").exists(), "nothing was written");
-        assert_eq!(partition_dates(lake.path(), "raw", "browsing_logs").len(), 457);
+        assert!(!fresh.path().join("deid").exists(), "nothing was written");
+        assert_eq!(partition_dates(written.path(), "raw", "browsing_logs").len(), 457);
+        assert_eq!(partition_dates(written.path(), "deid", "browsing_logs").len(), 457);
+    }
+
+    // Purge and erase take their plans from the runs: a dataset no run wrote is an error.
+    let (unrun, pipeline) = logs_lake("");
+    for args in [vec!["purge", "--today", TODAY], vec!["purge", "--pipeline", pipeline.to_str().unwrap()], vec!["erase", "--subject", "1", "--pipeline", pipeline.to_str().unwrap()]] {
+        let out = piguard(unrun.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out).1.contains("no run has written it yet"), "{args:?}: {}", text(&out).1);
     }
 }
 
@@ -433,7 +461,7 @@ fn an_unpartitioned_log_runs_and_its_rows_are_held_by_file_age() {
     std::fs::create_dir_all(dir.path().join("raw/access_log")).unwrap();
     std::fs::copy(&day_file, dir.path().join("raw/access_log/part-00000.parquet")).unwrap();
     let pipeline = dir.path().join("p.toml");
-    std::fs::write(&pipeline, "[[dataset]]\nname = \"access_log\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.search_keyword = \"drop\"\n").unwrap();
+    std::fs::write(&pipeline, "[[dataset]]\nname = \"access_log\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n").unwrap();
     let p = pipeline.to_str().unwrap();
     let run = piguard(dir.path(), &["run", p]);
     assert_eq!(run.status.code(), Some(0), "a URL column makes it a log, which needs no partitions to run: {}", text(&run).1);

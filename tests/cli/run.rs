@@ -167,7 +167,7 @@ fn demo_run_leaves_no_raw_identifier_in_the_deid_zone() {
     assert_eq!(manifest["key_id"].as_str().unwrap().len(), 16);
     let users = manifest["datasets"].as_array().unwrap().iter().find(|d| d["name"] == "users").unwrap();
     let xb = users["columns"].as_array().unwrap().iter().find(|c| c["name"] == "xb").unwrap();
-    assert_eq!(xb["action"], "keep");
+    assert_eq!(xb["step"]["action"], "keep");
     assert!(xb["reason"].as_str().unwrap().contains("gender"));
     let audit = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
     let entry: Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
@@ -195,7 +195,7 @@ fn run_with(lake: &Path, pipeline: &Path, key: Option<&str>, extra: &[&str]) -> 
     piguard_with_key(key, &args)
 }
 
-const USERS_AND_ORDERS: &str = "[[dataset]]\nname = \"users\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"aggregates\" }\n\n[[dataset]]\nname = \"orders\"\nsubject = \"user_id\"\ncolumns.default = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n";
+const USERS_AND_ORDERS: &str = "[[dataset]]\nname = \"users\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"aggregates\" }\n\n[[dataset]]\nname = \"orders\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n";
 
 #[test]
 fn pseudonyms_join_across_datasets_and_depend_on_the_key() {
@@ -223,7 +223,7 @@ fn fails_closed_before_writing_anything() {
     // users has no default: every PI column lacks an action; orders keeps PI without a reason.
     let p = write_pipeline(
         lake.path(),
-        "[[dataset]]\nname = \"users\"\ncolumns.sjhm = \"hash\"\n\n[[dataset]]\nname = \"orders\"\ncolumns.default = \"auto\"\n",
+        "[[dataset]]\nname = \"users\"\ncolumns.sjhm = \"hash\"\n\n[[dataset]]\nname = \"orders\"\ndefault_action = \"auto\"\n",
     );
     let out = run_with(lake.path(), &p, Some(KEY), &[]);
     let (_, stderr) = text(&out);
@@ -239,7 +239,7 @@ fn fails_closed_before_writing_anything() {
 #[test]
 fn refuses_to_run_without_a_proper_key() {
     let lake = small_lake(&["users"]);
-    let p = write_pipeline(lake.path(), "[[dataset]]\nname = \"users\"\ncolumns.default = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"x\" }\n");
+    let p = write_pipeline(lake.path(), "[[dataset]]\nname = \"users\"\ndefault_action = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"x\" }\n");
     let out = run_with(lake.path(), &p, None, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("PIGUARD_KEY"));
@@ -308,7 +308,7 @@ fn the_leak_gate_stops_pi_hidden_in_an_innocent_column() {
         }
     }
     std::fs::write(raw.join("part-0.csv"), csv).unwrap();
-    let p = write_pipeline(dir.path(), "[[dataset]]\nname = \"tickets\"\ncolumns.default = \"auto\"\n");
+    let p = write_pipeline(dir.path(), "[[dataset]]\nname = \"tickets\"\ndefault_action = \"auto\"\n");
     let out = run_with(dir.path(), &p, Some(KEY), &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -316,7 +316,7 @@ fn the_leak_gate_stops_pi_hidden_in_an_innocent_column() {
     assert!(!stderr.contains("1381234"), "no values in the error");
     assert!(parquet_files(&dir.path().join("deid")).is_empty(), "nothing published");
     // Redacting the column fixes it.
-    let p = write_pipeline(dir.path(), "[[dataset]]\nname = \"tickets\"\ncolumns.default = \"auto\"\ncolumns.remark = \"redact\"\n");
+    let p = write_pipeline(dir.path(), "[[dataset]]\nname = \"tickets\"\ndefault_action = \"auto\"\ncolumns.remark = \"redact\"\n");
     assert_eq!(run_with(dir.path(), &p, Some(KEY), &[]).status.code(), Some(0));
     let remarks = column(&dir.path().join("deid/tickets"), "remark");
     assert!(remarks.iter().any(|r| r.contains("138****")), "{remarks:?}");
@@ -371,4 +371,100 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A classifier override (`--classifiers DIR`) that names `visitor_ref` as a device id, and a
+/// raw dataset whose `visitor_ref` holds UUIDs, which the builtin rules do not take for PI
+/// (UUIDs are request ids too).
+fn visitor_lake() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw/visits");
+    std::fs::create_dir_all(&raw).unwrap();
+    let mut csv = String::from("user_id,visitor_ref,page\n");
+    for i in 0..300u64 {
+        csv.push_str(&format!("{},{:08x}-abcd-4ef0-8abc-{:012x},/home\n", 1000 + i, i.wrapping_mul(2_654_435_761) as u32, i * 977));
+    }
+    std::fs::write(raw.join("visits.csv"), csv).unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("device.toml"),
+        "[[category]]\nid = \"device_id\"\nlabel_zh = \"设备标识\"\nsensitivity = \"sensitive\"\naction = \"hash\"\n\
+         keywords = [\"device_id\", \"visitor_ref\"]\ndetectors = [\"uuid\"]\n",
+    )
+    .unwrap();
+    (dir, rules)
+}
+
+#[test]
+fn a_classifier_override_reaches_runs_fail_closed_check_its_leak_gate_and_verify() {
+    let (lake, rules) = visitor_lake();
+    let rules = rules.to_str().unwrap();
+    let subject = "[[dataset]]\nname = \"visits\"\nsubject = \"user_id\"\ncolumns.user_id = \"hash\"\n";
+
+    // Unlisted, the column is kept under the builtin rules and stops the run under the override.
+    let p = write_pipeline(lake.path(), subject);
+    let out = run_with(lake.path(), &p, Some(KEY), &["--classifiers", rules, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert!(text(&out).1.contains("column `visitor_ref` holds PI (device_id"), "{}", text(&out).1);
+    let out = run_with(lake.path(), &p, Some(KEY), &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+
+    // Redaction leaves ids untouched: the leak gate, classifying with the override, refuses them.
+    let p = write_pipeline(lake.path(), &format!("{subject}columns.visitor_ref = \"redact\"\n"));
+    let out = run_with(lake.path(), &p, Some(KEY), &["--classifiers", rules]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert!(text(&out).1.contains("column visitor_ref: device_id"), "{}", text(&out).1);
+    assert!(parquet_files(&lake.path().join("deid")).is_empty(), "nothing was published");
+
+    // Without it the run publishes, and verify finds the ids only when given the override too.
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let deid = lake.path().join("deid");
+    assert_eq!(piguard_with_key(None, &["verify", deid.to_str().unwrap()]).status.code(), Some(0));
+    let verify = piguard_with_key(None, &["verify", deid.to_str().unwrap(), "--classifiers", rules]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(text(&verify).0.contains("column visitor_ref: device_id"), "{}", text(&verify).0);
+
+    // The manifest records the override the run planned with; here, none.
+    let manifest = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().next().unwrap().unwrap().path().join("manifest.json");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    assert_eq!(manifest["classifier"]["overrides"], serde_json::json!([]));
+}
+
+#[test]
+fn erasure_finds_a_subject_in_the_domain_the_data_was_written_with() {
+    let lake = small_lake(&["users", "orders"]);
+    // An override under which no column is an account id: `user_id` hashes in its own domain.
+    let rules = lake.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("identity.toml"),
+        "[[category]]\nid = \"account_id\"\nlabel_zh = \"账号\"\nsensitivity = \"general\"\naction = \"hash\"\nkeywords = [\"member_no\"]\n",
+    )
+    .unwrap();
+    let p = write_pipeline(lake.path(), &USERS_AND_ORDERS.replace("default_action = \"auto\"\n", "default_action = \"auto\"\ncolumns.user_id = \"hash\"\n"));
+    let out = run_with(lake.path(), &p, Some(KEY), &["--classifiers", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let manifest = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().next().unwrap().unwrap().path().join("manifest.json");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    let users = manifest["datasets"].as_array().unwrap().iter().find(|d| d["name"] == "users").unwrap();
+    assert_eq!(users["subject_column"]["domain"], "user_id");
+    assert_eq!(manifest["classifier"]["overrides"].as_array().unwrap().len(), 1);
+
+    // Erasure classifies nothing: under today's builtin rules `user_id` is an account id, but
+    // the rows are found through the domain recorded in the manifest.
+    let raw_ids = column(&lake.path().join("raw/users"), "user_id");
+    let deid_before = column(&lake.path().join("deid/users"), "user_id").len();
+    let lake_arg = lake.path().to_str().unwrap();
+    let out = piguard_with_key(Some(KEY), &["erase", "--lake", lake_arg, "--subject", &raw_ids[0]]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(column(&lake.path().join("deid/users"), "user_id").len(), deid_before - 1, "{stdout}");
+    assert!(!column(&lake.path().join("raw/users"), "user_id").contains(&raw_ids[0]));
+
+    // Another key could not find anyone: refused rather than reported done.
+    let out = piguard_with_key(Some(OTHER_KEY), &["erase", "--lake", lake_arg, "--subject", &raw_ids[1]]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("key id"), "{}", text(&out).1);
 }

@@ -2,22 +2,24 @@
 //! failing closed: a PI column with no action, or kept without a reason, stops the run
 //! before anything is written.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::PlanProblem;
 use super::spec::{Chosen, DatasetSpec};
 use crate::category::{Action, Category, Sensitivity};
 use crate::inventory::ColumnInventory;
 use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
 
 /// What happens to one column.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum Step {
     /// Keyed pseudonym in `domain`, canonicalized as `category`.
     Hash { domain: String, category: Category },
     /// Mask with `spec`, or the category's preset.
     Mask { category: Category, spec: Option<MaskSpec> },
-    Generalize(Generalization),
-    Redact(RedactStyle),
+    Generalize { generalization: Generalization },
+    Redact { style: RedactStyle },
     Drop,
     Keep,
 }
@@ -28,8 +30,8 @@ impl Step {
         match self {
             Step::Hash { .. } => Action::Hash,
             Step::Mask { .. } => Action::Mask,
-            Step::Generalize(_) => Action::Generalize,
-            Step::Redact(_) => Action::Redact,
+            Step::Generalize { .. } => Action::Generalize,
+            Step::Redact { .. } => Action::Redact,
             Step::Drop => Action::Drop,
             Step::Keep => Action::Keep,
         }
@@ -41,28 +43,28 @@ impl Step {
             Step::Hash { domain, .. } => format!("domain={domain}"),
             Step::Mask { spec: Some(s), .. } => format!("keep_first={}, keep_last={}", s.keep_first, s.keep_last),
             Step::Mask { category, spec: None } => format!("preset={category}"),
-            Step::Generalize(g) => g.to_string(),
-            Step::Redact(RedactStyle::Mask) => "style=mask".into(),
-            Step::Redact(RedactStyle::Tag) => "style=tag".into(),
+            Step::Generalize { generalization } => generalization.to_string(),
+            Step::Redact { style: RedactStyle::Mask } => "style=mask".into(),
+            Step::Redact { style: RedactStyle::Tag } => "style=tag".into(),
             Step::Drop | Step::Keep => String::new(),
         }
     }
 }
 
 /// Where a column's step came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Named in the pipeline.
     Explicit,
-    /// `auto`: the inventory's suggestion.
+    /// `default_action`: unlisted, given the dataset's default.
     Auto,
     /// Not PI and not listed: kept.
     NotPi,
 }
 
 /// One column's resolved plan.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnPlan {
     pub name: String,
     pub data_type: String,
@@ -71,16 +73,18 @@ pub struct ColumnPlan {
     pub step: Step,
     pub origin: Origin,
     /// Why PI is kept as it is, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 /// A dataset's resolved plan.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetPlan {
     pub name: String,
     pub subject: Option<String>,
     pub columns: Vec<ColumnPlan>,
     /// Hive partition keys (`dt`): coarse by construction, usable as export dimensions.
+    #[serde(default)]
     pub partition_columns: Vec<String>,
 }
 
@@ -99,7 +103,13 @@ fn default_generalization(category: Category, data_type: &str) -> Option<General
     })
 }
 
-fn step_for(chosen: &Chosen, col: &ColumnInventory) -> Result<(Step, Option<String>), String> {
+/// Why a column's chosen action cannot be applied to it.
+enum Unfit {
+    GeneralizeNeedsParameters,
+    KeptWithoutReason,
+}
+
+fn step_for(chosen: &Chosen, col: &ColumnInventory) -> Result<(Step, Option<String>), Unfit> {
     Ok(match chosen {
         Chosen::Auto => return step_for(&Chosen::plain(col.suggested_action), col),
         Chosen::Hash { domain } => {
@@ -110,42 +120,40 @@ fn step_for(chosen: &Chosen, col: &ColumnInventory) -> Result<(Step, Option<Stri
             (Step::Hash { domain, category: col.category }, None)
         }
         Chosen::Mask { spec } => (Step::Mask { category: col.category, spec: *spec }, None),
-        Chosen::Generalize(Some(g)) => (Step::Generalize(*g), None),
+        Chosen::Generalize(Some(g)) => (Step::Generalize { generalization: *g }, None),
         Chosen::Generalize(None) => match default_generalization(col.category, &col.data_type) {
-            Some(g) => (Step::Generalize(g), None),
-            None => {
-                return Err(format!(
-                    "generalize needs parameters for a {} column: grid, geohash, time, bucket or to",
-                    col.category
-                ));
-            }
+            Some(generalization) => (Step::Generalize { generalization }, None),
+            None => return Err(Unfit::GeneralizeNeedsParameters),
         },
-        Chosen::Redact(style) => (Step::Redact(*style), None),
+        Chosen::Redact(style) => (Step::Redact { style: *style }, None),
         Chosen::Drop => (Step::Drop, None),
         Chosen::Keep { reason } => {
             if col.category != Category::None && reason.is_none() {
-                return Err(format!(
-                    "{} column ({}) would be kept as it is: transform it, drop it, or keep it with a `reason`",
-                    col.category, col.sensitivity
-                ));
+                return Err(Unfit::KeptWithoutReason);
             }
             (Step::Keep, reason.clone())
         }
     })
 }
 
+/// The key unlisted columns used to be configured under; now `default_action`.
+const LEGACY_DEFAULT: &str = "default";
+
 /// Resolves `spec` for a dataset whose columns were classified as `columns`. Every problem
 /// is reported, not just the first.
-pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<DatasetPlan, Vec<String>> {
+pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<DatasetPlan, Vec<PlanProblem>> {
+    let dataset = || spec.name.clone();
     let mut problems = Vec::new();
-    let default = spec.columns.get("default").map(|c| c.chosen().expect("checked when parsed"));
-    for listed in spec.columns.keys().filter(|k| *k != "default") {
-        if !columns.iter().any(|c| &c.name == listed) {
-            problems.push(format!("column `{listed}` is in the pipeline but not in the dataset"));
-        }
+    let default = spec.default_action.as_ref().map(|c| c.chosen().expect("checked when parsed"));
+    for listed in spec.columns.keys().filter(|k| !columns.iter().any(|c| &c.name == *k)) {
+        problems.push(if listed == LEGACY_DEFAULT {
+            PlanProblem::LegacyDefault { dataset: dataset() }
+        } else {
+            PlanProblem::UnknownColumn { dataset: dataset(), column: listed.clone() }
+        });
     }
     if let Some(subject) = spec.subject.as_ref().filter(|s| !columns.iter().any(|c| &c.name == *s)) {
-        problems.push(format!("subject column `{subject}` is not in the dataset"));
+        problems.push(PlanProblem::MissingSubject { dataset: dataset(), column: subject.clone() });
     }
     let mut planned = Vec::new();
     for col in columns {
@@ -154,10 +162,12 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<Datase
             (None, Some(d)) => (d.clone(), Origin::Auto),
             (None, None) if col.category == Category::None => (Chosen::Keep { reason: None }, Origin::NotPi),
             (None, None) => {
-                problems.push(format!(
-                    "column `{}` holds PI ({}, {}) and has no action",
-                    col.name, col.category, col.sensitivity
-                ));
+                problems.push(PlanProblem::NoAction {
+                    dataset: dataset(),
+                    column: col.name.clone(),
+                    category: col.category,
+                    sensitivity: col.sensitivity,
+                });
                 continue;
             }
         };
@@ -171,7 +181,17 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<Datase
                 origin: if origin == Origin::Auto && col.category == Category::None { Origin::NotPi } else { origin },
                 reason,
             }),
-            Err(message) => problems.push(format!("column `{}`: {message}", col.name)),
+            Err(Unfit::GeneralizeNeedsParameters) => problems.push(PlanProblem::GeneralizeNeedsParameters {
+                dataset: dataset(),
+                column: col.name.clone(),
+                category: col.category,
+            }),
+            Err(Unfit::KeptWithoutReason) => problems.push(PlanProblem::KeptWithoutReason {
+                dataset: dataset(),
+                column: col.name.clone(),
+                category: col.category,
+                sensitivity: col.sensitivity,
+            }),
         }
     }
     if problems.is_empty() {
@@ -185,7 +205,7 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<Datase
 mod tests {
     use super::*;
     use crate::classify::Evidence;
-    use crate::pipeline::spec::PipelineSpec;
+    use crate::plan::spec::PipelineSpec;
 
     fn col(name: &str, category: Category, sensitivity: Sensitivity, action: Action) -> ColumnInventory {
         ColumnInventory {
@@ -212,7 +232,7 @@ mod tests {
             col("remark", Category::Communication, Sensitivity::Sensitive, Action::Redact),
         ];
         let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.amount = \"keep\"\ncolumns.ghost = \"drop\"\n"), &cols).unwrap_err();
-        let all = problems.join("\n");
+        let all = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
         assert!(all.contains("`phone` holds PI"), "{all}");
         assert!(all.contains("`remark` holds PI"), "{all}");
         assert!(all.contains("`amount`") && all.contains("reason"), "{all}");
@@ -220,10 +240,10 @@ mod tests {
         assert!(!all.contains("status"), "non-PI columns are kept without ceremony");
 
         // auto resolving to keep on PI fails too; a reason makes it explicit.
-        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.default = \"auto\"\n"), &cols).unwrap_err();
+        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"auto\"\n"), &cols).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         let plan = resolve(
-            &dataset("[[dataset]]\nname = \"o\"\ncolumns.default = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"GMV reporting\" }\n"),
+            &dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"GMV reporting\" }\n"),
             &cols,
         )
         .unwrap();
@@ -232,9 +252,25 @@ mod tests {
             ("phone", &Step::Hash { domain: "phone".into(), category: Category::Phone }),
             ("amount", &Step::Keep),
             ("status", &Step::Keep),
-            ("remark", &Step::Redact(RedactStyle::Mask)),
+            ("remark", &Step::Redact { style: RedactStyle::Mask }),
         ]);
         assert_eq!(plan.columns[1].reason.as_deref(), Some("GMV reporting"));
+
+        // The old spelling of the default names a column that is not there, and says so.
+        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.default = \"auto\"\n"), &cols).unwrap_err();
+        assert!(problems.contains(&PlanProblem::LegacyDefault { dataset: "o".into() }), "{problems:?}");
+        assert!(problems.iter().any(|p| p.to_string().contains("default_action")), "{problems:?}");
+        // A real column named `default` is configured like any other.
+        let mut with_default = cols.to_vec();
+        with_default.push(col("default", Category::Phone, Sensitivity::General, Action::Hash));
+        let plan = resolve(
+            &dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"drop\"\ncolumns.default = \"hash\"\n"),
+            &with_default,
+        )
+        .unwrap();
+        let default_col = plan.columns.iter().find(|c| c.name == "default").unwrap();
+        assert!(matches!(default_col.step, Step::Hash { .. }));
+        assert_eq!(plan.columns.iter().filter(|c| c.step == Step::Drop).count(), 4);
     }
 
     #[test]
@@ -244,9 +280,9 @@ mod tests {
             col("score", Category::None, Sensitivity::None, Action::Keep),
         ];
         let plan = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\n"), &cols).unwrap();
-        assert_eq!(plan.columns[0].step, Step::Generalize(Generalization::Grid { size: 0.01 }));
+        assert_eq!(plan.columns[0].step, Step::Generalize { generalization: Generalization::Grid { size: 0.01 } });
         let err = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\ncolumns.score = \"generalize\"\n"), &cols).unwrap_err();
         assert_eq!(err.len(), 1, "{err:?}");
-        assert!(err[0].contains("`score`") && err[0].contains("needs parameters"), "{err:?}");
+        assert!(err[0].to_string().contains("`score`") && err[0].to_string().contains("needs parameters"), "{err:?}");
     }
 }

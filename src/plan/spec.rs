@@ -95,7 +95,9 @@ pub struct DatasetSpec {
     pub name: String,
     /// The column that names the person.
     pub subject: Option<String>,
-    /// Column name → action; the key `default` applies to unlisted columns.
+    /// The action of columns not listed in `columns` (`"auto"`: the inventory's suggestion).
+    pub default_action: Option<ColumnSpec>,
+    /// Column name → action.
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnSpec>,
 }
@@ -236,28 +238,38 @@ impl ColumnSpec {
                 }),
             },
             Action::Generalize => {
+                let positive = |what: &str, x: f64| {
+                    if x.is_finite() && x > 0.0 { Ok(x) } else { Err(format!("`{what}` must be a positive number")) }
+                };
                 let mut specs = Vec::new();
-                if let Some(g) = t.grid {
-                    specs.push(format!("grid:{g}"));
+                if let Some(size) = t.grid {
+                    specs.push(Generalization::Grid { size: positive("grid", size)? });
                 }
-                if let Some(p) = t.geohash {
-                    specs.push(format!("geohash:{p}"));
+                if let Some(precision) = t.geohash {
+                    if !(1..=12).contains(&precision) {
+                        return Err("`geohash` must be a precision of 1 to 12".into());
+                    }
+                    specs.push(Generalization::Geohash { precision });
                 }
                 if let Some(grain) = t.time {
-                    specs.push(Generalization::Time { grain }.to_string());
+                    specs.push(Generalization::Time { grain });
                 }
-                if let Some(w) = t.bucket {
-                    specs.push(format!("bucket:{w}"));
+                if let Some(width) = t.bucket {
+                    specs.push(Generalization::Bucket { width: positive("bucket", width)? });
                 }
                 if let Some(to) = &t.to {
-                    if !["birth_year", "birth_decade", "ip", "region", "url"].contains(&to.as_str()) {
-                        return Err(format!("`to = \"{to}\"` must be birth_year, birth_decade, ip, region or url"));
-                    }
-                    specs.push(to.clone());
+                    specs.push(match to.as_str() {
+                        "birth_year" => Generalization::BirthYear,
+                        "birth_decade" => Generalization::BirthDecade,
+                        "ip" => Generalization::IpPrefix,
+                        "region" => Generalization::Region,
+                        "url" => Generalization::UrlPath,
+                        _ => return Err(format!("`to = \"{to}\"` must be birth_year, birth_decade, ip, region or url")),
+                    });
                 }
                 match specs.as_slice() {
                     [] => Chosen::Generalize(None),
-                    [one] => Chosen::Generalize(Some(Generalization::parse(one).map_err(|e| e.to_string())?)),
+                    [one] => Chosen::Generalize(Some(*one)),
                     _ => return Err("give one of grid, geohash, time, bucket or to".into()),
                 }
             }
@@ -302,6 +314,12 @@ impl PipelineSpec {
                 });
             }
             names.push(d.name.clone());
+            if let Some(default) = &d.default_action {
+                default.chosen().map_err(|message| SpecError::Parse {
+                    path: origin.to_string(),
+                    message: format!("dataset `{}`: default_action: {message}", d.name),
+                })?;
+            }
             for (column, c) in &d.columns {
                 c.chosen().map_err(|message| SpecError::Column {
                     path: origin.to_string(),
@@ -349,7 +367,7 @@ mod tests {
 [[dataset]]
 name = "users"
 subject = "user_id"
-columns.default = "auto"
+default_action = "auto"
 columns.phone = "hash"
 columns.name = { action = "mask", keep_first = 1 }
 columns.lat = { action = "generalize", grid = 0.01 }
@@ -359,7 +377,7 @@ columns.status = { action = "keep", reason = "order status, not PI" }
         )
         .unwrap();
         let d = &spec.datasets[0];
-        assert_eq!(d.columns["default"].chosen().unwrap(), Chosen::Auto);
+        assert_eq!(d.default_action.as_ref().unwrap().chosen().unwrap(), Chosen::Auto);
         assert_eq!(d.columns["name"].chosen().unwrap(), Chosen::Mask { spec: Some(MaskSpec { keep_first: 1, keep_last: 0 }) });
         assert_eq!(d.columns["lat"].chosen().unwrap(), Chosen::Generalize(Some(Generalization::Grid { size: 0.01 })));
     }
@@ -376,5 +394,9 @@ columns.status = { action = "keep", reason = "order status, not PI" }
         assert!(err.contains("plain directory name"), "{err}");
         let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.t = { action = \"generalize\", grid = 0.01, time = \"hour\" }\n").unwrap_err().to_string();
         assert!(err.contains("one of"), "{err}");
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.l = { action = \"generalize\", grid = -1 }\n").unwrap_err().to_string();
+        assert!(err.contains("`l`") && err.contains("positive"), "{err}");
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ndefault_action = { action = \"keep\", grid = 1 }\n").unwrap_err().to_string();
+        assert!(err.contains("default_action") && err.contains("grid"), "{err}");
     }
 }

@@ -6,36 +6,35 @@
 //! between never leaves a raw partition that a `run` would turn back into analytics data;
 //! the next purge removes the temporaries and deletes what is still past its time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::NaiveDate;
-use serde_json::{Map, Value};
 
-use super::erasure::{ErasureLedger, ErasureOutcome, ErasureRecord, ErasureState, Eraser, Hold, PURGE_PREFIX, Zone, clean_temporaries, pending_subjects, record};
-use super::{RetentionError, age_days, io_err};
-use crate::audit::AuditLog;
-use crate::classify::Classifier;
-use crate::lake::{self, DataFile, FileFormat, LakeLock};
-use crate::pipeline::run::plan_pipeline;
-use crate::pipeline::{PipelineSpec, RunError};
+use crate::audit::{AuditEvent, AuditLog};
+use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record, written_policies};
+use crate::lake::{self, DataFile, FileFormat, Lake, Zone};
+use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, pending_subjects};
+use crate::plan::retention::age_days;
+
 use crate::transform::PseudonymKey;
 
 /// Options for `piguard purge`.
 #[derive(Debug, Clone)]
 pub struct PurgeOptions {
-    pub lake: PathBuf,
-    pub pipeline: PathBuf,
+    pub lake: Lake,
+    /// A pipeline whose `[retention.*]` policies replace those its datasets were written
+    /// with (its datasets must have been written); `None`: the written ones.
+    pub pipeline: Option<std::path::PathBuf>,
     /// The day ages are counted to.
     pub today: NaiveDate,
     /// Print the plan, delete nothing.
     pub dry_run: bool,
-    pub sample_rows: usize,
 }
 
 /// A partition past its time.
 #[derive(Debug, Clone)]
 pub struct ExpiredPartition {
-    pub zone: &'static str,
+    pub zone: Zone,
     pub dataset: String,
     /// Relative to the dataset, e.g. `dt=2025-08-01`.
     pub partition: String,
@@ -71,18 +70,18 @@ impl PurgeReport {
 }
 
 /// Deletes what is past its time and finishes erasures whose floor has passed. `key` is
-/// needed only when erasures are open.
-pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifier: &Classifier) -> Result<PurgeReport, RetentionError> {
-    let spec = PipelineSpec::load(&options.pipeline).map_err(RunError::from)?;
-    let key_id = key.map(PseudonymKey::id).unwrap_or_default();
-    let (planned, _) = plan_pipeline(&options.lake, &spec, &key_id, classifier, options.sample_rows)?;
-    let ledger = ErasureLedger::of_lake(&options.lake);
-    let _lock = if options.dry_run { None } else { Some(LakeLock::acquire(&options.lake).map_err(RunError::from)?) };
+/// needed only when erasures are open. Policies come from the plans the data was written
+/// with: nothing is sampled or classified.
+pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result<PurgeReport, RetentionError> {
+    let lake = &options.lake;
+    let written = written_policies(lake, options.pipeline.as_deref())?;
+    let ledger = ErasureLedger::of(lake);
+    let _lock = if options.dry_run { None } else { Some(lake.lock()?) };
     let open = ledger.open_requests()?;
     let eraser = match key {
         Some(key) => {
-            pending_subjects(&open, &key_id)?;
-            Some(Eraser::new(&options.lake, &planned, options.today, key))
+            pending_subjects(&open, &key.id())?;
+            Some(Eraser::new(lake, &written, options.today, key))
         }
         None if open.is_empty() || options.dry_run => None,
         None => {
@@ -93,7 +92,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifie
         }
     };
     if !options.dry_run {
-        clean_temporaries(&options.lake)?;
+        clean_temporaries(lake)?;
     }
 
     let mut report = PurgeReport {
@@ -107,13 +106,13 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifie
     };
     // Raw first: see the module's note.
     for zone in [Zone::Raw, Zone::Deid] {
-        for p in planned.iter().filter(|p| p.retention.max_days.is_some()) {
-            let Some(source) = zone.dataset(&options.lake, &p.plan.name) else {
+        for p in written.iter().map(|w| &w.planned).filter(|p| p.retention.max_days.is_some()) {
+            let Some(source) = lake.dataset(zone, p.name()) else {
                 continue;
             };
             for (partition, files) in source.partitions() {
                 let Some(date) = p.retention.partition_date(&partition, &files).await? else {
-                    report.undated.push(format!("{}/{}/{partition}", zone.dir(), p.plan.name));
+                    report.undated.push(format!("{}/{}/{partition}", zone.dir(), p.name()));
                     continue;
                 };
                 // `max_days` is never below a floor (checked when planned); a floor that
@@ -122,8 +121,8 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifie
                     continue;
                 }
                 let expired = ExpiredPartition {
-                    zone: zone.dir(),
-                    dataset: p.plan.name.clone(),
+                    zone,
+                    dataset: p.name().to_string(),
                     partition: partition.clone(),
                     date,
                     age_days: age_days(date, options.today),
@@ -152,25 +151,25 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, classifie
         };
         let outcome = if due { eraser.finish(request).await? } else { unchanged(request) };
         if due {
-            record(&options.lake, &ledger, request, &outcome, "purge")?;
+            record(lake, &ledger, request, &outcome, "purge")?;
         }
         report.still_held.extend(outcome.held.iter().map(|h| (request.request_id.clone(), h.clone())));
         report.erasures.push(outcome);
     }
 
     if !options.dry_run {
-        let mut event = Map::new();
-        event.insert("action".into(), Value::from("purge"));
-        event.insert("today".into(), Value::from(options.today.to_string()));
-        for zone in [Zone::Raw, Zone::Deid] {
-            let deleted: Vec<&ExpiredPartition> = report.partitions.iter().filter(|e| e.zone == zone.dir()).collect();
-            event.insert(format!("partitions_deleted_{}", zone.dir()), Value::from(deleted.len()));
-            event.insert(format!("rows_deleted_{}", zone.dir()), Value::from(deleted.iter().filter_map(|e| e.rows).sum::<u64>()));
-        }
-        event.insert("bytes_deleted".into(), Value::from(report.partitions.iter().map(|e| e.bytes).sum::<u64>()));
-        event.insert("erasures_done".into(), Value::from(report.erasures.iter().filter(|e| e.state() == ErasureState::Done).count()));
-        event.insert("erasures_pending".into(), Value::from(report.erasures.iter().filter(|e| e.state() != ErasureState::Done).count()));
-        AuditLog::of_lake(&options.lake).append(event)?;
+        let deleted = |zone: Zone| report.partitions.iter().filter(move |e| e.zone == zone);
+        let event = AuditEvent::Purge {
+            today: options.today.to_string(),
+            partitions_deleted_raw: deleted(Zone::Raw).count(),
+            rows_deleted_raw: deleted(Zone::Raw).filter_map(|e| e.rows).sum(),
+            partitions_deleted_deid: deleted(Zone::Deid).count(),
+            rows_deleted_deid: deleted(Zone::Deid).filter_map(|e| e.rows).sum(),
+            bytes_deleted: report.partitions.iter().map(|e| e.bytes).sum(),
+            erasures_done: report.erasures.iter().filter(|e| e.state() == ErasureState::Done).count(),
+            erasures_pending: report.erasures.iter().filter(|e| e.state() != ErasureState::Done).count(),
+        };
+        AuditLog::of(lake).append(&event)?;
     }
     Ok(report)
 }

@@ -1,14 +1,9 @@
-//! Retention: how long each dataset is kept, the legal floors no configuration can lower,
-//! purging partitions past their time ([`purge`]) and erasing a subject's rows ([`erasure`]).
+//! Retention policies: how long each dataset is kept, and the legal floors no configuration
+//! can lower. `purge` and `erase` apply them.
 //!
 //! A partition is dated by its hive key (`dt=2026-01-31`; `2026-01` means the month's last
 //! day) or by the newest value of a date column. Its age on `today` is `today - date` in
 //! days: it is past `max_days` when older than that, and under a floor while younger.
-
-pub mod erasure;
-pub mod purge;
-
-use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, NaiveDate};
 use arrow::array::{Array, Date32Array};
@@ -18,10 +13,12 @@ use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{Expr, cast};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
+use serde::{Deserialize, Serialize};
+
+use super::columns::{DatasetPlan, Step};
+use super::spec::{DatasetKind, RetentionSpec};
 use crate::category::Category;
 use crate::lake::{DataFile, FileFormat};
-use crate::pipeline::{DatasetPlan, Step};
-use crate::pipeline::spec::{DatasetKind, RetentionSpec};
 
 /// The floor on browsing and access logs, in days.
 pub const LOG_FLOOR_DAYS: u32 = 180;
@@ -32,41 +29,17 @@ fn log_floor_violation(key: &str, days: u32) -> String {
     format!("{key} = {days} on a browsing log: {LOG_FLOOR_LAW} ({LOG_FLOOR_DAYS} days), and no configuration can lower that")
 }
 
-/// Why a retention step failed. Messages name files and datasets, never values.
+/// A partition that could not be dated by its date column. Names the dataset, never a value.
 #[derive(Debug, thiserror::Error)]
-pub enum RetentionError {
-    #[error("dataset {dataset}: {message}")]
-    Dataset { dataset: String, message: String },
-    #[error("{path}: {cause}")]
-    Io { path: PathBuf, cause: std::io::Error },
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
-    #[error(transparent)]
-    Ledger(#[from] erasure::LedgerError),
-    #[error("{0}")]
-    Key(String),
-    #[error(transparent)]
-    Run(#[from] crate::pipeline::RunError),
-    #[error(transparent)]
-    Audit(#[from] crate::audit::AuditError),
-}
-
-impl RetentionError {
-    /// 1 for a refusal by policy, 2 for everything else.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            RetentionError::Run(r) => r.exit_code(),
-            _ => 2,
-        }
-    }
-}
-
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RetentionError + '_ {
-    move |cause| RetentionError::Io { path: path.to_path_buf(), cause }
+#[error("dataset {dataset}: {message}")]
+pub struct DatingError {
+    pub dataset: String,
+    pub message: String,
 }
 
 /// What dates a dataset's partitions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AgeSource {
     /// A hive partition key, e.g. `dt`.
     Partition(String),
@@ -75,7 +48,7 @@ pub enum AgeSource {
 }
 
 /// A dataset's retention, with the floors of the law applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionPolicy {
     pub dataset: String,
     /// Partitions older than this are purged.
@@ -149,7 +122,7 @@ impl RetentionPolicy {
 
     /// The date of a partition (`rel`, e.g. `dt=2026-01-31`) holding `files`: `None` when it
     /// cannot be dated (no age source, no such key, an unparseable value, or no values).
-    pub async fn partition_date(&self, rel: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, RetentionError> {
+    pub async fn partition_date(&self, rel: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, DatingError> {
         match &self.age {
             None => Ok(None),
             Some(AgeSource::Partition(key)) => Ok(rel.split('/').find_map(|seg| {
@@ -179,8 +152,8 @@ fn parse_partition_date(v: &str) -> Option<NaiveDate> {
 }
 
 /// The newest date in `column` over Parquet `files`.
-async fn newest_in(dataset: &str, column: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, RetentionError> {
-    let failed = |message: String| RetentionError::Dataset { dataset: dataset.to_string(), message };
+async fn newest_in(dataset: &str, column: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, DatingError> {
+    let failed = |message: String| DatingError { dataset: dataset.to_string(), message };
     if let Some(f) = files.iter().find(|f| f.format != FileFormat::Parquet) {
         return Err(failed(format!("{}: retention by a date column reads Parquet only", f.path.display())));
     }
@@ -200,28 +173,11 @@ async fn newest_in(dataset: &str, column: &str, files: &[DataFile]) -> Result<Op
     Ok(value.and_then(|d| NaiveDate::from_num_days_from_ce_opt(d + 719_163)))
 }
 
-/// Dates as `YYYY-MM-DD` in JSON (chrono's serde feature would rebuild DataFusion).
-pub(crate) mod iso_date {
-    use chrono::NaiveDate;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(date: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(date)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
-        let text = String::deserialize(d)?;
-        NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(serde::de::Error::custom)
-    }
-}
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::category::Sensitivity;
-    use crate::pipeline::ColumnPlan;
-    use crate::pipeline::plan::Origin;
+    use crate::plan::columns::{ColumnPlan, Origin};
 
     fn plan(columns: &[(&str, Category)]) -> DatasetPlan {
         DatasetPlan {

@@ -1,0 +1,441 @@
+//! `piguard erase`: removing a subject's rows (an account closed) from the raw and
+//! de-identified zones, recorded in the erasure ledger ([`crate::ledger`]).
+//!
+//! Each dataset is searched with the plan of the run that wrote it (its subject column and
+//! pseudonym domain, from the run manifest), so a change of classifier rules since cannot
+//! make an erasure miss the person. The ledger never holds the subject's id: a request
+//! records, per dataset, the pseudonym the id has there, which finds the rows in both zones
+//! (in the raw zone by pseudonymizing the subject column). Rows under a legal floor stay in the raw zone and the request stays
+//! `pending` until `purge` finds the floor passed; `run` leaves pending subjects out of the
+//! de-identified zone meanwhile. A file is rewritten only when it holds the subject:
+//! Parquet statistics and bloom filters rule most files out without reading them.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use datafusion::config::TableParquetOptions;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::logical_expr::{Expr, ScalarUDF};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use parquet::file::properties::ReaderProperties;
+use parquet::file::reader::FileReader;
+use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+use parquet::file::statistics::Statistics;
+
+use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::lake::{self, DataFile, FileFormat, Lake, LockError, TMP_PREFIX, Zone};
+use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError};
+use crate::plan::retention::DatingError;
+use crate::plan::{PipelineSpec, PlanError, PlanProblem, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, written_plans};
+use crate::transform::PseudonymKey;
+use crate::transform::udf::HashUdf;
+
+/// Why a retention step (`purge` or `erase`) failed. Messages name files and datasets, never
+/// values.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(transparent)]
+    Dating(#[from] DatingError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    Key(String),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RetentionError + '_ {
+    move |cause| RetentionError::Io { path: path.to_path_buf(), cause }
+}
+
+/// Names of files an erasure is rewriting.
+pub(crate) const ERASE_PREFIX: &str = ".tmp-erase-";
+/// Names partitions being purged are renamed to.
+pub(crate) const PURGE_PREFIX: &str = ".tmp-purge-";
+
+/// What carrying out one request did.
+#[derive(Debug, Clone, Default)]
+pub struct ErasureOutcome {
+    pub request_id: String,
+    pub rows_removed_raw: u64,
+    pub rows_removed_deid: u64,
+    pub files_rewritten: u64,
+    /// Files read to look for the subject (the rest were ruled out by their metadata).
+    pub files_read: u64,
+    pub files_ruled_out: u64,
+    /// Rows kept in the raw zone by a floor.
+    pub held: Vec<Hold>,
+}
+
+impl ErasureOutcome {
+    /// `done`, or `pending` while a floor holds rows.
+    pub fn state(&self) -> ErasureState {
+        if self.held.is_empty() { ErasureState::Done } else { ErasureState::Pending }
+    }
+}
+
+/// Which partitions a request still has to visit.
+enum Scope<'a> {
+    /// All of them (a new or interrupted request); `id` rules files out by raw statistics.
+    All { id: Option<&'a str> },
+    /// Only the raw partitions of these holds whose floor has passed.
+    DueHolds(&'a [Hold]),
+}
+
+/// Removes temporaries a killed erase or purge left: piguard's own in the raw zone (other
+/// tools may be landing files there), any in the de-identified zone. Callers hold the lock.
+pub(crate) fn clean_temporaries(lake: &Lake) -> Result<(), RetentionError> {
+    for (zone, prefixes) in [(Zone::Raw, &[ERASE_PREFIX, PURGE_PREFIX][..]), (Zone::Deid, &[TMP_PREFIX][..])] {
+        let dir = lake.zone(zone);
+        for prefix in prefixes {
+            lake::remove_temporaries(&dir, prefix).map_err(io_err(&dir))?;
+        }
+    }
+    Ok(())
+}
+
+/// Carries out requests on a lake. Callers hold the [`LakeLock`].
+pub(crate) struct Eraser<'a> {
+    lake: &'a Lake,
+    written: &'a [WrittenDataset],
+    today: NaiveDate,
+    ctx: SessionContext,
+    hash: ScalarUDF,
+}
+
+impl<'a> Eraser<'a> {
+    pub(crate) fn new(lake: &'a Lake, written: &'a [WrittenDataset], today: NaiveDate, key: &PseudonymKey) -> Self {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut config = SessionConfig::new().with_target_partitions(threads);
+        // Rewritten files keep the types they had (Utf8 stays Utf8, not Utf8View), so they
+        // still read as one dataset with the files beside them.
+        config.options_mut().execution.parquet.schema_force_view_types = false;
+        Eraser {
+            lake,
+            written,
+            today,
+            ctx: SessionContext::new_with_config(config),
+            hash: ScalarUDF::new_from_impl(HashUdf::new(key.clone())),
+        }
+    }
+
+    /// Finishes an open request as far as the floors allow on `today`.
+    pub(crate) async fn finish(&self, request: &ErasureRecord) -> Result<ErasureOutcome, RetentionError> {
+        match request.state {
+            ErasureState::Requested => self.apply(request, Scope::All { id: None }).await,
+            _ => {
+                let (due, waiting): (Vec<Hold>, Vec<Hold>) = request.held.iter().cloned().partition(|h| h.until <= self.today);
+                let mut outcome = self.apply(request, Scope::DueHolds(&due)).await?;
+                outcome.held.extend(waiting);
+                Ok(outcome)
+            }
+        }
+    }
+
+    async fn apply(&self, request: &ErasureRecord, scope: Scope<'_>) -> Result<ErasureOutcome, RetentionError> {
+        let mut outcome = ErasureOutcome { request_id: request.request_id.clone(), ..Default::default() };
+        let id = match scope {
+            Scope::All { id } => id,
+            Scope::DueHolds(_) => None,
+        };
+        for w in self.written {
+            let p = &w.planned;
+            let (Some(subject), Some(reference)) = (&p.subject_column, request.subject_refs.get(p.name())) else {
+                continue;
+            };
+            for zone in [Zone::Raw, Zone::Deid] {
+                if matches!(scope, Scope::DueHolds(_)) && zone == Zone::Deid {
+                    continue;
+                }
+                let Some(source) = self.lake.dataset(zone, p.name()) else {
+                    continue;
+                };
+                let matches = subject.matches(zone, std::slice::from_ref(reference), &self.hash);
+                for (partition, files) in source.partitions() {
+                    if let Scope::DueHolds(due) = &scope
+                        && !due.iter().any(|h| h.dataset == p.name() && h.partition == partition)
+                    {
+                        continue;
+                    }
+                    let held_until = match zone {
+                        Zone::Raw => self.held_until(&p.retention, &partition, &files).await?,
+                        _ => None,
+                    };
+                    for file in &files {
+                        if !may_contain(file, subject, zone, reference, id)? {
+                            outcome.files_ruled_out += 1;
+                            continue;
+                        }
+                        outcome.files_read += 1;
+                        let found = self.count(file, matches.clone()).await?;
+                        if found == 0 {
+                            continue;
+                        }
+                        if let Some(until) = held_until {
+                            match outcome.held.iter_mut().find(|h| h.dataset == p.name() && h.partition == partition) {
+                                Some(h) => h.rows += found,
+                                None => outcome.held.push(Hold {
+                                    dataset: p.name().to_string(),
+                                    partition: partition.clone(),
+                                    until,
+                                    rows: found,
+                                    floor: p.retention.floor_basis(),
+                                }),
+                            }
+                            continue;
+                        }
+                        let options = match zone {
+                            Zone::Raw => raw_parquet_options(subject),
+                            _ => deid_parquet_options(&p.plan),
+                        };
+                        self.rewrite(file, matches.clone().is_not_true(), options).await?;
+                        outcome.files_rewritten += 1;
+                        match zone {
+                            Zone::Raw => outcome.rows_removed_raw += found,
+                            _ => outcome.rows_removed_deid += found,
+                        }
+                    }
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Until when the dataset's floor holds a raw partition, if it does today.
+    async fn held_until(&self, policy: &RetentionPolicy, partition: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, RetentionError> {
+        if policy.floor_days == 0 {
+            return Ok(None);
+        }
+        let date = match policy.partition_date(partition, files).await? {
+            Some(date) => date,
+            // No row is younger than the file holding it.
+            None => newest_modification(files)?,
+        };
+        Ok(policy.held_until(date, self.today))
+    }
+
+    async fn count(&self, file: &DataFile, matches: Expr) -> Result<u64, RetentionError> {
+        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: e.to_string() };
+        let df = self.ctx.read_parquet(file.path.display().to_string(), ParquetReadOptions::default()).await.map_err(failed)?;
+        Ok(df.filter(matches).map_err(failed)?.count().await.map_err(failed)? as u64)
+    }
+
+    /// Rewrites `file` with only the rows where `keep` holds: a hidden temporary beside it,
+    /// synced, then renamed over it, so readers see the old file or the new one.
+    async fn rewrite(&self, file: &DataFile, keep: Expr, options: TableParquetOptions) -> Result<(), RetentionError> {
+        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: e.to_string() };
+        let dir = file.path.parent().expect("data files are in a dataset directory");
+        let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or("part");
+        // No `.parquet` suffix: a raw-zone query's `*.parquet` never lists it.
+        let tmp = dir.join(format!("{ERASE_PREFIX}{}-{name}.partial", std::process::id()));
+        let df = self.ctx.read_parquet(file.path.display().to_string(), ParquetReadOptions::default()).await.map_err(failed)?;
+        df.filter(keep)
+            .map_err(failed)?
+            .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(options))
+            .await
+            .map_err(failed)?;
+        lake::publish(&tmp, &file.path).map_err(io_err(&file.path))
+    }
+}
+
+/// The day the most recently written of `files` was modified.
+fn newest_modification(files: &[DataFile]) -> Result<NaiveDate, RetentionError> {
+    let mut newest = None;
+    for f in files {
+        let modified = std::fs::metadata(&f.path).and_then(|m| m.modified()).map_err(io_err(&f.path))?;
+        newest = newest.max(Some(chrono::DateTime::<chrono::Local>::from(modified).date_naive()));
+    }
+    Ok(newest.unwrap_or_default())
+}
+
+/// Raw files keep their layout; a bloom filter on the subject column speeds the next erasure.
+fn raw_parquet_options(subject: &SubjectColumn) -> TableParquetOptions {
+    let mut options = TableParquetOptions::default();
+    options.global.max_row_group_size = ROW_GROUP_ROWS;
+    options.column_specific_options.entry(subject.column.clone()).or_default().bloom_filter_enabled = Some(true);
+    options
+}
+
+/// A value to rule row groups out by: what the subject column stores for the subject.
+enum Probe {
+    Bytes(Vec<u8>),
+    Int(i64),
+}
+
+/// Whether `file` may hold the subject: false only when every row group's statistics or
+/// bloom filter on the subject column rule it out. Exact values are known for pseudonyms in
+/// the de-identified zone, and for integer ids in the raw zone; otherwise the file is read.
+fn may_contain(file: &DataFile, subject: &SubjectColumn, zone: Zone, reference: &str, id: Option<&str>) -> Result<bool, RetentionError> {
+    if file.format != FileFormat::Parquet {
+        return Err(RetentionError::File {
+            path: file.path.clone(),
+            message: "erasure rewrites Parquet files only; convert this dataset to Parquet".into(),
+        });
+    }
+    let probe = match (zone, subject.hashed) {
+        (Zone::Deid, true) => Probe::Bytes(reference.as_bytes().to_vec()),
+        _ => match id.and_then(|i| i.trim().parse::<i64>().ok()) {
+            Some(n) => Probe::Int(n),
+            None => return Ok(true),
+        },
+    };
+    let failed = |e: parquet::errors::ParquetError| RetentionError::File { path: file.path.clone(), message: e.to_string() };
+    let handle = File::open(&file.path).map_err(io_err(&file.path))?;
+    let options = ReadOptionsBuilder::new()
+        .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
+        .build();
+    let reader = SerializedFileReader::new_with_options(handle, options).map_err(failed)?;
+    let meta = reader.metadata();
+    let Some(index) = meta.file_metadata().schema_descr().columns().iter().position(|c| c.path().string() == subject.column) else {
+        return Ok(true);
+    };
+    for i in 0..meta.num_row_groups() {
+        let stats = meta.row_group(i).column(index).statistics();
+        let in_range = match (&probe, stats) {
+            (Probe::Bytes(v), Some(Statistics::ByteArray(s))) => match (s.min_opt(), s.max_opt()) {
+                (Some(min), Some(max)) => min.data() <= v.as_slice() && v.as_slice() <= max.data(),
+                _ => true,
+            },
+            (Probe::Int(v), Some(Statistics::Int64(s))) => match (s.min_opt(), s.max_opt()) {
+                (Some(min), Some(max)) => min <= v && v <= max,
+                _ => true,
+            },
+            (Probe::Int(_), Some(_)) => return Ok(true),
+            _ => true,
+        };
+        if !in_range {
+            continue;
+        }
+        let row_group = reader.get_row_group(i).map_err(failed)?;
+        let in_bloom = match (row_group.get_column_bloom_filter(index), &probe) {
+            (Some(bloom), Probe::Bytes(v)) => bloom.check(v.as_slice()),
+            (Some(bloom), Probe::Int(v)) => bloom.check(v),
+            (None, _) => true,
+        };
+        if in_bloom {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Options for `piguard erase`.
+#[derive(Debug, Clone)]
+pub struct EraseOptions {
+    pub lake: Lake,
+    /// A pipeline whose `[retention.*]` floors replace those its datasets were written with.
+    pub pipeline: Option<PathBuf>,
+    /// The ids of the subjects whose accounts were closed.
+    pub subjects: Vec<String>,
+    pub reason: Option<String>,
+    pub today: NaiveDate,
+}
+
+/// The written datasets with the retention that applies to them: the policy they were
+/// written with, or the one `pipeline` gives, resolved against the written plan (so its
+/// floors hold).
+pub(crate) fn written_policies(lake: &Lake, pipeline: Option<&Path>) -> Result<Vec<WrittenDataset>, RetentionError> {
+    let Some(path) = pipeline else { return Ok(written_plans(lake, None)?) };
+    let spec = PipelineSpec::load(path).map_err(PlanError::from)?;
+    let names: Vec<String> = spec.datasets.iter().map(|d| d.name.clone()).collect();
+    let mut written = written_plans(lake, Some(&names))?;
+    let mut problems = Vec::new();
+    for w in &mut written {
+        match RetentionPolicy::resolve(&w.planned.plan, spec.retention.get(w.planned.name())) {
+            Ok(policy) => w.planned.retention = policy,
+            Err(message) => problems.push(PlanProblem::Retention { dataset: w.planned.name().to_string(), message }),
+        }
+    }
+    if problems.is_empty() { Ok(written) } else { Err(PlanError::Problems(problems).into()) }
+}
+
+/// Refuses datasets whose pseudonyms were made with another key than `key_id`: the
+/// subject could not be found in them.
+fn check_key(written: &[WrittenDataset], key_id: &str) -> Result<(), RetentionError> {
+    match written.iter().find(|w| w.key_id != key_id) {
+        None => Ok(()),
+        Some(w) => Err(RetentionError::Key(format!(
+            "dataset {} was written by run {} with key id {}, but the key now set has id {key_id}: its pseudonyms cannot be found with another key; set the key it was written with",
+            w.planned.name(),
+            w.run_id,
+            w.key_id
+        ))),
+    }
+}
+
+/// Erases subjects from the lake: records each request, removes the subject's rows from
+/// every written dataset with a subject column in both zones (raw rows under a floor
+/// excepted), and records the outcome in the ledger and the audit log.
+pub async fn erase(options: &EraseOptions, key: &PseudonymKey) -> Result<Vec<ErasureOutcome>, RetentionError> {
+    let lake = &options.lake;
+    let key_id = key.id();
+    let written = written_policies(lake, options.pipeline.as_deref())?;
+    check_key(&written, &key_id)?;
+    let _lock = lake.lock()?;
+    let ledger = ErasureLedger::of(lake);
+    let eraser = Eraser::new(lake, &written, options.today, key);
+    clean_temporaries(lake)?;
+    let mut outcomes = Vec::new();
+    for id in &options.subjects {
+        let subject_refs: BTreeMap<String, String> = written
+            .iter()
+            .filter_map(|w| w.planned.subject_column.as_ref().map(|s| (w.planned.name().to_string(), s.reference(key, id))))
+            .collect();
+        let request = ErasureRecord {
+            request_id: new_request_id(),
+            state: ErasureState::Requested,
+            requested_on: options.today,
+            recorded_at: now(),
+            key_id: key_id.clone(),
+            subject_refs,
+            reason: options.reason.clone(),
+            held: Vec::new(),
+            rows_removed: 0,
+        };
+        // Recorded before any row is touched: a kill mid-way leaves a request the next
+        // erase or purge carries out again.
+        ledger.append(&request)?;
+        let outcome = eraser.apply(&request, Scope::All { id: Some(id) }).await?;
+        record(lake, &ledger, &request, &outcome, "erase")?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Appends a request's new state to the ledger and the audit log.
+pub(crate) fn record(lake: &Lake, ledger: &ErasureLedger, request: &ErasureRecord, outcome: &ErasureOutcome, by: &str) -> Result<(), RetentionError> {
+    let rows = outcome.rows_removed_raw + outcome.rows_removed_deid;
+    let next = ErasureRecord { state: outcome.state(), recorded_at: now(), held: outcome.held.clone(), rows_removed: rows, ..request.clone() };
+    ledger.append(&next)?;
+    AuditLog::of(lake).append(&AuditEvent::Erase {
+        by: by.to_string(),
+        request_id: request.request_id.clone(),
+        state: next.state,
+        reason: request.reason.clone(),
+        rows_removed_raw: outcome.rows_removed_raw,
+        rows_removed_deid: outcome.rows_removed_deid,
+        files_rewritten: outcome.files_rewritten,
+        rows_held: outcome.held.iter().map(|h| h.rows).sum(),
+        partitions_held: outcome.held.len(),
+    })?;
+    Ok(())
+}
+
+fn now() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+fn new_request_id() -> String {
+    let now = chrono::Utc::now();
+    format!("er-{}-{:04x}", now.format("%Y%m%dT%H%M%S%.3fZ"), (now.timestamp_subsec_nanos() ^ std::process::id()) & 0xffff)
+}

@@ -1,0 +1,62 @@
+//! The lake's zones as DataFusion tables, for `query` and `export`: every dataset a table
+//! (hive partitions as columns, only published files), every export its latest run, the raw
+//! zone as `raw.<dataset>` only when asked for.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+
+use super::{Lake, PARTITION_FILE, Zone, discover};
+use crate::transform::{PseudonymKey, udf};
+
+/// Registers a directory of Parquet files (hive partitions included) as `name`.
+async fn register_dir(ctx: &SessionContext, name: &str, dir: &Path, only_published: bool) -> Result<(), DataFusionError> {
+    let found = discover(dir);
+    let partition_cols: Vec<(String, DataType)> = match found.datasets.first() {
+        Some(Ok(source)) => source.partition_columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect(),
+        _ => return Ok(()),
+    };
+    let abs = std::fs::canonicalize(dir)?;
+    // Only files a run has published: never a run's hidden temporary output.
+    let pattern = if only_published { PARTITION_FILE.replace("00000", "*") } else { "*.parquet".to_string() };
+    let url = ListingTableUrl::parse(format!("{}/{pattern}", abs.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols);
+    let config = ListingTableConfig::new(url).with_listing_options(options).infer_schema(&ctx.state()).await?;
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// A session with the `piguard_*` functions (`piguard_hash` only with a key) and the tables
+/// of `zone`: for [`Zone::Deid`] the de-identified datasets and the exports, for
+/// [`Zone::Export`] the exports only, for [`Zone::Raw`] the raw datasets as `raw.<name>`.
+pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>) -> Result<SessionContext, DataFusionError> {
+    let ctx = SessionContext::new();
+    udf::register(&ctx, key);
+    if zone == Zone::Raw {
+        let catalog = ctx.catalog("datafusion").ok_or_else(|| DataFusionError::Plan("no default catalog".into()))?;
+        catalog.register_schema("raw", Arc::new(MemorySchemaProvider::new()))?;
+        for name in lake.dataset_names(Zone::Raw) {
+            register_dir(&ctx, &format!("raw.{name}"), &lake.dataset_dir(Zone::Raw, &name), false).await?;
+        }
+        return Ok(ctx);
+    }
+    if zone == Zone::Deid {
+        for name in lake.dataset_names(Zone::Deid) {
+            register_dir(&ctx, &name, &lake.dataset_dir(Zone::Deid, &name), true).await?;
+        }
+    }
+    for name in lake.dataset_names(Zone::Export) {
+        if let Some(latest) = lake.export_runs(&name).pop() {
+            register_dir(&ctx, &name, &lake.dataset_dir(Zone::Export, &name).join(latest), false).await?;
+        }
+    }
+    Ok(ctx)
+}

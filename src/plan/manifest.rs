@@ -1,0 +1,130 @@
+//! The run manifest `LAKE/_piguard/runs/<run-id>/manifest.json`: what a run read, wrote and
+//! decided. Its datasets carry the typed plan they were written with, which `purge` and
+//! `erase` load instead of classifying the raw zone again.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::PlannedDataset;
+use crate::lake::Lake;
+
+/// What happened to one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionStatus {
+    Written,
+    Unchanged,
+    /// Dry run: would be written.
+    Planned,
+}
+
+/// One partition in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionRecord {
+    pub partition: String,
+    pub status: PartitionStatus,
+    pub inputs: Vec<InputRecord>,
+    pub output: String,
+    pub rows: u64,
+}
+
+/// One input file in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputRecord {
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// One dataset in the manifest: its plan, and what was read and written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    #[serde(flatten)]
+    pub planned: PlannedDataset,
+    pub input: String,
+    pub output: String,
+    pub partitions: Vec<PartitionRecord>,
+    pub rows_written: u64,
+}
+
+/// What an export wrote; also its `report.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub export: String,
+    pub run_id: String,
+    pub from: String,
+    pub output: String,
+    pub min_subjects: u64,
+    pub rows_published: usize,
+    pub rows_suppressed: usize,
+    pub subjects_excluded_by_consent: i64,
+    pub suppression: String,
+}
+
+/// The classifier a run planned with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClassifierRecord {
+    /// `builtin-<version>`, with the number of override files.
+    pub version: String,
+    /// The override files loaded (`--classifiers DIR`), if any.
+    pub overrides: Vec<String>,
+}
+
+/// `LAKE/_piguard/runs/<run-id>/manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub piguard_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub pipeline: String,
+    pub pipeline_sha256: String,
+    pub key_id: String,
+    pub classifier: ClassifierRecord,
+    pub dry_run: bool,
+    pub forced: bool,
+    pub datasets: Vec<DatasetRecord>,
+    pub exports: Vec<ExportRecord>,
+}
+
+/// A manifest that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("run manifest {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("run manifest {path} is not a manifest this piguard reads ({message}); re-run the pipeline to record its plan")]
+    Unreadable { path: PathBuf, message: String },
+}
+
+impl Manifest {
+    /// Reads the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let bytes = std::fs::read(path).map_err(|cause| ManifestError::Io { path: path.to_path_buf(), cause })?;
+        serde_json::from_slice(&bytes).map_err(|e| ManifestError::Unreadable { path: path.to_path_buf(), message: e.to_string() })
+    }
+}
+
+/// A dataset as the newest run that wrote it planned it.
+#[derive(Debug, Clone)]
+pub struct WrittenDataset {
+    pub run_id: String,
+    /// The key its pseudonyms were made with.
+    pub key_id: String,
+    pub planned: PlannedDataset,
+}
+
+/// Every dataset some run wrote, each with the plan of the newest run that wrote it (a later
+/// run of a partial pipeline does not hide the others), sorted by name.
+pub fn written_datasets(lake: &Lake) -> Result<Vec<WrittenDataset>, ManifestError> {
+    let mut found: Vec<WrittenDataset> = Vec::new();
+    for run_id in lake.run_ids().into_iter().rev() {
+        let manifest = Manifest::load(&lake.manifest_path(&run_id))?;
+        for d in manifest.datasets {
+            if !found.iter().any(|w| w.planned.plan.name == d.planned.plan.name) {
+                found.push(WrittenDataset { run_id: run_id.clone(), key_id: manifest.key_id.clone(), planned: d.planned });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.planned.plan.name.cmp(&b.planned.plan.name));
+    Ok(found)
+}

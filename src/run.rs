@@ -1,0 +1,392 @@
+//! `piguard run`: de-identify the raw zone into the analytics zone.
+//!
+//! Commit points, in order, per partition: the output is streamed by DataFusion into a
+//! hidden temporary file in the partition's directory; the leak gate checks it; it is
+//! renamed over `part-00000.parquet` (atomic, so readers see the old file or the new one);
+//! then a marker records the inputs' fingerprint, so an unchanged partition is skipped next
+//! time. A kill at any moment leaves every visible file complete; the next run removes
+//! leftover temporaries and redoes what has no marker.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use datafusion::common::Column;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::logical_expr::{Expr, ScalarUDF};
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext, lit};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::classify::Classifier;
+use crate::export::{self, ExportError};
+use crate::inventory::DEFAULT_SAMPLE_ROWS;
+use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LockError, MARKER_FILE, PARTITION_FILE, TMP_PREFIX, Zone, write_atomic};
+use crate::leak::{Finding, check_dataset};
+use crate::ledger::{ErasureLedger, LedgerError, pending_subjects};
+use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus};
+use crate::plan::{ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, deid_parquet_options, sha256_hex};
+use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
+use crate::transform::{PseudonymKey, RedactStyle};
+
+/// Why a run stopped. None of these carries a value from the data.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("dataset {dataset}: {message}")]
+    Dataset { dataset: String, message: String },
+    #[error("dataset {dataset}, partition {partition}: the output still holds raw PI, so it was not published\n{}", .findings.iter().map(|f| format!("  column {}: {} ({} of {} sampled values)", f.column, f.category, f.values_matched, f.values_checked)).collect::<Vec<_>>().join("\n"))]
+    Leak { dataset: String, partition: String, findings: Vec<Finding> },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl RunError {
+    /// 1 for a refusal by policy (the leak gate), 2 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Leak { .. } => 1,
+            _ => 2,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |cause| RunError::Io { path: path.to_path_buf(), cause }
+}
+
+/// Options for a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The lake.
+    pub lake: Lake,
+    /// The pipeline file.
+    pub pipeline: PathBuf,
+    /// Plan and report, write nothing.
+    pub dry_run: bool,
+    /// Rewrite partitions even when their inputs are unchanged.
+    pub force: bool,
+    /// Rows sampled per dataset to classify its columns.
+    pub sample_rows: usize,
+}
+
+impl RunOptions {
+    /// Options with defaults for `pipeline` on `lake`.
+    pub fn new(lake: Lake, pipeline: impl Into<PathBuf>) -> Self {
+        RunOptions { lake, pipeline: pipeline.into(), dry_run: false, force: false, sample_rows: DEFAULT_SAMPLE_ROWS }
+    }
+}
+
+/// Progress, for the terminal or the log.
+#[derive(Debug, Clone)]
+pub enum RunEvent<'a> {
+    /// Planning done: datasets and partitions in total.
+    Planned { datasets: usize, partitions: usize },
+    /// A partition was handled.
+    Partition { dataset: &'a str, partition: &'a str, status: PartitionStatus, rows: u64 },
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunReport {
+    pub manifest: Manifest,
+    /// Where the manifest was written (none for a dry run).
+    pub manifest_path: Option<PathBuf>,
+}
+
+/// What a partition was made from, beside it.
+#[derive(Serialize, Deserialize, PartialEq)]
+struct Marker {
+    fingerprint: String,
+    rows: u64,
+    run_id: String,
+}
+
+fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let salt = (now.timestamp_subsec_nanos() ^ std::process::id()) & 0xffff;
+    format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+fn inputs_of(files: &[DataFile]) -> Result<Vec<(InputRecord, u128)>, RunError> {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f.path).map_err(io_err(&f.path))?;
+            let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            Ok((InputRecord { path: f.path.display().to_string(), bytes: meta.len() }, mtime))
+        })
+        .collect()
+}
+
+/// The expression computing a column's output, or `None` when it is dropped.
+fn column_expr(c: &ColumnPlan, udfs: &Udfs) -> Option<Expr> {
+    let input = Expr::Column(Column::new_unqualified(&c.name));
+    let out = match &c.step {
+        Step::Drop => return None,
+        Step::Keep => input,
+        Step::Hash { domain, category } => udfs.hash.call(vec![input, lit(domain.clone()), lit(category.id())]),
+        Step::Mask { category, spec } => {
+            let mut args = vec![input, lit(category.id())];
+            if let Some(s) = spec {
+                args.push(lit(s.keep_first as i64));
+                args.push(lit(s.keep_last as i64));
+            }
+            udfs.mask.call(args)
+        }
+        // The generalization travels as a typed value, parsed never.
+        Step::Generalize { generalization } => ScalarUDF::new_from_impl(GeneralizeUdf::planned(*generalization)).call(vec![input]),
+        Step::Redact { style } => udfs.redact.call(vec![input, lit(if *style == RedactStyle::Tag { "tag" } else { "mask" })]),
+    };
+    Some(out.alias(&c.name))
+}
+
+struct Udfs {
+    hash: ScalarUDF,
+    mask: ScalarUDF,
+    redact: ScalarUDF,
+}
+
+/// Runs a pipeline. Nothing is written when the pipeline fails closed.
+pub async fn run(
+    options: &RunOptions,
+    key: &PseudonymKey,
+    classifier: &Classifier,
+    progress: &mut dyn FnMut(RunEvent<'_>),
+) -> Result<RunReport, RunError> {
+    let started_at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let spec = PipelineSpec::load(&options.pipeline).map_err(PlanError::from)?;
+    let pipeline_bytes = std::fs::read(&options.pipeline).map_err(io_err(&options.pipeline))?;
+    let key_id = key.id();
+
+    let lake = &options.lake;
+    let plan = PipelinePlan::build(lake, &spec, classifier, &key_id, options.sample_rows)?;
+
+    let run_id = new_run_id();
+    let lock = if options.dry_run { None } else { Some(lake.lock()?) };
+    // Read under the lock: an erase that finished a moment ago is honoured.
+    let pending = pending_subjects(&ErasureLedger::of(lake).open_requests()?, &key_id)?;
+
+    let total: usize = plan.datasets.iter().map(|d| d.source.partitions().len()).sum();
+    progress(RunEvent::Planned { datasets: plan.datasets.len(), partitions: total });
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads));
+    let udfs = Udfs {
+        hash: ScalarUDF::new_from_impl(HashUdf::new(key.clone())),
+        mask: ScalarUDF::new_from_impl(MaskUdf::default()),
+        redact: ScalarUDF::new_from_impl(RedactUdf::default()),
+    };
+
+    let mut records = Vec::new();
+    for p in &plan.datasets {
+        let name = p.planned.name();
+        let out_root = lake.dataset_dir(Zone::Deid, name);
+        if !options.dry_run {
+            lake::remove_temporaries(&out_root, TMP_PREFIX).map_err(io_err(&out_root))?;
+        }
+        let mut parts = Vec::new();
+        let mut rows_written = 0;
+        for (partition, files) in p.source.partitions() {
+            let out_dir = if partition.is_empty() { out_root.clone() } else { out_root.join(&partition) };
+            let output = out_dir.join(PARTITION_FILE);
+            let inputs = inputs_of(&files)?;
+            // Inputs by their place in the dataset, so `--lake ./lake` and `--lake lake` agree.
+            let identity: Vec<(String, u64, String)> = files
+                .iter()
+                .zip(&inputs)
+                .map(|(f, (r, mtime))| {
+                    let rel = f.path.strip_prefix(&p.source.path).unwrap_or(&f.path);
+                    (rel.display().to_string(), r.bytes, mtime.to_string())
+                })
+                .collect();
+            let fingerprint = sha256_hex(serde_json::to_string(&(&p.plan_hash, identity)).expect("serializes").as_bytes());
+            let marker_path = out_dir.join(MARKER_FILE);
+            let previous: Option<Marker> = std::fs::read(&marker_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let unchanged = previous.as_ref().filter(|m| m.fingerprint == fingerprint && output.is_file());
+            let (status, rows) = match (unchanged, options.force, options.dry_run) {
+                (Some(m), false, _) => (PartitionStatus::Unchanged, m.rows),
+                (_, _, true) => (PartitionStatus::Planned, 0),
+                _ => {
+                    let rows = write_partition(&ctx, &udfs, p, &files, &out_dir, &run_id, classifier, &partition, pending.get(name)).await?;
+                    let marker = Marker { fingerprint, rows, run_id: run_id.clone() };
+                    write_atomic(&marker_path, &serde_json::to_vec_pretty(&marker).expect("serializes")).map_err(io_err(&marker_path))?;
+                    rows_written += rows;
+                    (PartitionStatus::Written, rows)
+                }
+            };
+            progress(RunEvent::Partition { dataset: name, partition: &partition, status, rows });
+            parts.push(PartitionRecord {
+                partition,
+                status,
+                inputs: inputs.into_iter().map(|(r, _)| r).collect(),
+                output: output.display().to_string(),
+                rows,
+            });
+        }
+        records.push(DatasetRecord {
+            planned: p.planned.clone(),
+            input: p.source.path.display().to_string(),
+            output: out_root.display().to_string(),
+            partitions: parts,
+            rows_written,
+        });
+    }
+
+    let mut export_records = Vec::new();
+    if !options.dry_run {
+        for e in &plan.exports {
+            export_records.push(export::write(lake, e, &run_id).await?);
+        }
+    }
+
+    let manifest = Manifest {
+        run_id: run_id.clone(),
+        piguard_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        pipeline: options.pipeline.display().to_string(),
+        pipeline_sha256: sha256_hex(&pipeline_bytes),
+        key_id,
+        classifier: plan.classifier.clone(),
+        dry_run: options.dry_run,
+        forced: options.force,
+        datasets: records,
+        exports: export_records,
+    };
+    if options.dry_run {
+        return Ok(RunReport { manifest, manifest_path: None });
+    }
+    let manifest_path = lake.manifest_path(&run_id);
+    write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest).expect("serializes")).map_err(io_err(&manifest_path))?;
+    let count = |s: PartitionStatus| manifest.datasets.iter().flat_map(|d| &d.partitions).filter(|p| p.status == s).count();
+    let event = AuditEvent::Run {
+        run_id,
+        pipeline: manifest.pipeline.clone(),
+        pipeline_sha256: manifest.pipeline_sha256.clone(),
+        key_id: manifest.key_id.clone(),
+        datasets: manifest.datasets.len(),
+        partitions_written: count(PartitionStatus::Written),
+        partitions_unchanged: count(PartitionStatus::Unchanged),
+        exports: manifest.exports.iter().map(|e| format!("{} ({} rows, {} suppressed)", e.export, e.rows_published, e.rows_suppressed)).collect(),
+        rows_written: manifest.datasets.iter().map(|d| d.rows_written).sum(),
+    };
+    AuditLog::of(lake).append(&event)?;
+    drop(lock);
+    Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
+}
+
+/// Streams one partition through the plan into a temporary file, checks it, and publishes it.
+#[allow(clippy::too_many_arguments)]
+async fn write_partition(
+    ctx: &SessionContext,
+    udfs: &Udfs,
+    p: &DatasetRun,
+    files: &[DataFile],
+    out_dir: &Path,
+    run_id: &str,
+    classifier: &Classifier,
+    partition: &str,
+    erased: Option<&Vec<String>>,
+) -> Result<u64, RunError> {
+    let plan = &p.planned.plan;
+    let name = &plan.name;
+    let df_err = |e: datafusion::error::DataFusionError| RunError::Dataset {
+        dataset: name.clone(),
+        message: format!("partition {}: {e}", if partition.is_empty() { "(all)" } else { partition }),
+    };
+    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    let df = match files[0].format {
+        FileFormat::Parquet => ctx.read_parquet(paths, ParquetReadOptions::default()).await,
+        FileFormat::Csv => {
+            // Every CSV column as text, as `scan` saw it: phone numbers keep leading zeros.
+            let schema = arrow::datatypes::Schema::new(
+                plan.columns.iter().map(|c| arrow::datatypes::Field::new(&c.name, arrow::datatypes::DataType::Utf8, true)).collect::<Vec<_>>(),
+            );
+            ctx.read_csv(paths, CsvReadOptions::new().has_header(true).schema(&schema)).await
+        }
+        FileFormat::Json => {
+            let ext = files[0].path.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
+            ctx.read_json(paths, JsonReadOptions::default().file_extension(&ext)).await
+        }
+    }
+    .map_err(df_err)?;
+    let mut exprs = Vec::new();
+    for field in df.schema().fields() {
+        let Some(c) = plan.columns.iter().find(|c| &c.name == field.name()) else {
+            return Err(RunError::Dataset {
+                dataset: name.clone(),
+                message: format!("column `{}` appears in partition {partition} but was not in the classified sample; nothing was written for it (rescan with a larger --sample-rows)", field.name()),
+            });
+        };
+        exprs.extend(column_expr(c, udfs));
+    }
+    if exprs.is_empty() {
+        return Err(RunError::Dataset { dataset: name.clone(), message: "every column is dropped; nothing to write".into() });
+    }
+    let mut df = df.select(exprs).map_err(df_err)?;
+    if let (Some(refs), Some(subject)) = (erased, &p.planned.subject_column) {
+        // Subjects with a pending erasure: their raw rows are held by a legal floor, but
+        // they never reach the de-identified zone again.
+        df = df.filter(subject.matches(Zone::Deid, refs, &udfs.hash).is_not_true()).map_err(df_err)?;
+    }
+
+    std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
+    let tmp = out_dir.join(format!("{TMP_PREFIX}{run_id}-{PARTITION_FILE}"));
+    let parquet = deid_parquet_options(plan);
+    let written = df
+        .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
+        .await
+        .map_err(df_err)?;
+    let rows = written
+        .first()
+        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0)))
+        .unwrap_or(0);
+
+    // The leak gate: the output is checked as `piguard verify` would, except columns that the
+    // pipeline keeps with a reason.
+    let reasoned: Vec<String> = plan.columns.iter().filter(|c| c.reason.is_some()).map(|c| c.name.clone()).collect();
+    let check = DatasetSource {
+        name: name.clone(),
+        path: tmp.clone(),
+        files: vec![DataFile { path: tmp.clone(), format: FileFormat::Parquet }],
+        partition_columns: Vec::new(),
+    };
+    let findings = if rows == 0 {
+        Vec::new()
+    } else {
+        check_dataset(&check, classifier, DEFAULT_SAMPLE_ROWS, &reasoned)
+            .map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?
+    };
+    if !findings.is_empty() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(RunError::Leak { dataset: name.clone(), partition: partition.to_string(), findings });
+    }
+    let output = out_dir.join(PARTITION_FILE);
+    lake::publish(&tmp, &output).map_err(io_err(&output))?;
+    Ok(rows)
+}
+
+/// The key id and column actions, as a dry run prints them.
+pub fn describe_plan(manifest: &Manifest) -> String {
+    let mut out = String::new();
+    for d in &manifest.datasets {
+        let todo = d.partitions.iter().filter(|p| p.status != PartitionStatus::Unchanged).count();
+        out.push_str(&format!("{}: {} partition(s), {} to write\n", d.planned.name(), d.partitions.len(), todo));
+        for c in &d.planned.plan.columns {
+            let params = c.step.params();
+            let params = if params.is_empty() { String::new() } else { format!(" ({params})") };
+            let reason = c.reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default();
+            out.push_str(&format!("  {:<20} {:<17} {}{}{}\n", c.name, c.category, c.step.action(), params, reason));
+        }
+    }
+    out
+}

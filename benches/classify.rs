@@ -15,12 +15,18 @@ use piguard::inventory::{ScanOptions, scan};
 use piguard::lake::{discover, sample_dataset};
 use piguard::sample_data::{SampleOptions, generate};
 
+/// A sample of `source`, read on a runtime of its own.
+fn sample(source: &piguard::lake::DatasetSource, rows: usize) -> piguard::lake::DatasetSample {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime starts");
+    runtime.block_on(sample_dataset(source, rows)).expect("the bundled lake is readable")
+}
+
 /// Every string column of the bundled demo lake: realistic matches and non-matches.
 fn demo_values() -> Vec<String> {
     let raw = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/lake/raw");
     let mut values = Vec::new();
     for source in discover(&raw).datasets.into_iter().flatten() {
-        let sample = sample_dataset(&source, 2_000).expect("the bundled lake is readable");
+        let sample = sample(&source, 2_000);
         for col in sample.columns {
             values.extend(col.values.iter().flatten().map(str::to_owned));
         }
@@ -44,7 +50,7 @@ fn classify_column(c: &mut Criterion) {
     let classifier = Classifier::new(Rules::builtin());
     let raw = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/lake/raw");
     let users = discover(&raw.join("users")).datasets.remove(0).expect("users");
-    let sample = sample_dataset(&users, 10_000).expect("readable");
+    let sample = sample(&users, 10_000);
     let mut group = c.benchmark_group("classify_column");
     for name in ["sfzh", "xm", "jtzz", "register_time"] {
         let col = sample.columns.iter().find(|c| c.name == name).expect("column");

@@ -53,13 +53,13 @@ fn embedded_count(values: &StringArray) -> (usize, usize, Option<Category>) {
 }
 
 /// Checks one dataset; columns named in `skip` (kept with a reason) are not checked.
-pub fn check_dataset(
+pub async fn check_dataset(
     source: &DatasetSource,
     classifier: &Classifier,
     sample_rows: usize,
     skip: &[String],
 ) -> Result<Vec<Finding>, LakeError> {
-    let sample = lake::sample_dataset(source, sample_rows)?;
+    let sample = lake::sample_dataset(source, sample_rows).await?;
     let mut findings = Vec::new();
     for col in sample.columns.iter().filter(|c| !skip.contains(&c.name)) {
         let finding = |category, kind, values_checked, values_matched| Finding {

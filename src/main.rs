@@ -460,7 +460,7 @@ fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
 }
 
 fn verify_outputs(paths: &[PathBuf], sample_rows: usize, classifier: &Classifier) -> Result<(), Failure> {
-    let report = verify::verify(paths, classifier, sample_rows);
+    let report = runtime()?.block_on(verify::verify(paths, classifier, sample_rows));
     for f in &report.findings {
         println!(
             "PI found: dataset {} column {}: {} ({}, {} of {} sampled values) in {}",

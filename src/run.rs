@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 use datafusion::common::Column;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::{Expr, ScalarUDF};
-use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext, lit};
+use datafusion::prelude::{SessionConfig, SessionContext, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog};
@@ -168,7 +168,7 @@ pub async fn run(
     let key_id = key.id();
 
     let lake = &options.lake;
-    let plan = PipelinePlan::build(lake, &spec, classifier, &key_id, options.sample_rows)?;
+    let plan = PipelinePlan::build(lake, &spec, classifier, &key_id, options.sample_rows).await?;
 
     let run_id = new_run_id();
     let lock = if options.dry_run { None } else { Some(lake.lock()?) };
@@ -303,22 +303,7 @@ async fn write_partition(
         dataset: name.clone(),
         message: format!("partition {}: {e}", if partition.is_empty() { "(all)" } else { partition }),
     };
-    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-    let df = match files[0].format {
-        FileFormat::Parquet => ctx.read_parquet(paths, ParquetReadOptions::default()).await,
-        FileFormat::Csv => {
-            // Every CSV column as text, as `scan` saw it: phone numbers keep leading zeros.
-            let schema = arrow::datatypes::Schema::new(
-                plan.columns.iter().map(|c| arrow::datatypes::Field::new(&c.name, arrow::datatypes::DataType::Utf8, true)).collect::<Vec<_>>(),
-            );
-            ctx.read_csv(paths, CsvReadOptions::new().has_header(true).schema(&schema)).await
-        }
-        FileFormat::Json => {
-            let ext = files[0].path.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
-            ctx.read_json(paths, JsonReadOptions::default().file_extension(&ext)).await
-        }
-    }
-    .map_err(df_err)?;
+    let df = lake::read_files(ctx, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
     let mut exprs = Vec::new();
     for field in df.schema().fields() {
         let Some(c) = plan.columns.iter().find(|c| &c.name == field.name()) else {
@@ -364,6 +349,7 @@ async fn write_partition(
         Vec::new()
     } else {
         check_dataset(&check, classifier, DEFAULT_SAMPLE_ROWS, &reasoned)
+            .await
             .map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?
     };
     if !findings.is_empty() {

@@ -18,12 +18,12 @@ pub struct VerifyReport {
 }
 
 /// Checks every dataset found at `paths`.
-pub fn verify(paths: &[PathBuf], classifier: &Classifier, sample_rows: usize) -> VerifyReport {
+pub async fn verify(paths: &[PathBuf], classifier: &Classifier, sample_rows: usize) -> VerifyReport {
     let mut report = VerifyReport::default();
     for path in paths {
         for found in lake::discover(path).datasets {
             match found {
-                Ok(source) => match check_dataset(&source, classifier, sample_rows, &[]) {
+                Ok(source) => match check_dataset(&source, classifier, sample_rows, &[]).await {
                     Ok(f) => {
                         report.datasets_checked += 1;
                         report.findings.extend(f);

@@ -108,12 +108,12 @@ impl Default for ScanOptions {
 }
 
 /// Samples and classifies one dataset.
-pub fn classify_dataset(
+pub async fn classify_dataset(
     source: &DatasetSource,
     classifier: &Classifier,
     sample_rows: usize,
 ) -> Result<DatasetInventory, FailedDataset> {
-    let sample = lake::sample_dataset(source, sample_rows).map_err(|e| FailedDataset {
+    let sample = lake::sample_dataset(source, sample_rows).await.map_err(|e| FailedDataset {
         name: source.name.clone(),
         path: source.path.display().to_string(),
         error: e.to_string(),
@@ -147,6 +147,7 @@ pub fn classify_dataset(
 
 /// Scans `paths` (files, dataset directories, directories of datasets, lakes) into an
 /// inventory. A dataset that cannot be read is listed under `failed`; the others still are.
+/// Runs its own worker threads: call it outside an async runtime.
 pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -> Scan {
     // (lake root index or none, source)
     let mut jobs: Vec<(Option<usize>, DatasetSource)> = Vec::new();
@@ -180,10 +181,13 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
+                // Each worker reads its datasets on a runtime of its own, and classifies them
+                // on its own thread.
+                let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime starts");
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((_, source)) = jobs.get(i) else { break };
-                    let r = classify_dataset(source, classifier, options.sample_rows);
+                    let r = runtime.block_on(classify_dataset(source, classifier, options.sample_rows));
                     results.lock().expect("no worker panics holding the lock").push((i, r));
                 }
             });

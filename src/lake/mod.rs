@@ -2,6 +2,7 @@
 //! directories, hive partitions, a lake's raw zone), sampling their rows, the writer lock,
 //! and the one atomic publish step.
 
+pub mod read;
 pub mod sample;
 pub mod tables;
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use read::read_files;
 pub use sample::{DatasetSample, SampledColumn, sample_dataset};
 pub use tables::session;
 
@@ -80,12 +82,8 @@ pub enum LakeError {
         line: u64,
         column: String,
     },
-    #[error("{path}: line {line}: {message}")]
-    Json {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    #[error("{path}: not readable as JSON lines or a JSON array of objects: {message}")]
+    Json { path: PathBuf, message: String },
 }
 
 /// One data file of a dataset.

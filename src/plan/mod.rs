@@ -132,7 +132,7 @@ impl PipelinePlan {
     /// `classifier`. Fails closed with every problem listed: a dataset missing or unreadable,
     /// PI without an action, a subject column that erasure could not find again, a retention
     /// policy below a legal floor, an export that would carry identifiers.
-    pub fn build(lake: &Lake, spec: &PipelineSpec, classifier: &Classifier, key_id: &str, sample_rows: usize) -> Result<PipelinePlan, PlanError> {
+    pub async fn build(lake: &Lake, spec: &PipelineSpec, classifier: &Classifier, key_id: &str, sample_rows: usize) -> Result<PipelinePlan, PlanError> {
         let mut datasets = Vec::new();
         let mut problems = Vec::new();
         for d in &spec.datasets {
@@ -149,7 +149,7 @@ impl PipelinePlan {
                     continue;
                 }
             };
-            let inventory = match classify_dataset(&source, classifier, sample_rows) {
+            let inventory = match classify_dataset(&source, classifier, sample_rows).await {
                 Ok(inventory) => inventory,
                 Err(f) => {
                     problems.push(PlanProblem::Unreadable { dataset: d.name.clone(), message: f.error });

@@ -345,7 +345,7 @@ impl PipelineSpec {
 
 impl RetentionSpec {
     /// Why this policy is inconsistent, if it is. (Legal floors need the dataset's columns,
-    /// so [`crate::retention::RetentionPolicy::resolve`] checks those.)
+    /// so [`crate::plan::RetentionPolicy::resolve`] checks those.)
     pub fn problem(&self) -> Option<String> {
         match (self.min_days, self.max_days) {
             (Some(min), Some(max)) if min > max => Some(format!("min_days = {min} is more than max_days = {max}")),

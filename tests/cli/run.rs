@@ -328,7 +328,13 @@ fn a_killed_run_leaves_only_complete_partitions_and_the_rerun_finishes() {
     assert_eq!(run_demo(reference.path(), KEY, &[]).status.code(), Some(0));
 
     let lake = demo_lake();
-    for delay_ms in [700, 2500] {
+    let deid = lake.path().join("deid");
+    let files = |pred: &dyn Fn(&str) -> bool| if deid.is_dir() { walk(&deid).iter().filter(|p| pred(p.file_name().unwrap().to_str().unwrap())).count() } else { 0 };
+    // Killed first while a partition is being written, then after some have been published.
+    let writing = |_: usize| files(&|n| n.starts_with(".tmp-")) > 0;
+    let some_published = |before: usize| files(&|n| n == "_piguard_partition.json") > before + 5;
+    for kill_when in [&writing as &dyn Fn(usize) -> bool, &some_published] {
+        let before = files(&|n| n == "_piguard_partition.json");
         let mut child = Command::new(env!("CARGO_BIN_EXE_piguard"))
             .args(["run", demo_pipeline().to_str().unwrap(), "--lake", lake.path().to_str().unwrap(), "--force"])
             .env("PIGUARD_KEY", KEY)
@@ -336,11 +342,14 @@ fn a_killed_run_leaves_only_complete_partitions_and_the_rerun_finishes() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while !kill_when(before) && child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // Whatever is visible is a complete Parquet file.
-        for f in parquet_files(&lake.path().join("deid")) {
+        for f in parquet_files(&deid) {
             let rows: usize = read_batches(&f).iter().map(|b| b.num_rows()).sum();
             assert!(rows > 0, "{} is complete", f.display());
         }

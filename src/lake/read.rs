@@ -1,0 +1,141 @@
+//! The one reader of data files: DataFusion's Parquet, CSV and JSON readers with piguard's
+//! options. Sampling (for `scan`, planning and the leak gate) and `run` both read through
+//! [`read_files`], so they see the same columns and types. Every CSV column is text, as
+//! landed: phone numbers and ids keep their leading zeros.
+
+use std::path::Path;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext};
+
+use super::{DataFile, FileFormat, LakeError};
+
+/// A DataFrame over `files`, which share the format of the first. CSV columns are read as
+/// text, named by the first file's header; JSON is read as lines, or as one array of
+/// objects when the first file starts with `[`.
+pub async fn read_files(ctx: &SessionContext, files: &[DataFile]) -> Result<DataFrame, LakeError> {
+    let Some(first) = files.first() else {
+        return Err(LakeError::NothingReadable { path: Path::new("").to_path_buf() });
+    };
+    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    let ext = first.path.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
+    let read = match first.format {
+        FileFormat::Parquet => ctx.read_parquet(paths, ParquetReadOptions::default().file_extension(&ext)).await,
+        FileFormat::Csv => {
+            let schema = Schema::new(csv_header(&first.path)?.into_iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>());
+            ctx.read_csv(paths, CsvReadOptions::new().has_header(true).schema(&schema).file_extension(&ext)).await
+        }
+        FileFormat::Json => {
+            let lines = !starts_with_bracket(&first.path)?;
+            ctx.read_json(paths, JsonReadOptions::default().file_extension(&ext).newline_delimited(lines)).await
+        }
+    };
+    read.map_err(|e| read_error(first, &e))
+}
+
+/// The column names of a CSV file's header.
+pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, LakeError> {
+    let file = std::fs::File::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let headers = reader.byte_headers().map_err(|e| LakeError::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        message: match e.kind() {
+            csv::ErrorKind::Io(io) => format!("unreadable header: {io}"),
+            _ => "unreadable header".into(),
+        },
+    })?;
+    headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            std::str::from_utf8(h)
+                .map(|n| n.trim().to_string())
+                .map_err(|_| LakeError::NotUtf8 { path: path.to_path_buf(), line: 1, column: format!("#{}", i + 1) })
+        })
+        .collect()
+}
+
+fn starts_with_bracket(path: &Path) -> Result<bool, LakeError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = file.read(&mut buf).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if let Some(b) = buf[..n].iter().find(|b| !b.is_ascii_whitespace()) {
+            return Ok(*b == b'[');
+        }
+    }
+}
+
+/// The number after `word ` in `message`, e.g. the 3 of `line 3`.
+fn number_after(message: &str, word: &str) -> Option<u64> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find(&format!("{word} "))? + word.len() + 1;
+    let digits: String = lower[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Wrappers the layers of DataFusion and Arrow put around a reader's message.
+const WRAPPERS: [&str; 7] = ["External error: ", "Execution error: ", "Arrow error: ", "Parquet error: ", "Csv error: ", "Json error: ", "Object Store error: "];
+
+/// The first line of a reader's error without its wrappers and with every quoted part
+/// removed, since a reader may quote the value it could not parse.
+fn scrubbed(e: &DataFusionError) -> String {
+    let text = e.to_string();
+    let mut line = text.lines().next().unwrap_or_default();
+    while let Some(rest) = WRAPPERS.iter().find_map(|w| line.strip_prefix(w)) {
+        line = rest;
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut quote = None;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => {
+                quote = None;
+                out.push_str("…");
+                out.push(c);
+            }
+            Some(_) => {}
+            None if c == '"' || c == '\'' || c == '`' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// A reader's error as a [`LakeError`] naming `file` (and the line and column where the
+/// reader says), never a value.
+pub(crate) fn read_error(file: &DataFile, e: &DataFusionError) -> LakeError {
+    let mut message = scrubbed(e);
+    let path = file.path.clone();
+    // JSON parsers count lines within the record they were given, not within the file.
+    if file.format == FileFormat::Json
+        && let Some(at) = message.find(" at line ")
+    {
+        message.truncate(at);
+    }
+    let line = number_after(&message, "line").unwrap_or(0);
+    if message.to_ascii_lowercase().contains("utf-8") || message.to_ascii_lowercase().contains("utf8") {
+        let column = match (file.format, number_after(&message, "field")) {
+            (FileFormat::Csv, Some(field)) => csv_header(&file.path)
+                .ok()
+                .and_then(|h| h.get((field as usize).saturating_sub(1)).cloned())
+                .unwrap_or_else(|| format!("#{field}")),
+            _ => "(unknown)".into(),
+        };
+        return LakeError::NotUtf8 { path, line, column };
+    }
+    match file.format {
+        FileFormat::Parquet => LakeError::Parquet { path, message },
+        FileFormat::Csv => LakeError::Csv { path, line, message },
+        FileFormat::Json => LakeError::Json { path, message },
+    }
+}

@@ -2,24 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::{bundled_lake, copy_tree, text};
-
-const KEY: &str = "integration-test-key-0123456789abcdef";
+use crate::{KEY, bundled_lake, copy_tree, piguard_in, text};
 
 const DATASETS: &str = "[[dataset]]\nname = \"orders\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n\n[[dataset]]\nname = \"consents\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n";
-
-fn piguard(lake: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_piguard"))
-        .args(args)
-        .env("PIGUARD_LAKE", lake)
-        .env("PIGUARD_KEY", KEY)
-        .output()
-        .expect("piguard runs")
-}
 
 fn lake_with(export: &str) -> (tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().unwrap();
@@ -28,12 +17,12 @@ fn lake_with(export: &str) -> (tempfile::TempDir, Output) {
     }
     let p = dir.path().join("p.toml");
     std::fs::write(&p, format!("{DATASETS}\n{export}")).unwrap();
-    let out = piguard(dir.path(), &["run", p.to_str().unwrap()]);
+    let out = piguard_in(dir.path(), Some(KEY), &["run", p.to_str().unwrap()]);
     (dir, out)
 }
 
 fn csv_query(lake: &Path, sql: &str) -> Vec<Vec<String>> {
-    let out = piguard(lake, &["query", "--format", "csv", sql]);
+    let out = piguard_in(lake, Some(KEY), &["query", "--format", "csv", sql]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     text(&out).0.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
 }

@@ -17,13 +17,41 @@ pub fn bundled_lake() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/lake")
 }
 
-/// Runs `piguard` with `args`.
+/// The key the tests run with.
+pub const KEY: &str = "integration-test-key-0123456789abcdef";
+/// A second key, for tests that need another.
+pub const OTHER_KEY: &str = "another-integration-key-0123456789abcdef";
+
+/// `piguard ARGS` with none of the `PIGUARD_*` variables of the environment: `lake` as
+/// `PIGUARD_LAKE` and `key` as `PIGUARD_KEY` where given.
+pub fn command(lake: Option<&Path>, key: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_piguard"));
+    cmd.args(args);
+    for var in ["PIGUARD_LAKE", "PIGUARD_KEY", "PIGUARD_KEY_FILE", "PIGUARD_PIPELINE"] {
+        cmd.env_remove(var);
+    }
+    if let Some(lake) = lake {
+        cmd.env("PIGUARD_LAKE", lake);
+    }
+    if let Some(key) = key {
+        cmd.env("PIGUARD_KEY", key);
+    }
+    cmd
+}
+
+/// Runs `piguard` with `args`, no lake and no key from the environment.
 pub fn piguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_piguard"))
-        .args(args)
-        .env_remove("PIGUARD_LAKE")
-        .output()
-        .expect("the piguard binary runs")
+    piguard_with_key(None, args)
+}
+
+/// Runs `piguard` with `args` and `key`, no lake from the environment.
+pub fn piguard_with_key(key: Option<&str>, args: &[&str]) -> Output {
+    command(None, key, args).output().expect("the piguard binary runs")
+}
+
+/// Runs `piguard` with `args` on `lake` (as `PIGUARD_LAKE`) with `key`.
+pub fn piguard_in(lake: &Path, key: Option<&str>, args: &[&str]) -> Output {
+    command(Some(lake), key, args).output().expect("the piguard binary runs")
 }
 
 /// Stdout and stderr as text.

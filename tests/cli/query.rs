@@ -1,22 +1,8 @@
 //! `piguard query`: SQL over the de-identified zone; the raw zone only with a reason, audited.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-use crate::{bundled_lake, copy_tree, text};
-
-const KEY: &str = "integration-test-key-0123456789abcdef";
-
-fn piguard(lake: &Path, key: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_piguard"));
-    cmd.args(args).env("PIGUARD_LAKE", lake).env_remove("PIGUARD_KEY").env_remove("PIGUARD_KEY_FILE");
-    if let Some(k) = key {
-        cmd.env("PIGUARD_KEY", k);
-    }
-    cmd.output().expect("piguard runs")
-}
+use crate::{KEY, bundled_lake, copy_tree, piguard_in, text};
 
 /// A lake with users and orders de-identified.
 fn lake() -> tempfile::TempDir {
@@ -31,7 +17,7 @@ fn lake() -> tempfile::TempDir {
          [[dataset]]\nname = \"orders\"\ndefault_action = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n",
     )
     .unwrap();
-    let out = piguard(dir.path(), Some(KEY), &["run", pipeline.to_str().unwrap()]);
+    let out = piguard_in(dir.path(), Some(KEY), &["run", pipeline.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     dir
 }
@@ -39,16 +25,16 @@ fn lake() -> tempfile::TempDir {
 #[test]
 fn analysts_query_the_deid_zone_in_every_format() {
     let lake = lake();
-    let out = piguard(lake.path(), None, &["query", "select count(*) as n from users"]);
+    let out = piguard_in(lake.path(), None, &["query", "select count(*) as n from users"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("| n   |") && stdout.contains("| 500 |"), "{stdout}");
 
     // Hive partitions are columns.
-    let out = piguard(lake.path(), None, &["query", "--format", "csv", "select count(distinct dt) as months, sum(pay_amount) > 0 as paid from orders"]);
+    let out = piguard_in(lake.path(), None, &["query", "--format", "csv", "select count(distinct dt) as months, sum(pay_amount) > 0 as paid from orders"]);
     assert_eq!(text(&out).0, "months,paid\n15,true\n");
 
-    let out = piguard(lake.path(), None, &["query", "--format", "json", "select xm, csrq, piguard_mask(xm, 'name') as again from users order by xm limit 3"]);
+    let out = piguard_in(lake.path(), None, &["query", "--format", "json", "select xm, csrq, piguard_mask(xm, 'name') as again from users order by xm limit 3"]);
     let rows: Vec<Value> = text(&out).0.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 3);
     for r in &rows {
@@ -60,27 +46,27 @@ fn analysts_query_the_deid_zone_in_every_format() {
     // A run's hidden temporary output is never read.
     let deid_users = lake.path().join("deid/users");
     std::fs::copy(deid_users.join("part-00000.parquet"), deid_users.join(".tmp-x-part-00000.parquet")).unwrap();
-    let out = piguard(lake.path(), None, &["query", "--format", "csv", "select count(*) as n from users"]);
+    let out = piguard_in(lake.path(), None, &["query", "--format", "csv", "select count(*) as n from users"]);
     assert_eq!(text(&out).0, "n\n500\n");
 }
 
 #[test]
 fn the_raw_zone_needs_a_reason_and_is_audited() {
     let lake = lake();
-    let out = piguard(lake.path(), None, &["query", "select * from raw.users"]);
+    let out = piguard_in(lake.path(), None, &["query", "select * from raw.users"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout.is_empty());
     assert!(stderr.contains("not visible to analysts") && stderr.contains("--zone raw --reason"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
 
-    let out = piguard(lake.path(), None, &["query", "--zone", "raw", "select count(*) from raw.users"]);
+    let out = piguard_in(lake.path(), None, &["query", "--zone", "raw", "select count(*) from raw.users"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("needs --reason"));
 
     let audit_path = lake.path().join("_piguard/audit.jsonl");
     let before = std::fs::read_to_string(&audit_path).unwrap().lines().count();
-    let out = piguard(
+    let out = piguard_in(
         lake.path(),
         None,
         &["query", "--zone", "raw", "--reason", "PIPL Art. 45 access request #42", "--format", "csv", "select sfzh from raw.users limit 1"],
@@ -103,7 +89,7 @@ fn the_raw_zone_needs_a_reason_and_is_audited() {
 fn bad_queries_are_one_line_and_exit_2() {
     let lake = lake();
     for sql in ["select * from nope", "selec 1", "select no_such_column from users"] {
-        let out = piguard(lake.path(), None, &["query", sql]);
+        let out = piguard_in(lake.path(), None, &["query", sql]);
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{sql}");
         assert!(stdout.is_empty());
@@ -111,7 +97,7 @@ fn bad_queries_are_one_line_and_exit_2() {
     }
     // piguard_hash exists only where the key is configured, and agrees with the run.
     let sql = "select piguard_hash('100000001', 'account_id') = (select user_id from users u where u.user_id = piguard_hash('100000001', 'account_id')) as same";
-    assert_eq!(piguard(lake.path(), None, &["query", sql]).status.code(), Some(2));
-    let out = piguard(lake.path(), Some(KEY), &["query", "--format", "csv", sql]);
+    assert_eq!(piguard_in(lake.path(), None, &["query", sql]).status.code(), Some(2));
+    let out = piguard_in(lake.path(), Some(KEY), &["query", "--format", "csv", sql]);
     assert_eq!(text(&out).0, "same\ntrue\n", "{}", text(&out).1);
 }

@@ -3,26 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use crate::{bundled_lake, copy_tree, demo_lake, text};
+use crate::{KEY, bundled_lake, command, copy_tree, demo_lake, piguard_in, text};
 
-const KEY: &str = "integration-test-key-0123456789abcdef";
+/// The day the retention tests count ages to.
 const TODAY: &str = "2026-11-23";
-
-fn piguard(lake: &Path, args: &[&str]) -> Output {
-    command(lake, args).output().expect("piguard runs")
-}
-
-fn command(lake: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_piguard"));
-    cmd.args(args).env("PIGUARD_LAKE", lake).env("PIGUARD_KEY", KEY).env_remove("PIGUARD_KEY_FILE").env_remove("PIGUARD_PIPELINE");
-    cmd
-}
 
 fn demo_pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
@@ -54,7 +44,7 @@ fn partition_dates(lake: &Path, zone: &str, dataset: &str) -> BTreeSet<NaiveDate
 }
 
 fn query_csv(lake: &Path, zone: &str, sql: &str) -> Vec<Vec<String>> {
-    let out = piguard(lake, &["query", "--format", "csv", "--zone", zone, "--reason", "retention test", sql]);
+    let out = piguard_in(lake, Some(KEY), &["query", "--format", "csv", "--zone", zone, "--reason", "retention test", sql]);
     assert_eq!(out.status.code(), Some(0), "{sql}: {}", text(&out).1);
     text(&out).0.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
 }
@@ -68,7 +58,7 @@ fn purge_removes_exactly_the_partitions_past_max_days() {
     let lake = demo_lake();
     let pipeline = demo_pipeline();
     let p = pipeline.to_str().unwrap();
-    assert_eq!(piguard(lake.path(), &["run", p]).status.code(), Some(0));
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["run", p]).status.code(), Some(0));
     // Orders are dated by their newest order (the demo pipeline says age = "order_time").
     let newest_order: BTreeMap<NaiveDate, NaiveDate> =
         query_csv(lake.path(), "raw", "select dt, max(cast(order_time as date)) from raw.orders group by dt")
@@ -80,12 +70,12 @@ fn purge_removes_exactly_the_partitions_past_max_days() {
     assert_eq!(before[0].len(), 457);
     assert_eq!(before[0], before[1]);
 
-    let dry = piguard(lake.path(), &["purge", "--pipeline", p, "--dry-run", "--today", TODAY]);
+    let dry = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--dry-run", "--today", TODAY]);
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry).1);
     let planned = text(&dry).0.lines().filter(|l| l.starts_with("would delete")).count();
     assert_eq!(partition_dates(lake.path(), "raw", "browsing_logs"), before[0], "a dry run deletes nothing");
 
-    let out = piguard(lake.path(), &["purge", "--pipeline", p, "--today", TODAY]);
+    let out = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", TODAY]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     let today = day(TODAY);
     let keep_logs: BTreeSet<NaiveDate> = before[0].iter().copied().filter(|d| (today - *d).num_days() <= 365).collect();
@@ -104,19 +94,19 @@ fn purge_removes_exactly_the_partitions_past_max_days() {
     }
 
     // Idempotent: nothing more to do on the same day.
-    let again = piguard(lake.path(), &["purge", "--pipeline", p, "--today", TODAY]);
+    let again = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", TODAY]);
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(text(&again).0.lines().filter(|l| l.starts_with("deleted")).count(), 0);
 
     // The pipeline defaults to the one the latest run used; the purges are audited.
-    let defaulted = piguard(lake.path(), &["purge", "--dry-run", "--today", TODAY]);
+    let defaulted = piguard_in(lake.path(), Some(KEY), &["purge", "--dry-run", "--today", TODAY]);
     assert_eq!(defaulted.status.code(), Some(0), "{}", text(&defaulted).1);
     let audit = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
     let purges: Vec<Value> =
         audit.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|e| e["action"] == "purge").collect();
     assert_eq!(purges.len(), 2, "dry runs are not audited");
     assert_eq!(purges[0]["partitions_deleted_raw"], deleted / 2);
-    assert_eq!(piguard(lake.path(), &["audit", "verify"]).status.code(), Some(0));
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["audit", "verify"]).status.code(), Some(0));
 }
 
 /// A copy of `base` (a lake a run has written) with its pipeline's retention set to `retention`.
@@ -131,7 +121,7 @@ fn rewritten_copy(base: &Path, retention: &str) -> (tempfile::TempDir, PathBuf) 
 #[test]
 fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
     let (base, base_pipeline) = logs_lake("");
-    let run = piguard(base.path(), &["run", base_pipeline.to_str().unwrap()]);
+    let run = piguard_in(base.path(), Some(KEY), &["run", base_pipeline.to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run).1);
     let configs = [
         "",
@@ -144,7 +134,7 @@ fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
         for today in ["2026-11-23", "2027-02-01", "2027-05-30"] {
             let (lake, pipeline) = rewritten_copy(base.path(), config);
             let before = partition_dates(lake.path(), "raw", "browsing_logs");
-            let out = piguard(lake.path(), &["purge", "--pipeline", pipeline.to_str().unwrap(), "--today", today]);
+            let out = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", pipeline.to_str().unwrap(), "--today", today]);
             assert_eq!(out.status.code(), Some(0), "{config} {today}: {}", text(&out).1);
             for zone in ["raw", "deid"] {
                 let after = partition_dates(lake.path(), zone, "browsing_logs");
@@ -168,7 +158,7 @@ fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
             (fresh.path(), vec!["run", p]),
             (written.path(), vec!["erase", "--pipeline", p, "--subject", "1"]),
         ] {
-            let out = piguard(lake, &args);
+            let out = piguard_in(lake, Some(KEY), &args);
             let err = text(&out).1;
             assert_eq!(out.status.code(), Some(2), "{config} {args:?}: {err}");
             assert!(err.contains("Cybersecurity Law") && err.contains("180"), "{err}");
@@ -181,7 +171,7 @@ fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
     // Purge and erase take their plans from the runs: a dataset no run wrote is an error.
     let (unrun, pipeline) = logs_lake("");
     for args in [vec!["purge", "--today", TODAY], vec!["purge", "--pipeline", pipeline.to_str().unwrap()], vec!["erase", "--subject", "1", "--pipeline", pipeline.to_str().unwrap()]] {
-        let out = piguard(unrun.path(), &args);
+        let out = piguard_in(unrun.path(), Some(KEY), &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(text(&out).1.contains("no run has written it yet"), "{args:?}: {}", text(&out).1);
     }
@@ -221,7 +211,7 @@ fn rows_of(lake: &Path, zone: &str, subject: &str) -> BTreeMap<String, (u64, u64
 /// user's raw rows (theirs, everyone else's) per dataset.
 fn demo_lake_with_subject() -> (tempfile::TempDir, String, BTreeMap<String, (u64, u64)>) {
     let lake = demo_lake();
-    assert_eq!(piguard(lake.path(), &["run", demo_pipeline().to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["run", demo_pipeline().to_str().unwrap()]).status.code(), Some(0));
     let subject = user_with_old_and_young_logs(lake.path(), TODAY);
     let before = rows_of(lake.path(), "raw", &subject);
     (lake, subject, before)
@@ -237,7 +227,7 @@ fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
     let pipeline = demo_pipeline();
     let p = pipeline.to_str().unwrap();
 
-    let out = piguard(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--reason", "ticket 4711", "--today", TODAY]);
+    let out = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--reason", "ticket 4711", "--today", TODAY]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "held rows make the erasure pending: {stderr}");
     assert!(stdout.contains("pending") && stderr.contains("pending"), "{stdout}\n{stderr}");
@@ -273,26 +263,26 @@ fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
     assert_eq!(old, 0, "logs past the floor are erased at once");
 
     // A forced re-run reads the held raw rows again and still leaves the subject out.
-    assert_eq!(piguard(lake.path(), &["run", p, "--force"]).status.code(), Some(0));
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["run", p, "--force"]).status.code(), Some(0));
     check("after a forced run");
 
     // Before every hold has passed the purge says what it still waits for.
-    let partly = piguard(lake.path(), &["purge", "--pipeline", p, "--today", "2027-01-15"]);
+    let partly = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", "2027-01-15"]);
     assert_eq!(partly.status.code(), Some(1), "{}", text(&partly).1);
     assert!(text(&partly).0.contains("held until"), "{}", text(&partly).0);
 
-    let done = piguard(lake.path(), &["purge", "--pipeline", p, "--today", "2027-06-01"]);
+    let done = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", "2027-06-01"]);
     assert_eq!(done.status.code(), Some(0), "{}", text(&done).1);
     assert_eq!(count(lake.path(), "raw", &format!("select count(*) from raw.browsing_logs where user_id = {subject}")), 0);
     let states: Vec<String> = ledger(lake.path()).iter().map(|r| r["state"].as_str().unwrap().to_string()).collect();
     assert_eq!(states.first().map(String::as_str), Some("requested"));
     assert_eq!(states.last().map(String::as_str), Some("done"));
     assert!(states.contains(&"pending".to_string()));
-    let audit = piguard(lake.path(), &["audit", "verify"]);
+    let audit = piguard_in(lake.path(), Some(KEY), &["audit", "verify"]);
     assert_eq!(audit.status.code(), Some(0), "{}", text(&audit).1);
 
     // An unknown subject is recorded, not an error.
-    let unknown = piguard(lake.path(), &["erase", "--pipeline", p, "--subject", "999999999999", "--today", TODAY]);
+    let unknown = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", "999999999999", "--today", TODAY]);
     assert_eq!(unknown.status.code(), Some(0), "{}", text(&unknown).1);
     let last = ledger(lake.path()).pop().unwrap();
     assert_eq!((last["state"].as_str(), last["rows_removed"].as_u64()), (Some("done"), Some(0)));
@@ -302,10 +292,10 @@ fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
 fn audit_verify_names_the_first_tampered_entry() {
     let (lake, pipeline) = logs_lake("");
     let p = pipeline.to_str().unwrap();
-    assert_eq!(piguard(lake.path(), &["run", p]).status.code(), Some(0));
-    assert_eq!(piguard(lake.path(), &["purge", "--pipeline", p, "--today", TODAY]).status.code(), Some(0));
-    assert_eq!(piguard(lake.path(), &["erase", "--pipeline", p, "--subject", "1", "--today", TODAY]).status.code(), Some(0));
-    let ok = piguard(lake.path(), &["audit", "verify"]);
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["run", p]).status.code(), Some(0));
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", TODAY]).status.code(), Some(0));
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", "1", "--today", TODAY]).status.code(), Some(0));
+    let ok = piguard_in(lake.path(), Some(KEY), &["audit", "verify"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok).1);
     assert!(text(&ok).0.contains("3 entries"), "{}", text(&ok).0);
 
@@ -313,13 +303,13 @@ fn audit_verify_names_the_first_tampered_entry() {
     let original = std::fs::read_to_string(&path).unwrap();
     let edited = original.replacen("\"action\":\"purge\"", "\"action\":\"query\"", 1);
     std::fs::write(&path, edited).unwrap();
-    let bad = piguard(lake.path(), &["audit", "verify"]);
+    let bad = piguard_in(lake.path(), Some(KEY), &["audit", "verify"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad).1.contains("line 2") && text(&bad).1.contains("edited"), "{}", text(&bad).1);
 
     let lines: Vec<&str> = original.lines().collect();
     std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
-    let truncated = piguard(lake.path(), &["audit", "verify"]);
+    let truncated = piguard_in(lake.path(), Some(KEY), &["audit", "verify"]);
     assert_eq!(truncated.status.code(), Some(1));
     assert!(text(&truncated).1.contains("removed from the end"), "{}", text(&truncated).1);
 }
@@ -348,7 +338,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 /// Starts `args`, waits until `started` says the work is under way, then SIGKILLs it.
 /// Returns whether it was still running when killed.
 fn kill_when(lake: &Path, args: &[&str], started: impl Fn() -> bool) -> bool {
-    let mut child = command(lake, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = command(Some(lake), Some(KEY), args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !started() && Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
@@ -367,9 +357,9 @@ fn a_killed_purge_leaves_whole_partitions_and_the_rerun_finishes() {
     let retention = "[retention.browsing_logs]\nmax_days = 200\n";
     let (reference, pipeline) = logs_lake(retention);
     let p = pipeline.to_str().unwrap();
-    assert_eq!(piguard(reference.path(), &["run", p]).status.code(), Some(0));
+    assert_eq!(piguard_in(reference.path(), Some(KEY), &["run", p]).status.code(), Some(0));
     let original = snapshot(reference.path());
-    assert_eq!(piguard(reference.path(), &["purge", "--pipeline", p, "--today", TODAY]).status.code(), Some(0));
+    assert_eq!(piguard_in(reference.path(), Some(KEY), &["purge", "--pipeline", p, "--today", TODAY]).status.code(), Some(0));
     let purged: BTreeSet<NaiveDate> = partition_dates(reference.path(), "raw", "browsing_logs");
 
     let mut interrupted = 0;
@@ -402,7 +392,7 @@ fn a_killed_purge_leaves_whole_partitions_and_the_rerun_finishes() {
         if killed && left > purged.len() {
             interrupted += 1;
         }
-        let rerun = piguard(lake.path(), &["purge", "--pipeline", p, "--today", TODAY]);
+        let rerun = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", TODAY]);
         assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun).1);
         for zone in ["raw", "deid"] {
             assert_eq!(partition_dates(lake.path(), zone, "browsing_logs"), purged, "{zone} after the re-run");
@@ -434,7 +424,7 @@ fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
         assert_eq!(*others, before[ds].1, "{ds}: every other row is still there and every file reads whole");
     }
 
-    let rerun = piguard(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY]);
+    let rerun = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY]);
     assert_eq!(rerun.status.code(), Some(1), "{}", text(&rerun).1);
     let after = rows_of(lake.path(), "raw", &subject);
     for (ds, (mine, others)) in &after {
@@ -442,7 +432,7 @@ fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
         assert!(ds == "browsing_logs" || *mine == 0, "{ds}");
     }
     // The interrupted request stays open until a purge carries it out again.
-    let done = piguard(lake.path(), &["purge", "--pipeline", p, "--today", "2027-06-01"]);
+    let done = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", "2027-06-01"]);
     assert_eq!(done.status.code(), Some(0), "{}", text(&done).1);
     let open: BTreeMap<String, String> = ledger(lake.path())
         .into_iter()
@@ -463,10 +453,10 @@ fn an_unpartitioned_log_runs_and_its_rows_are_held_by_file_age() {
     let pipeline = dir.path().join("p.toml");
     std::fs::write(&pipeline, "[[dataset]]\nname = \"access_log\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n").unwrap();
     let p = pipeline.to_str().unwrap();
-    let run = piguard(dir.path(), &["run", p]);
+    let run = piguard_in(dir.path(), Some(KEY), &["run", p]);
     assert_eq!(run.status.code(), Some(0), "a URL column makes it a log, which needs no partitions to run: {}", text(&run).1);
     let subject = query_csv(dir.path(), "raw", "select min(user_id) from raw.access_log")[0][0].clone();
-    let out = piguard(dir.path(), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY]);
+    let out = piguard_in(dir.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
     assert!(text(&out).0.contains("Cybersecurity Law"), "{}", text(&out).0);
     assert!(count(dir.path(), "raw", &format!("select count(*) from raw.access_log where user_id = {subject}")) > 0, "held in the raw zone");

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -12,23 +12,12 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
-use crate::{bundled_lake, copy_tree, demo_lake, text};
-
-const KEY: &str = "integration-test-key-0123456789abcdef";
-const OTHER_KEY: &str = "another-integration-key-0123456789abcdef";
+use crate::{KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text};
 
 fn demo_pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
 }
 
-fn piguard_with_key(key: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_piguard"));
-    cmd.args(args).env_remove("PIGUARD_LAKE").env_remove("PIGUARD_KEY").env_remove("PIGUARD_KEY_FILE");
-    if let Some(k) = key {
-        cmd.env("PIGUARD_KEY", k);
-    }
-    cmd.output().expect("piguard runs")
-}
 
 fn run_demo(lake: &Path, key: &str, extra: &[&str]) -> Output {
     let pipeline = demo_pipeline();
@@ -335,9 +324,7 @@ fn a_killed_run_leaves_only_complete_partitions_and_the_rerun_finishes() {
     let some_published = |before: usize| files(&|n| n == "_piguard_partition.json") > before + 5;
     for kill_when in [&writing as &dyn Fn(usize) -> bool, &some_published] {
         let before = files(&|n| n == "_piguard_partition.json");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_piguard"))
-            .args(["run", demo_pipeline().to_str().unwrap(), "--lake", lake.path().to_str().unwrap(), "--force"])
-            .env("PIGUARD_KEY", KEY)
+        let mut child = command(None, Some(KEY), &["run", demo_pipeline().to_str().unwrap(), "--lake", lake.path().to_str().unwrap(), "--force"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -25,7 +25,7 @@ use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader}
 use parquet::file::statistics::Statistics;
 
 use crate::audit::{AuditError, AuditEvent, AuditLog};
-use crate::lake::{self, DataFile, FileFormat, Lake, LockError, TMP_PREFIX, Zone};
+use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LockError, TMP_PREFIX, Zone};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError};
 use crate::plan::retention::DatingError;
 use crate::plan::{PipelineSpec, PlanError, PlanProblem, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, written_plans};
@@ -42,6 +42,8 @@ pub enum RetentionError {
     File { path: PathBuf, message: String },
     #[error(transparent)]
     Dating(#[from] DatingError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{0}")]
@@ -157,7 +159,7 @@ impl<'a> Eraser<'a> {
                 if matches!(scope, Scope::DueHolds(_)) && zone == Zone::Deid {
                     continue;
                 }
-                let Some(source) = self.lake.dataset(zone, p.name()) else {
+                let Some(source) = self.lake.dataset(zone, p.name())? else {
                     continue;
                 };
                 let matches = subject.matches(zone, std::slice::from_ref(reference), &self.hash);

@@ -319,7 +319,7 @@ fn sample(dir: PathBuf, users: usize, seed: u64, end_date: NaiveDate) -> Result<
     for (name, rows, files) in &summary.datasets {
         eprintln!("wrote {name}: {rows} rows in {files} file(s)");
     }
-    eprintln!("demo lake ready: {}", dir.join("raw").display());
+    eprintln!("demo lake ready: {}", Lake::at(&dir).zone(Zone::Raw).display());
     Ok(())
 }
 

@@ -107,7 +107,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
     // Raw first: see the module's note.
     for zone in [Zone::Raw, Zone::Deid] {
         for p in written.iter().map(|w| &w.planned).filter(|p| p.retention.max_days.is_some()) {
-            let Some(source) = lake.dataset(zone, p.name()) else {
+            let Some(source) = lake.dataset(zone, p.name())? else {
                 continue;
             };
             for (partition, files) in source.partitions() {

@@ -243,6 +243,9 @@ pub async fn run(
 
     let mut export_records = Vec::new();
     if !options.dry_run {
+        // An export staged by a killed run is never published: remove it.
+        let exports = lake.zone(Zone::Export);
+        lake::remove_temporaries(&exports, TMP_PREFIX).map_err(io_err(&exports))?;
         for e in &plan.exports {
             export_records.push(export::write(lake, e, &run_id).await?);
         }

@@ -15,6 +15,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::classify::detectors::{id_card_check_char, luhn_valid};
+use crate::lake::{self, Lake, Zone};
 
 /// Options for the generator.
 #[derive(Debug, Clone)]
@@ -284,7 +285,7 @@ pub struct SampleSummary {
 /// Generates the demo lake under `dir/raw/`. The zone is built under a temporary name and
 /// renamed into place when complete; an existing `dir/raw` is never touched.
 pub fn generate(dir: &Path, options: &SampleOptions) -> Result<SampleSummary, SampleDataError> {
-    let raw = dir.join("raw");
+    let raw = Lake::at(dir).zone(Zone::Raw);
     if raw.exists() {
         return Err(SampleDataError::Exists { path: raw });
     }
@@ -298,7 +299,7 @@ pub fn generate(dir: &Path, options: &SampleOptions) -> Result<SampleSummary, Sa
         .tempdir_in(dir)
         .map_err(io(dir))?;
     let summary = write_all(staging.path(), options)?;
-    std::fs::rename(staging.path(), &raw).map_err(io(&raw))?;
+    lake::publish(staging.path(), &raw).map_err(io(&raw))?;
     Ok(summary)
 }
 

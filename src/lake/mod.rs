@@ -368,10 +368,18 @@ impl Lake {
         self.zone(zone).join(name)
     }
 
-    /// The dataset `name` in `zone`, when it is there and readable.
-    pub fn dataset(&self, zone: Zone, name: &str) -> Option<DatasetSource> {
+    /// The dataset `name` in `zone`: `None` when it has no data files there (never written,
+    /// or every partition purged), an error when it cannot be read.
+    pub fn dataset(&self, zone: Zone, name: &str) -> Result<Option<DatasetSource>, LakeError> {
         let dir = self.dataset_dir(zone, name);
-        dir.is_dir().then(|| discover(&dir).datasets.into_iter().next()?.ok()).flatten()
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        match discover(&dir).datasets.into_iter().next() {
+            Some(Ok(source)) => Ok(Some(source)),
+            None | Some(Err((_, _, LakeError::NothingReadable { .. }))) => Ok(None),
+            Some(Err((_, _, e))) => Err(e),
+        }
     }
 
     /// The names of the datasets (or exports) in `zone`, sorted.
@@ -494,14 +502,19 @@ fn parent_dir(path: &Path) -> &Path {
 /// `target` (readers see the old one or the new, never a part), and the rename made durable.
 /// The one publish step of partitions, rewrites, exports and bookkeeping files.
 pub fn publish(tmp: &Path, target: &Path) -> std::io::Result<()> {
-    if tmp.is_dir() {
-        for entry in std::fs::read_dir(tmp)? {
-            std::fs::File::open(entry?.path())?.sync_all()?;
-        }
-    }
-    std::fs::File::open(tmp)?.sync_all()?;
+    sync_tree(tmp)?;
     std::fs::rename(tmp, target)?;
     sync_dir(parent_dir(target))
+}
+
+/// Syncs a file, or a directory and everything in it.
+fn sync_tree(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            sync_tree(&entry?.path())?;
+        }
+    }
+    std::fs::File::open(path)?.sync_all()
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then
@@ -565,6 +578,42 @@ mod tests {
             discover(&dir.path().join("missing")).datasets[0],
             Err((_, _, LakeError::NotFound { .. }))
         ));
+    }
+
+    #[test]
+    fn a_lake_names_its_zones_bookkeeping_and_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::at(dir.path());
+        assert!(!lake.exists());
+        touch(&lake.dataset_dir(Zone::Deid, "users").join(PARTITION_FILE));
+        touch(&lake.dataset_dir(Zone::Deid, ".tmp-x").join(PARTITION_FILE));
+        touch(&lake.dataset_dir(Zone::Export, "ads").join("20260102T000000Z-0001/ads.csv"));
+        touch(&lake.dataset_dir(Zone::Export, "ads").join("20260101T000000Z-0001/ads.csv"));
+        touch(&lake.dataset_dir(Zone::Export, "ads").join(".tmp-20260103T000000Z-0001/ads.csv"));
+        touch(&lake.manifest_path("20260101T000000Z-0002"));
+        std::fs::create_dir_all(lake.meta_dir().join("runs/20260102T000000Z-0003")).unwrap();
+        assert!(lake.exists());
+        assert_eq!(lake.dataset_names(Zone::Deid), ["users"]);
+        assert_eq!(lake.export_runs("ads"), ["20260101T000000Z-0001", "20260102T000000Z-0001"], "oldest first, staging hidden");
+        assert_eq!(lake.run_ids(), ["20260101T000000Z-0002"], "only runs that wrote a manifest");
+        assert!(lake.dataset(Zone::Deid, "users").unwrap().is_some());
+        assert!(lake.dataset(Zone::Raw, "users").unwrap().is_none());
+        std::fs::create_dir_all(lake.dataset_dir(Zone::Raw, "purged")).unwrap();
+        assert!(lake.dataset(Zone::Raw, "purged").unwrap().is_none(), "a dataset whose partitions were all purged");
+        let _held = lake.lock().unwrap();
+        assert!(matches!(lake.lock(), Err(LockError::Busy { .. })));
+    }
+
+    #[test]
+    fn a_published_directory_appears_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(".tmp-run");
+        touch(&staging.join("a/b.parquet"));
+        touch(&staging.join("report.json"));
+        let target = dir.path().join("run");
+        publish(&staging, &target).unwrap();
+        assert!(target.join("a/b.parquet").is_file() && target.join("report.json").is_file());
+        assert!(!staging.exists());
     }
 
     #[test]

@@ -136,16 +136,14 @@ impl PipelinePlan {
         let mut datasets = Vec::new();
         let mut problems = Vec::new();
         for d in &spec.datasets {
-            let path = lake.dataset_dir(Zone::Raw, &d.name);
-            let found = path.is_dir().then(|| crate::lake::discover(&path).datasets.into_iter().next()).flatten();
-            let source = match found {
-                Some(Ok(source)) => source,
-                Some(Err((_, _, e))) => {
-                    problems.push(PlanProblem::Unreadable { dataset: d.name.clone(), message: e.to_string() });
+            let source = match lake.dataset(Zone::Raw, &d.name) {
+                Ok(Some(source)) => source,
+                Ok(None) => {
+                    problems.push(PlanProblem::NoRaw { dataset: d.name.clone(), path: lake.dataset_dir(Zone::Raw, &d.name) });
                     continue;
                 }
-                None => {
-                    problems.push(PlanProblem::NoRaw { dataset: d.name.clone(), path });
+                Err(e) => {
+                    problems.push(PlanProblem::Unreadable { dataset: d.name.clone(), message: e.to_string() });
                     continue;
                 }
             };

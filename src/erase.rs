@@ -343,16 +343,17 @@ pub struct EraseOptions {
     pub today: NaiveDate,
 }
 
-/// The written datasets with the retention that applies to them: the policy they were
-/// written with, or the one `pipeline` gives, resolved against the written plan (so its
-/// floors hold).
+/// Every written dataset with the retention that applies to it: the policy it was written
+/// with, or for the datasets of `pipeline` (each of which must have been written) that
+/// pipeline's, resolved against the written plan so that its floors hold.
 pub(crate) fn written_policies(lake: &Lake, pipeline: Option<&Path>) -> Result<Vec<WrittenDataset>, RetentionError> {
-    let Some(path) = pipeline else { return Ok(written_plans(lake, None)?) };
+    let mut written = written_plans(lake, None)?;
+    let Some(path) = pipeline else { return Ok(written) };
     let spec = PipelineSpec::load(path).map_err(PlanError::from)?;
     let names: Vec<String> = spec.datasets.iter().map(|d| d.name.clone()).collect();
-    let mut written = written_plans(lake, Some(&names))?;
+    written_plans(lake, Some(&names))?;
     let mut problems = Vec::new();
-    for w in &mut written {
+    for w in written.iter_mut().filter(|w| names.iter().any(|n| n == w.planned.name())) {
         match RetentionPolicy::resolve(&w.planned.plan, spec.retention.get(w.planned.name())) {
             Ok(policy) => w.planned.retention = policy,
             Err(message) => problems.push(PlanProblem::Retention { dataset: w.planned.name().to_string(), message }),

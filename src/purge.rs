@@ -15,6 +15,7 @@ use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_t
 use crate::lake::{self, DataFile, FileFormat, Lake, Zone};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, pending_subjects};
 use crate::plan::retention::age_days;
+use crate::plan::{PipelineSpec, PlanError, WrittenDataset};
 
 use crate::transform::PseudonymKey;
 
@@ -75,6 +76,15 @@ impl PurgeReport {
 pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result<PurgeReport, RetentionError> {
     let lake = &options.lake;
     let written = written_policies(lake, options.pipeline.as_deref())?;
+    // A pipeline names the datasets whose partitions this purge is for; erasures are finished
+    // wherever their rows are.
+    let purged: Vec<&WrittenDataset> = match &options.pipeline {
+        Some(path) => {
+            let spec = PipelineSpec::load(path).map_err(PlanError::from)?;
+            written.iter().filter(|w| spec.datasets.iter().any(|d| d.name == w.planned.name())).collect()
+        }
+        None => written.iter().collect(),
+    };
     let ledger = ErasureLedger::of(lake);
     let _lock = if options.dry_run { None } else { Some(lake.lock()?) };
     let open = ledger.open_requests()?;
@@ -106,7 +116,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
     };
     // Raw first: see the module's note.
     for zone in [Zone::Raw, Zone::Deid] {
-        for p in written.iter().map(|w| &w.planned).filter(|p| p.retention.max_days.is_some()) {
+        for p in purged.iter().map(|w| &w.planned).filter(|p| p.retention.max_days.is_some()) {
             let Some(source) = lake.dataset(zone, p.name())? else {
                 continue;
             };

@@ -459,6 +459,15 @@ fn erasure_finds_a_subject_in_the_domain_the_data_was_written_with() {
     assert_eq!(column(&lake.path().join("deid/users"), "user_id").len(), deid_before - 1, "{stdout}");
     assert!(!column(&lake.path().join("raw/users"), "user_id").contains(&raw_ids[0]));
 
+    // A pipeline naming only `users` does not narrow the erasure: orders are searched too.
+    let users_only = write_pipeline(lake.path(), "[[dataset]]\nname = \"users\"\nsubject = \"user_id\"\n");
+    let buyer = column(&lake.path().join("raw/orders"), "user_id").into_iter().find(|id| id != &raw_ids[0]).unwrap();
+    let orders_before = column(&lake.path().join("deid/orders"), "user_id").len();
+    let out = piguard_with_key(Some(KEY), &["erase", "--lake", lake_arg, "--pipeline", users_only.to_str().unwrap(), "--subject", &buyer]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(column(&lake.path().join("deid/orders"), "user_id").len() < orders_before);
+    assert!(!column(&lake.path().join("raw/orders"), "user_id").contains(&buyer));
+
     // Another key could not find anyone: refused rather than reported done.
     let out = piguard_with_key(Some(OTHER_KEY), &["erase", "--lake", lake_arg, "--subject", &raw_ids[1]]);
     assert_eq!(out.status.code(), Some(2));

@@ -71,7 +71,7 @@ pub async fn check_dataset(
             values_checked,
             values_matched,
         };
-        let v = classifier.classify(&col.name, &col.values);
+        let v = classifier.classify_typed(&col.name, &col.data_type, &col.values);
         let min_share = classifier.rule(v.category).map_or(1.0, |r| r.min_share);
         let e = &v.evidence;
         if !allowed(v.category) && e.values_checked > 0 && e.values_matched as f64 >= min_share * e.values_checked as f64 {

@@ -7,6 +7,7 @@
 //! time. A kill at any moment leaves every visible file complete; the next run removes
 //! leftover temporaries and redoes what has no marker.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -23,7 +24,7 @@ use crate::inventory::DEFAULT_SAMPLE_ROWS;
 use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LockError, MARKER_FILE, PARTITION_FILE, TMP_PREFIX, Zone, write_atomic};
 use crate::leak::{Finding, check_dataset};
 use crate::ledger::{ErasureLedger, LedgerError, pending_subjects};
-use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus};
+use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
 use crate::plan::{ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, deid_parquet_options, sha256_hex};
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{PseudonymKey, RedactStyle};
@@ -47,6 +48,13 @@ pub enum RunError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(
+        "{cause}\nthe run stopped part-way: published {}; not published: {}; {} records it",
+        if .published.is_empty() { "nothing".to_string() } else { .published.join(", ") },
+        .not_published.join(", "),
+        .manifest.display()
+    )]
+    Incomplete { cause: Box<RunError>, published: Vec<String>, not_published: Vec<String>, manifest: PathBuf },
 }
 
 impl RunError {
@@ -54,6 +62,7 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Leak { .. } => 1,
+            RunError::Incomplete { cause, .. } => cause.exit_code(),
             _ => 2,
         }
     }
@@ -186,76 +195,49 @@ pub async fn run(
         redact: ScalarUDF::new_from_impl(RedactUdf::default()),
     };
 
+    let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, pending: &pending };
     let mut records = Vec::new();
-    for p in &plan.datasets {
+    let mut failed = None;
+    'datasets: for p in &plan.datasets {
         let name = p.planned.name();
         let out_root = lake.dataset_dir(Zone::Deid, name);
-        if !options.dry_run {
-            lake::remove_temporaries(&out_root, TMP_PREFIX).map_err(io_err(&out_root))?;
-        }
-        let mut parts = Vec::new();
-        let mut rows_written = 0;
-        for (partition, files) in p.source.partitions() {
-            let out_dir = if partition.is_empty() { out_root.clone() } else { out_root.join(&partition) };
-            let output = out_dir.join(PARTITION_FILE);
-            let inputs = inputs_of(&files)?;
-            // Inputs by their place in the dataset, so `--lake ./lake` and `--lake lake` agree.
-            let identity: Vec<(String, u64, String)> = files
-                .iter()
-                .zip(&inputs)
-                .map(|(f, (r, mtime))| {
-                    let rel = f.path.strip_prefix(&p.source.path).unwrap_or(&f.path);
-                    (rel.display().to_string(), r.bytes, mtime.to_string())
-                })
-                .collect();
-            let fingerprint = sha256_hex(serde_json::to_string(&(&p.plan_hash, identity)).expect("serializes").as_bytes());
-            let marker_path = out_dir.join(MARKER_FILE);
-            let previous: Option<Marker> = std::fs::read(&marker_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
-            let unchanged = previous.as_ref().filter(|m| m.fingerprint == fingerprint && output.is_file());
-            let (status, rows) = match (unchanged, options.force, options.dry_run) {
-                (Some(m), false, _) => (PartitionStatus::Unchanged, m.rows),
-                (_, _, true) => (PartitionStatus::Planned, 0),
-                _ => {
-                    let rows = write_partition(&ctx, &udfs, p, &files, &out_dir, &run_id, classifier, &partition, pending.get(name)).await?;
-                    let marker = Marker { fingerprint, rows, run_id: run_id.clone() };
-                    write_atomic(&marker_path, &serde_json::to_vec_pretty(&marker).expect("serializes")).map_err(io_err(&marker_path))?;
-                    rows_written += rows;
-                    (PartitionStatus::Written, rows)
-                }
-            };
-            progress(RunEvent::Partition { dataset: name, partition: &partition, status, rows });
-            parts.push(PartitionRecord {
-                partition,
-                status,
-                inputs: inputs.into_iter().map(|(r, _)| r).collect(),
-                output: output.display().to_string(),
-                rows,
-            });
-        }
-        records.push(DatasetRecord {
+        let mut record = DatasetRecord {
             planned: p.planned.clone(),
             input: p.source.path.display().to_string(),
             output: out_root.display().to_string(),
-            partitions: parts,
-            rows_written,
-        });
-    }
-
-    let mut export_records = Vec::new();
-    if !options.dry_run {
-        // An export staged by a killed run is never published: remove it.
-        let exports = lake.zone(Zone::Export);
-        lake::remove_temporaries(&exports, TMP_PREFIX).map_err(io_err(&exports))?;
-        for e in &plan.exports {
-            export_records.push(export::write(lake, e, &run_id).await?);
+            partitions: Vec::new(),
+            rows_written: 0,
+        };
+        if !options.dry_run
+            && let Err(e) = lake::remove_temporaries(&out_root, TMP_PREFIX)
+        {
+            records.push(record);
+            failed = Some((name.to_string(), String::new(), io_err(&out_root)(e)));
+            break;
         }
+        for (partition, files) in p.source.partitions() {
+            match writer.partition(p, &out_root, &partition, &files).await {
+                Ok(part) => {
+                    progress(RunEvent::Partition { dataset: name, partition: &partition, status: part.status, rows: part.rows });
+                    if part.status == PartitionStatus::Written {
+                        record.rows_written += part.rows;
+                    }
+                    record.partitions.push(part);
+                }
+                Err(e) => {
+                    records.push(record);
+                    failed = Some((name.to_string(), partition, e));
+                    break 'datasets;
+                }
+            }
+        }
+        records.push(record);
     }
-
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         run_id: run_id.clone(),
         piguard_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
-        finished_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        finished_at: String::new(),
         pipeline: options.pipeline.display().to_string(),
         pipeline_sha256: sha256_hex(&pipeline_bytes),
         key_id,
@@ -263,16 +245,42 @@ pub async fn run(
         dry_run: options.dry_run,
         forced: options.force,
         datasets: records,
-        exports: export_records,
+        exports: Vec::new(),
+        failure: None,
     };
+    if let Some((dataset, partition, cause)) = failed {
+        if options.dry_run {
+            return Err(cause);
+        }
+        // What was published stays published and is recorded: the manifest and the audit
+        // log say which datasets are complete, and purge and erase find their plans.
+        manifest.failure = Some(RunFailure { dataset, partition, error: cause.to_string() });
+        let manifest_path = commit(lake, &mut manifest)?;
+        let (published, not_published) = progress_of(&plan, &manifest);
+        return Err(RunError::Incomplete { cause: Box::new(cause), published, not_published, manifest: manifest_path });
+    }
     if options.dry_run {
         return Ok(RunReport { manifest, manifest_path: None });
     }
-    let manifest_path = lake.manifest_path(&run_id);
+    // An export staged by a killed run is never published: remove it.
+    let exports = lake.zone(Zone::Export);
+    lake::remove_temporaries(&exports, TMP_PREFIX).map_err(io_err(&exports))?;
+    for e in &plan.exports {
+        manifest.exports.push(export::write(lake, e, &run_id).await?);
+    }
+    let manifest_path = commit(lake, &mut manifest)?;
+    drop(lock);
+    Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
+}
+
+/// Writes the manifest of a run that published something, and its audit entry.
+fn commit(lake: &Lake, manifest: &mut Manifest) -> Result<PathBuf, RunError> {
+    manifest.finished_at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let manifest_path = lake.manifest_path(&manifest.run_id);
     write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest).expect("serializes")).map_err(io_err(&manifest_path))?;
     let count = |s: PartitionStatus| manifest.datasets.iter().flat_map(|d| &d.partitions).filter(|p| p.status == s).count();
     let event = AuditEvent::Run {
-        run_id,
+        run_id: manifest.run_id.clone(),
         pipeline: manifest.pipeline.clone(),
         pipeline_sha256: manifest.pipeline_sha256.clone(),
         key_id: manifest.key_id.clone(),
@@ -281,10 +289,80 @@ pub async fn run(
         partitions_unchanged: count(PartitionStatus::Unchanged),
         exports: manifest.exports.iter().map(|e| format!("{} ({} rows, {} suppressed)", e.export, e.rows_published, e.rows_suppressed)).collect(),
         rows_written: manifest.datasets.iter().map(|d| d.rows_written).sum(),
+        failed: manifest.failure.as_ref().map(|f| f.dataset.clone()),
     };
     AuditLog::of(lake).append(&event)?;
-    drop(lock);
-    Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
+    Ok(manifest_path)
+}
+
+/// The datasets a failed run published (with how many of their partitions) and those it
+/// did not finish.
+fn progress_of(plan: &PipelinePlan, manifest: &Manifest) -> (Vec<String>, Vec<String>) {
+    let mut published = Vec::new();
+    let mut not_published = Vec::new();
+    for d in &plan.datasets {
+        let total = d.source.partitions().len();
+        let done = manifest.datasets.iter().find(|r| r.planned.name() == d.planned.name()).map_or(0, |r| r.partitions.len());
+        if done > 0 {
+            published.push(format!("{} ({done} of {total} partitions)", d.planned.name()));
+        }
+        if done < total {
+            not_published.push(d.planned.name().to_string());
+        }
+    }
+    (published, not_published)
+}
+
+/// Writes the partitions of one run.
+struct PartitionWriter<'a> {
+    ctx: SessionContext,
+    udfs: Udfs,
+    run_id: &'a str,
+    classifier: &'a Classifier,
+    options: &'a RunOptions,
+    /// Pseudonyms of subjects with a pending erasure, per dataset.
+    pending: &'a BTreeMap<String, Vec<String>>,
+}
+
+impl PartitionWriter<'_> {
+    /// Writes `partition` of `p` under `out_root` unless its inputs and plan are unchanged
+    /// (or the run is dry), and says what it did.
+    async fn partition(&self, p: &DatasetRun, out_root: &Path, partition: &str, files: &[DataFile]) -> Result<PartitionRecord, RunError> {
+        let out_dir = if partition.is_empty() { out_root.to_path_buf() } else { out_root.join(partition) };
+        let output = out_dir.join(PARTITION_FILE);
+        let inputs = inputs_of(files)?;
+        // Inputs by their place in the dataset, so `--lake ./lake` and `--lake lake` agree.
+        let identity: Vec<(String, u64, String)> = files
+            .iter()
+            .zip(&inputs)
+            .map(|(f, (r, mtime))| {
+                let rel = f.path.strip_prefix(&p.source.path).unwrap_or(&f.path);
+                (rel.display().to_string(), r.bytes, mtime.to_string())
+            })
+            .collect();
+        let fingerprint = sha256_hex(serde_json::to_string(&(&p.plan_hash, identity)).expect("serializes").as_bytes());
+        let marker_path = out_dir.join(MARKER_FILE);
+        let previous: Option<Marker> = std::fs::read(&marker_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let unchanged = previous.as_ref().filter(|m| m.fingerprint == fingerprint && output.is_file());
+        let (status, rows) = match (unchanged, self.options.force, self.options.dry_run) {
+            (Some(m), false, _) => (PartitionStatus::Unchanged, m.rows),
+            (_, _, true) => (PartitionStatus::Planned, 0),
+            _ => {
+                let erased = self.pending.get(p.planned.name());
+                let rows = write_partition(&self.ctx, &self.udfs, p, files, &out_dir, self.run_id, self.classifier, partition, erased).await?;
+                let marker = Marker { fingerprint, rows, run_id: self.run_id.to_string() };
+                write_atomic(&marker_path, &serde_json::to_vec_pretty(&marker).expect("serializes")).map_err(io_err(&marker_path))?;
+                (PartitionStatus::Written, rows)
+            }
+        };
+        Ok(PartitionRecord {
+            partition: partition.to_string(),
+            status,
+            inputs: inputs.into_iter().map(|(r, _)| r).collect(),
+            output: output.display().to_string(),
+            rows,
+        })
+    }
 }
 
 /// Streams one partition through the plan into a temporary file, checks it, and publishes it.
@@ -371,10 +449,8 @@ pub fn describe_plan(manifest: &Manifest) -> String {
         let todo = d.partitions.iter().filter(|p| p.status != PartitionStatus::Unchanged).count();
         out.push_str(&format!("{}: {} partition(s), {} to write\n", d.planned.name(), d.partitions.len(), todo));
         for c in &d.planned.plan.columns {
-            let params = c.step.params();
-            let params = if params.is_empty() { String::new() } else { format!(" ({params})") };
             let reason = c.reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default();
-            out.push_str(&format!("  {:<20} {:<17} {}{}{}\n", c.name, c.category, c.step.action(), params, reason));
+            out.push_str(&format!("  {:<20} {:<17} {}{reason}\n", c.name, c.category, c.step));
         }
     }
     out

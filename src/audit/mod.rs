@@ -77,6 +77,9 @@ pub enum AuditEvent {
         /// `name (rows published, rows suppressed)` per export.
         exports: Vec<String>,
         rows_written: u64,
+        /// The dataset a run stopped at, having published what came before it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        failed: Option<String>,
     },
     /// A query of the raw zone, logged before any row is shown.
     Query { zone: Zone, sql: String, reason: String },

@@ -54,6 +54,35 @@ pub struct ColumnVerdict {
     pub suggested_action: Action,
 }
 
+/// What kind of values a column's type holds, as far as classification and the kernels care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeKind {
+    Text,
+    Number,
+    Temporal,
+    Boolean,
+    /// Structs, lists, maps and binary: no kernel reads them.
+    Opaque,
+}
+
+impl TypeKind {
+    /// The kind of a type as the inventory reports it (`Utf8`, `Int64`, `Timestamp(µs)`, …).
+    pub fn of(data_type: &str) -> TypeKind {
+        let starts = |prefixes: &[&str]| prefixes.iter().any(|p| data_type.starts_with(p));
+        if starts(&["Utf8", "LargeUtf8"]) {
+            TypeKind::Text
+        } else if starts(&["Int", "UInt", "Float", "Decimal"]) {
+            TypeKind::Number
+        } else if starts(&["Timestamp", "Date", "Time"]) {
+            TypeKind::Temporal
+        } else if data_type == "Boolean" || data_type == "Null" {
+            TypeKind::Boolean
+        } else {
+            TypeKind::Opaque
+        }
+    }
+}
+
 /// Classifies columns with a set of rules.
 #[derive(Debug, Clone)]
 pub struct Classifier {
@@ -104,6 +133,19 @@ impl Classifier {
     /// The rule for a category, if loaded.
     pub fn rule(&self, category: Category) -> Option<&CategoryRule> {
         self.rules.categories.iter().find(|r| r.id == category)
+    }
+
+    /// Classifies a column of type `data_type` (as the inventory reports it) from its name and
+    /// a sample of its values rendered as strings. Dates and timestamps are never a location,
+    /// a phone or an id, whatever the column is called: of the categories only a birth date
+    /// is one by its type.
+    pub fn classify_typed(&self, column_name: &str, data_type: &str, values: &StringArray) -> ColumnVerdict {
+        let v = self.classify(column_name, values);
+        if TypeKind::of(data_type) != TypeKind::Temporal || matches!(v.category, Category::None | Category::Birthday) {
+            return v;
+        }
+        let reason = format!("its values are {data_type}, which cannot be {}", v.category);
+        self.none_verdict(0.9, v.evidence.name_keyword, v.evidence.values_checked, reason)
     }
 
     /// Classifies a column from its name and a sample of its values rendered as strings.
@@ -380,5 +422,21 @@ mod tests {
         assert_eq!(v.category, Category::Transaction);
         assert_eq!(v.suggested_action, Action::Keep);
         assert_eq!(classify("remark_2", &[]).category, Category::None);
+    }
+
+    #[test]
+    fn dates_and_timestamps_are_never_locations_phones_or_ids() {
+        let classifier = Classifier::new(Rules::builtin());
+        let times = StringArray::from(vec!["2026-01-05 08:00:00", "2026-01-06 09:30:00"]);
+        for name in ["checkin_location", "phone", "user_id", "device_id", "lat"] {
+            let v = classifier.classify_typed(name, "Timestamp(µs)", &times);
+            assert_eq!(v.category, Category::None, "{name}: {}", v.evidence.reason);
+            assert!(v.evidence.reason.contains("Timestamp"), "{}", v.evidence.reason);
+        }
+        let born = StringArray::from(vec!["1990-01-05", "1985-07-30"]);
+        assert_eq!(classifier.classify_typed("csrq", "Date32", &born).category, Category::Birthday);
+        assert_eq!(classifier.classify_typed("phone", "Utf8", &StringArray::from(vec!["13812345678"])).category, Category::Phone);
+        assert_eq!(TypeKind::of("Utf8View"), TypeKind::Text);
+        assert_eq!(TypeKind::of("Struct(a Utf8)"), TypeKind::Opaque);
     }
 }

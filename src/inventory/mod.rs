@@ -122,7 +122,7 @@ pub async fn classify_dataset(
         .columns
         .iter()
         .map(|col| {
-            let v = classifier.classify(&col.name, &col.values);
+            let v = classifier.classify_typed(&col.name, &col.data_type, &col.values);
             ColumnInventory {
                 name: col.name.clone(),
                 data_type: col.data_type.clone(),

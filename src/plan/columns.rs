@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::PlanProblem;
 use super::spec::{Chosen, DatasetSpec};
 use crate::category::{Action, Category, Sensitivity};
+use crate::classify::TypeKind;
 use crate::inventory::ColumnInventory;
 use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
 
@@ -47,6 +48,16 @@ impl Step {
             Step::Redact { style: RedactStyle::Mask } => "style=mask".into(),
             Step::Redact { style: RedactStyle::Tag } => "style=tag".into(),
             Step::Drop | Step::Keep => String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    /// The action with its parameters: `generalize (grid:0.01)`, `keep`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.params() {
+            p if p.is_empty() => write!(f, "{}", self.action()),
+            p => write!(f, "{} ({p})", self.action()),
         }
     }
 }
@@ -136,6 +147,23 @@ fn step_for(chosen: &Chosen, col: &ColumnInventory) -> Result<(Step, Option<Stri
     })
 }
 
+/// Whether `step` can be applied to a column of `kind`, so that a run never fails on it
+/// half-way (every kernel reads text; numbers, times and booleans are read as their text).
+fn fits(step: &Step, kind: TypeKind) -> bool {
+    use Generalization as G;
+    match step {
+        Step::Keep | Step::Drop => true,
+        _ if kind == TypeKind::Opaque => false,
+        Step::Hash { .. } | Step::Mask { .. } | Step::Redact { .. } => true,
+        Step::Generalize { generalization } => match generalization {
+            G::Grid { .. } => matches!(kind, TypeKind::Number | TypeKind::Text),
+            G::Bucket { .. } => kind == TypeKind::Number,
+            G::Time { .. } | G::BirthYear | G::BirthDecade => matches!(kind, TypeKind::Temporal | TypeKind::Text),
+            G::Geohash { .. } | G::IpPrefix | G::Region | G::UrlPath => kind == TypeKind::Text,
+        },
+    }
+}
+
 /// The key unlisted columns used to be configured under; now `default_action`.
 const LEGACY_DEFAULT: &str = "default";
 
@@ -172,6 +200,12 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<Datase
             }
         };
         match step_for(&chosen, col) {
+            Ok((step, _)) if !fits(&step, TypeKind::of(&col.data_type)) => problems.push(PlanProblem::ActionDoesNotFit {
+                dataset: dataset(),
+                column: col.name.clone(),
+                step: step.to_string(),
+                data_type: col.data_type.clone(),
+            }),
             Ok((step, reason)) => planned.push(ColumnPlan {
                 name: col.name.clone(),
                 data_type: col.data_type.clone(),
@@ -271,6 +305,38 @@ mod tests {
         let default_col = plan.columns.iter().find(|c| c.name == "default").unwrap();
         assert!(matches!(default_col.step, Step::Hash { .. }));
         assert_eq!(plan.columns.iter().filter(|c| c.step == Step::Drop).count(), 4);
+    }
+
+    #[test]
+    fn actions_must_fit_the_column_type_when_planned() {
+        let typed = |name: &str, data_type: &str| ColumnInventory { data_type: data_type.into(), ..col(name, Category::None, Sensitivity::None, Action::Keep) };
+        let cols = [
+            typed("seen_at", "Timestamp(µs)"),
+            typed("amount", "Float64"),
+            typed("tags", "List(Utf8)"),
+            typed("ip", "Utf8View"),
+            typed("born", "Date32"),
+        ];
+        let ok = resolve(
+            &dataset("[[dataset]]\nname = \"t\"\ncolumns.seen_at = { action = \"generalize\", time = \"day\" }\ncolumns.amount = { action = \"generalize\", bucket = 100 }\ncolumns.tags = \"drop\"\ncolumns.ip = { action = \"generalize\", to = \"ip\" }\ncolumns.born = { action = \"generalize\", to = \"birth_year\" }\n"),
+            &cols,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        let problems = resolve(
+            &dataset("[[dataset]]\nname = \"t\"\ncolumns.seen_at = { action = \"generalize\", grid = 0.01 }\ncolumns.amount = { action = \"generalize\", to = \"region\" }\ncolumns.tags = \"hash\"\ncolumns.ip = { action = \"generalize\", bucket = 10 }\n"),
+            &cols,
+        )
+        .unwrap_err();
+        let unfit: Vec<&str> = problems
+            .iter()
+            .filter_map(|p| match p {
+                PlanProblem::ActionDoesNotFit { column, .. } => Some(column.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(unfit, ["seen_at", "amount", "tags", "ip"], "{problems:?}");
+        let text = problems[0].to_string();
+        assert!(text.contains("`seen_at`") && text.contains("grid:0.01") && text.contains("Timestamp"), "{text}");
     }
 
     #[test]

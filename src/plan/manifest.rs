@@ -85,6 +85,19 @@ pub struct Manifest {
     pub forced: bool,
     pub datasets: Vec<DatasetRecord>,
     pub exports: Vec<ExportRecord>,
+    /// Why the run stopped part-way, when it did: `datasets` holds what it published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<RunFailure>,
+}
+
+/// Where and why a run stopped after publishing part of its output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunFailure {
+    pub dataset: String,
+    /// The partition being written (empty for none).
+    pub partition: String,
+    /// The error, which names files, columns and rows but never a value.
+    pub error: String,
 }
 
 /// A manifest that cannot be used.

@@ -50,6 +50,10 @@ pub enum PlanProblem {
         "dataset {dataset}: `columns.default` names no column of the dataset: the action of unlisted columns is now `default_action = \"auto\"` (or another action) in the [[dataset]]"
     )]
     LegacyDefault { dataset: String },
+    #[error(
+        "dataset {dataset}: column `{column}`: {step} does not apply to its type {data_type}: choose an action that does, or drop it"
+    )]
+    ActionDoesNotFit { dataset: String, column: String, step: String, data_type: String },
     #[error("dataset {dataset}: subject column `{column}` is not in the dataset")]
     MissingSubject { dataset: String, column: String },
     #[error("dataset {dataset}: column `{column}` holds PI ({category}, {sensitivity}) and has no action")]

@@ -473,3 +473,37 @@ fn erasure_finds_a_subject_in_the_domain_the_data_was_written_with() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("key id"), "{}", text(&out).1);
 }
+
+#[test]
+fn a_run_that_fails_part_way_says_what_it_published_and_records_it() {
+    let lake = small_lake(&["users"]);
+    let visits = lake.path().join("raw/visits");
+    std::fs::create_dir_all(&visits).unwrap();
+    std::fs::write(visits.join("visits.csv"), "visit_no,client_addr\n1,10.1.2.3\n2,not an address\n").unwrap();
+    // Text that is not an IP fits `to = "ip"` when planned, and fails when written.
+    let p = write_pipeline(
+        lake.path(),
+        &format!("{}\n[[dataset]]\nname = \"visits\"\ncolumns.client_addr = {{ action = \"generalize\", to = \"ip\" }}\n", USERS_AND_ORDERS.split("\n\n").next().unwrap()),
+    );
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("row 1") && stderr.contains("not an IPv4 or IPv6 address"), "{stderr}");
+    assert!(stderr.contains("published users (1 of 1 partitions); not published: visits"), "{stderr}");
+    assert!(!stderr.contains("not an address"), "no value in the error: {stderr}");
+    assert_eq!(column(&lake.path().join("deid/users"), "xb").len(), 500, "users stays published");
+    assert!(parquet_files(&lake.path().join("deid/visits")).is_empty());
+
+    let manifest = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().next().unwrap().unwrap().path().join("manifest.json");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    assert_eq!(manifest["failure"]["dataset"], "visits");
+    let audit = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
+    let entry: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!((entry["action"].as_str(), entry["failed"].as_str()), (Some("run"), Some("visits")));
+
+    // Fixed, the next run finishes what is left and leaves users as it was.
+    let p = write_pipeline(lake.path(), &format!("{}\n[[dataset]]\nname = \"visits\"\ncolumns.client_addr = \"drop\"\n", USERS_AND_ORDERS.split("\n\n").next().unwrap()));
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(column(&lake.path().join("deid/visits"), "visit_no").len(), 2);
+}

@@ -531,7 +531,7 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
         );
     }
     for u in &report.undated {
-        eprintln!("piguard: warning: kept {u}: its partition value is not a date");
+        eprintln!("piguard: warning: kept {u}: its partition value is not a plausible date (YYYY-MM-DD, YYYYMMDD or YYYY-MM, from 1990), so it is never purged by age");
     }
     for id in &report.erasures_due {
         println!("would carry erasure {id} further (its floor has passed or it was interrupted)");

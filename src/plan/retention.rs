@@ -139,8 +139,22 @@ pub fn age_days(date: NaiveDate, today: NaiveDate) -> i64 {
     (today - date).num_days()
 }
 
-/// `2026-01-31`, `20260131`, or a month `2026-01` (its last day, so no row is younger).
+/// The first year a partition date is believed: anything earlier is a typo or a two-digit
+/// year (`dt=26-10-31`), which would otherwise date the partition to antiquity and purge it.
+const FIRST_PLAUSIBLE_YEAR: i32 = 1990;
+
+/// `2026-01-31`, `20260131`, or a month `2026-01` (its last day, so no row is younger): digits
+/// in exactly those shapes with a four-digit year from [`FIRST_PLAUSIBLE_YEAR`]. Any other
+/// value leaves the partition undated, and an undated partition is never purged.
 fn parse_partition_date(v: &str) -> Option<NaiveDate> {
+    let shape: String = v.chars().map(|c| if c.is_ascii_digit() { 'd' } else { c }).collect();
+    if !["dddd-dd-dd", "dddddddd", "dddd-dd"].contains(&shape.as_str()) {
+        return None;
+    }
+    parse_date_shapes(v).filter(|d| d.year() >= FIRST_PLAUSIBLE_YEAR)
+}
+
+fn parse_date_shapes(v: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(v, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(v, "%Y%m%d"))
         .ok()
@@ -268,6 +282,9 @@ mod tests {
         assert_eq!(parse_partition_date("2026-02"), Some(day("2026-02-28")));
         assert_eq!(parse_partition_date("2025-12"), Some(day("2025-12-31")));
         assert_eq!(parse_partition_date("latest"), None);
+        for odd in ["26-10-31", "0202-10-29", "-2026-10-25", "2026-1-5", " 2026-01-05", "1970-01-01", "2026-02-30", "+2026-01-01"] {
+            assert_eq!(parse_partition_date(odd), None, "{odd} is not a plausible date");
+        }
         let p = RetentionPolicy::resolve(&plan(&[("x", Category::None)]), Some(&spec(Some(10), None, None))).unwrap();
         let date = futures::executor::block_on(p.partition_date("dt=2026-03-04", &[])).unwrap();
         assert_eq!(date, Some(day("2026-03-04")));

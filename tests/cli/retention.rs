@@ -461,3 +461,24 @@ fn an_unpartitioned_log_runs_and_its_rows_are_held_by_file_age() {
     assert!(text(&out).0.contains("Cybersecurity Law"), "{}", text(&out).0);
     assert!(count(dir.path(), "raw", &format!("select count(*) from raw.access_log where user_id = {subject}")) > 0, "held in the raw zone");
 }
+
+#[test]
+fn partitions_with_implausible_dates_are_kept_and_named() {
+    let (lake, pipeline) = logs_lake("[retention.browsing_logs]\nkind = \"browsing_log\"\nmax_days = 365\n");
+    let p = pipeline.to_str().unwrap();
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["run", p]).status.code(), Some(0));
+    let raw = lake.path().join("raw/browsing_logs");
+    let oldest = partition_dates(lake.path(), "raw", "browsing_logs").into_iter().next().unwrap();
+    let odd = ["dt=26-10-31", "dt=0202-10-29", "dt=-2026-10-25"];
+    for name in odd {
+        copy_tree(&raw.join(format!("dt={oldest}")), &raw.join(name));
+    }
+    let out = piguard_in(lake.path(), Some(KEY), &["purge", "--today", TODAY]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains(&format!("deleted raw/browsing_logs/dt={oldest}")), "the real old partition goes: {stdout}");
+    for name in odd {
+        assert!(raw.join(name).is_dir(), "{name} was purged");
+        assert!(stderr.contains(&format!("kept raw/browsing_logs/{name}")), "{name}: {stderr}");
+    }
+}

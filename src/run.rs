@@ -119,10 +119,12 @@ struct Marker {
     run_id: String,
 }
 
+/// A run id that sorts by time: runs hold the lake's lock one at a time, so milliseconds
+/// order them (the latest run is the greatest id), and the salt keeps ids apart otherwise.
 fn new_run_id() -> String {
     let now = chrono::Utc::now();
     let salt = (now.timestamp_subsec_nanos() ^ std::process::id()) & 0xffff;
-    format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
+    format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%S%.3fZ"))
 }
 
 fn inputs_of(files: &[DataFile]) -> Result<Vec<(InputRecord, u128)>, RunError> {

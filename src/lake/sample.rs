@@ -6,11 +6,12 @@
 use arrow::array::{Array, ArrayRef, StringArray};
 use arrow::compute::{can_cast_types, cast, concat};
 use arrow::datatypes::DataType;
-use datafusion::prelude::SessionContext;
+use datafusion::physical_plan::ExecutionPlanProperties;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use super::read::{read_error, read_files};
-use super::{DataFile, DatasetSource, LakeError};
+use super::{DataFile, DatasetSource, FileFormat, LakeError};
 
 /// One column of a sample.
 #[derive(Debug, Clone)]
@@ -85,37 +86,95 @@ pub async fn sample_dataset(dataset: &DatasetSource, max_rows: usize) -> Result<
     let max_rows = max_rows.max(1);
     // With more files than rows, read an evenly spaced subset of files, one row quota each.
     let step = dataset.files.len().div_ceil(max_rows).max(1);
-    let chosen: Vec<&DataFile> = dataset.files.iter().step_by(step).collect();
-    let quota = max_rows.div_ceil(chosen.len().max(1));
-    let ctx = SessionContext::new();
-    let mut columns = Columns::default();
-    let mut rows = 0;
-    for file in chosen {
-        let want = quota.min(max_rows - rows);
-        if want == 0 {
-            break;
-        }
+    let chosen: Vec<DataFile> = dataset.files.iter().step_by(step).cloned().collect();
+    for file in &chosen {
         let len = std::fs::metadata(&file.path).map_err(|cause| LakeError::Io { path: file.path.clone(), cause })?.len();
         if len == 0 {
             return Err(LakeError::EmptyFile { path: file.path.clone() });
         }
-        let df = read_files(&ctx, std::slice::from_ref(file)).await?;
-        // Every column is reported, even of a file without rows (classified by name).
-        for field in df.schema().fields() {
-            columns.push(field.name(), field.data_type(), None);
+    }
+    let quota = max_rows.div_ceil(chosen.len().max(1));
+    // One plan over the files with one partition each, rather than a plan per file: planning
+    // dominated the sample of a dataset with hundreds of small partitions.
+    let mut config = SessionConfig::new()
+        .with_target_partitions(chosen.len().max(1))
+        .with_repartition_file_scans(false)
+        // Batches of one file's quota: no more rows are decoded than are wanted.
+        .with_batch_size(quota.clamp(1, 8192));
+    // A sample prunes nothing, so statistics would only be read to be ignored.
+    config.options_mut().execution.collect_statistics = false;
+    let ctx = SessionContext::new_with_config(config);
+    let mut columns = Columns::default();
+    let mut rows = 0;
+    for format in [FileFormat::Parquet, FileFormat::Csv, FileFormat::Json] {
+        let files: Vec<DataFile> = chosen.iter().filter(|f| f.format == format).cloned().collect();
+        if files.is_empty() {
+            continue;
         }
-        let failed = |e| read_error(file, &e);
-        let mut stream = df.limit(0, Some(want)).map_err(failed)?.execute_stream().await.map_err(failed)?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(failed)?;
+        match sample_files(&ctx, &files, quota, max_rows - rows, &mut columns).await {
+            Ok(n) => rows += n,
+            // Read alone, the file at fault names itself.
+            Err(e) => {
+                for file in &files {
+                    sample_files(&ctx, std::slice::from_ref(file), quota, quota, &mut Columns::default()).await?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(columns.finish(rows))
+}
+
+/// Reads up to `quota` rows from each of `files` (one format), `budget` in all, into
+/// `columns`; returns the rows read.
+async fn sample_files(ctx: &SessionContext, files: &[DataFile], quota: usize, budget: usize, columns: &mut Columns) -> Result<usize, LakeError> {
+    let df = read_files(ctx, files).await?;
+    // Every column is reported, even of files without rows (classified by name).
+    for field in df.schema().fields() {
+        columns.push(field.name(), field.data_type(), None);
+    }
+    let failed = |e| read_error(&files[0], &e);
+    let plan = df.create_physical_plan().await.map_err(failed)?;
+    // Files are opened a few at a time: reading a small file is mostly waiting for the I/O
+    // threads, which overlaps. Each file's share is fixed up front, so the sample does not
+    // depend on which file answers first.
+    let wants: Vec<usize> = (0..plan.output_partitioning().partition_count()).map(|i| quota.min(budget.saturating_sub(i * quota))).collect();
+    let read = |(partition, want): (usize, usize)| {
+        let plan = plan.clone();
+        let task = ctx.task_ctx();
+        async move {
+            let mut batches = Vec::new();
+            if want == 0 {
+                return Ok(batches);
+            }
+            let mut stream = plan.execute(partition, task)?;
+            let mut taken = 0;
+            while taken < want
+                && let Some(batch) = stream.next().await
+            {
+                let batch = batch?;
+                let batch = batch.slice(0, batch.num_rows().min(want - taken));
+                taken += batch.num_rows();
+                batches.push(batch);
+            }
+            Ok::<_, datafusion::error::DataFusionError>(batches)
+        }
+    };
+    let mut parts = futures::stream::iter(wants.into_iter().enumerate()).map(read).buffered(OPEN_FILES);
+    let mut rows = 0;
+    while let Some(batches) = parts.next().await {
+        for batch in batches.map_err(failed)? {
             rows += batch.num_rows();
             for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
                 columns.push(field.name(), field.data_type(), as_strings(array));
             }
         }
     }
-    Ok(columns.finish(rows))
+    Ok(rows)
 }
+
+/// Files of a sample read at once.
+const OPEN_FILES: usize = 16;
 
 /// The type a column is reported with: string and binary views as their plain types, which
 /// is how a reader of the inventory thinks of them.

@@ -422,10 +422,15 @@ fn a_classifier_override_reaches_runs_fail_closed_check_its_leak_gate_and_verify
     assert_eq!(verify.status.code(), Some(1));
     assert!(text(&verify).0.contains("column visitor_ref: device_id"), "{}", text(&verify).0);
 
-    // The manifest records the override the run planned with; here, none.
-    let manifest = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().next().unwrap().unwrap().path().join("manifest.json");
-    let manifest: Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
-    assert_eq!(manifest["classifier"]["overrides"], serde_json::json!([]));
+    // Each manifest records the classifier its run planned with; the refused run's, where it stopped.
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    runs.sort();
+    let manifests: Vec<Value> = runs.iter().map(|r| serde_json::from_slice(&std::fs::read(r.join("manifest.json")).unwrap()).unwrap()).collect();
+    assert_eq!(manifests.len(), 2);
+    assert_eq!(manifests[0]["classifier"]["overrides"].as_array().unwrap().len(), 1);
+    assert_eq!(manifests[0]["failure"]["dataset"], "visits");
+    assert_eq!(manifests[1]["classifier"]["overrides"], serde_json::json!([]));
+    assert!(manifests[1].get("failure").is_none());
 }
 
 #[test]

@@ -97,7 +97,7 @@ fn scrubbed(e: &DataFusionError) -> String {
         match quote {
             Some(q) if c == q => {
                 quote = None;
-                out.push_str("…");
+                out.push('…');
                 out.push(c);
             }
             Some(_) => {}
@@ -137,5 +137,21 @@ pub(crate) fn read_error(file: &DataFile, e: &DataFusionError) -> LakeError {
         FileFormat::Parquet => LakeError::Parquet { path, message },
         FileFormat::Csv => LakeError::Csv { path, line, message },
         FileFormat::Json => LakeError::Json { path, message },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_errors_lose_their_wrappers_and_any_quoted_value() {
+        let file = DataFile { path: "landing/x.csv".into(), format: FileFormat::Csv };
+        let e = DataFusionError::Execution("Arrow error: Parser error: Error while parsing value '13812345678' as type Int64 for column 2 at line 4".into());
+        let err = read_error(&file, &e).to_string();
+        assert!(err.starts_with("landing/x.csv: line 4: Parser error"), "{err}");
+        assert!(!err.contains("13812345678") && err.contains("'…'"), "{err}");
+        let utf8 = DataFusionError::Execution("Csv error: Encountered invalid UTF-8 data for line 2 and field 1".into());
+        assert!(matches!(read_error(&file, &utf8), LakeError::NotUtf8 { line: 2, .. }));
     }
 }

@@ -5,9 +5,9 @@
 //! pseudonym domain, from the run manifest), so a change of classifier rules since cannot
 //! make an erasure miss the person. The ledger never holds the subject's id: a request
 //! records, per dataset, the pseudonym the id has there, which finds the rows in both zones
-//! (in the raw zone by pseudonymizing the subject column). Rows under a legal floor stay in the raw zone and the request stays
-//! `pending` until `purge` finds the floor passed; `run` leaves pending subjects out of the
-//! de-identified zone meanwhile. A file is rewritten only when it holds the subject:
+//! (in the raw zone by pseudonymizing the subject column). Rows under a legal floor stay in
+//! the raw zone and the request stays `pending` until `purge` finds the floor passed; `run`
+//! leaves pending subjects out of the de-identified zone meanwhile. A file is rewritten only when it holds the subject:
 //! Parquet statistics and bloom filters rule most files out without reading them.
 
 use std::collections::BTreeMap;
@@ -28,7 +28,7 @@ use crate::audit::{AuditError, AuditEvent, AuditLog};
 use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LockError, TMP_PREFIX, Zone};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError};
 use crate::plan::retention::DatingError;
-use crate::plan::{PipelineSpec, PlanError, PlanProblem, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, written_plans};
+use crate::plan::{PlanError, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, written_policies};
 use crate::transform::PseudonymKey;
 use crate::transform::udf::HashUdf;
 
@@ -343,25 +343,6 @@ pub struct EraseOptions {
     pub today: NaiveDate,
 }
 
-/// Every written dataset with the retention that applies to it: the policy it was written
-/// with, or for the datasets of `pipeline` (each of which must have been written) that
-/// pipeline's, resolved against the written plan so that its floors hold.
-pub(crate) fn written_policies(lake: &Lake, pipeline: Option<&Path>) -> Result<Vec<WrittenDataset>, RetentionError> {
-    let mut written = written_plans(lake, None)?;
-    let Some(path) = pipeline else { return Ok(written) };
-    let spec = PipelineSpec::load(path).map_err(PlanError::from)?;
-    let names: Vec<String> = spec.datasets.iter().map(|d| d.name.clone()).collect();
-    written_plans(lake, Some(&names))?;
-    let mut problems = Vec::new();
-    for w in written.iter_mut().filter(|w| names.iter().any(|n| n == w.planned.name())) {
-        match RetentionPolicy::resolve(&w.planned.plan, spec.retention.get(w.planned.name())) {
-            Ok(policy) => w.planned.retention = policy,
-            Err(message) => problems.push(PlanProblem::Retention { dataset: w.planned.name().to_string(), message }),
-        }
-    }
-    if problems.is_empty() { Ok(written) } else { Err(PlanError::Problems(problems).into()) }
-}
-
 /// Refuses datasets whose pseudonyms were made with another key than `key_id`: the
 /// subject could not be found in them.
 fn check_key(written: &[WrittenDataset], key_id: &str) -> Result<(), RetentionError> {
@@ -382,7 +363,7 @@ fn check_key(written: &[WrittenDataset], key_id: &str) -> Result<(), RetentionEr
 pub async fn erase(options: &EraseOptions, key: &PseudonymKey) -> Result<Vec<ErasureOutcome>, RetentionError> {
     let lake = &options.lake;
     let key_id = key.id();
-    let written = written_policies(lake, options.pipeline.as_deref())?;
+    let (written, _) = written_policies(lake, options.pipeline.as_deref())?;
     check_key(&written, &key_id)?;
     let _lock = lake.lock()?;
     let ledger = ErasureLedger::of(lake);

@@ -11,11 +11,11 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use crate::audit::{AuditEvent, AuditLog};
-use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record, written_policies};
+use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
 use crate::lake::{self, DataFile, FileFormat, Lake, Zone};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, pending_subjects};
 use crate::plan::retention::age_days;
-use crate::plan::{PipelineSpec, PlanError, WrittenDataset};
+use crate::plan::{WrittenDataset, written_policies};
 
 use crate::transform::PseudonymKey;
 
@@ -75,14 +75,11 @@ impl PurgeReport {
 /// with: nothing is sampled or classified.
 pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result<PurgeReport, RetentionError> {
     let lake = &options.lake;
-    let written = written_policies(lake, options.pipeline.as_deref())?;
+    let (written, named) = written_policies(lake, options.pipeline.as_deref())?;
     // A pipeline names the datasets whose partitions this purge is for; erasures are finished
     // wherever their rows are.
-    let purged: Vec<&WrittenDataset> = match &options.pipeline {
-        Some(path) => {
-            let spec = PipelineSpec::load(path).map_err(PlanError::from)?;
-            written.iter().filter(|w| spec.datasets.iter().any(|d| d.name == w.planned.name())).collect()
-        }
+    let purged: Vec<&WrittenDataset> = match &named {
+        Some(names) => written.iter().filter(|w| names.iter().any(|n| n == w.planned.name())).collect(),
         None => written.iter().collect(),
     };
     let ledger = ErasureLedger::of(lake);

@@ -87,13 +87,6 @@ pub struct RunOptions {
     pub sample_rows: usize,
 }
 
-impl RunOptions {
-    /// Options with defaults for `pipeline` on `lake`.
-    pub fn new(lake: Lake, pipeline: impl Into<PathBuf>) -> Self {
-        RunOptions { lake, pipeline: pipeline.into(), dry_run: false, force: false, sample_rows: DEFAULT_SAMPLE_ROWS }
-    }
-}
-
 /// Progress, for the terminal or the log.
 #[derive(Debug, Clone)]
 pub enum RunEvent<'a> {
@@ -275,7 +268,7 @@ pub async fn run(
     Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
 }
 
-/// Writes the manifest of a run that published something, and its audit entry.
+/// Writes a run's manifest and its audit entry.
 fn commit(lake: &Lake, manifest: &mut Manifest) -> Result<PathBuf, RunError> {
     manifest.finished_at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let manifest_path = lake.manifest_path(&manifest.run_id);
@@ -350,8 +343,7 @@ impl PartitionWriter<'_> {
             (Some(m), false, _) => (PartitionStatus::Unchanged, m.rows),
             (_, _, true) => (PartitionStatus::Planned, 0),
             _ => {
-                let erased = self.pending.get(p.planned.name());
-                let rows = write_partition(&self.ctx, &self.udfs, p, files, &out_dir, self.run_id, self.classifier, partition, erased).await?;
+                let rows = self.write(p, files, &out_dir, partition).await?;
                 let marker = Marker { fingerprint, rows, run_id: self.run_id.to_string() };
                 write_atomic(&marker_path, &serde_json::to_vec_pretty(&marker).expect("serializes")).map_err(io_err(&marker_path))?;
                 (PartitionStatus::Written, rows)
@@ -365,83 +357,73 @@ impl PartitionWriter<'_> {
             rows,
         })
     }
-}
 
-/// Streams one partition through the plan into a temporary file, checks it, and publishes it.
-#[allow(clippy::too_many_arguments)]
-async fn write_partition(
-    ctx: &SessionContext,
-    udfs: &Udfs,
-    p: &DatasetRun,
-    files: &[DataFile],
-    out_dir: &Path,
-    run_id: &str,
-    classifier: &Classifier,
-    partition: &str,
-    erased: Option<&Vec<String>>,
-) -> Result<u64, RunError> {
-    let plan = &p.planned.plan;
-    let name = &plan.name;
-    let df_err = |e: datafusion::error::DataFusionError| RunError::Dataset {
-        dataset: name.clone(),
-        message: format!("partition {}: {e}", if partition.is_empty() { "(all)" } else { partition }),
-    };
-    let df = lake::read_files(ctx, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
-    let mut exprs = Vec::new();
-    for field in df.schema().fields() {
-        let Some(c) = plan.columns.iter().find(|c| &c.name == field.name()) else {
-            return Err(RunError::Dataset {
-                dataset: name.clone(),
-                message: format!("column `{}` appears in partition {partition} but was not in the classified sample; nothing was written for it (rescan with a larger --sample-rows)", field.name()),
-            });
+    /// Streams one partition through the plan into a temporary file, checks it, and
+    /// publishes it.
+    async fn write(&self, p: &DatasetRun, files: &[DataFile], out_dir: &Path, partition: &str) -> Result<u64, RunError> {
+        let plan = &p.planned.plan;
+        let name = &plan.name;
+        let df_err = |e: datafusion::error::DataFusionError| RunError::Dataset {
+            dataset: name.clone(),
+            message: format!("partition {}: {e}", if partition.is_empty() { "(all)" } else { partition }),
         };
-        exprs.extend(column_expr(c, udfs));
-    }
-    if exprs.is_empty() {
-        return Err(RunError::Dataset { dataset: name.clone(), message: "every column is dropped; nothing to write".into() });
-    }
-    let mut df = df.select(exprs).map_err(df_err)?;
-    if let (Some(refs), Some(subject)) = (erased, &p.planned.subject_column) {
-        // Subjects with a pending erasure: their raw rows are held by a legal floor, but
-        // they never reach the de-identified zone again.
-        df = df.filter(subject.matches(Zone::Deid, refs, &udfs.hash).is_not_true()).map_err(df_err)?;
-    }
+        let df = lake::read_files(&self.ctx, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
+        let mut exprs = Vec::new();
+        for field in df.schema().fields() {
+            let Some(c) = plan.columns.iter().find(|c| &c.name == field.name()) else {
+                return Err(RunError::Dataset {
+                    dataset: name.clone(),
+                    message: format!("column `{}` appears in partition {partition} but was not in the classified sample; nothing was written for it (rescan with a larger --sample-rows)", field.name()),
+                });
+            };
+            exprs.extend(column_expr(c, &self.udfs));
+        }
+        if exprs.is_empty() {
+            return Err(RunError::Dataset { dataset: name.clone(), message: "every column is dropped; nothing to write".into() });
+        }
+        let mut df = df.select(exprs).map_err(df_err)?;
+        if let (Some(refs), Some(subject)) = (self.pending.get(name), &p.planned.subject_column) {
+            // Subjects with a pending erasure: their raw rows are held by a legal floor, but
+            // they never reach the de-identified zone again.
+            df = df.filter(subject.matches(Zone::Deid, refs, &self.udfs.hash).is_not_true()).map_err(df_err)?;
+        }
 
-    std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
-    let tmp = out_dir.join(format!("{TMP_PREFIX}{run_id}-{PARTITION_FILE}"));
-    let parquet = deid_parquet_options(plan);
-    let written = df
-        .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
-        .await
-        .map_err(df_err)?;
-    let rows = written
-        .first()
-        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0)))
-        .unwrap_or(0);
-
-    // The leak gate: the output is checked as `piguard verify` would, except columns that the
-    // pipeline keeps with a reason.
-    let reasoned: Vec<String> = plan.columns.iter().filter(|c| c.reason.is_some()).map(|c| c.name.clone()).collect();
-    let check = DatasetSource {
-        name: name.clone(),
-        path: tmp.clone(),
-        files: vec![DataFile { path: tmp.clone(), format: FileFormat::Parquet }],
-        partition_columns: Vec::new(),
-    };
-    let findings = if rows == 0 {
-        Vec::new()
-    } else {
-        check_dataset(&check, classifier, DEFAULT_SAMPLE_ROWS, &reasoned)
+        std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
+        let tmp = out_dir.join(format!("{TMP_PREFIX}{}-{PARTITION_FILE}", self.run_id));
+        let parquet = deid_parquet_options(plan);
+        let written = df
+            .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
             .await
-            .map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?
-    };
-    if !findings.is_empty() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(RunError::Leak { dataset: name.clone(), partition: partition.to_string(), findings });
+            .map_err(df_err)?;
+        let rows = written
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0)))
+            .unwrap_or(0);
+
+        // The leak gate: the output is checked as `piguard verify` would, except columns that the
+        // pipeline keeps with a reason.
+        let reasoned: Vec<String> = plan.columns.iter().filter(|c| c.reason.is_some()).map(|c| c.name.clone()).collect();
+        let check = DatasetSource {
+            name: name.clone(),
+            path: tmp.clone(),
+            files: vec![DataFile { path: tmp.clone(), format: FileFormat::Parquet }],
+            partition_columns: Vec::new(),
+        };
+        let findings = if rows == 0 {
+            Vec::new()
+        } else {
+            check_dataset(&check, self.classifier, DEFAULT_SAMPLE_ROWS, &reasoned)
+                .await
+                .map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?
+        };
+        if !findings.is_empty() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(RunError::Leak { dataset: name.clone(), partition: partition.to_string(), findings });
+        }
+        let output = out_dir.join(PARTITION_FILE);
+        lake::publish(&tmp, &output).map_err(io_err(&output))?;
+        Ok(rows)
     }
-    let output = out_dir.join(PARTITION_FILE);
-    lake::publish(&tmp, &output).map_err(io_err(&output))?;
-    Ok(rows)
 }
 
 /// The key id and column actions, as a dry run prints them.

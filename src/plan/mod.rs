@@ -12,7 +12,7 @@ pub mod retention;
 pub mod spec;
 pub mod subject;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use datafusion::config::{ParquetColumnOptions, TableParquetOptions};
 use serde::{Deserialize, Serialize};
@@ -208,18 +208,37 @@ impl PipelinePlan {
     }
 }
 
-/// The plans the lake's data was written with, for the datasets `named` (every written
-/// dataset when `None`). A named dataset no run has written, or a lake no run has written,
-/// is an error.
-pub fn written_plans(lake: &Lake, named: Option<&[String]>) -> Result<Vec<WrittenDataset>, PlanError> {
+/// The plans the lake's data was written with: every written dataset, each of `required`
+/// among them. A required dataset no run has written, or a lake no run has written, is an
+/// error.
+pub fn written_plans(lake: &Lake, required: &[String]) -> Result<Vec<WrittenDataset>, PlanError> {
     let written = manifest::written_datasets(lake)?;
-    let Some(named) = named else {
-        return if written.is_empty() { Err(PlanError::NothingRun { lake: lake.root().to_path_buf() }) } else { Ok(written) };
-    };
-    if let Some(missing) = named.iter().find(|n| !written.iter().any(|w| w.planned.name() == n.as_str())) {
+    if let Some(missing) = required.iter().find(|n| !written.iter().any(|w| w.planned.name() == n.as_str())) {
         return Err(PlanError::NotRun { dataset: missing.clone() });
     }
-    Ok(written.into_iter().filter(|w| named.iter().any(|n| n == w.planned.name())).collect())
+    if written.is_empty() {
+        return Err(PlanError::NothingRun { lake: lake.root().to_path_buf() });
+    }
+    Ok(written)
+}
+
+/// Every written dataset with the retention that applies to it: the policy it was written
+/// with, or for the datasets of `pipeline` (each of which must have been written) that
+/// pipeline's, resolved against the written plan so that its floors hold. Also returns the
+/// names of the pipeline's datasets, when one is given.
+pub fn written_policies(lake: &Lake, pipeline: Option<&Path>) -> Result<(Vec<WrittenDataset>, Option<Vec<String>>), PlanError> {
+    let Some(path) = pipeline else { return Ok((written_plans(lake, &[])?, None)) };
+    let spec = PipelineSpec::load(path)?;
+    let names: Vec<String> = spec.datasets.iter().map(|d| d.name.clone()).collect();
+    let mut written = written_plans(lake, &names)?;
+    let mut problems = Vec::new();
+    for w in written.iter_mut().filter(|w| names.iter().any(|n| n == w.planned.name())) {
+        match RetentionPolicy::resolve(&w.planned.plan, spec.retention.get(w.planned.name())) {
+            Ok(policy) => w.planned.retention = policy,
+            Err(message) => problems.push(PlanProblem::Retention { dataset: w.planned.name().to_string(), message }),
+        }
+    }
+    if problems.is_empty() { Ok((written, Some(names))) } else { Err(PlanError::Problems(problems)) }
 }
 
 /// How de-identified partitions are written (by `run` and by erasure's rewrites).

@@ -28,6 +28,8 @@ pub enum Category {
     IpAddress,
     AccountId,
     Nickname,
+    /// Identifier-like values no rule claims: a decision is needed.
+    UnknownIdentifier,
     None,
 }
 
@@ -55,6 +57,7 @@ impl Category {
             Category::IpAddress => "ip_address",
             Category::AccountId => "account_id",
             Category::Nickname => "nickname",
+            Category::UnknownIdentifier => "unknown_identifier",
             Category::None => "none",
         }
     }

@@ -80,6 +80,10 @@ enum Command {
         /// Last day covered (YYYY-MM-DD); the data spans the 14 months before it.
         #[arg(long, default_value_t = sample_data::default_end_date())]
         end_date: NaiveDate,
+        /// Write the labeled evaluation corpus instead: 45 unrelated tables with decoys, `--rows`
+        /// rows each, and the true category of every column in DIR/labels.json.
+        #[arg(long)]
+        corpus: bool,
     },
     /// Classify every column of files, datasets or a lake into PI categories (the PI inventory).
     ///
@@ -281,7 +285,8 @@ impl TodayArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::SampleData { dir, rows, seed, end_date } => sample(dir, rows as usize, seed, end_date),
+        Command::SampleData { dir, rows, seed, corpus: true, .. } => sample_corpus(dir, rows as usize, seed),
+        Command::SampleData { dir, rows, seed, end_date, corpus: false } => sample(dir, rows as usize, seed, end_date),
         Command::Scan { paths, sample, format, output, classifiers } => {
             classifiers.classifier().and_then(|c| scan(paths, sample.rows(), format, output, &c))
         }
@@ -320,6 +325,17 @@ fn sample(dir: PathBuf, users: usize, seed: u64, end_date: NaiveDate) -> Result<
         eprintln!("wrote {name}: {rows} rows in {files} file(s)");
     }
     eprintln!("demo lake ready: {}", Lake::at(&dir).zone(Zone::Raw).display());
+    Ok(())
+}
+
+fn sample_corpus(dir: PathBuf, rows: usize, seed: u64) -> Result<(), Failure> {
+    let labels = sample_data::corpus::generate_corpus(&dir, rows, seed)?;
+    eprintln!(
+        "wrote the evaluation corpus: {} tables, {} labeled columns, {rows} rows each, labels in {}",
+        labels.tables.len(),
+        labels.columns(),
+        dir.join(sample_data::corpus::LABELS_FILE).display()
+    );
     Ok(())
 }
 

@@ -44,14 +44,26 @@ pub enum Detector {
     Latitude,
     /// A longitude with at least three decimals.
     Longitude,
-    /// A "lat,lon" pair, both with at least four decimals.
+    /// A coordinate pair in either order (`lat,lon` or `lon,lat`), both with four or more decimals.
     LatLonPair,
-    /// A geohash of 5 to 12 characters.
+    /// A point as WKT (`POINT(lon lat)`) or GeoJSON (`{"type":"Point","coordinates":[lon,lat]}`).
+    GeoPoint,
+    /// A geohash of 7 to 12 characters (about 150 m or finer).
     Geohash,
     /// A Chinese personal name: two to four Han characters led by a known surname.
     CnName,
     /// A mainland postal address: an administrative division and a street-level part.
     CnAddress,
+    /// An English (US/UK style) street address: a house number, a street name and a street type.
+    StreetAddress,
+    /// An international (`+44 20 …`) or North American (`(415) 555-0134`) phone number.
+    IntlPhone,
+    /// The path of a web request (`/item/123?ref=home`).
+    UrlPath,
+    /// An FCM push-notification token (`…:APA91b…`).
+    PushToken,
+    /// Free text that carries a phone, an e-mail, an ID number or a street address.
+    EmbeddedPi,
     /// A calendar date between 1900 and today.
     BirthDate,
     /// A gender value (男/女, M/F, male/female).
@@ -60,7 +72,7 @@ pub enum Detector {
 
 impl Detector {
     /// Every detector, in the order reports list them.
-    pub const ALL: [Detector; 21] = [
+    pub const ALL: [Detector; 27] = [
         Detector::CnIdCard,
         Detector::Passport,
         Detector::BankCard,
@@ -77,9 +89,15 @@ impl Detector {
         Detector::Latitude,
         Detector::Longitude,
         Detector::LatLonPair,
+        Detector::GeoPoint,
         Detector::Geohash,
         Detector::CnName,
         Detector::CnAddress,
+        Detector::StreetAddress,
+        Detector::IntlPhone,
+        Detector::UrlPath,
+        Detector::PushToken,
+        Detector::EmbeddedPi,
         Detector::BirthDate,
         Detector::Gender,
     ];
@@ -103,9 +121,15 @@ impl Detector {
             Detector::Latitude => "latitude",
             Detector::Longitude => "longitude",
             Detector::LatLonPair => "lat_lon_pair",
+            Detector::GeoPoint => "geo_point",
             Detector::Geohash => "geohash",
             Detector::CnName => "cn_name",
             Detector::CnAddress => "cn_address",
+            Detector::StreetAddress => "street_address",
+            Detector::IntlPhone => "intl_phone",
+            Detector::UrlPath => "url_path",
+            Detector::PushToken => "push_token",
+            Detector::EmbeddedPi => "embedded_pi",
             Detector::BirthDate => "birth_date",
             Detector::Gender => "gender",
         }
@@ -127,7 +151,31 @@ impl Detector {
                 | Detector::Imsi
                 | Detector::LatLonPair
                 | Detector::CnAddress
+                | Detector::GeoPoint
+                | Detector::Geohash
+                | Detector::StreetAddress
+                | Detector::IntlPhone
+                | Detector::PushToken
+                | Detector::Url
+                | Detector::EmbeddedPi
         )
+    }
+
+    /// Whether matching values overrule a name that says "not PI": only checksums and
+    /// structures nothing else has (`trace_id` full of ID numbers), not shapes that things
+    /// share with people (a product's image URL, a store's address).
+    pub fn overrules_not_pi(self) -> bool {
+        self.is_strong()
+            && !matches!(
+                self,
+                Detector::GeoPoint | Detector::Geohash | Detector::StreetAddress | Detector::Url | Detector::EmbeddedPi
+            )
+    }
+
+    /// Whether a column whose name points to this detector's category, but whose values
+    /// almost never match, is not of that category. Text that merely may carry PI does not.
+    pub fn vetoes(self) -> bool {
+        self.is_strong() && self != Detector::EmbeddedPi
     }
 
     /// Whether `value` (already trimmed) is of this kind.
@@ -149,9 +197,15 @@ impl Detector {
             Detector::Latitude => is_precise_coordinate(value, 90.0, 3),
             Detector::Longitude => is_precise_coordinate(value, 180.0, 3),
             Detector::LatLonPair => is_lat_lon_pair(value),
+            Detector::GeoPoint => is_geo_point(value),
             Detector::Geohash => is_geohash(value),
             Detector::CnName => is_cn_name(value),
             Detector::CnAddress => is_cn_address(value),
+            Detector::StreetAddress => is_street_address(value),
+            Detector::IntlPhone => is_intl_phone(value),
+            Detector::UrlPath => is_url_path(value),
+            Detector::PushToken => is_push_token(value),
+            Detector::EmbeddedPi => has_embedded_pi(value),
             Detector::BirthDate => is_birth_date(value, today()),
             Detector::Gender => is_gender(value),
         }
@@ -423,19 +477,41 @@ pub fn is_precise_coordinate(value: &str, limit: f64, min_decimals: usize) -> bo
             .is_ok_and(|x| x.is_finite() && x.abs() <= limit)
 }
 
-/// "lat,lon" (comma or space separated), both within range and with four or more decimals.
+/// Two coordinates in either order (comma, semicolon or space separated), both within range
+/// and with four or more decimals: `39.9042,116.4074` and `116.4074,39.9042` alike.
 pub fn is_lat_lon_pair(value: &str) -> bool {
-    let mut parts = value.split([',', ' ']).filter(|p| !p.is_empty());
-    let (Some(lat), Some(lon), None) = (parts.next(), parts.next(), parts.next()) else {
+    let mut parts = value.split([',', ' ', ';']).filter(|p| !p.is_empty());
+    let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    is_precise_coordinate(lat, 90.0, 4) && is_precise_coordinate(lon, 180.0, 4)
+    let lat = |v| is_precise_coordinate(v, 90.0, 4);
+    let lon = |v| is_precise_coordinate(v, 180.0, 4);
+    (lat(a) && lon(b)) || (lon(a) && lat(b))
 }
 
-/// 5 to 12 characters of the geohash alphabet, mixing letters and digits.
+/// A WKT point (`POINT(lon lat)`, `SRID=4326;POINT (lon lat)`) or a GeoJSON point
+/// (`{"type":"Point","coordinates":[lon,lat]}`), three or more decimals.
+pub fn is_geo_point(value: &str) -> bool {
+    let upper = value.get(..value.len().min(40)).unwrap_or("").to_ascii_uppercase();
+    let inner = if value.trim_start().starts_with('{') && value.contains("\"coordinates\"") {
+        value.split_once('[').and_then(|(_, r)| r.split_once(']')).map(|(inner, _)| inner)
+    } else if let Some(at) = upper.find("POINT") {
+        value[at + 5..].trim_start().strip_prefix('(').and_then(|r| r.strip_suffix(')'))
+    } else {
+        None
+    };
+    let Some(inner) = inner else { return false };
+    let mut parts = inner.split([',', ' ']).filter(|p| !p.is_empty());
+    let (Some(lon), Some(lat), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    is_precise_coordinate(lon, 180.0, 3) && is_precise_coordinate(lat, 90.0, 3)
+}
+
+/// 7 to 12 characters of the geohash alphabet, mixing letters and digits.
 pub fn is_geohash(value: &str) -> bool {
     const ALPHABET: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
-    (5..=12).contains(&value.len())
+    (7..=12).contains(&value.len())
         && value.bytes().all(|b| ALPHABET.contains(&b))
         && value.bytes().any(|b| b.is_ascii_digit())
         && value.bytes().any(|b| b.is_ascii_lowercase())
@@ -495,6 +571,161 @@ pub fn is_cn_address(value: &str) -> bool {
     value.chars().count() >= 6
         && ADMIN_MARKERS.iter().any(|m| value.contains(m))
         && STREET_MARKERS.iter().any(|m| value.contains(m))
+}
+
+/// Street types of English addresses, lower case.
+const STREET_TYPES: [&str; 38] = [
+    "street", "st", "road", "rd", "avenue", "ave", "av", "boulevard", "blvd", "drive", "dr", "lane", "ln", "way",
+    "court", "ct", "place", "pl", "terrace", "close", "crescent", "highway", "hwy", "parkway", "pkwy", "square",
+    "sq", "circle", "cir", "trail", "row", "walk", "grove", "gardens", "mews", "hill", "park", "plaza",
+];
+
+/// A house number (`12`, `221B`, `12-14`) followed within four words by a street type that
+/// ends the street part (`1200 Oak St, Springfield, IL`, `221B Baker Street, London NW1 6XE`).
+pub fn is_street_address(value: &str) -> bool {
+    street_address_span(value).is_some()
+}
+
+/// The byte range of the first English street address in `text`: from the house number
+/// to the street type, and a unit after it (`Apt 4`).
+pub fn street_address_span(text: &str) -> Option<(usize, usize)> {
+    let mut words: Vec<(usize, &str)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push((s, &text[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    let bare: Vec<&str> = words.iter().map(|w| w.1).collect();
+    (0..words.len()).find_map(|first| {
+        let k = first + street_at(&bare[first..])?;
+        let unit = |w: &str| matches!(w.trim_end_matches([',', '.']).to_ascii_lowercase().as_str(), "apt" | "suite" | "ste" | "unit" | "flat");
+        let last = match bare.get(k + 1..k + 3) {
+            Some([u, n]) if unit(u) => k + 2,
+            _ => k,
+        };
+        let (s, w) = words[last];
+        Some((words[first].0, s + w.trim_end_matches([',', '.']).len()))
+    })
+}
+
+/// The index of the street type when `words` start with a street address.
+fn street_at(words: &[&str]) -> Option<usize> {
+    let number = words.first()?;
+    let digits = number.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &number[digits..];
+    let number_ok = (1..=5).contains(&digits)
+        && (rest.is_empty() || (rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_alphabetic()))
+            || rest.strip_prefix('-').is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit())));
+    if !number_ok {
+        return None;
+    }
+    for (k, word) in words.iter().enumerate().skip(2).take(4) {
+        let ends_part = word.ends_with(',') || k + 1 == words.len();
+        // `3 Pack Road Bike`: a street type must end the street part.
+        let bare = word.trim_end_matches([',', '.']).to_ascii_lowercase();
+        let named = words[1..k].iter().all(|w| w.chars().next().is_some_and(char::is_alphabetic));
+        let unit_follows = words.get(k + 1).is_some_and(|next| {
+            let next = next.trim_end_matches([',', '.']).to_ascii_lowercase();
+            matches!(next.as_str(), "apt" | "suite" | "ste" | "unit" | "flat" | "floor" | "fl" | "n" | "s" | "e" | "w" | "ne" | "nw" | "se" | "sw")
+                || next.starts_with('#')
+        });
+        if named && STREET_TYPES.contains(&bare.as_str()) && (ends_part || unit_follows) {
+            return Some(k);
+        }
+    }
+    None
+}
+
+/// `+` and a country code with 8 to 15 digits in all, or a North American number written
+/// `(415) 555-0134`, `415-555-0134` or `415.555.0134`.
+pub fn is_intl_phone(value: &str) -> bool {
+    let v = value.trim();
+    let separators = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')');
+    if let Some(rest) = v.strip_prefix('+') {
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        return rest.chars().all(|c| c.is_ascii_digit() || separators(c))
+            && (8..=15).contains(&digits.len())
+            && !digits.starts_with('0');
+    }
+    let v = v.strip_prefix("1 ").or_else(|| v.strip_prefix("1-")).unwrap_or(v);
+    let b = v.as_bytes();
+    let shape = match b.len() {
+        14 => b[0] == b'(' && b[4] == b')' && b[5] == b' ' && b[9] == b'-',
+        12 => (b[3] == b'-' && b[7] == b'-') || (b[3] == b'.' && b[7] == b'.'),
+        _ => false,
+    };
+    let digits: Vec<u8> = b.iter().copied().filter(u8::is_ascii_digit).collect();
+    shape && digits.len() == 10 && digits[0] >= b'2' && digits[3] >= b'2'
+}
+
+/// A request path: `/`, then a word character, no whitespace.
+pub fn is_url_path(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() >= 2 && b[0] == b'/' && b[1].is_ascii_alphanumeric() && !value.contains(char::is_whitespace)
+}
+
+/// An FCM registration token (`<instance id>:APA91b<payload>`). APNs tokens are 64 hex
+/// digits like any SHA-256 digest, so only a name tells them apart.
+pub fn is_push_token(value: &str) -> bool {
+    let token = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    value.split_once(":APA91b").is_some_and(|(instance, payload)| {
+        instance.len() >= 11 && payload.len() >= 20 && token(instance) && token(payload)
+    })
+}
+
+/// Free text (it has spaces or Chinese) that carries a mobile number, an ID number, an
+/// e-mail address, a house-numbered street address or an international phone number.
+pub fn has_embedded_pi(value: &str) -> bool {
+    if value.chars().count() < 8 || !(value.contains(' ') || value.chars().any(is_han)) {
+        return false;
+    }
+    let digit_runs = value.split(|c: char| !c.is_ascii_digit() && c != 'X' && c != 'x').filter(|r| r.len() >= 11);
+    for run in digit_runs {
+        let b = run.as_bytes();
+        if (b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1])) || is_cn_id_card(run) {
+            return true;
+        }
+    }
+    let words = value.split(|c: char| c.is_whitespace() || matches!(c, '，' | '。' | '：' | ',' | ';' | '；'));
+    let has_email = words.map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric())).any(is_email);
+    has_email || is_street_address(value) || has_cn_street_address(value)
+}
+
+/// A mainland address inside text: an administrative division, then a street-level marker,
+/// then a house number (`…市…路18号`).
+fn has_cn_street_address(value: &str) -> bool {
+    cn_address_span(value).is_some()
+}
+
+/// Markers that can end a mainland address (`18号`, `3栋`, `1001室`).
+const UNIT_MARKERS: [char; 6] = ['号', '栋', '幢', '室', '楼', '层'];
+
+/// The byte range of the first mainland address in `text`: from two characters before its
+/// first administrative marker (the place name) to its last house or room marker, within one
+/// unbroken run of Chinese, digits and letters that holds a street marker and a house number.
+pub fn cn_address_span(text: &str) -> Option<(usize, usize)> {
+    let admin = ADMIN_MARKERS.iter().filter_map(|m| text.find(m)).min()?;
+    let in_run = |c: char| is_han(c) || c.is_ascii_alphanumeric() || matches!(c, '-' | '#');
+    let run_end = text[admin..].char_indices().find(|(_, c)| !in_run(*c)).map_or(text.len(), |(i, _)| admin + i);
+    let run = &text[admin..run_end];
+    let mut end = None;
+    let mut prev = ' ';
+    for (i, c) in run.char_indices() {
+        if UNIT_MARKERS.contains(&c) && prev.is_ascii_digit() {
+            end = Some(admin + i + c.len_utf8());
+        }
+        prev = c;
+    }
+    let end = end?;
+    let street = STREET_MARKERS.iter().any(|m| text[admin..end].contains(m));
+    let start = text[..admin].char_indices().rev().take(2).take_while(|(_, c)| is_han(*c)).last().map_or(admin, |(i, _)| i);
+    street.then_some((start, end))
 }
 
 /// A date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, optionally followed by a time) between 1900
@@ -638,10 +869,57 @@ mod tests {
         assert!(!is_precise_coordinate("99.123", 90.0, 3));
         assert!(is_lat_lon_pair("39.904211,116.407395"));
         assert!(is_lat_lon_pair("39.9042 116.4074"));
-        assert!(!is_lat_lon_pair("116.4074,39.9042"));
+        assert!(is_lat_lon_pair("116.4074,39.9042"));
+        assert!(is_lat_lon_pair("-87.6298;41.8781"));
+        assert!(!is_lat_lon_pair("116.4074,139.9042"));
         assert!(!is_lat_lon_pair("39.90,116.40"));
+        assert!(is_geo_point("POINT(116.407395 39.904211)"));
+        assert!(is_geo_point("SRID=4326;POINT (-87.629800 41.878100)"));
+        assert!(is_geo_point(r#"{"type": "Point", "coordinates": [116.407395, 39.904211]}"#));
+        assert!(!is_geo_point("POINT(116.4 39.9)"));
+        assert!(!is_geo_point(r#"{"type":"Point","coordinates":[216.4074,39.9042]}"#));
         assert!(is_geohash("wx4g0ec1"));
         assert!(!is_geohash("wx4g0eai")); // 'a' and 'i' are not in the alphabet
+        assert!(!is_geohash("wx4g0"), "five characters are a few kilometres, not a precise location");
+    }
+
+    #[test]
+    fn english_addresses_and_international_phones() {
+        for ok in [
+            "1200 Oak St, Springfield, IL 62704",
+            "221B Baker Street, London NW1 6XE",
+            "12-14 High Street",
+            "350 Fifth Avenue, Apt 4, New York, NY 10118",
+            "Ship to 77 Mill Road, Leeds LS1 4AP instead",
+        ] {
+            assert!(is_street_address(ok), "{ok}");
+        }
+        for bad in ["3 Pack Road Bike", "Street 12", "2026 Annual Report", "Oak St"] {
+            assert!(!is_street_address(bad), "{bad}");
+        }
+        for ok in ["+44 7700 900123", "+1 415-555-0134", "(415) 555-0134", "415-555-0134", "415.555.0134", "+86 138 1234 5678"] {
+            assert!(is_intl_phone(ok), "{ok}");
+        }
+        for bad in ["+08:00", "2026-05-01", "415-055-0134", "+0 123 4567", "12-34-5678", "+44 12"] {
+            assert!(!is_intl_phone(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_paths_and_pi_inside_text() {
+        assert!(is_push_token("dGhpc2lzYXRva2Vu:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx"));
+        assert!(!is_push_token(&"ab12".repeat(16)), "a SHA-256 digest is not a token by its value");
+        assert!(!is_push_token("not a token"));
+        assert!(is_url_path("/item/123?ref=home"));
+        assert!(!is_url_path("/ item"));
+        assert!(!is_url_path("item/123"));
+        assert!(has_embedded_pi("我的新号码是13812345678，有事打这个"));
+        assert!(has_embedded_pi("地址改成广东省深圳市南山区科技园路18号3栋1001室"));
+        assert!(has_embedded_pi("Please mail Zhang.Wei@example.com today"));
+        assert!(has_embedded_pi("Ship to 1200 Oak St, Springfield, IL 62704 instead"));
+        assert!(!has_embedded_pi("订单号 2026061512345678901 已发货"));
+        assert!(!has_embedded_pi("适用于城市道路的自行车"));
+        assert!(!has_embedded_pi("13812345678"), "a bare phone is a phone, not text");
     }
 
     #[test]
@@ -678,7 +956,8 @@ mod tests {
     #[test]
     fn strength_is_declared_for_every_detector() {
         let strong: Vec<_> = Detector::ALL.iter().filter(|d| d.is_strong()).collect();
-        assert_eq!(strong.len(), 11);
+        assert_eq!(strong.len(), 18);
+        assert!(Detector::ALL.iter().all(|d| !d.overrules_not_pi() || d.is_strong()));
         assert!(!Detector::Uuid.is_strong(), "request ids are UUIDs too");
     }
 

@@ -88,6 +88,8 @@ impl TypeKind {
 pub struct Classifier {
     rules: Rules,
     matcher: NameMatcher,
+    /// Name tokens that make an identifier-like column an account (`customer`, `会员`).
+    subject_words: Vec<String>,
 }
 
 /// Running tally of one category's detectors over a column's values.
@@ -97,6 +99,8 @@ struct Tally {
     checked: usize,
     matched: usize,
     strong_matched: usize,
+    /// Matched by a detector that overrules a not-PI name.
+    overruling_matched: usize,
     per_detector: Vec<usize>,
     alive: bool,
 }
@@ -107,6 +111,9 @@ impl Tally {
     }
     fn strong_share(&self) -> f64 {
         if self.checked == 0 { 0.0 } else { self.strong_matched as f64 / self.checked as f64 }
+    }
+    fn overruling_share(&self) -> f64 {
+        if self.checked == 0 { 0.0 } else { self.overruling_matched as f64 / self.checked as f64 }
     }
 }
 
@@ -119,10 +126,18 @@ fn is_null_token(v: &str) -> bool {
 impl Classifier {
     /// A classifier over the given rules.
     pub fn new(rules: Rules) -> Self {
-        let matcher = NameMatcher::new(rules.categories.iter().enumerate().flat_map(|(i, r)| {
-            r.keywords.iter().map(move |k| (i, k.clone()))
-        }));
-        Classifier { rules, matcher }
+        let index = |c: Category| rules.categories.iter().position(|r| r.id == c);
+        let generated = rules.generated_keywords().unwrap_or_default();
+        let matcher = NameMatcher::new(
+            rules
+                .categories
+                .iter()
+                .enumerate()
+                .flat_map(|(i, r)| r.keywords.iter().map(move |k| (i, k.clone())))
+                .chain(generated.into_iter().filter_map(|(c, k)| index(c).map(|i| (i, k)))),
+        );
+        let subject_words = rules.subject_words();
+        Classifier { rules, matcher, subject_words }
     }
 
     /// The rules in use.
@@ -141,10 +156,15 @@ impl Classifier {
     /// is one by its type.
     pub fn classify_typed(&self, column_name: &str, data_type: &str, values: &StringArray) -> ColumnVerdict {
         let v = self.classify(column_name, values);
-        if TypeKind::of(data_type) != TypeKind::Temporal || matches!(v.category, Category::None | Category::Birthday) {
+        if matches!(v.category, Category::None | Category::Birthday) {
             return v;
         }
-        let reason = format!("its values are {data_type}, which cannot be {}", v.category);
+        let kind = match TypeKind::of(data_type) {
+            TypeKind::Temporal => data_type.to_string(),
+            TypeKind::Text if mostly_temporal(values) => "dates or times written as text".to_string(),
+            _ => return v,
+        };
+        let reason = format!("its values are {kind}, which cannot be {}", v.category);
         self.none_verdict(0.9, v.evidence.name_keyword, v.evidence.values_checked, reason)
     }
 
@@ -163,6 +183,7 @@ impl Classifier {
                 checked: 0,
                 matched: 0,
                 strong_matched: 0,
+                overruling_matched: 0,
                 per_detector: vec![0; r.detectors.len()],
                 alive: true,
             })
@@ -178,17 +199,18 @@ impl Classifier {
             for t in tallies.iter_mut().filter(|t| t.alive) {
                 let rule = &self.rules.categories[t.rule];
                 t.checked += 1;
-                let mut any = false;
-                let mut strong = false;
+                let (mut any, mut strong, mut overruling) = (false, false, false);
                 for (k, d) in rule.detectors.iter().enumerate() {
                     if d.matches(value) {
                         t.per_detector[k] += 1;
                         any = true;
                         strong |= d.is_strong();
+                        overruling |= d.overrules_not_pi();
                     }
                 }
                 t.matched += usize::from(any);
                 t.strong_matched += usize::from(strong);
+                t.overruling_matched += usize::from(overruling);
                 // A category far below its threshold cannot reach it; stop paying for it
                 // unless the column's name points to it (its share is reported).
                 if t.checked == ABANDON_AFTER
@@ -201,22 +223,16 @@ impl Classifier {
         }
 
         let keyword = hit.as_ref().map(|h| h.keyword.clone());
-        // The best category by strong value evidence alone, other than `exclude`.
-        let value_winner = |exclude: Option<usize>| {
+        // The best category by strong value evidence alone, other than `exclude`; against a
+        // not-PI name, only by detectors that overrule one.
+        let winner_by = |exclude: Option<usize>, share: fn(&Tally) -> f64| {
             tallies
                 .iter()
                 .filter(|t| t.alive && Some(t.rule) != exclude)
-                .filter(|t| {
-                    let rule = &self.rules.categories[t.rule];
-                    rule.detectors.iter().any(|d| d.is_strong())
-                        && t.strong_share() >= rule.min_share
-                })
-                .max_by(|a, b| {
-                    a.strong_share()
-                        .total_cmp(&b.strong_share())
-                        .then(b.rule.cmp(&a.rule))
-                })
+                .filter(|t| share(t) > 0.0 && share(t) >= self.rules.categories[t.rule].min_share)
+                .max_by(|a, b| share(a).total_cmp(&share(b)).then(b.rule.cmp(&a.rule)))
         };
+        let value_winner = |exclude: Option<usize>| winner_by(exclude, Tally::strong_share);
 
         match name_rule {
             Some(n) if self.rules.categories[n].id != Category::None => {
@@ -246,8 +262,8 @@ impl Classifier {
                         "values contradict name keyword '{kw}'"
                     ));
                 }
-                let all_strong = rule.detectors.iter().all(|d| d.is_strong());
-                if all_strong && t.checked >= VETO_MIN_VALUES && share < VETO_MAX_SHARE {
+                let all_veto = rule.detectors.iter().all(|d| d.vetoes());
+                if all_veto && t.checked >= VETO_MIN_VALUES && share < VETO_MAX_SHARE {
                     return self.none_verdict(0.6, keyword, t.checked, format!(
                         "name keyword '{kw}' suggests {}, but only {} of {} values match it",
                         rule.id, percent(share), t.checked
@@ -260,7 +276,7 @@ impl Classifier {
                         percent(share), detectors.join("/")))
             }
             Some(_) => {
-                if let Some(v) = value_winner(None) {
+                if let Some(v) = winner_by(None, Tally::overruling_share) {
                     let kw = keyword.clone().unwrap_or_default();
                     return self.verdict_from_values(v, keyword, &format!(
                         "values overrule the non-PI name keyword '{kw}'"
@@ -274,11 +290,29 @@ impl Classifier {
                 if let Some(v) = value_winner(None) {
                     return self.verdict_from_values(v, None, "no name keyword");
                 }
+                if let Some(shape) = identifier_shape(values) {
+                    return self.unknown_identifier(column_name, non_null, &shape);
+                }
                 let confidence = if non_null >= VETO_MIN_VALUES { 0.8 } else { 0.6 };
                 self.none_verdict(confidence, None, non_null,
                     "no name keyword and no detector matched enough values".into())
             }
         }
+    }
+
+    /// An identifier-like column that no rule claims: an account when a word of its name is
+    /// a person's (`customer`), otherwise an identifier that must be decided.
+    fn unknown_identifier(&self, column_name: &str, checked: usize, shape: &str) -> ColumnVerdict {
+        let tokens = names::tokenize(column_name);
+        let person = tokens.iter().find(|t| self.subject_words.iter().any(|w| w == *t));
+        let (category, reason) = match person {
+            Some(word) => (Category::AccountId, format!("{shape}, under the person word '{word}'")),
+            None => (Category::UnknownIdentifier, format!("{shape}; no rule claims it: decide it in the pipeline")),
+        };
+        let Some(rule) = self.rules.categories.iter().position(|r| r.id == category) else {
+            return self.none_verdict(0.5, None, checked, reason);
+        };
+        self.verdict(rule, 0.7, None, checked, 0, Vec::new(), reason)
     }
 
     fn matched_detectors(&self, t: &Tally) -> Vec<String> {
@@ -336,6 +370,64 @@ impl Classifier {
             suggested_action: action,
         }
     }
+}
+
+/// Fewest values to call a column identifier-like.
+const IDENTIFIER_MIN_VALUES: usize = 20;
+/// Least share of distinct values among them.
+const IDENTIFIER_MIN_DISTINCT: f64 = 0.9;
+
+/// Describes the values when they look like identifiers: near-unique tokens of 6 to 64
+/// characters without spaces, either of one width or mixing letters and digits, and not
+/// numbers with decimals, dates or words. `None` otherwise.
+fn identifier_shape(values: &StringArray) -> Option<String> {
+    let sample: Vec<&str> = values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).collect();
+    if sample.len() < IDENTIFIER_MIN_VALUES {
+        return None;
+    }
+    let token = |v: &&str| {
+        (6..=64).contains(&v.len())
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+    };
+    let with_digits = sample.iter().filter(|v| v.bytes().any(|b| b.is_ascii_digit())).count();
+    if !sample.iter().all(token) || with_digits * 2 < sample.len() {
+        return None;
+    }
+    let distinct: std::collections::HashSet<&&str> = sample.iter().collect();
+    let distinct_share = distinct.len() as f64 / sample.len() as f64;
+    if distinct_share < IDENTIFIER_MIN_DISTINCT {
+        return None;
+    }
+    let (min, max) = sample.iter().fold((usize::MAX, 0), |(lo, hi), v| (lo.min(v.len()), hi.max(v.len())));
+    let mixed = sample.iter().all(|v| v.bytes().any(|b| b.is_ascii_alphabetic()));
+    let fixed_width = max - min <= 1;
+    (fixed_width || mixed).then(|| {
+        format!(
+            "{} of {} sampled values distinct, {}",
+            distinct.len(),
+            sample.len(),
+            if fixed_width { format!("identifier-like tokens of {min} to {max} characters") } else { "identifier-like letter-digit tokens".into() }
+        )
+    })
+}
+
+/// Whether most values are dates or date-times written as text (`2026-05-01 12:00:00`).
+fn mostly_temporal(values: &StringArray) -> bool {
+    let shaped = |v: &str| {
+        let b = v.as_bytes();
+        b.len() >= 10
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && matches!(b[4], b'-' | b'/')
+            && b[5..7].iter().all(u8::is_ascii_digit)
+            && b[7] == b[4]
+            && b[8..10].iter().all(u8::is_ascii_digit)
+    };
+    let (mut n, mut hits) = (0usize, 0usize);
+    for v in values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)) {
+        n += 1;
+        hits += usize::from(shaped(v));
+    }
+    n > 0 && hits * 10 >= n * 9
 }
 
 fn round2(x: f64) -> f64 {

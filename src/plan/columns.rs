@@ -125,7 +125,7 @@ fn step_for(chosen: &Chosen, col: &ColumnInventory) -> Result<(Step, Option<Stri
         Chosen::Auto => return step_for(&Chosen::plain(col.suggested_action), col),
         Chosen::Hash { domain } => {
             let domain = domain.clone().unwrap_or_else(|| match col.category {
-                Category::None => col.name.clone(),
+                Category::None | Category::UnknownIdentifier => col.name.clone(),
                 c => c.id().to_string(),
             });
             (Step::Hash { domain, category: col.category }, None)

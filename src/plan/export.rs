@@ -6,7 +6,7 @@ use super::spec::ExportSpec;
 use crate::category::Category;
 
 /// Categories that identify a person directly: never a dimension or a metric of an export.
-const DIRECT: [Category; 9] = [
+const DIRECT: [Category; 10] = [
     Category::IdCard,
     Category::Phone,
     Category::Email,
@@ -16,6 +16,7 @@ const DIRECT: [Category; 9] = [
     Category::BankCard,
     Category::Passport,
     Category::Nickname,
+    Category::UnknownIdentifier,
 ];
 
 /// One aggregate.

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::mask::push_mask_for;
 use crate::category::Category;
-use crate::classify::detectors::{canonical_phone, is_bank_card, is_cn_id_card, is_cn_phone, is_email};
+use crate::classify::detectors::{
+    canonical_phone, cn_address_span, is_bank_card, is_cn_id_card, is_cn_phone, is_email, street_address_span,
+};
 
 /// What a found span is replaced with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -35,6 +37,7 @@ fn tag(category: Category) -> &'static str {
         Category::IdCard => "[ID_CARD]",
         Category::BankCard => "[BANK_CARD]",
         Category::Email => "[EMAIL]",
+        Category::Address => "[ADDRESS]",
         _ => "[PI]",
     }
 }
@@ -60,8 +63,26 @@ fn is_email_domain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
 }
 
-/// Finds the PI spans in `text`, in order, without overlaps.
+/// Finds the PI spans in `text`, in order, without overlaps: street addresses (Chinese and
+/// English) cover the numbers inside them.
 pub fn find_spans(text: &str) -> Vec<Span> {
+    let mut spans = identifier_spans(text);
+    let mut from = 0;
+    while from < text.len() {
+        let rest = &text[from..];
+        let found = [cn_address_span(rest), street_address_span(rest)].into_iter().flatten().min();
+        let Some((s, e)) = found else { break };
+        let (start, end) = (from + s, from + e);
+        spans.retain(|x| x.end <= start || x.start >= end);
+        spans.push(Span { start, end, category: Category::Address });
+        from = end;
+    }
+    spans.sort_by_key(|s| s.start);
+    spans
+}
+
+/// The numbers and e-mails in `text`, in order, without overlaps.
+fn identifier_spans(text: &str) -> Vec<Span> {
     let b = text.as_bytes();
     let mut spans = Vec::new();
     let mut i = 0;
@@ -176,6 +197,23 @@ mod tests {
         assert_eq!(redact("电话13812345678 2份", RedactStyle::Tag), "电话[PHONE] 2份");
         assert_eq!(redact("a:13812345678,b:13987654321", RedactStyle::Tag), "a:[PHONE],b:[PHONE]");
         assert_eq!(redact("tel13812345678", RedactStyle::Tag), "tel[PHONE]");
+    }
+
+    #[test]
+    fn redacts_street_addresses_inside_text() {
+        assert_eq!(
+            redact("地址改成广东省深圳市南山区科技园路18号3栋1001室，谢谢", RedactStyle::Tag),
+            "地址改成[ADDRESS]，谢谢"
+        );
+        assert_eq!(redact("寄到北京市朝阳区建国路88号 电话13812345678", RedactStyle::Tag), "寄到[ADDRESS] 电话[PHONE]");
+        assert_eq!(
+            redact("Ship to 1200 Oak St, Apt 4, Springfield, IL 62704 instead", RedactStyle::Tag),
+            "Ship to [ADDRESS], Springfield, IL 62704 instead"
+        );
+        let masked = redact("改到上海市徐汇区淮海中路1号", RedactStyle::Mask).into_owned();
+        assert!(!masked.contains("淮海中路1号"), "{masked}");
+        assert!(!crate::classify::detectors::has_embedded_pi(&masked), "{masked}");
+        assert_eq!(redact("今天去市中心的路上堵车了", RedactStyle::Tag), "今天去市中心的路上堵车了");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! module per command, so the crate is linked once.
 
 mod bad_input;
+mod corpus;
 mod export;
 mod query;
 mod retention;

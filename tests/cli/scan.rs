@@ -43,7 +43,7 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("orders", "user_id", "account_id", "general"),
     ("orders", "sku_code", "none", "none"),
     ("orders", "pay_amount", "transaction", "sensitive"),
-    ("orders", "coupon_code", "transaction", "sensitive"),
+    ("orders", "coupon_code", "none", "none"),
     ("orders", "收货人", "name", "general"),
     ("orders", "收货人手机", "phone", "general"),
     ("orders", "收货地址", "address", "general"),

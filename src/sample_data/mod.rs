@@ -17,6 +17,8 @@ use parquet::file::properties::WriterProperties;
 use crate::classify::detectors::{id_card_check_char, luhn_valid};
 use crate::lake::{self, Lake, Zone};
 
+pub mod corpus;
+
 /// Options for the generator.
 #[derive(Debug, Clone)]
 pub struct SampleOptions {

@@ -63,6 +63,30 @@ impl Category {
     }
 }
 
+impl Category {
+    /// Whether one value of this category points to one person (an ID, a phone, an account,
+    /// a name, an address), unlike a gender, a birthday, an amount or a coarse region.
+    pub fn pinpoints_a_person(self) -> bool {
+        matches!(
+            self,
+            Category::IdCard
+                | Category::Passport
+                | Category::BankCard
+                | Category::Phone
+                | Category::Email
+                | Category::DeviceId
+                | Category::AccountId
+                | Category::Nickname
+                | Category::UnknownIdentifier
+                | Category::Name
+                | Category::Address
+                | Category::IpAddress
+                | Category::Credential
+                | Category::Biometric
+        )
+    }
+}
+
 impl fmt::Display for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id())

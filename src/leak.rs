@@ -7,12 +7,19 @@
 //! or when free text in it still embeds such values. Generalized URLs and gender are not
 //! findings: they remain by design.
 
-use arrow::array::StringArray;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use arrow::array::{Array, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::category::Category;
 use crate::classify::Classifier;
-use crate::lake::{self, DatasetSource, LakeError};
+use crate::lake::{self, DataFile, DatasetSource, LakeError};
 use crate::transform::redact::find_spans;
 
 /// PI found in an output. Never holds the values themselves.
@@ -22,10 +29,23 @@ pub struct Finding {
     pub path: String,
     pub column: String,
     pub category: Category,
-    /// `values`: the column's values are PI; `embedded`: free text contains PI.
+    /// `values`: the column's values are PI; `embedded`: free text contains PI;
+    /// `raw_identifier`: values equal raw values of a column the plan protects, or a subject id.
     pub kind: &'static str,
     pub values_checked: usize,
     pub values_matched: usize,
+}
+
+impl Finding {
+    /// One line for reports and errors: the column, what was found and how often.
+    pub fn describe(&self) -> String {
+        let what = match self.kind {
+            "raw_identifier" => format!("raw values of a protected {} column", self.category),
+            "embedded" => format!("{} inside free text", self.category),
+            _ => self.category.to_string(),
+        };
+        format!("column {}: {what} ({} of {} values checked)", self.column, self.values_matched, self.values_checked)
+    }
 }
 
 /// Categories whose values may remain in de-identified data as they are.
@@ -86,3 +106,151 @@ pub async fn check_dataset(
     Ok(findings)
 }
 
+
+/// Shortest raw value worth remembering: shorter ones (`1`, `男`, `VIP`) are shared by chance.
+const SKETCH_MIN_LEN: usize = 6;
+
+/// Fingerprints of raw identifier values (64-bit hashes, never the values), each with the
+/// category of the column it came from. The leak gate checks every kept value against it, so
+/// a column that carries raw identifiers is found whatever its name and whatever the
+/// classifier thinks of it. Memory: about 24 bytes per distinct value remembered.
+#[derive(Debug, Clone, Default)]
+pub struct IdentifierSketch {
+    fingerprints: HashMap<u64, Category>,
+}
+
+fn normalized(v: &str) -> Option<String> {
+    let v = v.trim();
+    let b = v.as_bytes();
+    // Dates and times are shared by every table of a lake; they identify nobody.
+    let dated = b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && matches!(b[4], b'-' | b'/');
+    (v.len() >= SKETCH_MIN_LEN && !dated).then(|| v.to_lowercase())
+}
+
+fn fingerprint(v: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// An array's values as text, when it holds text or integers (what identifiers are).
+fn as_text(array: &dyn Array) -> Option<StringArray> {
+    let text_like = matches!(array.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        || array.data_type().is_integer();
+    let cast = cast(array, &DataType::Utf8).ok().filter(|_| text_like)?;
+    cast.as_any().downcast_ref::<StringArray>().cloned()
+}
+
+impl IdentifierSketch {
+    /// How many distinct values it remembers.
+    pub fn len(&self) -> usize {
+        self.fingerprints.len()
+    }
+
+    /// Whether it remembers nothing.
+    pub fn is_empty(&self) -> bool {
+        self.fingerprints.is_empty()
+    }
+
+    /// Remembers the values of `array`, from a column of `category`.
+    pub fn insert(&mut self, array: &dyn Array, category: Category) {
+        if let Some(text) = as_text(array) {
+            for v in text.iter().flatten().filter_map(normalized) {
+                self.fingerprints.entry(fingerprint(&v)).or_insert(category);
+            }
+        }
+    }
+
+    /// The category of the remembered value `v`, if it is one.
+    pub fn get(&self, v: &str) -> Option<Category> {
+        normalized(v).and_then(|v| self.fingerprints.get(&fingerprint(&v)).copied())
+    }
+
+    /// Remembers every value of `columns` (name, category) in `files`, streaming.
+    pub async fn add_files(&mut self, ctx: &SessionContext, files: &[DataFile], columns: &[(String, Category)]) -> Result<(), LakeError> {
+        let df = lake::read_files(ctx, files).await?;
+        let present: Vec<&(String, Category)> = columns.iter().filter(|(c, _)| df.schema().field_with_unqualified_name(c).is_ok()).collect();
+        if present.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = present.iter().map(|(c, _)| c.as_str()).collect();
+        let err = |e: datafusion::error::DataFusionError| lake::read::read_error(&files[0], &e);
+        let mut stream = df.select_columns(&names).map_err(err)?.execute_stream().await.map_err(err)?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(err)?;
+            for (i, (_, category)) in present.iter().enumerate() {
+                self.insert(batch.column(i).as_ref(), *category);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks every value of `columns` in `source` against the sketches: a column holding any
+/// remembered raw value is a finding (with counts, never values).
+pub async fn check_identifiers(
+    ctx: &SessionContext,
+    source: &DatasetSource,
+    columns: &[String],
+    sketches: &[&IdentifierSketch],
+) -> Result<Vec<Finding>, LakeError> {
+    if sketches.iter().all(|s| s.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let df = lake::read_files(ctx, &source.files).await?;
+    let present: Vec<&str> = columns.iter().map(String::as_str).filter(|c| df.schema().field_with_unqualified_name(c).is_ok()).collect();
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    let err = |e: datafusion::error::DataFusionError| lake::read::read_error(&source.files[0], &e);
+    let mut stream = df.select_columns(&present).map_err(err)?.execute_stream().await.map_err(err)?;
+    // Per column: values checked, values matched, the first category matched.
+    let mut tally: Vec<(usize, usize, Option<Category>)> = vec![(0, 0, None); present.len()];
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(err)?;
+        for (i, t) in tally.iter_mut().enumerate() {
+            let Some(text) = as_text(batch.column(i).as_ref()) else { continue };
+            for v in text.iter().flatten() {
+                t.0 += 1;
+                if let Some(category) = sketches.iter().find_map(|s| s.get(v)) {
+                    t.1 += 1;
+                    t.2.get_or_insert(category);
+                }
+            }
+        }
+    }
+    Ok(present
+        .iter()
+        .zip(tally)
+        .filter_map(|(column, (checked, matched, category))| {
+            category.map(|category| Finding {
+                dataset: source.name.clone(),
+                path: source.path.display().to_string(),
+                column: column.to_string(),
+                category,
+                kind: "raw_identifier",
+                values_checked: checked,
+                values_matched: matched,
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+
+    #[test]
+    fn the_sketch_remembers_identifiers_not_short_values_or_dates() {
+        let mut sketch = IdentifierSketch::default();
+        sketch.insert(&StringArray::from(vec![Some(" 13812345678 "), Some("男"), None, Some("2026-05-01 12:00:00"), Some("Zhang.Wei@QQ.com")]), Category::Phone);
+        sketch.insert(&Int64Array::from(vec![100000123]), Category::AccountId);
+        assert_eq!(sketch.len(), 3);
+        assert_eq!(sketch.get("13812345678"), Some(Category::Phone));
+        assert_eq!(sketch.get("zhang.wei@qq.com"), Some(Category::Phone), "case does not hide a value");
+        assert_eq!(sketch.get("100000123"), Some(Category::AccountId), "integers are remembered as text");
+        assert_eq!(sketch.get("男"), None);
+        assert_eq!(sketch.get("13812345679"), None);
+    }
+}

@@ -205,6 +205,10 @@ enum Command {
         /// Files or dataset directories to check, e.g. LAKE/deid.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// The lake the outputs came from: every kept value is also checked against the raw
+        /// values of the columns its written plan protects and the lake's subject ids.
+        #[arg(long, env = "PIGUARD_LAKE")]
+        lake: Option<PathBuf>,
         #[command(flatten)]
         sample: SampleArgs,
         #[command(flatten)]
@@ -293,7 +297,9 @@ fn main() -> ExitCode {
         Command::Run { pipeline, lake, dry_run, force, sample, classifiers } => classifiers.classifier().and_then(|c| {
             run(RunOptions { lake: lake.lake(), pipeline, dry_run, force, sample_rows: sample.rows() }, &c)
         }),
-        Command::Verify { paths, sample, classifiers } => classifiers.classifier().and_then(|c| verify_outputs(&paths, sample.rows(), &c)),
+        Command::Verify { paths, lake, sample, classifiers } => {
+            classifiers.classifier().and_then(|c| verify_outputs(&paths, lake.map(Lake::at).as_ref(), sample.rows(), &c))
+        }
         Command::Query { sql, lake, format, zone, reason } => query(&lake.lake(), &sql, format, zone, reason.as_deref()),
         Command::Purge { lake, pipeline, dry_run, today } => {
             purge(PurgeOptions { lake: lake.lake(), pipeline, today: today.today(), dry_run })
@@ -475,20 +481,18 @@ fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
     Ok(())
 }
 
-fn verify_outputs(paths: &[PathBuf], sample_rows: usize, classifier: &Classifier) -> Result<(), Failure> {
-    let report = runtime()?.block_on(verify::verify(paths, classifier, sample_rows));
+fn verify_outputs(paths: &[PathBuf], lake: Option<&Lake>, sample_rows: usize, classifier: &Classifier) -> Result<(), Failure> {
+    let report = runtime()?.block_on(verify::verify(paths, classifier, sample_rows, lake))?;
     for f in &report.findings {
-        println!(
-            "PI found: dataset {} column {}: {} ({}, {} of {} sampled values) in {}",
-            f.dataset, f.column, f.category, f.kind, f.values_matched, f.values_checked, f.path
-        );
+        println!("PI found: dataset {} {} in {}", f.dataset, f.describe(), f.path);
     }
     for f in &report.failed {
         eprintln!("piguard: error: dataset {} could not be read: {}", f.name, f.error);
     }
     eprintln!(
-        "verified {} dataset(s): {} finding(s)",
+        "verified {} dataset(s), {} against the raw zone: {} finding(s)",
         report.datasets_checked,
+        report.datasets_cross_checked,
         report.findings.len()
     );
     if !report.failed.is_empty() {

@@ -22,7 +22,7 @@ use crate::classify::Classifier;
 use crate::export::{self, ExportError};
 use crate::inventory::DEFAULT_SAMPLE_ROWS;
 use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LockError, MARKER_FILE, PARTITION_FILE, TMP_PREFIX, Zone, write_atomic};
-use crate::leak::{Finding, check_dataset};
+use crate::leak::{Finding, IdentifierSketch, check_dataset, check_identifiers};
 use crate::ledger::{ErasureLedger, LedgerError, pending_subjects};
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
 use crate::plan::{ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, deid_parquet_options, sha256_hex};
@@ -36,7 +36,7 @@ pub enum RunError {
     Plan(#[from] PlanError),
     #[error("dataset {dataset}: {message}")]
     Dataset { dataset: String, message: String },
-    #[error("dataset {dataset}, partition {partition}: the output still holds raw PI, so it was not published\n{}", .findings.iter().map(|f| format!("  column {}: {} ({} of {} sampled values)", f.column, f.category, f.values_matched, f.values_checked)).collect::<Vec<_>>().join("\n"))]
+    #[error("dataset {dataset}, partition {partition}: the output still holds raw PI, so it was not published\n{}", .findings.iter().map(|f| format!("  {}", f.describe())).collect::<Vec<_>>().join("\n"))]
     Leak { dataset: String, partition: String, findings: Vec<Finding> },
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -190,7 +190,18 @@ pub async fn run(
         redact: ScalarUDF::new_from_impl(RedactUdf::default()),
     };
 
-    let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, pending: &pending };
+    // The lake's subject ids, which no kept column of any dataset may carry.
+    let mut subjects = IdentifierSketch::default();
+    if !options.dry_run {
+        for p in &plan.datasets {
+            if let Some(s) = p.planned.subject_column.as_ref().filter(|s| s.hashed) {
+                let read = subjects.add_files(&ctx, &p.source.files, &[(s.column.clone(), s.category)]).await;
+                read.map_err(|e| RunError::Dataset { dataset: p.planned.name().to_string(), message: e.to_string() })?;
+            }
+        }
+    }
+
+    let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, pending: &pending, subjects: &subjects };
     let mut records = Vec::new();
     let mut failed = None;
     'datasets: for p in &plan.datasets {
@@ -317,6 +328,8 @@ struct PartitionWriter<'a> {
     options: &'a RunOptions,
     /// Pseudonyms of subjects with a pending erasure, per dataset.
     pending: &'a BTreeMap<String, Vec<String>>,
+    /// The raw subject ids of every planned dataset.
+    subjects: &'a IdentifierSketch,
 }
 
 impl PartitionWriter<'_> {
@@ -400,8 +413,9 @@ impl PartitionWriter<'_> {
             .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0)))
             .unwrap_or(0);
 
-        // The leak gate: the output is checked as `piguard verify` would, except columns that the
-        // pipeline keeps with a reason.
+        // The leak gate: every kept value of every row is checked against the partition's raw
+        // values of the columns the plan protects and the lake's subject ids; then a sample of
+        // the output is classified as `piguard verify` would, except columns kept with a reason.
         let reasoned: Vec<String> = plan.columns.iter().filter(|c| c.reason.is_some()).map(|c| c.name.clone()).collect();
         let check = DatasetSource {
             name: name.clone(),
@@ -409,12 +423,16 @@ impl PartitionWriter<'_> {
             files: vec![DataFile { path: tmp.clone(), format: FileFormat::Parquet }],
             partition_columns: Vec::new(),
         };
+        let lake_err = |e: lake::LakeError| RunError::Dataset { dataset: name.clone(), message: e.to_string() };
         let findings = if rows == 0 {
             Vec::new()
         } else {
-            check_dataset(&check, self.classifier, DEFAULT_SAMPLE_ROWS, &reasoned)
-                .await
-                .map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?
+            let mut own = IdentifierSketch::default();
+            own.add_files(&self.ctx, files, &plan.protected_columns()).await.map_err(lake_err)?;
+            let mut findings = check_identifiers(&self.ctx, &check, &plan.kept_columns(), &[self.subjects, &own]).await.map_err(lake_err)?;
+            let flagged: Vec<String> = findings.iter().map(|f| f.column.clone()).chain(reasoned).collect();
+            findings.extend(check_dataset(&check, self.classifier, DEFAULT_SAMPLE_ROWS, &flagged).await.map_err(lake_err)?);
+            findings
         };
         if !findings.is_empty() {
             let _ = std::fs::remove_file(&tmp);

@@ -1,46 +1,111 @@
 //! `piguard verify`: the leak gate ([`crate::leak`]) over published outputs, reported.
+//!
+//! Given the lake, it also checks every value of the columns a dataset's written plan keeps
+//! against the raw values of the columns that plan protects and the lake's subject ids, as
+//! `run` does before publishing. That sketch covers a whole raw dataset at once, so its
+//! memory grows with the distinct identifiers of the largest dataset (about 24 bytes each).
 
 use std::path::PathBuf;
 
+use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::classify::Classifier;
 use crate::inventory::FailedDataset;
-use crate::lake;
-use crate::leak::{Finding, check_dataset};
+use crate::lake::{self, DatasetSource, Lake, LakeError, Zone};
+use crate::leak::{Finding, IdentifierSketch, check_dataset, check_identifiers};
+use crate::plan::{PlanError, WrittenDataset, written_plans};
 
 /// The result of checking some outputs.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
     pub datasets_checked: usize,
+    /// Datasets whose kept values were checked against the raw zone.
+    pub datasets_cross_checked: usize,
     pub findings: Vec<Finding>,
     pub failed: Vec<FailedDataset>,
 }
 
-/// Checks every dataset found at `paths`.
-pub async fn verify(paths: &[PathBuf], classifier: &Classifier, sample_rows: usize) -> VerifyReport {
+/// The raw zone and written plans that outputs are cross-checked against.
+struct RawReference<'a> {
+    ctx: SessionContext,
+    lake: &'a Lake,
+    written: Vec<WrittenDataset>,
+    subjects: IdentifierSketch,
+}
+
+impl RawReference<'_> {
+    /// The findings of `source`'s kept columns against its raw dataset; `None` when the lake
+    /// wrote no dataset of that name.
+    async fn check(&self, source: &DatasetSource) -> Option<Result<Vec<Finding>, LakeError>> {
+        let written = self.written.iter().find(|w| w.planned.name() == source.name)?;
+        let plan = &written.planned.plan;
+        Some(async {
+            let mut own = IdentifierSketch::default();
+            if let Some(raw) = self.lake.dataset(Zone::Raw, &source.name)? {
+                own.add_files(&self.ctx, &raw.files, &plan.protected_columns()).await?;
+            }
+            check_identifiers(&self.ctx, source, &plan.kept_columns(), &[&self.subjects, &own]).await
+        }.await)
+    }
+}
+
+async fn reference(lake: &Lake) -> Result<RawReference<'_>, PlanError> {
+    let ctx = SessionContext::new();
+    let written = written_plans(lake, &[])?;
+    let mut subjects = IdentifierSketch::default();
+    for w in &written {
+        let (Some(s), Ok(Some(raw))) = (w.planned.subject_column.as_ref().filter(|s| s.hashed), lake.dataset(Zone::Raw, w.planned.name())) else {
+            continue;
+        };
+        // A raw dataset that cannot be read leaves its subjects out; `run` would fail on it.
+        let _ = subjects.add_files(&ctx, &raw.files, &[(s.column.clone(), s.category)]).await;
+    }
+    Ok(RawReference { ctx, lake, written, subjects })
+}
+
+/// Checks every dataset found at `paths`, and with `lake`, cross-checks them against its
+/// raw zone.
+pub async fn verify(paths: &[PathBuf], classifier: &Classifier, sample_rows: usize, lake: Option<&Lake>) -> Result<VerifyReport, PlanError> {
+    let reference = match lake {
+        Some(lake) => Some(reference(lake).await?),
+        None => None,
+    };
     let mut report = VerifyReport::default();
     for path in paths {
         for found in lake::discover(path).datasets {
-            match found {
-                Ok(source) => match check_dataset(&source, classifier, sample_rows, &[]).await {
-                    Ok(f) => {
-                        report.datasets_checked += 1;
-                        report.findings.extend(f);
-                    }
-                    Err(e) => report.failed.push(FailedDataset {
-                        name: source.name.clone(),
-                        path: source.path.display().to_string(),
-                        error: e.to_string(),
-                    }),
-                },
-                Err((name, path, error)) => report.failed.push(FailedDataset {
-                    name,
-                    path: path.display().to_string(),
-                    error: error.to_string(),
-                }),
+            let failed = |name: &str, path: String, error: String| FailedDataset { name: name.to_string(), path, error };
+            let source = match found {
+                Ok(source) => source,
+                Err((name, path, error)) => {
+                    report.failed.push(failed(&name, path.display().to_string(), error.to_string()));
+                    continue;
+                }
+            };
+            let cross = match &reference {
+                Some(r) => r.check(&source).await,
+                None => None,
+            };
+            if let Some(cross) = &cross {
+                report.datasets_cross_checked += usize::from(cross.is_ok());
+            }
+            let raw_findings = match cross.transpose() {
+                Ok(f) => f.unwrap_or_default(),
+                Err(e) => {
+                    report.failed.push(failed(&source.name, source.path.display().to_string(), e.to_string()));
+                    continue;
+                }
+            };
+            let flagged: Vec<String> = raw_findings.iter().map(|f| f.column.clone()).collect();
+            match check_dataset(&source, classifier, sample_rows, &flagged).await {
+                Ok(f) => {
+                    report.datasets_checked += 1;
+                    report.findings.extend(raw_findings);
+                    report.findings.extend(f);
+                }
+                Err(e) => report.failed.push(failed(&source.name, source.path.display().to_string(), e.to_string())),
             }
         }
     }
-    report
+    Ok(report)
 }

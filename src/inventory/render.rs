@@ -75,6 +75,15 @@ pub fn render_markdown(inv: &Inventory, rules: &Rules) -> String {
         }
         out.push('\n');
     }
+    let undecided = needs_decision(inv);
+    if !undecided.is_empty() {
+        let _ = writeln!(out, "## Columns that need a decision\n");
+        let _ = writeln!(out, "Identifier-like columns no rule claims: give each `hash`, `drop`, or `keep` with a reason in the pipeline.\n");
+        for (d, c) in &undecided {
+            let _ = writeln!(out, "- **{}.{}**: {}", d, md_cell(&c.name), md_cell(&c.evidence.reason));
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "## Summary by category\n");
     let _ = writeln!(out, "| category | 类别 | sensitivity | columns | datasets |");
     let _ = writeln!(out, "|---|---|---|---:|---:|");
@@ -116,6 +125,15 @@ pub fn render_markdown(inv: &Inventory, rules: &Rules) -> String {
         }
     }
     out
+}
+
+/// The `unknown_identifier` columns, by dataset name.
+fn needs_decision(inv: &Inventory) -> Vec<(&str, &ColumnInventory)> {
+    inv.datasets
+        .iter()
+        .flat_map(|d| d.columns.iter().map(move |c| (d.name.as_str(), c)))
+        .filter(|(_, c)| c.category == Category::UnknownIdentifier)
+        .collect()
 }
 
 fn esc(s: &str) -> String {
@@ -176,6 +194,18 @@ pub fn render_html(inv: &Inventory, rules: &Rules) -> String {
                 esc(&f.path),
                 esc(&f.error)
             );
+        }
+        let _ = writeln!(out, "</ul></section>");
+    }
+    let undecided = needs_decision(inv);
+    if !undecided.is_empty() {
+        let _ = write!(
+            out,
+            "<section class=\"failed\"><h2>Columns that need a decision</h2><p>Identifier-like columns no rule \
+             claims: give each <code>hash</code>, <code>drop</code>, or <code>keep</code> with a reason in the pipeline.</p><ul>"
+        );
+        for (d, c) in &undecided {
+            let _ = write!(out, "<li><b>{}.{}</b>: {}</li>", esc(d), esc(&c.name), esc(&c.evidence.reason));
         }
         let _ = writeln!(out, "</ul></section>");
     }

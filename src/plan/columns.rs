@@ -99,6 +99,24 @@ pub struct DatasetPlan {
     pub partition_columns: Vec<String>,
 }
 
+impl DatasetPlan {
+    /// The columns whose raw values the leak gate must not find in the output: those of
+    /// categories whose values point to one person, pseudonymized, masked, generalized or
+    /// dropped.
+    pub fn protected_columns(&self) -> Vec<(String, Category)> {
+        self.columns
+            .iter()
+            .filter(|c| c.category.pinpoints_a_person() && !matches!(c.step, Step::Keep | Step::Redact { .. }))
+            .map(|c| (c.name.clone(), c.category))
+            .collect()
+    }
+
+    /// The columns written as they are.
+    pub fn kept_columns(&self) -> Vec<String> {
+        self.columns.iter().filter(|c| c.step == Step::Keep).map(|c| c.name.clone()).collect()
+    }
+}
+
 /// The generalization a category gets when none is given.
 fn default_generalization(category: Category, data_type: &str) -> Option<Generalization> {
     Some(match category {

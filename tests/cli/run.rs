@@ -512,3 +512,73 @@ fn a_run_that_fails_part_way_says_what_it_published_and_records_it() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(column(&lake.path().join("deid/visits"), "visit_no").len(), 2);
 }
+
+/// Two raw datasets whose kept columns carry raw identifiers under names and values no rule
+/// calls PI: `accounts.note_ref` repeats members' codes, `visits.ref_user` repeats user ids
+/// of `accounts` (ten distinct values each, so no identifier column either).
+fn carried_identifiers_lake(ref_users: &[u64]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut accounts = String::from("user_id,member_code,note_ref,status\n");
+    for i in 0..100u64 {
+        accounts.push_str(&format!("{},M{:010},M{:010},done\n", 500_000_000 + i, 7_000_000 + i, 7_000_000 + i % 10));
+    }
+    let mut visits = String::from("user_id,ref_user,status\n");
+    for i in 0..100u64 {
+        visits.push_str(&format!("{},{},done\n", 500_000_000 + i, ref_users[i as usize % ref_users.len()]));
+    }
+    for (name, csv) in [("accounts", accounts), ("visits", visits)] {
+        std::fs::create_dir_all(dir.path().join("raw").join(name)).unwrap();
+        std::fs::write(dir.path().join("raw").join(name).join("part-0.csv"), csv).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn the_leak_gate_finds_raw_identifiers_in_kept_columns_whatever_their_names() {
+    let users: Vec<u64> = (0..10).map(|i| 500_000_000 + i * 7).collect();
+    let lake = carried_identifiers_lake(&users);
+    let auto = "[[dataset]]\nname = \"accounts\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n\n\
+                [[dataset]]\nname = \"visits\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n";
+    let p = write_pipeline(lake.path(), auto);
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("column note_ref: raw values of a protected account_id column (100 of 100"), "{stderr}");
+    assert!(!stderr.contains("M000700"), "no values in the error: {stderr}");
+
+    // Dropping it publishes accounts; the subject ids of the lake still stop visits.
+    let p = write_pipeline(lake.path(), &auto.replacen("default_action = \"auto\"\n", "default_action = \"auto\"\ncolumns.note_ref = \"drop\"\n", 1));
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("column ref_user: raw values of a protected account_id column (100 of 100"), "{stderr}");
+    assert!(stderr.contains("published accounts") && stderr.contains("not published: visits"), "{stderr}");
+}
+
+#[test]
+fn verify_with_the_lake_cross_checks_kept_values_against_the_raw_zone() {
+    // ref_user points to nobody when the run publishes; then the raw zone gains those users.
+    let strangers: Vec<u64> = (0..10).map(|i| 900_000_000 + i).collect();
+    let lake = carried_identifiers_lake(&strangers);
+    let p = write_pipeline(
+        lake.path(),
+        "[[dataset]]\nname = \"accounts\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.note_ref = \"drop\"\n\n\
+         [[dataset]]\nname = \"visits\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n",
+    );
+    assert_eq!(run_with(lake.path(), &p, Some(KEY), &[]).status.code(), Some(0));
+    let deid = lake.path().join("deid");
+    let (deid_arg, lake_arg) = (deid.to_str().unwrap(), lake.path().to_str().unwrap());
+    let clean = crate::piguard(&["verify", deid_arg, "--lake", lake_arg]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean).1);
+    assert!(text(&clean).1.contains("2 dataset(s), 2 against the raw zone: 0 finding(s)"), "{}", text(&clean).1);
+
+    let mut accounts = String::from("user_id,member_code,note_ref,status\n");
+    for id in &strangers {
+        accounts.push_str(&format!("{id},M{id:010},x,done\n"));
+    }
+    std::fs::write(lake.path().join("raw/accounts/part-0.csv"), accounts).unwrap();
+    assert_eq!(crate::piguard(&["verify", deid_arg]).status.code(), Some(0), "without the lake only values are classified");
+    let out = crate::piguard(&["verify", deid_arg, "--lake", lake_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert!(text(&out).0.contains("dataset visits column ref_user: raw values of a protected account_id column"), "{}", text(&out).0);
+}

@@ -358,6 +358,9 @@ fn scan(paths: Vec<PathBuf>, sample_rows: usize, format: ReportFormat, output: O
         eprintln!("inventory written to {}", path.display());
     }
     let inv = &result.inventory;
+    for s in &inv.skipped {
+        eprintln!("piguard: skipped {}: {}", s.path, s.reason);
+    }
     let report = match format {
         ReportFormat::Json => {
             let mut s = serde_json::to_string_pretty(inv).context("serializing the inventory")?;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::{Action, Category, Sensitivity};
 use crate::classify::{Classifier, Evidence};
-use crate::lake::{self, DatasetSource};
+use crate::lake::{self, DatasetSource, SkippedFile};
 pub use render::{render_html, render_markdown};
 
 /// Default rows sampled per dataset.
@@ -33,6 +33,9 @@ pub struct Inventory {
     /// Datasets that could not be read, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<FailedDataset>,
+    /// Loose files that are no table (a JSON document, not records), with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedFile>,
 }
 
 /// One dataset's columns.
@@ -152,6 +155,7 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
     // (lake root index or none, source)
     let mut jobs: Vec<(Option<usize>, DatasetSource)> = Vec::new();
     let mut failed = Vec::new();
+    let mut skipped: Vec<(Option<usize>, SkippedFile)> = Vec::new();
     let mut roots: Vec<PathBuf> = Vec::new();
     for path in paths {
         let found = lake::discover(path);
@@ -159,6 +163,7 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
             roots.push(root);
             roots.len() - 1
         });
+        skipped.extend(found.skipped.into_iter().map(|s| (lake_index, s)));
         for entry in found.datasets {
             match entry {
                 Ok(source) => jobs.push((lake_index, source)),
@@ -196,13 +201,17 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
     let mut results = results.into_inner().expect("workers have finished");
     results.sort_by_key(|(i, _)| *i);
 
-    let new_inventory = |datasets, failed| Inventory {
+    let skipped_of = |lake: Option<usize>| -> Vec<SkippedFile> {
+        skipped.iter().filter(|(l, _)| lake.is_none() || *l == lake).map(|(_, s)| s.clone()).collect()
+    };
+    let new_inventory = |datasets, failed, skipped| Inventory {
         piguard_version: env!("CARGO_PKG_VERSION").to_string(),
         generated_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         classifier_version: classifier.rules().version(),
         sample_rows: options.sample_rows,
         datasets,
         failed,
+        skipped,
     };
     let mut per_lake: Vec<(Vec<DatasetInventory>, Vec<FailedDataset>)> =
         roots.iter().map(|_| (Vec::new(), Vec::new())).collect();
@@ -234,10 +243,11 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
     let lakes = roots
         .into_iter()
         .zip(per_lake)
-        .map(|(root, (ok, bad))| (root, new_inventory(ok, bad)))
+        .enumerate()
+        .map(|(l, (root, (ok, bad)))| (root, new_inventory(ok, bad, skipped_of(Some(l)))))
         .collect();
     Scan {
-        inventory: new_inventory(all_ok, all_failed),
+        inventory: new_inventory(all_ok, all_failed, skipped_of(None)),
         lakes,
     }
 }

@@ -75,6 +75,13 @@ pub fn render_markdown(inv: &Inventory, rules: &Rules) -> String {
         }
         out.push('\n');
     }
+    if !inv.skipped.is_empty() {
+        let _ = writeln!(out, "## Files skipped\n");
+        for s in &inv.skipped {
+            let _ = writeln!(out, "- `{}`: {}", s.path, md_cell(&s.reason));
+        }
+        out.push('\n');
+    }
     let undecided = needs_decision(inv);
     if !undecided.is_empty() {
         let _ = writeln!(out, "## Columns that need a decision\n");
@@ -194,6 +201,13 @@ pub fn render_html(inv: &Inventory, rules: &Rules) -> String {
                 esc(&f.path),
                 esc(&f.error)
             );
+        }
+        let _ = writeln!(out, "</ul></section>");
+    }
+    if !inv.skipped.is_empty() {
+        let _ = write!(out, "<section class=\"failed\"><h2>Files skipped</h2><ul>");
+        for s in &inv.skipped {
+            let _ = write!(out, "<li><code>{}</code>: {}</li>", esc(&s.path), esc(&s.reason));
         }
         let _ = writeln!(out, "</ul></section>");
     }

@@ -2,6 +2,7 @@
 //! directories, hive partitions, a lake's raw zone), sampling their rows, the writer lock,
 //! and the one atomic publish step.
 
+mod loose;
 pub mod read;
 pub mod sample;
 pub mod tables;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use loose::SkippedFile;
 pub use read::read_files;
 pub use sample::{DatasetSample, SampledColumn, sample_dataset};
 pub use tables::session;
@@ -141,6 +143,8 @@ pub struct Discovery {
     pub lake_root: Option<PathBuf>,
     /// Datasets found, or the error that kept one from being found.
     pub datasets: Vec<Result<DatasetSource, (String, PathBuf, LakeError)>>,
+    /// Loose files that are no table, with the reason.
+    pub skipped: Vec<SkippedFile>,
 }
 
 /// Whether a directory entry is bookkeeping rather than data (`_SUCCESS`, `.tmp-…`, `_piguard`).
@@ -206,17 +210,6 @@ fn dataset_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// Whether a directory holds data directly (files or partitions) rather than datasets.
-fn holds_data(dir: &Path) -> Result<bool, LakeError> {
-    Ok(read_dir_sorted(dir)?.iter().any(|p| {
-        if p.is_dir() {
-            partition_key(p).is_some()
-        } else {
-            FileFormat::of(p).is_some()
-        }
-    }))
-}
-
 fn dataset_at(dir: &Path) -> Result<DatasetSource, LakeError> {
     let mut files = Vec::new();
     let mut keys = Vec::new();
@@ -234,12 +227,15 @@ fn dataset_at(dir: &Path) -> Result<DatasetSource, LakeError> {
     })
 }
 
-/// Finds the datasets at `path`: a data file; a dataset directory; a directory of dataset
-/// directories; or a lake, whose datasets are those of its `raw/` zone.
+/// Finds the datasets at `path`: a data file; a dataset directory (hive partitions, or loose
+/// files with the same columns); a directory of dataset directories and of loose files that
+/// are different tables (one dataset each); or a lake, whose datasets are those of its `raw/`
+/// zone, where every loose file is a dataset. Loose files that are no table are skipped.
 pub fn discover(path: &Path) -> Discovery {
     let failed = |e: LakeError| Discovery {
         lake_root: None,
         datasets: vec![Err((dataset_name(path), path.to_path_buf(), e))],
+        skipped: Vec::new(),
     };
     if !path.exists() {
         return failed(LakeError::NotFound {
@@ -259,6 +255,7 @@ pub fn discover(path: &Path) -> Discovery {
                     }],
                     partition_columns: Vec::new(),
                 })],
+                skipped: Vec::new(),
             },
             None => failed(LakeError::Unsupported {
                 path: path.to_path_buf(),
@@ -271,28 +268,35 @@ pub fn discover(path: &Path) -> Discovery {
     } else {
         (None, path.to_path_buf())
     };
-    let result = holds_data(&parent).and_then(|direct| {
-        if direct {
-            return Ok(vec![dataset_at(&parent)]);
+    let zone_level = lake_root.is_some();
+    let result = read_dir_sorted(&parent).and_then(|entries| {
+        if entries.iter().any(|p| p.is_dir() && partition_key(p).is_some()) {
+            return Ok((vec![dataset_at(&parent)], Vec::new()));
         }
-        let children: Vec<PathBuf> = read_dir_sorted(&parent)?
-            .into_iter()
-            .filter(|p| p.is_dir())
+        let children: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
+        let files: Vec<DataFile> = entries
+            .iter()
+            .filter(|p| p.is_file())
+            .filter_map(|p| FileFormat::of(p).map(|format| DataFile { path: p.clone(), format }))
             .collect();
-        if children.is_empty() {
+        if children.is_empty() && files.is_empty() {
             return Err(LakeError::NothingReadable {
                 path: parent.clone(),
             });
         }
-        Ok(children.iter().map(|c| dataset_at(c)).collect())
+        let (tables, skipped) = loose::tables(&parent, files, !zone_level && children.is_empty());
+        let mut found: Vec<Result<DatasetSource, LakeError>> = children.iter().map(|c| dataset_at(c)).collect();
+        found.extend(tables.into_iter().map(Ok));
+        Ok((found, skipped))
     });
     match result {
-        Ok(found) => Discovery {
+        Ok((found, skipped)) => Discovery {
             lake_root,
             datasets: found
                 .into_iter()
                 .map(|r| r.map_err(|e| (dataset_name(error_path(&e, path)), error_path(&e, path).to_path_buf(), e)))
                 .collect(),
+            skipped,
         },
         Err(e) => Discovery {
             lake_root,
@@ -373,12 +377,16 @@ impl Lake {
     pub fn dataset(&self, zone: Zone, name: &str) -> Result<Option<DatasetSource>, LakeError> {
         let dir = self.dataset_dir(zone, name);
         if !dir.is_dir() {
-            return Ok(None);
+            // A loose file of the zone (`raw/customers.csv`) is a dataset of its own.
+            return Ok(loose::file_named(&self.zone(zone), name).and_then(|path| {
+                let format = FileFormat::of(&path)?;
+                Some(DatasetSource { name: name.to_string(), path: path.clone(), files: vec![DataFile { path, format }], partition_columns: Vec::new() })
+            }));
         }
-        match discover(&dir).datasets.into_iter().next() {
-            Some(Ok(source)) => Ok(Some(source)),
-            None | Some(Err((_, _, LakeError::NothingReadable { .. }))) => Ok(None),
-            Some(Err((_, _, e))) => Err(e),
+        match dataset_at(&dir) {
+            Ok(source) => Ok(Some(source)),
+            Err(LakeError::NothingReadable { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

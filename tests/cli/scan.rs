@@ -228,3 +228,47 @@ fn csv_and_json_datasets_are_classified_like_parquet() {
     assert_eq!(inv["datasets"][0]["format"], "csv");
     assert_eq!(inv["datasets"][1]["format"], "json");
 }
+
+/// An export drop: loose files that are different tables, and a JSON document among them.
+fn export_drop(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut customers = String::from("customer_id,name,phone\n");
+    let mut orders = String::new();
+    for i in 0..30 {
+        customers.push_str(&format!("C{i:05},张伟,1381234{i:04}\n"));
+        orders.push_str(&format!("{{\"order_no\":\"2026050112{i:08}\",\"customer_id\":\"C{i:05}\",\"amount\":\"{i}.50\"}}\n"));
+    }
+    std::fs::write(dir.join("customers.csv"), customers).unwrap();
+    std::fs::write(dir.join("orders.jsonl"), orders).unwrap();
+    std::fs::write(dir.join("settings.json"), "{\n  \"exported_by\": \"crm\",\n  \"version\": 3\n}\n").unwrap();
+}
+
+#[test]
+fn a_folder_of_unrelated_tables_is_one_dataset_per_file_and_documents_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("drop");
+    export_drop(&drop);
+    let out = piguard(&["scan", drop.to_str().unwrap(), "--format", "json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let inv: Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = inv["datasets"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["customers", "orders"]);
+    let phone = &inv["datasets"][0]["columns"][2];
+    assert_eq!(phone["category"], "phone");
+    assert!(inv.get("failed").is_none(), "nothing failed: {stdout}");
+    assert_eq!(inv["skipped"][0]["path"].as_str().unwrap(), drop.join("settings.json").to_str().unwrap());
+    assert!(inv["skipped"][0]["reason"].as_str().unwrap().contains("not records"));
+    assert!(stderr.contains("skipped") && stderr.contains("settings.json"), "{stderr}");
+
+    // As a lake's raw zone, the files are the pipeline's datasets.
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    std::fs::rename(&drop, lake.join("raw")).unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(&pipeline, "[[dataset]]\nname = \"customers\"\nsubject = \"customer_id\"\ndefault_action = \"auto\"\n\n[[dataset]]\nname = \"orders\"\nsubject = \"customer_id\"\ndefault_action = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"revenue\" }\n").unwrap();
+    let out = crate::piguard_with_key(Some(crate::KEY), &["run", pipeline.to_str().unwrap(), "--lake", lake.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(lake.join("deid/customers/part-00000.parquet").is_file());
+    assert!(lake.join("deid/orders/part-00000.parquet").is_file());
+}

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::{Action, Category, Sensitivity};
 use crate::classify::{Classifier, Evidence};
-use crate::lake::{self, DatasetSource, SkippedFile};
+use crate::lake::{self, DatasetSample, DatasetSource, SkippedFile};
 pub use render::{render_html, render_markdown};
 
 /// Default rows sampled per dataset.
@@ -121,6 +121,11 @@ pub async fn classify_dataset(
         path: source.path.display().to_string(),
         error: e.to_string(),
     })?;
+    Ok(classify_sample(source, &sample, classifier))
+}
+
+/// Classifies the columns of a sample of `source`.
+pub fn classify_sample(source: &DatasetSource, sample: &DatasetSample, classifier: &Classifier) -> DatasetInventory {
     let columns = sample
         .columns
         .iter()
@@ -137,7 +142,7 @@ pub async fn classify_dataset(
             }
         })
         .collect();
-    Ok(DatasetInventory {
+    DatasetInventory {
         name: source.name.clone(),
         path: source.path.display().to_string(),
         format: source.format().id().to_string(),
@@ -145,7 +150,7 @@ pub async fn classify_dataset(
         partition_columns: source.partition_columns.clone(),
         rows_sampled: sample.rows,
         columns,
-    })
+    }
 }
 
 /// Scans `paths` (files, dataset directories, directories of datasets, lakes) into an

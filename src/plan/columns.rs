@@ -2,6 +2,9 @@
 //! failing closed: a PI column with no action, or kept without a reason, stops the run
 //! before anything is written.
 
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
 use serde::{Deserialize, Serialize};
 
 use super::PlanProblem;
@@ -9,6 +12,8 @@ use super::spec::{Chosen, DatasetSpec};
 use crate::category::{Action, Category, Sensitivity};
 use crate::classify::TypeKind;
 use crate::inventory::ColumnInventory;
+use crate::lake::SampledColumn;
+use crate::transform::generalize::generalize;
 use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
 
 /// What happens to one column.
@@ -72,6 +77,9 @@ pub enum Origin {
     Auto,
     /// Not PI and not listed: kept.
     NotPi,
+    /// `default_action = "auto"` suggested a generalization the sampled values do not
+    /// parse as (search terms under a URL category): dropped instead, never kept.
+    AutoDropped,
 }
 
 /// One column's resolved plan.
@@ -182,12 +190,23 @@ fn fits(step: &Step, kind: TypeKind) -> bool {
     }
 }
 
+/// Why a generalization cannot be applied to a text column's sampled values, so that a run
+/// never stops on them half-way. Typed columns are checked by [`fits`].
+fn rejected_by_values(step: &Step, col: &ColumnInventory, sampled: Option<&SampledColumn>) -> Option<String> {
+    let (Step::Generalize { generalization }, Some(sampled)) = (step, sampled) else { return None };
+    if TypeKind::of(&col.data_type) != TypeKind::Text || arrow::array::Array::is_empty(&sampled.values) {
+        return None;
+    }
+    let values: ArrayRef = Arc::new(sampled.values.clone());
+    generalize(&values, *generalization).err().map(|e| e.to_string())
+}
+
 /// The key unlisted columns used to be configured under; now `default_action`.
 const LEGACY_DEFAULT: &str = "default";
 
 /// Resolves `spec` for a dataset whose columns were classified as `columns`. Every problem
 /// is reported, not just the first.
-pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<DatasetPlan, Vec<PlanProblem>> {
+pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory], samples: &[SampledColumn]) -> Result<DatasetPlan, Vec<PlanProblem>> {
     let dataset = || spec.name.clone();
     let mut problems = Vec::new();
     let default = spec.default_action.as_ref().map(|c| c.chosen().expect("checked when parsed"));
@@ -217,6 +236,7 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<Datase
                 continue;
             }
         };
+        let sampled = samples.iter().find(|s| s.name == col.name);
         match step_for(&chosen, col) {
             Ok((step, _)) if !fits(&step, TypeKind::of(&col.data_type)) => problems.push(PlanProblem::ActionDoesNotFit {
                 dataset: dataset(),
@@ -224,6 +244,26 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory]) -> Result<Datase
                 step: step.to_string(),
                 data_type: col.data_type.clone(),
             }),
+            Ok((step, _)) if let Some(error) = rejected_by_values(&step, col, sampled) => {
+                if origin == Origin::Auto {
+                    planned.push(ColumnPlan {
+                        name: col.name.clone(),
+                        data_type: col.data_type.clone(),
+                        category: col.category,
+                        sensitivity: col.sensitivity,
+                        step: Step::Drop,
+                        origin: Origin::AutoDropped,
+                        reason: None,
+                    });
+                } else {
+                    problems.push(PlanProblem::ActionDoesNotFit {
+                        dataset: dataset(),
+                        column: col.name.clone(),
+                        step: step.to_string(),
+                        data_type: format!("{} (sampled values: {error})", col.data_type),
+                    });
+                }
+            }
             Ok((step, reason)) => planned.push(ColumnPlan {
                 name: col.name.clone(),
                 data_type: col.data_type.clone(),
@@ -283,7 +323,7 @@ mod tests {
             col("status", Category::None, Sensitivity::None, Action::Keep),
             col("remark", Category::Communication, Sensitivity::Sensitive, Action::Redact),
         ];
-        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.amount = \"keep\"\ncolumns.ghost = \"drop\"\n"), &cols).unwrap_err();
+        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.amount = \"keep\"\ncolumns.ghost = \"drop\"\n"), &cols, &[]).unwrap_err();
         let all = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
         assert!(all.contains("`phone` holds PI"), "{all}");
         assert!(all.contains("`remark` holds PI"), "{all}");
@@ -292,11 +332,12 @@ mod tests {
         assert!(!all.contains("status"), "non-PI columns are kept without ceremony");
 
         // auto resolving to keep on PI fails too; a reason makes it explicit.
-        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"auto\"\n"), &cols).unwrap_err();
+        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"auto\"\n"), &cols, &[]).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         let plan = resolve(
             &dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"GMV reporting\" }\n"),
             &cols,
+            &[],
         )
         .unwrap();
         let steps: Vec<(&str, &Step)> = plan.columns.iter().map(|c| (c.name.as_str(), &c.step)).collect();
@@ -309,7 +350,7 @@ mod tests {
         assert_eq!(plan.columns[1].reason.as_deref(), Some("GMV reporting"));
 
         // The old spelling of the default names a column that is not there, and says so.
-        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.default = \"auto\"\n"), &cols).unwrap_err();
+        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.default = \"auto\"\n"), &cols, &[]).unwrap_err();
         assert!(problems.contains(&PlanProblem::LegacyDefault { dataset: "o".into() }), "{problems:?}");
         assert!(problems.iter().any(|p| p.to_string().contains("default_action")), "{problems:?}");
         // A real column named `default` is configured like any other.
@@ -318,6 +359,7 @@ mod tests {
         let plan = resolve(
             &dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"drop\"\ncolumns.default = \"hash\"\n"),
             &with_default,
+            &[],
         )
         .unwrap();
         let default_col = plan.columns.iter().find(|c| c.name == "default").unwrap();
@@ -338,11 +380,13 @@ mod tests {
         let ok = resolve(
             &dataset("[[dataset]]\nname = \"t\"\ncolumns.seen_at = { action = \"generalize\", time = \"day\" }\ncolumns.amount = { action = \"generalize\", bucket = 100 }\ncolumns.tags = \"drop\"\ncolumns.ip = { action = \"generalize\", to = \"ip\" }\ncolumns.born = { action = \"generalize\", to = \"birth_year\" }\n"),
             &cols,
+            &[],
         );
         assert!(ok.is_ok(), "{ok:?}");
         let problems = resolve(
             &dataset("[[dataset]]\nname = \"t\"\ncolumns.seen_at = { action = \"generalize\", grid = 0.01 }\ncolumns.amount = { action = \"generalize\", to = \"region\" }\ncolumns.tags = \"hash\"\ncolumns.ip = { action = \"generalize\", bucket = 10 }\n"),
             &cols,
+            &[],
         )
         .unwrap_err();
         let unfit: Vec<&str> = problems
@@ -363,10 +407,25 @@ mod tests {
             col("lat", Category::PreciseLocation, Sensitivity::Sensitive, Action::Generalize),
             col("score", Category::None, Sensitivity::None, Action::Keep),
         ];
-        let plan = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\n"), &cols).unwrap();
+        let plan = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\n"), &cols, &[]).unwrap();
         assert_eq!(plan.columns[0].step, Step::Generalize { generalization: Generalization::Grid { size: 0.01 } });
-        let err = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\ncolumns.score = \"generalize\"\n"), &cols).unwrap_err();
+        let err = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\ncolumns.score = \"generalize\"\n"), &cols, &[]).unwrap_err();
         assert_eq!(err.len(), 1, "{err:?}");
         assert!(err[0].to_string().contains("`score`") && err[0].to_string().contains("needs parameters"), "{err:?}");
+    }
+
+    #[test]
+    fn a_generalization_the_sampled_values_reject_is_dropped_by_auto_and_refused_when_chosen() {
+        let cols = [col("search_kw", Category::BrowsingHistory, Sensitivity::Sensitive, Action::Generalize)];
+        let samples = [SampledColumn {
+            name: "search_kw".into(),
+            data_type: "Utf8".into(),
+            values: arrow::array::StringArray::from(vec!["蓝牙耳机", "降压药"]),
+        }];
+        let plan = resolve(&dataset("[[dataset]]\nname = \"s\"\ndefault_action = \"auto\"\n"), &cols, &samples).unwrap();
+        assert_eq!((&plan.columns[0].step, plan.columns[0].origin), (&Step::Drop, Origin::AutoDropped));
+        let err = resolve(&dataset("[[dataset]]\nname = \"s\"\ncolumns.search_kw = \"generalize\"\n"), &cols, &samples).unwrap_err();
+        assert!(err[0].to_string().contains("sampled values: row 0: value is not an http(s) URL"), "{err:?}");
+        assert!(!err[0].to_string().contains("蓝牙"), "no value in the problem");
     }
 }

@@ -27,8 +27,8 @@ pub use subject::SubjectColumn;
 
 use crate::category::{Action, Category, Sensitivity};
 use crate::classify::Classifier;
-use crate::inventory::classify_dataset;
-use crate::lake::{DatasetSource, Lake, Zone};
+use crate::inventory::classify_sample;
+use crate::lake::{self, DatasetSource, Lake, Zone};
 use manifest::ClassifierRecord;
 
 /// The codec of what piguard writes to the de-identified zone.
@@ -151,14 +151,15 @@ impl PipelinePlan {
                     continue;
                 }
             };
-            let inventory = match classify_dataset(&source, classifier, sample_rows).await {
-                Ok(inventory) => inventory,
-                Err(f) => {
-                    problems.push(PlanProblem::Unreadable { dataset: d.name.clone(), message: f.error });
+            let sample = match lake::sample_dataset(&source, sample_rows).await {
+                Ok(sample) => sample,
+                Err(e) => {
+                    problems.push(PlanProblem::Unreadable { dataset: d.name.clone(), message: e.to_string() });
                     continue;
                 }
             };
-            let mut plan = match columns::resolve(d, &inventory.columns) {
+            let inventory = classify_sample(&source, &sample, classifier);
+            let mut plan = match columns::resolve(d, &inventory.columns, &sample.columns) {
                 Ok(plan) => plan,
                 Err(ps) => {
                     problems.extend(ps);

@@ -173,14 +173,18 @@ pub fn generalize(array: &ArrayRef, g: Generalization) -> Result<ArrayRef, Trans
             }
         }
         Generalization::Grid { size } => map_strings(array, |row, v| {
-            let parts: Vec<&str> = v.split([',', ' ']).filter(|p| !p.is_empty()).collect();
+            if is_geohash(v) {
+                // A geohash cell of about 5 km: coarser than any grid size piguard suggests.
+                return Ok(Some(v[..GEOHASH_GRID_CHARS].to_string()));
+            }
+            let parts: Vec<&str> = coordinates_text(v).split([',', ' ', ';']).filter(|p| !p.is_empty()).collect();
             let cells: Option<Vec<String>> = parts
                 .iter()
                 .map(|p| p.parse::<f64>().ok().map(|x| format_grid(floor_to(x, size), size)))
                 .collect();
             match cells {
                 Some(c) if !c.is_empty() && c.len() <= 2 => Ok(Some(c.join(","))),
-                _ => Err(unparseable(row, "a number or a 'lat,lon' pair")),
+                _ => Err(unparseable(row, "a number, a coordinate pair, a WKT or GeoJSON point, or a geohash")),
             }
         }),
         Generalization::Bucket { .. } => Err(TransformError::Unsupported {
@@ -232,9 +236,30 @@ pub fn generalize(array: &ArrayRef, g: Generalization) -> Result<ArrayRef, Trans
         }),
         Generalization::Region => map_strings(array, |_, v| Ok(region(v))),
         Generalization::UrlPath => map_strings(array, |row, v| {
-            url_path(v).map(Some).ok_or_else(|| unparseable(row, "an http(s) URL"))
+            url_path(v).map(Some).ok_or_else(|| unparseable(row, "an http(s) URL or a request path"))
         }),
     }
+}
+
+/// Geohash characters a grid keeps.
+const GEOHASH_GRID_CHARS: usize = 5;
+
+fn is_geohash(v: &str) -> bool {
+    crate::classify::detectors::is_geohash(v)
+}
+
+/// The coordinates of a WKT (`POINT(lon lat)`) or GeoJSON point, in their order; other
+/// text as it is.
+fn coordinates_text(v: &str) -> &str {
+    let t = v.trim();
+    if t.starts_with('{') {
+        if let Some((_, rest)) = t.split_once('[') {
+            return rest.split_once(']').map_or(t, |(inner, _)| inner);
+        }
+    } else if let Some(open) = t.find('(').filter(|_| t.to_ascii_uppercase().contains("POINT")) {
+        return t[open + 1..].trim_end().strip_suffix(')').unwrap_or(&t[open + 1..]);
+    }
+    t
 }
 
 fn format_grid(x: f64, size: f64) -> String {
@@ -344,9 +369,13 @@ pub fn region(address: &str) -> Option<String> {
     }
 }
 
-/// Scheme, host and path of a URL; query and fragment removed, and path segments holding
-/// digits (item ids, user ids) replaced by `:id`.
+/// Scheme, host and path of a URL (or a request path `/…`); query and fragment removed, and
+/// path segments holding digits (item ids, user ids) replaced by `:id`.
 pub fn url_path(url: &str) -> Option<String> {
+    if url.starts_with('/') && !url.starts_with("//") {
+        let path = url.split(['?', '#']).next().unwrap_or("");
+        return Some(format!("/{}", id_segments(path)));
+    }
     let (scheme, rest) = url.split_once("://")?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return None;
@@ -357,12 +386,17 @@ pub fn url_path(url: &str) -> Option<String> {
     if host.is_empty() {
         return None;
     }
+    Some(format!("{}://{}/{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase(), id_segments(path)))
+}
+
+/// The segments of a path with those holding digits replaced by `:id`.
+fn id_segments(path: &str) -> String {
     let segments: Vec<&str> = path
         .split('/')
         .filter(|s| !s.is_empty())
         .map(|s| if s.bytes().any(|b| b.is_ascii_digit()) { ":id" } else { s })
         .collect();
-    Some(format!("{}://{}/{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase(), segments.join("/")))
+    segments.join("/")
 }
 
 #[cfg(test)]
@@ -429,6 +463,25 @@ mod tests {
         );
         assert_eq!(url_path("HTTP://user@News.example.com/a/123.html").as_deref(), Some("http://news.example.com/a/:id"));
         assert_eq!(url_path("not a url"), None);
+        assert_eq!(url_path("/api/v2/order/123456?ref=home").as_deref(), Some("/api/:id/order/:id"));
+        assert_eq!(url_path("//evil.example.com/x"), None);
+    }
+
+    #[test]
+    fn points_in_every_encoding_go_to_the_grid() {
+        let points = utf8(&[
+            Some("116.407395,39.904211"),
+            Some("POINT(116.407395 39.904211)"),
+            Some(r#"{"type":"Point","coordinates":[116.407395,39.904211]}"#),
+            Some("wx4g0bm9"),
+        ]);
+        let out = generalize(&points, Generalization::Grid { size: 0.01 }).unwrap();
+        let out = out.as_string::<i32>();
+        assert_eq!(out.value(0), "116.40,39.90");
+        assert_eq!(out.value(1), "116.40,39.90");
+        assert_eq!(out.value(2), "116.40,39.90");
+        assert_eq!(out.value(3), "wx4g0");
+        assert!(generalize(&utf8(&[Some("蓝牙耳机")]), Generalization::Grid { size: 0.01 }).is_err());
     }
 
     #[test]

@@ -485,15 +485,28 @@ fn a_run_that_fails_part_way_says_what_it_published_and_records_it() {
     let visits = lake.path().join("raw/visits");
     std::fs::create_dir_all(&visits).unwrap();
     std::fs::write(visits.join("visits.csv"), "visit_no,client_addr\n1,10.1.2.3\n2,not an address\n").unwrap();
-    // Text that is not an IP fits `to = "ip"` when planned, and fails when written.
     let p = write_pipeline(
         lake.path(),
         &format!("{}\n[[dataset]]\nname = \"visits\"\ncolumns.client_addr = {{ action = \"generalize\", to = \"ip\" }}\n", USERS_AND_ORDERS.split("\n\n").next().unwrap()),
     );
+    // Text that is not an IP in the sample is refused when planned, before anything is written.
     let out = run_with(lake.path(), &p, Some(KEY), &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("row 1") && stderr.contains("not an IPv4 or IPv6 address"), "{stderr}");
+    assert!(stderr.contains("nothing was written") && stderr.contains("sampled values: row 1"), "{stderr}");
+    assert!(!lake.path().join("_piguard").exists());
+
+    // Beyond the sample, it fails when written.
+    let mut csv = String::from("visit_no,client_addr\n");
+    for i in 0..=10_000 {
+        csv.push_str(&format!("{i},10.1.2.3\n"));
+    }
+    csv.push_str("10001,not an address\n");
+    std::fs::write(visits.join("visits.csv"), csv).unwrap();
+    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("row ") && stderr.contains("not an IPv4 or IPv6 address"), "{stderr}");
     assert!(stderr.contains("published users (1 of 1 partitions); not published: visits"), "{stderr}");
     assert!(!stderr.contains("not an address"), "no value in the error: {stderr}");
     assert_eq!(column(&lake.path().join("deid/users"), "xb").len(), 500, "users stays published");
@@ -510,7 +523,7 @@ fn a_run_that_fails_part_way_says_what_it_published_and_records_it() {
     let p = write_pipeline(lake.path(), &format!("{}\n[[dataset]]\nname = \"visits\"\ncolumns.client_addr = \"drop\"\n", USERS_AND_ORDERS.split("\n\n").next().unwrap()));
     let out = run_with(lake.path(), &p, Some(KEY), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    assert_eq!(column(&lake.path().join("deid/visits"), "visit_no").len(), 2);
+    assert_eq!(column(&lake.path().join("deid/visits"), "visit_no").len(), 10_002);
 }
 
 /// Two raw datasets whose kept columns carry raw identifiers under names and values no rule

@@ -125,11 +125,20 @@ pub async fn write(lake: &Lake, plan: &ExportPlan, run_id: &str) -> Result<Expor
         rows_published: kept,
         rows_suppressed: suppressed,
         subjects_excluded_by_consent: excluded,
+        retired_runs: Vec::new(),
         suppression: "rows covering fewer than min_subjects distinct subjects are withheld; no totals or margins are published, so withheld rows cannot be recovered by subtraction".into(),
     };
     let report = staging.join("report.json");
     std::fs::write(&report, serde_json::to_vec_pretty(&record).expect("serializes")).map_err(io(&report))?;
     lake::publish(&staging, &target).map_err(io(&target))?;
+    // One current export per name: an older run left published would let a reader compare
+    // two exports and single out whoever changed between them.
+    let mut record = record;
+    for old in lake.export_runs(name).into_iter().filter(|r| r != run_id) {
+        let path = dir.join(&old);
+        std::fs::remove_dir_all(&path).map_err(io(&path))?;
+        record.retired_runs.push(old);
+    }
     Ok(record)
 }
 

@@ -165,7 +165,8 @@ fn step_for(chosen: &Chosen, col: &ColumnInventory) -> Result<(Step, Option<Stri
         Chosen::Redact(style) => (Step::Redact { style: *style }, None),
         Chosen::Drop => (Step::Drop, None),
         Chosen::Keep { reason } => {
-            if col.category != Category::None && reason.is_none() {
+            let opaque = TypeKind::of(&col.data_type) == TypeKind::Opaque;
+            if (col.category != Category::None || opaque) && reason.is_none() {
                 return Err(Unfit::KeptWithoutReason);
             }
             (Step::Keep, reason.clone())
@@ -222,7 +223,13 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory], samples: &[Sampl
     }
     let mut planned = Vec::new();
     for col in columns {
-        let (chosen, origin) = match (spec.columns.get(&col.name), &default) {
+        let listed = spec.columns.get(&col.name);
+        if listed.is_none() && TypeKind::of(&col.data_type) == TypeKind::Opaque {
+            // Phones and ID numbers inside structs, lists, maps or bytes escape every detector.
+            problems.push(PlanProblem::UndecidedOpaque { dataset: dataset(), column: col.name.clone(), data_type: col.data_type.clone() });
+            continue;
+        }
+        let (chosen, origin) = match (listed, &default) {
             (Some(c), _) => (c.chosen().expect("checked when parsed"), Origin::Explicit),
             (None, Some(d)) => (d.clone(), Origin::Auto),
             (None, None) if col.category == Category::None => (Chosen::Keep { reason: None }, Origin::NotPi),

@@ -1,9 +1,10 @@
 //! Checking an `[[export]]` against the dataset plans: aggregates of generalized dimensions
 //! only, never identifiers or pseudonyms. `export` writes what this checks.
 
-use super::columns::{DatasetPlan, Step};
+use super::columns::{ColumnPlan, DatasetPlan, Step};
 use super::spec::ExportSpec;
 use crate::category::Category;
+use crate::classify::TypeKind;
 
 /// Categories that identify a person directly: never a dimension or a metric of an export.
 const DIRECT: [Category; 10] = [
@@ -18,6 +19,36 @@ const DIRECT: [Category; 10] = [
     Category::Nickname,
     Category::UnknownIdentifier,
 ];
+
+/// Fewest distinct subjects a published row may cover: below it, differences between two
+/// exports single out a person.
+pub const MIN_SUBJECTS_FLOOR: u64 = 10;
+
+/// Head words of names that key single rows (`order_no`, `trade_id`, `订单编号`).
+const ROW_KEY_HEADS: [&str; 8] = ["id", "no", "num", "number", "uuid", "ref", "编号", "单号"];
+
+/// Whether grouping by `column` would make one row per record: an exact time, or a key.
+fn row_level(column: &ColumnPlan) -> Option<&'static str> {
+    let exact_time = TypeKind::of(&column.data_type) == TypeKind::Temporal && !matches!(column.step, Step::Generalize { .. });
+    let tokens = crate::classify::names::tokenize(&column.name);
+    let head = tokens.iter().rev().find(|t| !t.bytes().all(|b| b.is_ascii_digit()));
+    let key = head.is_some_and(|h| ROW_KEY_HEADS.iter().any(|k| h == k || (!h.is_ascii() && h.ends_with(k))));
+    if exact_time {
+        Some("an exact time; generalize it to a day or a month first")
+    } else if key {
+        Some("a row-level key")
+    } else {
+        None
+    }
+}
+
+/// The pseudonym domain a column is hashed in, if it is.
+fn domain_of(plan: &DatasetPlan, column: &str) -> Option<String> {
+    plan.columns.iter().find(|c| c.name == column).and_then(|c| match &c.step {
+        Step::Hash { domain, .. } => Some(domain.clone()),
+        _ => None,
+    })
+}
 
 /// One aggregate.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +124,11 @@ pub fn plan(spec: &ExportSpec, datasets: &[DatasetPlan]) -> Result<ExportPlan, V
         }
     };
     problems.extend(spec.group_by.iter().filter_map(|g| check(g, "group_by")));
+    for g in &spec.group_by {
+        if let Some(why) = from.columns.iter().find(|c| &c.name == g).and_then(row_level) {
+            problems.push(format!("group_by `{g}` is {why}: rows grouped by it describe single records"));
+        }
+    }
     let mut metrics = Vec::new();
     for (name, text) in &spec.metrics {
         match Metric::parse(text) {
@@ -105,8 +141,11 @@ pub fn plan(spec: &ExportSpec, datasets: &[DatasetPlan]) -> Result<ExportPlan, V
             }
         }
     }
-    if spec.min_subjects == 0 {
-        problems.push("min_subjects must be at least 1".into());
+    if spec.min_subjects < MIN_SUBJECTS_FLOOR {
+        problems.push(format!(
+            "min_subjects = {} is below {MIN_SUBJECTS_FLOOR}: two exports that differ by one person's rows would reveal them",
+            spec.min_subjects
+        ));
     }
     let consent = match &spec.exclude_opted_out {
         None => None,
@@ -118,6 +157,15 @@ pub fn plan(spec: &ExportSpec, datasets: &[DatasetPlan]) -> Result<ExportPlan, V
             Some(d) => {
                 let flag = d.columns.iter().find(|c| c.name.contains("opt_out") && c.step == Step::Keep).map(|c| c.name.clone());
                 match (d.subject.clone(), flag) {
+                    (Some(consent_subject), Some(_)) if domain_of(d, &consent_subject) != domain_of(from, &subject) => {
+                        problems.push(format!(
+                            "consent dataset `{name}` pseudonymizes `{consent_subject}` in domain {} and `{}` pseudonymizes `{subject}` in domain {}: opt-outs cannot be matched to subjects; hash both in one domain",
+                            domain_of(d, &consent_subject).map_or("(none: not hashed)".into(), |d| format!("`{d}`")),
+                            from.name,
+                            domain_of(from, &subject).map_or("(none: not hashed)".into(), |d| format!("`{d}`")),
+                        ));
+                        None
+                    }
                     (Some(subject), Some(flag)) => Some(ConsentFilter { dataset: d.name.clone(), subject, flag }),
                     _ => {
                         problems.push(format!("consent dataset `{name}` needs a `subject` and a kept boolean `*opt_out*` column"));

@@ -58,6 +58,9 @@ pub struct ExportRecord {
     pub rows_published: usize,
     pub rows_suppressed: usize,
     pub subjects_excluded_by_consent: i64,
+    /// Older runs of this export, removed once this one was published.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_runs: Vec<String>,
     pub suppression: String,
 }
 

@@ -63,6 +63,10 @@ pub enum PlanProblem {
     )]
     KeptWithoutReason { dataset: String, column: String, category: Category, sensitivity: Sensitivity },
     #[error(
+        "dataset {dataset}: column `{column}` is nested or binary ({data_type}): nothing can check what it holds, so the pipeline must decide it: drop it, or keep it with a `reason`"
+    )]
+    UndecidedOpaque { dataset: String, column: String, data_type: String },
+    #[error(
         "dataset {dataset}: column `{column}`: generalize needs parameters for a {category} column: grid, geohash, time, bucket or to"
     )]
     GeneralizeNeedsParameters { dataset: String, column: String, category: Category },

@@ -116,3 +116,32 @@ fn one_bad_dataset_does_not_hide_the_others() {
     .unwrap();
     assert_eq!(saved["failed"][0]["name"], "broken");
 }
+
+#[test]
+fn nested_columns_must_be_decided_by_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw/profiles");
+    std::fs::create_dir_all(&raw).unwrap();
+    let mut lines = String::new();
+    for i in 0..30 {
+        lines.push_str(&format!("{{\"id\":{i},\"contact\":{{\"phone\":\"1381234{i:04}\",\"city\":\"北京\"}},\"tags\":[\"a\",\"b\"]}}\n"));
+    }
+    std::fs::write(raw.join("part-0.jsonl"), lines).unwrap();
+    let pipeline = dir.path().join("p.toml");
+    let lake = dir.path().to_str().unwrap();
+    let run = |text: &str| {
+        std::fs::write(&pipeline, text).unwrap();
+        crate::piguard_with_key(Some(crate::KEY), &["run", pipeline.to_str().unwrap(), "--lake", lake])
+    };
+    let out = run("[[dataset]]\nname = \"profiles\"\ndefault_action = \"auto\"\n");
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("column `contact` is nested or binary (Struct"), "{stderr}");
+    assert!(stderr.contains("column `tags` is nested or binary (List"), "{stderr}");
+    assert!(!stderr.contains("1381234"), "no value in the error");
+    let out = run("[[dataset]]\nname = \"profiles\"\ndefault_action = \"auto\"\ncolumns.contact = \"drop\"\ncolumns.tags = \"keep\"\n");
+    assert!(text(&out).1.contains("`tags`") && text(&out).1.contains("reason"), "{}", text(&out).1);
+    let out = run("[[dataset]]\nname = \"profiles\"\ndefault_action = \"auto\"\ncolumns.contact = \"drop\"\ncolumns.tags = { action = \"keep\", reason = \"labels, no PI\" }\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(dir.path().join("deid/profiles/part-00000.parquet").is_file());
+}

@@ -84,3 +84,55 @@ fn identifiers_and_pseudonyms_are_refused_before_anything_runs() {
     assert!(stderr.contains("max(pay_amount)"), "{stderr}");
     assert!(!lake.path().join("deid").exists() && !lake.path().join("export").exists(), "nothing written");
 }
+
+#[test]
+fn exports_that_could_single_out_a_person_are_configuration_errors() {
+    let (lake, out) = lake_with(
+        "[[export]]\nname = \"tiny\"\nfrom = \"orders\"\ngroup_by = [\"province\", \"order_no\", \"order_time\"]\nmetrics = { n = \"count\" }\nmin_subjects = 5\n",
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("min_subjects = 5 is below 10"), "{stderr}");
+    assert!(stderr.contains("group_by `order_no` is a row-level key"), "{stderr}");
+    assert!(stderr.contains("group_by `order_time` is an exact time"), "{stderr}");
+    assert!(!stderr.contains("`province`"), "{stderr}");
+    assert!(!lake.path().join("deid").exists(), "nothing written");
+}
+
+#[test]
+fn consents_hashed_in_another_domain_are_refused_instead_of_matching_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    for ds in ["orders", "consents"] {
+        copy_tree(&bundled_lake().join("raw").join(ds), &dir.path().join("raw").join(ds));
+    }
+    let datasets = DATASETS.replace(
+        "name = \"consents\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n",
+        "name = \"consents\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.user_id = { action = \"hash\", domain = \"consent_user\" }\n",
+    );
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, format!("{datasets}\n[[export]]\nname = \"by_province\"\nfrom = \"orders\"\ngroup_by = [\"province\"]\nmetrics = {{ n = \"count\" }}\nexclude_opted_out = \"consents\"\n")).unwrap();
+    let out = piguard_in(dir.path(), Some(KEY), &["run", p.to_str().unwrap()]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("domain `consent_user`") && stderr.contains("opt-outs cannot be matched"), "{stderr}");
+}
+
+#[test]
+fn a_new_export_run_retires_the_previous_one() {
+    let export = "[[export]]\nname = \"by_province\"\nfrom = \"orders\"\ngroup_by = [\"province\"]\nmetrics = { n = \"count\" }\n";
+    let (lake, out) = lake_with(export);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let root = lake.path().join("export/by_province");
+    let first: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let p = lake.path().join("p.toml");
+    let out = piguard_in(lake.path(), Some(KEY), &["run", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let second: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!((first.len(), second.len()), (1, 1), "one current export");
+    assert_ne!(first, second);
+    let runs = lake.path().join("_piguard/runs");
+    let mut manifests: Vec<_> = std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().path()).collect();
+    manifests.sort();
+    let latest: Value = serde_json::from_slice(&std::fs::read(manifests.last().unwrap().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(latest["exports"][0]["retired_runs"][0].as_str(), first[0].to_str());
+}

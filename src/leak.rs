@@ -120,7 +120,7 @@ pub struct IdentifierSketch {
 }
 
 fn normalized(v: &str) -> Option<String> {
-    let v = v.trim();
+    let v = crate::classify::detectors::normalize_value(v);
     let b = v.as_bytes();
     // Dates and times are shared by every table of a lake; they identify nobody.
     let dated = b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && matches!(b[4], b'-' | b'/');
@@ -249,6 +249,7 @@ mod tests {
         assert_eq!(sketch.len(), 3);
         assert_eq!(sketch.get("13812345678"), Some(Category::Phone));
         assert_eq!(sketch.get("zhang.wei@qq.com"), Some(Category::Phone), "case does not hide a value");
+        assert_eq!(sketch.get("tel:13812345678\0"), Some(Category::Phone), "nor decoration");
         assert_eq!(sketch.get("100000123"), Some(Category::AccountId), "integers are remembered as text");
         assert_eq!(sketch.get("男"), None);
         assert_eq!(sketch.get("13812345679"), None);

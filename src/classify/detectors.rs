@@ -212,6 +212,18 @@ impl Detector {
     }
 }
 
+/// Schemes that decorate a value in exports (`tel:138…`, `mailto:a@b.cn`).
+const VALUE_SCHEMES: [&str; 4] = ["tel:", "mailto:", "sms:", "callto:"];
+
+/// A value as detectors see it: surrounding whitespace, control characters (trailing NULs
+/// of fixed-width exports) and quotes removed, and a `tel:`/`mailto:` scheme dropped.
+pub fn normalize_value(value: &str) -> &str {
+    let junk = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\u{feff}');
+    let v = value.trim_matches(junk);
+    let scheme = VALUE_SCHEMES.iter().find(|s| v.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
+    scheme.map_or(v, |s| v[s.len()..].trim_matches(junk))
+}
+
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK_CHARS: &[u8; 11] = b"10X98765432";
 
@@ -903,6 +915,15 @@ mod tests {
         for bad in ["+08:00", "2026-05-01", "415-055-0134", "+0 123 4567", "12-34-5678", "+44 12"] {
             assert!(!is_intl_phone(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn decorated_values_are_normalized_before_validation() {
+        assert_eq!(normalize_value(" tel:138-1234-5678\0\0"), "138-1234-5678");
+        assert_eq!(normalize_value("MAILTO:zhang@example.cn"), "zhang@example.cn");
+        assert_eq!(normalize_value("\"11010519491231002X\""), "11010519491231002X");
+        assert_eq!(normalize_value("\u{feff}13812345678"), "13812345678");
+        assert!(is_cn_phone(normalize_value("tel:+86 138 1234 5678")));
     }
 
     #[test]

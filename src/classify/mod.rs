@@ -22,6 +22,9 @@ const ABANDON_AFTER: usize = 200;
 const VETO_MIN_VALUES: usize = 20;
 /// At most this share of matches counts as values contradicting a column name.
 const VETO_MAX_SHARE: f64 = 0.05;
+/// Share of checksummed PI (ID numbers, phones, cards…) that makes an unnamed column PI
+/// although most of its values are something else; random digits pass a check far less often.
+const MIXED_MIN_SHARE: f64 = 0.3;
 
 /// Why a column was classified as it was. Never holds a value from the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,7 +194,7 @@ impl Classifier {
 
         let mut non_null = 0;
         for value in values.iter().flatten() {
-            let value = value.trim();
+            let value = detectors::normalize_value(value);
             if is_null_token(value) {
                 continue;
             }
@@ -215,7 +218,7 @@ impl Classifier {
                 // unless the column's name points to it (its share is reported).
                 if t.checked == ABANDON_AFTER
                     && Some(t.rule) != name_rule
-                    && t.share() < rule.min_share * 0.5
+                    && t.share() < (rule.min_share * 0.5).min(MIXED_MIN_SHARE * 0.5)
                 {
                     t.alive = false;
                 }
@@ -225,14 +228,14 @@ impl Classifier {
         let keyword = hit.as_ref().map(|h| h.keyword.clone());
         // The best category by strong value evidence alone, other than `exclude`; against a
         // not-PI name, only by detectors that overrule one.
-        let winner_by = |exclude: Option<usize>, share: fn(&Tally) -> f64| {
+        let winner_by = |exclude: Option<usize>, share: fn(&Tally) -> f64, floor: Option<f64>| {
             tallies
                 .iter()
                 .filter(|t| t.alive && Some(t.rule) != exclude)
-                .filter(|t| share(t) > 0.0 && share(t) >= self.rules.categories[t.rule].min_share)
+                .filter(|t| share(t) > 0.0 && share(t) >= floor.unwrap_or(self.rules.categories[t.rule].min_share))
                 .max_by(|a, b| share(a).total_cmp(&share(b)).then(b.rule.cmp(&a.rule)))
         };
-        let value_winner = |exclude: Option<usize>| winner_by(exclude, Tally::strong_share);
+        let value_winner = |exclude: Option<usize>| winner_by(exclude, Tally::strong_share, None);
 
         match name_rule {
             Some(n) if self.rules.categories[n].id != Category::None => {
@@ -276,7 +279,7 @@ impl Classifier {
                         percent(share), detectors.join("/")))
             }
             Some(_) => {
-                if let Some(v) = winner_by(None, Tally::overruling_share) {
+                if let Some(v) = winner_by(None, Tally::overruling_share, None) {
                     let kw = keyword.clone().unwrap_or_default();
                     return self.verdict_from_values(v, keyword, &format!(
                         "values overrule the non-PI name keyword '{kw}'"
@@ -289,6 +292,10 @@ impl Classifier {
             None => {
                 if let Some(v) = value_winner(None) {
                     return self.verdict_from_values(v, None, "no name keyword");
+                }
+                // Mixed columns: checksummed PI in a meaningful share of the values, not a majority.
+                if let Some(v) = winner_by(None, Tally::overruling_share, Some(MIXED_MIN_SHARE)).filter(|t| t.checked >= VETO_MIN_VALUES) {
+                    return self.verdict_from_values(v, None, "no name keyword; a mixed column");
                 }
                 if let Some(shape) = identifier_shape(values) {
                     return self.unknown_identifier(column_name, non_null, &shape);
@@ -499,6 +506,21 @@ mod tests {
         let ids = ids(30);
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         assert_eq!(classify("trace_id", &refs).category, Category::IdCard);
+    }
+
+    #[test]
+    fn decorated_and_mixed_columns_are_found() {
+        let decorated: Vec<String> = (0..30).map(|i| format!("tel:1381234{i:04}\0")).collect();
+        let refs: Vec<&str> = decorated.iter().map(String::as_str).collect();
+        assert_eq!(classify("c9", &refs).category, Category::Phone);
+        let mixed: Vec<String> = (0..40).map(|i| if i % 2 == 0 { format!("1391234{i:04}") } else { format!("n/a-{i}") }).collect();
+        let refs: Vec<&str> = mixed.iter().map(String::as_str).collect();
+        let v = classify("misc", &refs);
+        assert_eq!(v.category, Category::Phone, "{}", v.evidence.reason);
+        assert!(v.evidence.reason.contains("mixed"), "{}", v.evidence.reason);
+        let few: Vec<String> = (0..40).map(|i| if i % 5 == 0 { format!("1391234{i:04}") } else { format!("code-{i}") }).collect();
+        let refs: Vec<&str> = few.iter().map(String::as_str).collect();
+        assert_eq!(classify("misc", &refs).category, Category::None, "a fifth is not a meaningful share");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use serde::{Deserialize, Serialize};
 
-use super::columns::{DatasetPlan, Step};
+use super::columns::{ColumnPlan, DatasetPlan, Step};
 use super::spec::{DatasetKind, RetentionSpec};
 use crate::category::Category;
 use crate::lake::{DataFile, FileFormat};
@@ -61,6 +61,31 @@ pub struct RetentionPolicy {
     /// dated by their files' modification time where a floor needs a date (never earlier
     /// than the rows, so a floor holds at least as long as it should).
     pub age: Option<AgeSource>,
+    /// For a dataset with a floor: a time column its partitions are also dated by, so a
+    /// partition whose key says it is old but whose rows are young stays held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_column: Option<String>,
+}
+
+/// Name tokens of a request's target in access, request and click logs.
+const REQUEST_WORDS: [&str; 9] = ["path", "uri", "url", "page", "endpoint", "route", "request", "referer", "referrer"];
+/// Name tokens of a time.
+const TIME_WORDS: [&str; 6] = ["time", "ts", "at", "timestamp", "date", "datetime"];
+
+/// An access, request or click log by its shape: who (an IP, an account, a device), what
+/// (a path, URL or page) and when (a time), named as the evidence; `None` otherwise.
+fn access_log_shape(plan: &DatasetPlan) -> Option<String> {
+    let named = |words: &[&str], c: &&ColumnPlan| crate::classify::names::tokenize(&c.name).iter().any(|t| words.contains(&t.as_str()));
+    let who = plan.columns.iter().find(|c| matches!(c.category, Category::IpAddress | Category::AccountId | Category::DeviceId));
+    let what = plan.columns.iter().find(|c| named(&REQUEST_WORDS, c));
+    let when = plan
+        .columns
+        .iter()
+        .find(|c| crate::classify::TypeKind::of(&c.data_type) == crate::classify::TypeKind::Temporal || named(&TIME_WORDS, c));
+    match (who, what, when) {
+        (Some(who), Some(what), Some(when)) => Some(format!("`{}`, `{}`, `{}`", who.name, what.name, when.name)),
+        _ => None,
+    }
 }
 
 impl RetentionPolicy {
@@ -70,14 +95,16 @@ impl RetentionPolicy {
         let default = RetentionSpec::default();
         let spec = spec.unwrap_or(&default);
         let url_column = plan.columns.iter().find(|c| c.category == Category::BrowsingHistory);
-        let browsing_log = spec.kind == Some(DatasetKind::BrowsingLog) || url_column.is_some();
+        let shape = access_log_shape(plan);
+        let browsing_log = spec.kind == Some(DatasetKind::BrowsingLog) || url_column.is_some() || shape.is_some();
         if browsing_log {
             let lowered = [("max_days", spec.max_days), ("min_days", spec.min_days)]
                 .into_iter()
                 .find_map(|(k, d)| d.filter(|d| *d < LOG_FLOOR_DAYS).map(|d| (k, d)));
             if let Some((key, days)) = lowered {
-                let detected = match (spec.kind, url_column) {
-                    (None, Some(c)) => format!(" (detected from its URL column `{}`; declare kind = \"browsing_log\" to make it explicit)", c.name),
+                let detected = match (spec.kind, url_column, shape) {
+                    (None, Some(c), _) => format!(" (detected from its URL column `{}`; declare kind = \"browsing_log\" to make it explicit)", c.name),
+                    (None, None, Some(shape)) => format!(" (detected from its shape, an access log: {shape}; declare kind = \"browsing_log\" to make it explicit)"),
                     _ => String::new(),
                 };
                 return Err(format!("{}{detected}", log_floor_violation(key, days)));
@@ -96,8 +123,16 @@ impl RetentionPolicy {
             return Err("purge deletes whole partitions, and this dataset has none: partition it by date (dt=YYYY-MM-DD/)".into());
         }
         let floor_days = spec.min_days.unwrap_or(0).max(if browsing_log { LOG_FLOOR_DAYS } else { 0 });
+        let floor_column = (floor_days > 0 && matches!(age, Some(AgeSource::Partition(_))))
+            .then(|| {
+                plan.columns
+                    .iter()
+                    .find(|c| c.step != Step::Drop && crate::classify::TypeKind::of(&c.data_type) == crate::classify::TypeKind::Temporal)
+                    .map(|c| c.name.clone())
+            })
+            .flatten();
 
-        Ok(RetentionPolicy { dataset: plan.name.clone(), max_days: spec.max_days, floor_days, browsing_log, age })
+        Ok(RetentionPolicy { dataset: plan.name.clone(), max_days: spec.max_days, floor_days, browsing_log, age, floor_column })
     }
 
     /// Whether a partition dated `newest` is past `max_days` on `today`.
@@ -122,13 +157,23 @@ impl RetentionPolicy {
 
     /// The date of a partition (`rel`, e.g. `dt=2026-01-31`) holding `files`: `None` when it
     /// cannot be dated (no age source, no such key, an unparseable value, or no values).
+    /// A floor-bearing partition is dated by its newest row too, when its files are Parquet.
     pub async fn partition_date(&self, rel: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, DatingError> {
         match &self.age {
             None => Ok(None),
-            Some(AgeSource::Partition(key)) => Ok(rel.split('/').find_map(|seg| {
-                let (k, v) = seg.split_once('=')?;
-                (k == key).then(|| parse_partition_date(v)).flatten()
-            })),
+            Some(AgeSource::Partition(key)) => {
+                let by_key = rel.split('/').find_map(|seg| {
+                    let (k, v) = seg.split_once('=')?;
+                    (k == key).then(|| parse_partition_date(v)).flatten()
+                });
+                let parquet = files.iter().all(|f| f.format == FileFormat::Parquet);
+                match (&self.floor_column, by_key) {
+                    (Some(column), Some(date)) if parquet => {
+                        Ok(Some(newest_in(&self.dataset, column, files).await?.map_or(date, |newest| newest.max(date))))
+                    }
+                    _ => Ok(by_key),
+                }
+            }
             Some(AgeSource::Column(column)) => newest_in(&self.dataset, column, files).await,
         }
     }
@@ -219,6 +264,18 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn access_logs_are_browsing_logs_by_their_shape() {
+        let access = plan(&[("path", Category::None), ("client_ip", Category::IpAddress), ("status", Category::None), ("event_time", Category::None)]);
+        let err = RetentionPolicy::resolve(&access, Some(&spec(Some(30), None, None))).unwrap_err();
+        assert!(err.contains("access log: `client_ip`, `path`, `event_time`"), "{err}");
+        assert!(RetentionPolicy::resolve(&access, None).unwrap().browsing_log);
+        let no_time = plan(&[("path", Category::None), ("client_ip", Category::IpAddress)]);
+        assert!(RetentionPolicy::resolve(&no_time, Some(&spec(Some(30), None, None))).is_ok());
+        let no_one = plan(&[("path", Category::None), ("event_time", Category::None)]);
+        assert!(RetentionPolicy::resolve(&no_one, Some(&spec(Some(30), None, None))).is_ok());
     }
 
     #[test]

@@ -482,3 +482,20 @@ fn partitions_with_implausible_dates_are_kept_and_named() {
         assert!(stderr.contains(&format!("kept raw/browsing_logs/{name}")), "{name}: {stderr}");
     }
 }
+
+#[test]
+fn a_log_partition_whose_key_says_old_but_whose_rows_are_young_is_held() {
+    let (lake, pipeline) = logs_lake("[retention.browsing_logs]\nmax_days = 365\n");
+    // Young rows (2026-10-30) filed under a typo'd, old key.
+    let raw = lake.path().join("raw/browsing_logs");
+    copy_tree(&raw.join("dt=2026-10-30"), &raw.join("dt=2024-10-30"));
+    let p = pipeline.to_str().unwrap();
+    assert_eq!(piguard_in(lake.path(), Some(KEY), &["run", p]).status.code(), Some(0));
+    let out = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", TODAY]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    for zone in ["raw", "deid"] {
+        let dates = partition_dates(lake.path(), zone, "browsing_logs");
+        assert!(dates.contains(&day("2024-10-30")), "{zone}: the young rows are held by the 180-day floor");
+        assert!(!dates.contains(&day("2025-08-01")), "{zone}: a partition really past max_days is purged");
+    }
+}

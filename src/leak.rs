@@ -8,7 +8,7 @@
 //! findings: they remain by design.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use arrow::array::{Array, StringArray};
 use arrow::compute::cast;
@@ -110,34 +110,70 @@ pub async fn check_dataset(
 /// Shortest raw value worth remembering: shorter ones (`1`, `男`, `VIP`) are shared by chance.
 const SKETCH_MIN_LEN: usize = 6;
 
+/// Most fingerprints one sketch holds (16 to 32 MiB with the map's overhead). Beyond it the
+/// sketch keeps a fixed fraction of them, chosen by the fingerprint itself, and checks only
+/// values in the same fraction: a column that carries many raw identifiers is still found,
+/// and memory stays bounded whatever the size of a partition.
+const SKETCH_CAPACITY: usize = 1 << 20;
+
 /// Fingerprints of raw identifier values (64-bit hashes, never the values), each with the
 /// category of the column it came from. The leak gate checks every kept value against it, so
 /// a column that carries raw identifiers is found whatever its name and whatever the
-/// classifier thinks of it. Memory: about 24 bytes per distinct value remembered.
+/// classifier thinks of it. A match is exact up to a 64-bit hash collision.
 #[derive(Debug, Clone, Default)]
 pub struct IdentifierSketch {
-    fingerprints: HashMap<u64, Category>,
+    fingerprints: HashMap<u64, Category, BuildHasherDefault<PassThrough>>,
+    /// Only fingerprints whose lowest `shift` bits are zero are held (and checked).
+    shift: u32,
 }
 
-fn normalized(v: &str) -> Option<String> {
+/// The map's hasher: fingerprints are already well mixed.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A value as remembered, if it is worth remembering.
+fn normalized(v: &str) -> Option<&str> {
     let v = crate::classify::detectors::normalize_value(v);
     let b = v.as_bytes();
     // Dates and times are shared by every table of a lake; they identify nobody.
     let dated = b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && matches!(b[4], b'-' | b'/');
-    (v.len() >= SKETCH_MIN_LEN && !dated).then(|| v.to_lowercase())
+    (v.len() >= SKETCH_MIN_LEN && !dated).then_some(v)
 }
 
+/// FNV-1a over the ASCII-lower-cased bytes, then a SplitMix64 finalizer so that every bit,
+/// the low ones the capacity sampling looks at included, is uniform.
 fn fingerprint(v: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    v.hash(&mut h);
-    h.finish()
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in v.bytes() {
+        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// An array's values as text, when it holds text or integers (what identifiers are).
 fn as_text(array: &dyn Array) -> Option<StringArray> {
     let text_like = matches!(array.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
         || array.data_type().is_integer();
-    let cast = cast(array, &DataType::Utf8).ok().filter(|_| text_like)?;
+    if !text_like {
+        return None;
+    }
+    let cast = cast(array, &DataType::Utf8).ok()?;
     cast.as_any().downcast_ref::<StringArray>().cloned()
 }
 
@@ -152,18 +188,39 @@ impl IdentifierSketch {
         self.fingerprints.is_empty()
     }
 
+    /// One in how many values it can recognize: 1 until it reached its capacity.
+    pub fn one_in(&self) -> u64 {
+        1 << self.shift
+    }
+
+    fn held(&self, fp: u64) -> bool {
+        fp.trailing_zeros() >= self.shift
+    }
+
     /// Remembers the values of `array`, from a column of `category`.
     pub fn insert(&mut self, array: &dyn Array, category: Category) {
-        if let Some(text) = as_text(array) {
-            for v in text.iter().flatten().filter_map(normalized) {
-                self.fingerprints.entry(fingerprint(&v)).or_insert(category);
+        let Some(text) = as_text(array) else { return };
+        for v in text.iter().flatten().filter_map(normalized) {
+            let fp = fingerprint(v);
+            if !self.held(fp) {
+                continue;
+            }
+            self.fingerprints.entry(fp).or_insert(category);
+            if self.fingerprints.len() > SKETCH_CAPACITY {
+                self.shift += 1;
+                let shift = self.shift;
+                self.fingerprints.retain(|fp, _| fp.trailing_zeros() >= shift);
             }
         }
     }
 
     /// The category of the remembered value `v`, if it is one.
     pub fn get(&self, v: &str) -> Option<Category> {
-        normalized(v).and_then(|v| self.fingerprints.get(&fingerprint(&v)).copied())
+        self.get_fingerprint(fingerprint(normalized(v)?))
+    }
+
+    fn get_fingerprint(&self, fp: u64) -> Option<Category> {
+        if self.held(fp) { self.fingerprints.get(&fp).copied() } else { None }
     }
 
     /// Remembers every value of `columns` (name, category) in `files`, streaming.
@@ -212,7 +269,8 @@ pub async fn check_identifiers(
             let Some(text) = as_text(batch.column(i).as_ref()) else { continue };
             for v in text.iter().flatten() {
                 t.0 += 1;
-                if let Some(category) = sketches.iter().find_map(|s| s.get(v)) {
+                let Some(fp) = normalized(v).map(fingerprint) else { continue };
+                if let Some(category) = sketches.iter().find_map(|s| s.get_fingerprint(fp)) {
                     t.1 += 1;
                     t.2.get_or_insert(category);
                 }
@@ -253,5 +311,17 @@ mod tests {
         assert_eq!(sketch.get("100000123"), Some(Category::AccountId), "integers are remembered as text");
         assert_eq!(sketch.get("男"), None);
         assert_eq!(sketch.get("13812345679"), None);
+        assert_eq!(sketch.one_in(), 1);
+    }
+
+    #[test]
+    fn a_full_sketch_keeps_a_fraction_and_still_finds_a_carried_column() {
+        let mut sketch = IdentifierSketch::default();
+        let ids: Vec<String> = (0..(SKETCH_CAPACITY as u64 + 1000)).map(|i| format!("{}", 10_000_000_000u64 + i)).collect();
+        sketch.insert(&StringArray::from(ids.iter().map(String::as_str).collect::<Vec<_>>()), Category::AccountId);
+        assert!(sketch.len() <= SKETCH_CAPACITY && sketch.one_in() == 2, "{} held, one in {}", sketch.len(), sketch.one_in());
+        let found = ids.iter().take(1000).filter(|v| sketch.get(v).is_some()).count();
+        assert!((350..650).contains(&found), "about half of a carried column is recognized: {found}");
+        assert!(ids.iter().take(1000).map(|v| format!("{v}x")).all(|v| sketch.get(&v).is_none()));
     }
 }

@@ -18,12 +18,13 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Rng, SampleDataError, address, email, id_card, mobile, person_name, uuid, with_luhn, without_luhn, write_parquet,
-    REGIONS, CENTRES,
+    CENTRES, REGIONS, Rng, SampleDataError, address, email, id_card, mobile, person_name, uuid, with_luhn, without_luhn,
+    write_parquet, write_raw_zone,
 };
 use crate::category::Category;
 use crate::inventory::Inventory;
-use crate::lake::{self, FileFormat, Lake, Zone};
+use crate::lake::{self, FileFormat};
+use crate::transform::generalize::geohash;
 
 /// The file that holds the corpus's labels, at the lake root.
 pub const LABELS_FILE: &str = "labels.json";
@@ -235,33 +236,6 @@ fn b64(r: &mut Rng, n: usize) -> String {
 fn alnum_upper(r: &mut Rng, n: usize) -> String {
     const A: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
     (0..n).map(|_| char::from(A[r.below(A.len())])).collect()
-}
-
-/// The standard geohash of a point, `len` characters.
-fn geohash(lat: f64, lon: f64, len: usize) -> String {
-    const ALPHABET: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
-    let (mut lat_r, mut lon_r) = ((-90.0, 90.0), (-180.0, 180.0));
-    let mut out = String::new();
-    let (mut bits, mut ch, mut even) = (0, 0usize, true);
-    while out.len() < len {
-        let (range, v): (&mut (f64, f64), f64) = if even { (&mut lon_r, lon) } else { (&mut lat_r, lat) };
-        let mid = (range.0 + range.1) / 2.0;
-        ch <<= 1;
-        if v >= mid {
-            ch |= 1;
-            range.0 = mid;
-        } else {
-            range.1 = mid;
-        }
-        even = !even;
-        bits += 1;
-        if bits == 5 {
-            out.push(char::from(ALPHABET[ch]));
-            bits = 0;
-            ch = 0;
-        }
-    }
-    out
 }
 
 fn point(r: &mut Rng) -> (f64, f64) {
@@ -638,36 +612,27 @@ fn write_table(dir: &Path, table: &Table, columns: &[Column]) -> Result<(), Samp
 /// Writes the corpus under `dir/raw/` (one dataset per table, `rows` rows each) and its
 /// labels to `dir/labels.json`. Like the demo lake, an existing `dir/raw` is never touched.
 pub fn generate_corpus(dir: &Path, rows: usize, seed: u64) -> Result<CorpusLabels, SampleDataError> {
-    let raw = Lake::at(dir).zone(Zone::Raw);
-    if raw.exists() {
-        return Err(SampleDataError::Exists { path: raw });
-    }
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |cause| SampleDataError::Io { path, cause }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let staging = tempfile::Builder::new().prefix(".tmp-corpus-").tempdir_in(dir).map_err(io(dir))?;
-    let mut labels = CorpusLabels::default();
-    for (k, table) in TABLES.iter().enumerate() {
-        let mut r = Rng(seed ^ (k as u64).wrapping_mul(0x9E37_79B9));
-        let columns: Vec<Column> = table
-            .columns
-            .iter()
-            .map(|&(name, g)| Column {
-                name,
-                storage: g.storage(),
-                values: (0..rows).map(|i| (!g.nullable() || !r.chance(0.04)).then(|| value(g, &mut r, i))).collect(),
-            })
-            .collect();
-        write_table(staging.path(), table, &columns)?;
-        labels
-            .tables
-            .insert(table.name.to_string(), table.columns.iter().map(|(c, g)| (c.to_string(), g.label())).collect());
-    }
-    lake::publish(staging.path(), &raw).map_err(io(&raw))?;
+    let labels = write_raw_zone(dir, |raw| {
+        let mut labels = CorpusLabels::default();
+        for (k, table) in TABLES.iter().enumerate() {
+            let mut r = Rng(seed ^ (k as u64).wrapping_mul(0x9E37_79B9));
+            let columns: Vec<Column> = table
+                .columns
+                .iter()
+                .map(|&(name, g)| Column {
+                    name,
+                    storage: g.storage(),
+                    values: (0..rows).map(|i| (!g.nullable() || !r.chance(0.04)).then(|| value(g, &mut r, i))).collect(),
+                })
+                .collect();
+            write_table(raw, table, &columns)?;
+            labels.tables.insert(table.name.to_string(), table.columns.iter().map(|(c, g)| (c.to_string(), g.label())).collect());
+        }
+        Ok(labels)
+    })?;
+    let path = dir.join(LABELS_FILE);
     let json = serde_json::to_vec_pretty(&labels).expect("labels serialize");
-    lake::write_atomic(&dir.join(LABELS_FILE), &json).map_err(io(&dir.join(LABELS_FILE)))?;
+    lake::write_atomic(&path, &json).map_err(|cause| SampleDataError::Io { path, cause })?;
     Ok(labels)
 }
 
@@ -777,12 +742,6 @@ impl fmt::Display for Accuracy {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn geohash_matches_known_vectors() {
-        assert_eq!(geohash(57.64911, 10.40744, 11), "u4pruydqqvj");
-        assert_eq!(geohash(39.9042, 116.4074, 7), "wx4g0bm");
-    }
 
     #[test]
     fn corpus_is_large_deterministic_and_labeled() {

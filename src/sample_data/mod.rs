@@ -287,6 +287,12 @@ pub struct SampleSummary {
 /// Generates the demo lake under `dir/raw/`. The zone is built under a temporary name and
 /// renamed into place when complete; an existing `dir/raw` is never touched.
 pub fn generate(dir: &Path, options: &SampleOptions) -> Result<SampleSummary, SampleDataError> {
+    write_raw_zone(dir, |raw| write_all(raw, options))
+}
+
+/// Builds `dir/raw/` with `write` under a temporary name and renames it into place when
+/// complete; refuses when `dir/raw` exists.
+fn write_raw_zone<T>(dir: &Path, write: impl FnOnce(&Path) -> Result<T, SampleDataError>) -> Result<T, SampleDataError> {
     let raw = Lake::at(dir).zone(Zone::Raw);
     if raw.exists() {
         return Err(SampleDataError::Exists { path: raw });
@@ -300,9 +306,9 @@ pub fn generate(dir: &Path, options: &SampleOptions) -> Result<SampleSummary, Sa
         .prefix(".tmp-sample-")
         .tempdir_in(dir)
         .map_err(io(dir))?;
-    let summary = write_all(staging.path(), options)?;
+    let written = write(staging.path())?;
     lake::publish(staging.path(), &raw).map_err(io(&raw))?;
-    Ok(summary)
+    Ok(written)
 }
 
 fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataError> {

@@ -22,7 +22,7 @@ fi
 mkdir -p "$lake/_piguard"
 piguard scan "$lake" --format html --output "$lake/_piguard/inventory.html"
 piguard run pipelines/demo.toml --lake "$lake"
-piguard verify "$lake/deid"
+piguard verify "$lake/deid" --lake "$lake"
 # What retention would delete today (browsing logs past a year, never younger than 180 days).
 piguard purge --lake "$lake" --pipeline pipelines/demo.toml --dry-run | tail -n 3
 piguard audit verify --lake "$lake"

@@ -148,10 +148,8 @@ impl Hasher for PassThrough {
 /// A value as remembered, if it is worth remembering.
 fn normalized(v: &str) -> Option<&str> {
     let v = crate::classify::detectors::normalize_value(v);
-    let b = v.as_bytes();
     // Dates and times are shared by every table of a lake; they identify nobody.
-    let dated = b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && matches!(b[4], b'-' | b'/');
-    (v.len() >= SKETCH_MIN_LEN && !dated).then_some(v)
+    (v.len() >= SKETCH_MIN_LEN && !crate::classify::detectors::starts_with_date(v)).then_some(v)
 }
 
 /// FNV-1a over the ASCII-lower-cased bytes, then a SplitMix64 finalizer so that every bit,

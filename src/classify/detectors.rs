@@ -212,6 +212,17 @@ impl Detector {
     }
 }
 
+/// Whether a value starts with a `YYYY-MM-DD` or `YYYY/MM/DD` date (a date or a date-time).
+pub fn starts_with_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && matches!(b[4], b'-' | b'/')
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b[4]
+        && b[8..10].iter().all(u8::is_ascii_digit)
+}
+
 /// Schemes that decorate a value in exports (`tel:138…`, `mailto:a@b.cn`).
 const VALUE_SCHEMES: [&str; 4] = ["tel:", "mailto:", "sms:", "callto:"];
 

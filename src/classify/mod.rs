@@ -420,19 +420,10 @@ fn identifier_shape(values: &StringArray) -> Option<String> {
 
 /// Whether most values are dates or date-times written as text (`2026-05-01 12:00:00`).
 fn mostly_temporal(values: &StringArray) -> bool {
-    let shaped = |v: &str| {
-        let b = v.as_bytes();
-        b.len() >= 10
-            && b[..4].iter().all(u8::is_ascii_digit)
-            && matches!(b[4], b'-' | b'/')
-            && b[5..7].iter().all(u8::is_ascii_digit)
-            && b[7] == b[4]
-            && b[8..10].iter().all(u8::is_ascii_digit)
-    };
     let (mut n, mut hits) = (0usize, 0usize);
     for v in values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)) {
         n += 1;
-        hits += usize::from(shaped(v));
+        hits += usize::from(detectors::starts_with_date(v));
     }
     n > 0 && hits * 10 >= n * 9
 }

@@ -68,16 +68,7 @@ pub(super) fn tables(dir: &Path, files: Vec<DataFile>, may_merge: bool) -> (Vec<
         let source = DatasetSource { name: dataset_name(dir), path: dir.to_path_buf(), files, partition_columns: Vec::new() };
         return (vec![source], skipped);
     }
-    let sources = tables
-        .into_iter()
-        .map(|(file, _)| DatasetSource {
-            name: dataset_name(&file.path),
-            path: file.path.clone(),
-            files: vec![file],
-            partition_columns: Vec::new(),
-        })
-        .collect();
-    (sources, skipped)
+    (tables.into_iter().map(|(file, _)| DatasetSource::file(file)).collect(), skipped)
 }
 
 /// The loose data file of `dir` whose stem is `name`, if any.

@@ -111,6 +111,11 @@ pub struct DatasetSource {
 }
 
 impl DatasetSource {
+    /// A dataset of one file, named by its stem.
+    pub fn file(file: DataFile) -> DatasetSource {
+        DatasetSource { name: dataset_name(&file.path), path: file.path.clone(), files: vec![file], partition_columns: Vec::new() }
+    }
+
     /// Its files grouped by partition directory, relative to the dataset (`""` for none).
     pub fn partitions(&self) -> std::collections::BTreeMap<String, Vec<DataFile>> {
         let mut groups: std::collections::BTreeMap<String, Vec<DataFile>> = Default::default();
@@ -246,15 +251,7 @@ pub fn discover(path: &Path) -> Discovery {
         return match FileFormat::of(path) {
             Some(format) => Discovery {
                 lake_root: None,
-                datasets: vec![Ok(DatasetSource {
-                    name: dataset_name(path),
-                    path: path.to_path_buf(),
-                    files: vec![DataFile {
-                        path: path.to_path_buf(),
-                        format,
-                    }],
-                    partition_columns: Vec::new(),
-                })],
+                datasets: vec![Ok(DatasetSource::file(DataFile { path: path.to_path_buf(), format }))],
                 skipped: Vec::new(),
             },
             None => failed(LakeError::Unsupported {
@@ -378,10 +375,8 @@ impl Lake {
         let dir = self.dataset_dir(zone, name);
         if !dir.is_dir() {
             // A loose file of the zone (`raw/customers.csv`) is a dataset of its own.
-            return Ok(loose::file_named(&self.zone(zone), name).and_then(|path| {
-                let format = FileFormat::of(&path)?;
-                Some(DatasetSource { name: name.to_string(), path: path.clone(), files: vec![DataFile { path, format }], partition_columns: Vec::new() })
-            }));
+            return Ok(loose::file_named(&self.zone(zone), name)
+                .and_then(|path| FileFormat::of(&path).map(|format| DatasetSource::file(DataFile { path, format }))));
         }
         match dataset_at(&dir) {
             Ok(source) => Ok(Some(source)),

@@ -251,35 +251,31 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory], samples: &[Sampl
                 step: step.to_string(),
                 data_type: col.data_type.clone(),
             }),
-            Ok((step, _)) if let Some(error) = rejected_by_values(&step, col, sampled) => {
-                if origin == Origin::Auto {
-                    planned.push(ColumnPlan {
-                        name: col.name.clone(),
-                        data_type: col.data_type.clone(),
-                        category: col.category,
-                        sensitivity: col.sensitivity,
-                        step: Step::Drop,
-                        origin: Origin::AutoDropped,
-                        reason: None,
-                    });
-                } else {
-                    problems.push(PlanProblem::ActionDoesNotFit {
-                        dataset: dataset(),
-                        column: col.name.clone(),
-                        step: step.to_string(),
-                        data_type: format!("{} (sampled values: {error})", col.data_type),
-                    });
-                }
+            Ok((step, reason)) => {
+                let (step, origin) = match rejected_by_values(&step, col, sampled) {
+                    None if origin == Origin::Auto && col.category == Category::None => (step, Origin::NotPi),
+                    None => (step, origin),
+                    Some(_) if origin == Origin::Auto => (Step::Drop, Origin::AutoDropped),
+                    Some(error) => {
+                        problems.push(PlanProblem::ActionDoesNotFit {
+                            dataset: dataset(),
+                            column: col.name.clone(),
+                            step: step.to_string(),
+                            data_type: format!("{} (sampled values: {error})", col.data_type),
+                        });
+                        continue;
+                    }
+                };
+                planned.push(ColumnPlan {
+                    name: col.name.clone(),
+                    data_type: col.data_type.clone(),
+                    category: col.category,
+                    sensitivity: col.sensitivity,
+                    step,
+                    origin,
+                    reason,
+                });
             }
-            Ok((step, reason)) => planned.push(ColumnPlan {
-                name: col.name.clone(),
-                data_type: col.data_type.clone(),
-                category: col.category,
-                sensitivity: col.sensitivity,
-                step,
-                origin: if origin == Origin::Auto && col.category == Category::None { Origin::NotPi } else { origin },
-                reason,
-            }),
             Err(Unfit::GeneralizeNeedsParameters) => problems.push(PlanProblem::GeneralizeNeedsParameters {
                 dataset: dataset(),
                 column: col.name.clone(),

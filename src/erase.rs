@@ -10,7 +10,7 @@
 //! leaves pending subjects out of the de-identified zone meanwhile. A file is rewritten only when it holds the subject:
 //! Parquet statistics and bloom filters rule most files out without reading them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -24,11 +24,13 @@ use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 
-use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::audit::{AuditError, AuditEvent, AuditLog, Operation, check_reason};
+use crate::integrity::{self, IntegrityError};
 use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LockError, TMP_PREFIX, Zone};
-use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError};
+use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError, LeftFile};
 use crate::plan::retention::DatingError;
-use crate::plan::{PlanError, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, written_policies};
+use crate::plan::{PlanError, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, subject_domains, written_policies};
+use crate::sealed::AuditKey;
 use crate::transform::PseudonymKey;
 use crate::transform::udf::HashUdf;
 
@@ -54,6 +56,15 @@ pub enum RetentionError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error("{0}; nothing was done")]
+    Integrity(#[from] IntegrityError),
+}
+
+impl RetentionError {
+    /// 1 when the lake's records show tampering (a refusal), 2 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        if matches!(self, RetentionError::Integrity(IntegrityError::Tampered(_))) { 1 } else { 2 }
+    }
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RetentionError + '_ {
@@ -77,12 +88,25 @@ pub struct ErasureOutcome {
     pub files_ruled_out: u64,
     /// Rows kept in the raw zone by a floor.
     pub held: Vec<Hold>,
+    /// Files and datasets that could not be searched or rewritten, with why.
+    pub left: Vec<LeftFile>,
 }
 
 impl ErasureOutcome {
-    /// `done`, or `pending` while a floor holds rows.
+    /// `done`; `incomplete` while anything could not be searched; `pending` while a floor
+    /// holds rows.
     pub fn state(&self) -> ErasureState {
-        if self.held.is_empty() { ErasureState::Done } else { ErasureState::Pending }
+        if !self.left.is_empty() {
+            ErasureState::Incomplete
+        } else if !self.held.is_empty() {
+            ErasureState::Pending
+        } else {
+            ErasureState::Done
+        }
+    }
+
+    fn leave(&mut self, path: &Path, reason: impl Into<String>) {
+        self.left.push(LeftFile { path: path.display().to_string(), reason: reason.into() });
     }
 }
 
@@ -110,6 +134,7 @@ pub(crate) fn clean_temporaries(lake: &Lake) -> Result<(), RetentionError> {
 pub(crate) struct Eraser<'a> {
     lake: &'a Lake,
     written: &'a [WrittenDataset],
+    domains: BTreeSet<String>,
     today: NaiveDate,
     ctx: SessionContext,
     hash: ScalarUDF,
@@ -125,6 +150,7 @@ impl<'a> Eraser<'a> {
         Eraser {
             lake,
             written,
+            domains: subject_domains(written.iter().map(|w| &w.planned)),
             today,
             ctx: SessionContext::new_with_config(config),
             hash: ScalarUDF::new_from_impl(HashUdf::new(key.clone())),
@@ -134,7 +160,7 @@ impl<'a> Eraser<'a> {
     /// Finishes an open request as far as the floors allow on `today`.
     pub(crate) async fn finish(&self, request: &ErasureRecord) -> Result<ErasureOutcome, RetentionError> {
         match request.state {
-            ErasureState::Requested => self.apply(request, Scope::All { id: None }).await,
+            ErasureState::Requested | ErasureState::Incomplete => self.apply(request, Scope::All { id: None }).await,
             _ => {
                 let (due, waiting): (Vec<Hold>, Vec<Hold>) = request.held.iter().cloned().partition(|h| h.until <= self.today);
                 let mut outcome = self.apply(request, Scope::DueHolds(&due)).await?;
@@ -150,67 +176,105 @@ impl<'a> Eraser<'a> {
             Scope::All { id } => id,
             Scope::DueHolds(_) => None,
         };
+        if matches!(scope, Scope::All { .. }) {
+            for name in self.lake.dataset_names(Zone::Raw) {
+                if !self.written.iter().any(|w| w.planned.name() == name) {
+                    let reason = "no run has planned this dataset, so its subject column is not known: add it to a pipeline (with `subject`) and run it";
+                    outcome.leave(&self.lake.dataset_dir(Zone::Raw, &name), reason);
+                }
+            }
+        }
         for w in self.written {
             let p = &w.planned;
-            let (Some(subject), Some(reference)) = (&p.subject_column, request.subject_refs.get(p.name())) else {
-                continue;
-            };
-            for zone in [Zone::Raw, Zone::Deid] {
-                if matches!(scope, Scope::DueHolds(_)) && zone == Zone::Deid {
-                    continue;
-                }
-                let Some(source) = self.lake.dataset(zone, p.name())? else {
-                    continue;
-                };
-                let matches = subject.matches(zone, std::slice::from_ref(reference), &self.hash);
-                for (partition, files) in source.partitions() {
-                    if let Scope::DueHolds(due) = &scope
-                        && !due.iter().any(|h| h.dataset == p.name() && h.partition == partition)
-                    {
+            for (ref_key, subject) in p.subject_columns(&self.domains) {
+                let Some(reference) = request.subject_refs.get(&ref_key) else { continue };
+                for zone in [Zone::Raw, Zone::Deid] {
+                    if matches!(scope, Scope::DueHolds(_)) && zone == Zone::Deid {
                         continue;
                     }
-                    let held_until = match zone {
-                        Zone::Raw => self.held_until(&p.retention, &partition, &files).await?,
-                        _ => None,
+                    let source = match self.lake.dataset(zone, p.name()) {
+                        Ok(Some(source)) => source,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            outcome.leave(&self.lake.dataset_dir(zone, p.name()), e.to_string());
+                            continue;
+                        }
                     };
-                    for file in &files {
-                        if !may_contain(file, subject, zone, reference, id)? {
-                            outcome.files_ruled_out += 1;
-                            continue;
-                        }
-                        outcome.files_read += 1;
-                        let found = self.count(file, matches.clone()).await?;
-                        if found == 0 {
-                            continue;
-                        }
-                        if let Some(until) = held_until {
-                            match outcome.held.iter_mut().find(|h| h.dataset == p.name() && h.partition == partition) {
-                                Some(h) => h.rows += found,
-                                None => outcome.held.push(Hold {
-                                    dataset: p.name().to_string(),
-                                    partition: partition.clone(),
-                                    until,
-                                    rows: found,
-                                    floor: p.retention.floor_basis(),
-                                }),
-                            }
-                            continue;
-                        }
-                        let options = match zone {
-                            Zone::Raw => raw_parquet_options(subject),
-                            _ => deid_parquet_options(&p.plan),
-                        };
-                        self.rewrite(file, matches.clone().is_not_true(), options).await?;
-                        outcome.files_rewritten += 1;
-                        match zone {
-                            Zone::Raw => outcome.rows_removed_raw += found,
-                            _ => outcome.rows_removed_deid += found,
-                        }
-                    }
+                    self.apply_to(&mut outcome, p, &source, &subject, reference, zone, &scope, id).await?;
                 }
             }
         }
         Ok(outcome)
+    }
+
+    /// Removes (or, under a floor, holds) the subject's rows in one zone of one dataset.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_to(
+        &self,
+        outcome: &mut ErasureOutcome,
+        p: &crate::plan::PlannedDataset,
+        source: &lake::DatasetSource,
+        subject: &SubjectColumn,
+        reference: &str,
+        zone: Zone,
+        scope: &Scope<'_>,
+        id: Option<&str>,
+    ) -> Result<(), RetentionError> {
+        let matches = subject.matches(zone, &[reference.to_string()], &self.hash);
+        for (partition, files) in source.partitions() {
+            if let Scope::DueHolds(due) = scope
+                && !due.iter().any(|h| h.dataset == p.name() && h.partition == partition)
+            {
+                continue;
+            }
+            let held_until = match zone {
+                Zone::Raw => self.held_until(&p.retention, &partition, &files).await?,
+                _ => None,
+            };
+            for file in &files {
+                if file.format != FileFormat::Parquet {
+                    outcome.leave(&file.path, "erasure rewrites Parquet files only; convert this dataset to Parquet");
+                    continue;
+                }
+                if let Err(e) = lake::read::parquet_columns(&file.path) {
+                    outcome.leave(&file.path, e.to_string());
+                    continue;
+                }
+                if !may_contain(file, subject, zone, reference, id)? {
+                    outcome.files_ruled_out += 1;
+                    continue;
+                }
+                outcome.files_read += 1;
+                let found = self.count(file, matches.clone()).await?;
+                if found == 0 {
+                    continue;
+                }
+                if let Some(until) = held_until {
+                    match outcome.held.iter_mut().find(|h| h.dataset == p.name() && h.partition == partition) {
+                        Some(h) => h.rows += found,
+                        None => outcome.held.push(Hold {
+                            dataset: p.name().to_string(),
+                            partition: partition.clone(),
+                            until,
+                            rows: found,
+                            floor: p.retention.floor_basis(),
+                        }),
+                    }
+                    continue;
+                }
+                let options = match zone {
+                    Zone::Raw => raw_parquet_options(subject),
+                    _ => deid_parquet_options(&p.plan),
+                };
+                self.rewrite(file, matches.clone().is_not_true(), options).await?;
+                outcome.files_rewritten += 1;
+                match zone {
+                    Zone::Raw => outcome.rows_removed_raw += found,
+                    _ => outcome.rows_removed_deid += found,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Until when the dataset's floor holds a raw partition, if it does today.
@@ -227,7 +291,7 @@ impl<'a> Eraser<'a> {
     }
 
     async fn count(&self, file: &DataFile, matches: Expr) -> Result<u64, RetentionError> {
-        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: e.to_string() };
+        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
         let df = self.ctx.read_parquet(file.path.display().to_string(), ParquetReadOptions::default()).await.map_err(failed)?;
         Ok(df.filter(matches).map_err(failed)?.count().await.map_err(failed)? as u64)
     }
@@ -235,7 +299,7 @@ impl<'a> Eraser<'a> {
     /// Rewrites `file` with only the rows where `keep` holds: a hidden temporary beside it,
     /// synced, then renamed over it, so readers see the old file or the new one.
     async fn rewrite(&self, file: &DataFile, keep: Expr, options: TableParquetOptions) -> Result<(), RetentionError> {
-        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: e.to_string() };
+        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
         let dir = file.path.parent().expect("data files are in a dataset directory");
         let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or("part");
         // No `.parquet` suffix: a raw-zone query's `*.parquet` never lists it.
@@ -278,12 +342,6 @@ enum Probe {
 /// bloom filter on the subject column rule it out. Exact values are known for pseudonyms in
 /// the de-identified zone, and for integer ids in the raw zone; otherwise the file is read.
 fn may_contain(file: &DataFile, subject: &SubjectColumn, zone: Zone, reference: &str, id: Option<&str>) -> Result<bool, RetentionError> {
-    if file.format != FileFormat::Parquet {
-        return Err(RetentionError::File {
-            path: file.path.clone(),
-            message: "erasure rewrites Parquet files only; convert this dataset to Parquet".into(),
-        });
-    }
     let probe = match (zone, subject.hashed) {
         (Zone::Deid, true) => Probe::Bytes(reference.as_bytes().to_vec()),
         _ => match id.and_then(|i| i.trim().parse::<i64>().ok()) {
@@ -360,20 +418,32 @@ fn check_key(written: &[WrittenDataset], key_id: &str) -> Result<(), RetentionEr
 /// Erases subjects from the lake: records each request, removes the subject's rows from
 /// every written dataset with a subject column in both zones (raw rows under a floor
 /// excepted), and records the outcome in the ledger and the audit log.
-pub async fn erase(options: &EraseOptions, key: &PseudonymKey) -> Result<Vec<ErasureOutcome>, RetentionError> {
+pub async fn erase(options: &EraseOptions, key: &PseudonymKey, audit_key: &AuditKey) -> Result<Vec<ErasureOutcome>, RetentionError> {
     let lake = &options.lake;
+    if let Some(empty) = options.subjects.iter().find(|s| s.trim().is_empty()) {
+        return Err(RetentionError::Key(format!("an empty --subject ({} characters of white space) names nobody; nothing was done", empty.len())));
+    }
+    check_reason(options.reason.as_deref())?;
     let key_id = key.id();
     let (written, _) = written_policies(lake, options.pipeline.as_deref())?;
     check_key(&written, &key_id)?;
     let _lock = lake.lock()?;
-    let ledger = ErasureLedger::of(lake);
+    integrity::check(lake, audit_key)?;
+    let ledger = ErasureLedger::open(lake, audit_key);
+    let audit = AuditLog::open(lake, audit_key);
     let eraser = Eraser::new(lake, &written, options.today, key);
     clean_temporaries(lake)?;
+    // The raw partitions each request may rewrite, for its `began` entry.
+    let targets: BTreeMap<String, usize> = written
+        .iter()
+        .map(|w| (w.planned.name().to_string(), lake.dataset(Zone::Raw, w.planned.name()).ok().flatten().map_or(0, |s| s.partitions().len())))
+        .collect();
     let mut outcomes = Vec::new();
     for id in &options.subjects {
         let subject_refs: BTreeMap<String, String> = written
             .iter()
-            .filter_map(|w| w.planned.subject_column.as_ref().map(|s| (w.planned.name().to_string(), s.reference(key, id))))
+            .flat_map(|w| w.planned.subject_columns(&eraser.domains))
+            .map(|(ref_key, s)| (ref_key, s.reference(key, id)))
             .collect();
         let request = ErasureRecord {
             request_id: new_request_id(),
@@ -384,24 +454,35 @@ pub async fn erase(options: &EraseOptions, key: &PseudonymKey) -> Result<Vec<Era
             subject_refs,
             reason: options.reason.clone(),
             held: Vec::new(),
+            left: Vec::new(),
             rows_removed: 0,
         };
         // Recorded before any row is touched: a kill mid-way leaves a request the next
-        // erase or purge carries out again.
-        ledger.append(&request)?;
+        // erase or purge carries out again, and a `began` entry in the audit log.
+        append_to_ledger(&audit, &ledger, &request)?;
+        audit.append(&AuditEvent::Began { operation: Operation::Erase, id: request.request_id.clone(), targets: targets.clone() })?;
         let outcome = eraser.apply(&request, Scope::All { id: Some(id) }).await?;
-        record(lake, &ledger, &request, &outcome, "erase")?;
+        record(&audit, &ledger, &request, &outcome, "erase")?;
         outcomes.push(outcome);
     }
     Ok(outcomes)
 }
 
+/// Appends to the ledger, recording in the audit log a torn final record set aside first.
+fn append_to_ledger(audit: &AuditLog, ledger: &ErasureLedger, record: &ErasureRecord) -> Result<crate::sealed::Seal, RetentionError> {
+    let (seal, torn) = ledger.append(record)?;
+    if let Some(t) = torn {
+        audit.record_repair(ledger.path(), &t)?;
+    }
+    Ok(seal)
+}
+
 /// Appends a request's new state to the ledger and the audit log.
-pub(crate) fn record(lake: &Lake, ledger: &ErasureLedger, request: &ErasureRecord, outcome: &ErasureOutcome, by: &str) -> Result<(), RetentionError> {
+pub(crate) fn record(audit: &AuditLog, ledger: &ErasureLedger, request: &ErasureRecord, outcome: &ErasureOutcome, by: &str) -> Result<(), RetentionError> {
     let rows = outcome.rows_removed_raw + outcome.rows_removed_deid;
-    let next = ErasureRecord { state: outcome.state(), recorded_at: now(), held: outcome.held.clone(), rows_removed: rows, ..request.clone() };
-    ledger.append(&next)?;
-    AuditLog::of(lake).append(&AuditEvent::Erase {
+    let next = ErasureRecord { state: outcome.state(), recorded_at: now(), held: outcome.held.clone(), left: outcome.left.clone(), rows_removed: rows, ..request.clone() };
+    let ledger_seal = append_to_ledger(audit, ledger, &next)?;
+    audit.append(&AuditEvent::Erase {
         by: by.to_string(),
         request_id: request.request_id.clone(),
         state: next.state,
@@ -411,6 +492,8 @@ pub(crate) fn record(lake: &Lake, ledger: &ErasureLedger, request: &ErasureRecor
         files_rewritten: outcome.files_rewritten,
         rows_held: outcome.held.iter().map(|h| h.rows).sum(),
         partitions_held: outcome.held.len(),
+        files_left: outcome.left.len(),
+        ledger: ledger_seal,
     })?;
     Ok(())
 }

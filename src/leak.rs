@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use arrow::array::{Array, StringArray};
-use arrow::compute::cast;
+use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::compute::{cast, concat};
 use arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -72,7 +72,20 @@ fn embedded_count(values: &StringArray) -> (usize, usize, Option<Category>) {
     (checked, matched, category)
 }
 
-/// Checks one dataset; columns named in `skip` (kept with a reason) are not checked.
+/// What the value detectors find in one column's values: the category and kind of finding,
+/// with the values checked and matched.
+fn judge(classifier: &Classifier, name: &str, data_type: &str, values: &StringArray) -> Option<(Category, &'static str, usize, usize)> {
+    let v = classifier.classify_typed(name, data_type, values);
+    let min_share = classifier.rule(v.category).map_or(1.0, |r| r.min_share);
+    let e = &v.evidence;
+    if !allowed(v.category) && e.values_checked > 0 && e.values_matched as f64 >= min_share * e.values_checked as f64 {
+        return Some((v.category, "values", e.values_checked, e.values_matched));
+    }
+    let (checked, matched, category) = embedded_count(values);
+    category.map(|c| (c, "embedded", checked, matched))
+}
+
+/// Checks a sample of one dataset; columns named in `skip` (kept with a reason) are not checked.
 pub async fn check_dataset(
     source: &DatasetSource,
     classifier: &Classifier,
@@ -80,32 +93,62 @@ pub async fn check_dataset(
     skip: &[String],
 ) -> Result<Vec<Finding>, LakeError> {
     let sample = lake::sample_dataset(source, sample_rows).await?;
-    let mut findings = Vec::new();
-    for col in sample.columns.iter().filter(|c| !skip.contains(&c.name)) {
-        let finding = |category, kind, values_checked, values_matched| Finding {
-            dataset: source.name.clone(),
-            path: source.path.display().to_string(),
-            column: col.name.clone(),
-            category,
-            kind,
-            values_checked,
-            values_matched,
-        };
-        let v = classifier.classify_typed(&col.name, &col.data_type, &col.values);
-        let min_share = classifier.rule(v.category).map_or(1.0, |r| r.min_share);
-        let e = &v.evidence;
-        if !allowed(v.category) && e.values_checked > 0 && e.values_matched as f64 >= min_share * e.values_checked as f64 {
-            findings.push(finding(v.category, "values", e.values_checked, e.values_matched));
-            continue;
-        }
-        let (checked, matched, category) = embedded_count(&col.values);
-        if let Some(category) = category {
-            findings.push(finding(category, "embedded", checked, matched));
-        }
-    }
-    Ok(findings)
+    let findings = sample.columns.iter().filter(|c| !skip.contains(&c.name)).filter_map(|col| {
+        let (category, kind, values_checked, values_matched) = judge(classifier, &col.name, &col.data_type, &col.values)?;
+        Some(Finding { dataset: source.name.clone(), path: source.path.display().to_string(), column: col.name.clone(), category, kind, values_checked, values_matched })
+    });
+    Ok(findings.collect())
 }
 
+/// Rows judged together by [`check_all_rows`]: the share tests of `scan` apply to each chunk
+/// of this many rows (the size of a sample), so PI in any stretch of a column is judged on
+/// that stretch, and memory holds one chunk.
+pub const CHECK_CHUNK_ROWS: usize = 10_000;
+
+/// Checks every row of `columns` of `source`, a chunk at a time: a column is a finding when
+/// any chunk of it is (PI after row 10,000 is found as surely as before it).
+pub async fn check_all_rows(ctx: &SessionContext, source: &DatasetSource, classifier: &Classifier, columns: &[String]) -> Result<Vec<Finding>, LakeError> {
+    let file = source.files.first().ok_or_else(|| LakeError::NothingReadable { path: source.path.clone() })?;
+    let failed = |e| lake::read::read_error(file, &e);
+    let df = lake::read_files(ctx, &source.files).await?;
+    let present: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).filter(|n| columns.contains(n)).collect();
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    let df = df.select_columns(&present.iter().map(String::as_str).collect::<Vec<_>>()).map_err(failed)?;
+    let mut stream = df.execute_stream().await.map_err(failed)?;
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut pending: Vec<arrow::array::RecordBatch> = Vec::new();
+    let mut rows = 0;
+    let judge_chunk = |batches: &mut Vec<arrow::array::RecordBatch>, findings: &mut Vec<Finding>| {
+        let Some(first) = batches.first() else { return };
+        let schema = first.schema();
+        for (i, field) in schema.fields().iter().enumerate() {
+            if findings.iter().any(|f| &f.column == field.name()) {
+                continue;
+            }
+            let parts: Vec<ArrayRef> = batches.iter().filter_map(|b| lake::sample::as_strings(b.column(i))).collect();
+            let Ok(joined) = concat(&parts.iter().map(|a| a.as_ref()).collect::<Vec<_>>()) else { continue };
+            let Some(values) = joined.as_any().downcast_ref::<StringArray>() else { continue };
+            let data_type = lake::sample::reported_type(field.data_type());
+            if let Some((category, kind, values_checked, values_matched)) = judge(classifier, field.name(), &data_type, values) {
+                findings.push(Finding { dataset: source.name.clone(), path: source.path.display().to_string(), column: field.name().clone(), category, kind, values_checked, values_matched });
+            }
+        }
+        batches.clear();
+    };
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(failed)?;
+        rows += batch.num_rows();
+        pending.push(batch);
+        if rows >= CHECK_CHUNK_ROWS {
+            judge_chunk(&mut pending, &mut findings);
+            rows = 0;
+        }
+    }
+    judge_chunk(&mut pending, &mut findings);
+    Ok(findings)
+}
 
 /// Shortest raw value worth remembering: shorter ones (`1`, `男`, `VIP`) are shared by chance.
 const SKETCH_MIN_LEN: usize = 6;

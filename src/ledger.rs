@@ -1,16 +1,17 @@
 //! The erasure ledger `LAKE/_piguard/erasure.jsonl`: every erasure request and the states it
-//! passed through (requested → pending → done), append-only. It never holds a subject's id:
-//! a request records, per dataset, the pseudonym the id has there.
+//! passed through (requested → pending or incomplete → done), a sealed log (see
+//! [`crate::sealed`]), so that removing a request (which would let `run` publish a pending
+//! subject's rows again) breaks it. It never holds a subject's id: a request records, per
+//! dataset and subject column, the pseudonym the id has there.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::lake::Lake;
+use crate::sealed::{AuditKey, ChainError, Seal, SealedLog, TornTail, VerifyError};
 
 /// Where a request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +21,9 @@ pub enum ErasureState {
     Requested,
     /// Carried out except for rows a legal floor holds.
     Pending,
+    /// Carried out except in files it could not read or rewrite (listed in the outcome):
+    /// the next erase or purge tries again.
+    Incomplete,
     Done,
 }
 
@@ -42,6 +46,19 @@ impl std::fmt::Display for Hold {
     }
 }
 
+/// A file or dataset an erasure could not search or rewrite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftFile {
+    pub path: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for LeftFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} was left: {}", self.path, self.reason)
+    }
+}
+
 /// One line of the ledger: a request in one state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErasureRecord {
@@ -51,12 +68,16 @@ pub struct ErasureRecord {
     pub requested_on: NaiveDate,
     pub recorded_at: String,
     pub key_id: String,
-    /// Dataset → the subject's pseudonym there (never the id itself).
+    /// `dataset` (its subject column) or `dataset.column` (another column in a subject's
+    /// pseudonym domain, such as the other party of a message) → the subject's pseudonym
+    /// there (never the id itself).
     pub subject_refs: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<Hold>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<LeftFile>,
     /// Rows removed by the step this line records.
     #[serde(default)]
     pub rows_removed: u64,
@@ -65,71 +86,91 @@ pub struct ErasureRecord {
 /// Why the ledger cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("erasure ledger {path}: {cause}")]
-    Io { path: PathBuf, cause: std::io::Error },
-    #[error("erasure ledger {path}: line {line} is not a ledger record; nothing was done")]
-    Corrupt { path: PathBuf, line: usize },
+    #[error("erasure ledger {0}")]
+    Chain(#[from] ChainError),
+    #[error("erasure ledger {0}; nothing was done")]
+    Tampered(#[from] VerifyError),
+    #[error("erasure ledger {path}: entry {seq} is not a ledger record; nothing was done")]
+    Corrupt { path: PathBuf, seq: usize },
     #[error("erasure request {request_id} was recorded with key id {recorded}, but the key now set has id {current}: the subject cannot be found with another key; set the key it was recorded with")]
     OtherKey { request_id: String, recorded: String, current: String },
 }
 
-/// The erasure ledger of a lake: append-only, one JSON record per line.
+/// A verified ledger.
+#[derive(Debug, Default)]
+pub struct LedgerState {
+    /// Every record, oldest first.
+    pub records: Vec<ErasureRecord>,
+    /// The seal of each record.
+    pub seals: Vec<Seal>,
+    /// Bytes of a torn final record a crash left.
+    pub torn_tail: Option<u64>,
+}
+
+/// The erasure ledger of a lake, with the key that seals it.
 #[derive(Debug, Clone)]
 pub struct ErasureLedger {
-    path: PathBuf,
+    log: SealedLog,
+    key: AuditKey,
 }
 
 impl ErasureLedger {
-    /// The ledger of `lake`.
-    pub fn of(lake: &Lake) -> Self {
-        ErasureLedger { path: lake.ledger_path() }
+    /// The ledger of `lake`, sealed with `key`.
+    pub fn open(lake: &Lake, key: &AuditKey) -> Self {
+        let path = lake.ledger_path();
+        ErasureLedger { log: SealedLog::new(path.clone(), path.with_file_name("erasure.head")), key: key.clone() }
     }
 
     /// Where the ledger is.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.log.path()
     }
 
-    /// Appends a record, durably, under an exclusive lock.
-    pub fn append(&self, record: &ErasureRecord) -> Result<(), LedgerError> {
-        let io = |cause| LedgerError::Io { path: self.path.clone(), cause };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
-        file.lock().map_err(io)?;
-        let mut line = serde_json::to_vec(record).expect("records serialize");
-        line.push(b'\n');
-        file.write_all(&line).map_err(io)?;
-        file.sync_data().map_err(io)
-    }
-
-    /// Every record, oldest first.
-    pub fn records(&self) -> Result<Vec<ErasureRecord>, LedgerError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(cause) => return Err(LedgerError::Io { path: self.path.clone(), cause }),
+    /// Appends a record, durably. Returns its seal, and a torn final record a crash left,
+    /// set aside first (the caller records that in the audit log).
+    pub fn append(&self, record: &ErasureRecord) -> Result<(Seal, Option<TornTail>), LedgerError> {
+        let serde_json::Value::Object(body) = serde_json::to_value(record).expect("records serialize") else {
+            unreachable!("a struct serializes to an object")
         };
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).map_err(|_| LedgerError::Corrupt { path: self.path.clone(), line: i + 1 }))
-            .collect()
+        Ok(self.log.append(&self.key, body)?)
+    }
+
+    /// Sets aside a torn final record a crash left (see [`SealedLog::recover`]).
+    pub fn recover(&self) -> Result<Option<TornTail>, LedgerError> {
+        Ok(self.log.recover()?)
+    }
+
+    /// Every record, oldest first, with its seal, after verifying the seals.
+    pub fn read(&self) -> Result<LedgerState, LedgerError> {
+        let verified = self.log.verify(&self.key)?;
+        let mut state = LedgerState { torn_tail: verified.torn_tail, ..Default::default() };
+        for (i, entry) in verified.entries.into_iter().enumerate() {
+            let hash = entry.get("hash").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+            let record = serde_json::from_value(serde_json::Value::Object(entry)).map_err(|_| LedgerError::Corrupt { path: self.path().to_path_buf(), seq: i + 1 })?;
+            state.records.push(record);
+            state.seals.push(Seal { seq: i as u64 + 1, hash });
+        }
+        Ok(state)
     }
 
     /// The latest record of every request that is not done, in the order they were made.
     pub fn open_requests(&self) -> Result<Vec<ErasureRecord>, LedgerError> {
-        let mut latest: Vec<ErasureRecord> = Vec::new();
-        for r in self.records()? {
-            match latest.iter_mut().find(|l| l.request_id == r.request_id) {
-                Some(l) => *l = r,
-                None => latest.push(r),
-            }
-        }
-        latest.retain(|r| r.state != ErasureState::Done);
-        Ok(latest)
+        Ok(open_requests(&self.read()?.records))
     }
+}
+
+/// Of `records` (oldest first), the latest of every request that is not done, in the order
+/// they were made.
+pub fn open_requests(records: &[ErasureRecord]) -> Vec<ErasureRecord> {
+    let mut latest: Vec<ErasureRecord> = Vec::new();
+    for r in records {
+        match latest.iter_mut().find(|l| l.request_id == r.request_id) {
+            Some(l) => *l = r.clone(),
+            None => latest.push(r.clone()),
+        }
+    }
+    latest.retain(|r| r.state != ErasureState::Done);
+    latest
 }
 
 /// The pseudonyms of pending subjects per dataset, for `run` to leave out. Every request
@@ -177,6 +218,7 @@ mod tests {
             subject_refs: BTreeMap::from([("users".to_string(), format!("ref-{id}"))]),
             reason: None,
             held: Vec::new(),
+            left: Vec::new(),
             rows_removed: 0,
         }
     }
@@ -184,7 +226,8 @@ mod tests {
     #[test]
     fn the_ledger_keeps_each_requests_latest_state() {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = ErasureLedger::of(&Lake::at(dir.path()));
+        let key = AuditKey::derived(&crate::transform::PseudonymKey::from_bytes(vec![5; 32], "test").unwrap());
+        let ledger = ErasureLedger::open(&Lake::at(dir.path()), &key);
         assert!(ledger.open_requests().unwrap().is_empty(), "no ledger yet");
         ledger.append(&record("a", ErasureState::Requested, "k1")).unwrap();
         ledger.append(&record("b", ErasureState::Requested, "k1")).unwrap();
@@ -195,7 +238,12 @@ mod tests {
         assert_eq!(pending_subjects(&open, "k1").unwrap()["users"], ["ref-a"]);
         assert!(matches!(pending_subjects(&open, "k2"), Err(LedgerError::OtherKey { .. })));
 
-        std::fs::write(ledger.path(), format!("{}\n{{not json\n", std::fs::read_to_string(ledger.path()).unwrap().lines().next().unwrap())).unwrap();
-        assert!(matches!(ledger.open_requests(), Err(LedgerError::Corrupt { line: 2, .. })));
+        // Emptying it, or dropping a request, is detected by its seals and head.
+        let text = std::fs::read_to_string(ledger.path()).unwrap();
+        let without_a: String = text.lines().filter(|l| !l.contains("\"ref-a\"")).map(|l| format!("{l}\n")).collect();
+        std::fs::write(ledger.path(), without_a).unwrap();
+        assert!(matches!(ledger.open_requests(), Err(LedgerError::Tampered(_))));
+        std::fs::write(ledger.path(), "").unwrap();
+        assert!(matches!(ledger.open_requests(), Err(LedgerError::Tampered(_))));
     }
 }

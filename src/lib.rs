@@ -12,6 +12,7 @@ pub mod classify;
 pub mod transform;
 
 pub mod lake;
+pub mod sealed;
 pub mod ledger;
 pub mod audit;
 
@@ -24,6 +25,7 @@ pub mod export;
 pub mod run;
 pub mod query;
 pub mod verify;
+pub mod integrity;
 pub mod erase;
 pub mod purge;
 pub mod sample_data;

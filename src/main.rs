@@ -10,7 +10,9 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use piguard::audit::{AuditLog, VerifyError};
+use piguard::audit::AuditLog;
+use piguard::integrity::{self, IntegrityError};
+use piguard::sealed::AuditKey;
 use piguard::category::Sensitivity;
 use piguard::classify::{Classifier, Rules};
 use piguard::erase::EraseOptions;
@@ -19,7 +21,7 @@ use piguard::lake::{Lake, Zone, write_atomic};
 use piguard::ledger::ErasureState;
 use piguard::plan::manifest::PartitionStatus;
 use piguard::purge::PurgeOptions;
-use piguard::query::{self as sql_query, OutputFormat};
+use piguard::query::{self as sql_query, OutputFormat, QueryRequest};
 use piguard::run::{self as pipeline_run, RunEvent, RunOptions};
 use piguard::sample_data::{self, SampleOptions};
 use piguard::transform::{KeyError, PseudonymKey};
@@ -60,7 +62,8 @@ struct ClassifierArgs {
 /// `--today`, shared by the retention commands.
 #[derive(Args)]
 struct TodayArgs {
-    /// Count ages to this day (YYYY-MM-DD) instead of today, for reproducible runs.
+    /// Count ages to this day (YYYY-MM-DD) instead of today, to reproduce an earlier run. It
+    /// may not be later than the system date: legal floors are counted on the real clock.
     #[arg(long)]
     today: Option<NaiveDate>,
 }
@@ -153,15 +156,14 @@ enum Command {
     /// whose legal floor has passed.
     ///
     /// Policies are those each dataset was written with (the pipeline's [retention.<dataset>]
-    /// tables, recorded in the run manifest), or those of --pipeline. Nothing is sampled or
-    /// classified. Browsing logs are never purged before 180 days (Cybersecurity Law Art. 21).
+    /// tables, recorded in the run manifest). Nothing is sampled or classified. Browsing logs are never purged before 180 days (Cybersecurity Law Art. 21).
     /// Exit 1 when an erasure is still held by a legal floor (everything else was done), 2 on
     /// errors. Safe to kill and re-run.
     Purge {
         #[command(flatten)]
         lake: LakeArgs,
-        /// A pipeline whose retention policies replace the written ones (its datasets must have
-        /// been run).
+        /// Purge only this pipeline's datasets. It must be the file they were last run with
+        /// (compared by content): retention is always one a run recorded.
         #[arg(long, env = "PIGUARD_PIPELINE")]
         pipeline: Option<PathBuf>,
         /// Print what would be deleted (dataset, partition, rows, bytes) and delete nothing.
@@ -185,8 +187,8 @@ enum Command {
         subject: Vec<String>,
         #[command(flatten)]
         lake: LakeArgs,
-        /// A pipeline whose retention floors replace the written ones (its datasets must have
-        /// been run; every written dataset is searched).
+        /// The pipeline the datasets were last run with (compared by content); every written
+        /// dataset is searched either way.
         #[arg(long, env = "PIGUARD_PIPELINE")]
         pipeline: Option<PathBuf>,
         /// Why (e.g. a ticket number; audited). Never put personal information here.
@@ -218,8 +220,21 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain of LAKE/_piguard/audit.jsonl; exit 1 naming the first bad entry.
+    /// Check the audit log, the erasure ledger and the run manifests agree; exit 1 naming the
+    /// first bad entry.
+    ///
+    /// Every entry's seal (HMAC under the audit key: PIGUARD_AUDIT_KEY, or derived from
+    /// PIGUARD_KEY), the chain and the head; every run manifest's audit anchor; the ledger
+    /// entry the log last recorded. A log missing on a lake with runs is tampering. Commands
+    /// that began and recorded no outcome (killed) and torn final entries are warnings.
     Verify {
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
+    /// Set aside a torn final entry a crash left in the audit log or the erasure ledger (to a
+    /// `.torn-…` file beside it), recording that in the audit log. Other commands do this too
+    /// before they append.
+    Repair {
         #[command(flatten)]
         lake: LakeArgs,
     },
@@ -281,8 +296,17 @@ impl ClassifierArgs {
 }
 
 impl TodayArgs {
-    fn today(&self) -> NaiveDate {
-        self.today.unwrap_or_else(|| chrono::Local::now().date_naive())
+    /// The day ages are counted to: `--today`, which may only move the date back.
+    fn today(&self) -> Result<NaiveDate, Failure> {
+        let now = chrono::Local::now().date_naive();
+        match self.today {
+            Some(day) if day > now => Err(anyhow::anyhow!(
+                "--today {day} is later than the system date {now}: a date in the future would defeat the legal floors (browsing logs are kept 180 days), so --today may only move the date back"
+            )
+            .into()),
+            Some(day) => Ok(day),
+            None => Ok(now),
+        }
     }
 }
 
@@ -302,12 +326,13 @@ fn main() -> ExitCode {
         }
         Command::Query { sql, lake, format, zone, reason } => query(&lake.lake(), &sql, format, zone, reason.as_deref()),
         Command::Purge { lake, pipeline, dry_run, today } => {
-            purge(PurgeOptions { lake: lake.lake(), pipeline, today: today.today(), dry_run })
+            today.today().and_then(|today| purge(PurgeOptions { lake: lake.lake(), pipeline, today, dry_run }))
         }
         Command::Erase { subject, lake, pipeline, reason, today } => {
-            erase(EraseOptions { lake: lake.lake(), pipeline, subjects: subject, reason, today: today.today() })
+            today.today().and_then(|today| erase(EraseOptions { lake: lake.lake(), pipeline, subjects: subject, reason, today }))
         }
         Command::Audit { command: AuditCommand::Verify { lake } } => audit_verify(&lake.lake()),
+        Command::Audit { command: AuditCommand::Repair { lake } } => audit_repair(&lake.lake()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -455,7 +480,8 @@ fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
             }
         }
     };
-    let result = runtime.block_on(pipeline_run::run(&options, &key, classifier, &mut progress));
+    let audit_key = AuditKey::from_env(Some(&key))?;
+    let result = runtime.block_on(pipeline_run::run(&options, &key, &audit_key, classifier, &mut progress));
     if let Some(done) = current.take().filter(|_| result.is_ok() && !options.dry_run) {
         log(&bar, &done);
     }
@@ -525,7 +551,8 @@ fn query(lake: &Lake, sql: &str, format: QueryFormat, zone: QueryZone, reason: O
     };
     let runtime = runtime()?;
     let mut out = std::io::stdout().lock();
-    runtime.block_on(sql_query::query(lake, zone, reason, sql, format, key, &mut out))?;
+    let audit_key = AuditKey::from_env(key.as_ref());
+    runtime.block_on(sql_query::query(lake, QueryRequest { zone, reason, sql, format }, key, audit_key, &mut out))?;
     Ok(())
 }
 
@@ -544,7 +571,8 @@ fn optional_key() -> Result<Option<PseudonymKey>, Failure> {
 
 fn purge(options: PurgeOptions) -> Result<(), Failure> {
     let key = optional_key()?;
-    let report = runtime()?.block_on(retention_purge::purge(&options, key.as_ref()))?;
+    let audit_key = AuditKey::from_env(key.as_ref())?;
+    let report = runtime()?.block_on(retention_purge::purge(&options, key.as_ref(), &audit_key)).map_err(retention_failure)?;
     let verb = if report.dry_run { "would delete" } else { "deleted" };
     for p in &report.partitions {
         let rows = p.rows.map_or("?".to_string(), |r| r.to_string());
@@ -586,8 +614,9 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
 
 fn erase(options: EraseOptions) -> Result<(), Failure> {
     let key = PseudonymKey::from_env()?;
-    let outcomes = runtime()?.block_on(erasure::erase(&options, &key))?;
-    let mut pending = 0;
+    let audit_key = AuditKey::from_env(Some(&key))?;
+    let outcomes = runtime()?.block_on(erasure::erase(&options, &key, &audit_key)).map_err(retention_failure)?;
+    let mut open = 0;
     for o in &outcomes {
         println!(
             "erasure {}: removed {} raw and {} de-identified rows; {} file(s) rewritten, {} read, {} ruled out by Parquet statistics and bloom filters",
@@ -596,15 +625,18 @@ fn erase(options: EraseOptions) -> Result<(), Failure> {
         for h in &o.held {
             println!("erasure {} pending: {h}; they are out of the de-identified zone and exports now", o.request_id);
         }
-        if o.state() == ErasureState::Pending {
-            pending += 1;
+        for l in &o.left {
+            println!("erasure {} incomplete: {l}", o.request_id);
+        }
+        if o.state() != ErasureState::Done {
+            open += 1;
         }
     }
-    if pending > 0 {
+    if open > 0 {
         return Err(Failure {
             code: 1,
             error: anyhow::anyhow!(
-                "{pending} erasure(s) pending in {}: a legal floor holds raw rows; `piguard purge` finishes them once it has passed",
+                "{open} erasure(s) pending or incomplete in {}: a legal floor holds raw rows, or files could not be searched (listed above); `piguard purge` carries them further",
                 options.lake.ledger_path().display()
             ),
         });
@@ -612,13 +644,52 @@ fn erase(options: EraseOptions) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A purge or erase error, with exit 1 where the lake's records show tampering.
+fn retention_failure(e: piguard::erase::RetentionError) -> Failure {
+    Failure { code: e.exit_code(), error: e.into() }
+}
+
 fn audit_verify(lake: &Lake) -> Result<(), Failure> {
-    match AuditLog::of(lake).verify() {
+    let audit_key = AuditKey::from_env(optional_key()?.as_ref())?;
+    match integrity::check(lake, &audit_key) {
         Ok(v) => {
-            println!("audit log intact: {} entries, head {}", v.entries, v.head);
+            for u in &v.unfinished {
+                eprintln!("piguard: warning: {u}");
+            }
+            for t in &v.torn {
+                eprintln!("piguard: warning: {} ends in a torn entry a crash left; `piguard audit repair` (or the next audited command) sets it aside", t.display());
+            }
+            println!(
+                "audit log intact: {} entries, head {}; {} run manifest(s) anchored in it; erasure ledger intact ({} records)",
+                v.audit_entries,
+                v.head,
+                v.manifests_checked,
+                v.ledger.len()
+            );
             Ok(())
         }
-        Err(VerifyError::Tampered(t)) => Err(Failure { code: 1, error: t.into() }),
-        Err(VerifyError::Io(e)) => Err(e.into()),
+        Err(e @ IntegrityError::Tampered(_)) => Err(Failure { code: 1, error: e.into() }),
+        Err(e) => Err(e.into()),
     }
+}
+
+fn audit_repair(lake: &Lake) -> Result<(), Failure> {
+    let audit_key = AuditKey::from_env(optional_key()?.as_ref())?;
+    let _lock = lake.lock()?;
+    let audit = AuditLog::open(lake, &audit_key);
+    let mut repaired = 0;
+    if let Some(t) = audit.repair()? {
+        println!("{}: set aside a torn final entry of {} bytes in {}", audit.path().display(), t.bytes, t.saved_to.display());
+        repaired += 1;
+    }
+    let ledger = piguard::ledger::ErasureLedger::open(lake, &audit_key);
+    if let Some(t) = ledger.recover()? {
+        audit.record_repair(ledger.path(), &t)?;
+        println!("{}: set aside a torn final record of {} bytes in {}", ledger.path().display(), t.bytes, t.saved_to.display());
+        repaired += 1;
+    }
+    if repaired == 0 {
+        println!("nothing to repair: the audit log and the erasure ledger end in whole entries");
+    }
+    Ok(())
 }

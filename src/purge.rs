@@ -6,17 +6,19 @@
 //! between never leaves a raw partition that a `run` would turn back into analytics data;
 //! the next purge removes the temporaries and deletes what is still past its time.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::audit::{AuditEvent, AuditLog};
+use crate::audit::{AuditEvent, AuditLog, Operation};
 use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
+use crate::integrity;
 use crate::lake::{self, DataFile, FileFormat, Lake, Zone};
-use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, pending_subjects};
+use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, open_requests, pending_subjects};
 use crate::plan::retention::age_days;
 use crate::plan::{WrittenDataset, written_policies};
-
+use crate::sealed::AuditKey;
 use crate::transform::PseudonymKey;
 
 /// Options for `piguard purge`.
@@ -73,7 +75,7 @@ impl PurgeReport {
 /// Deletes what is past its time and finishes erasures whose floor has passed. `key` is
 /// needed only when erasures are open. Policies come from the plans the data was written
 /// with: nothing is sampled or classified.
-pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result<PurgeReport, RetentionError> {
+pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key: &AuditKey) -> Result<PurgeReport, RetentionError> {
     let lake = &options.lake;
     let (written, named) = written_policies(lake, options.pipeline.as_deref())?;
     // A pipeline names the datasets whose partitions this purge is for; erasures are finished
@@ -82,9 +84,10 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
         Some(names) => written.iter().filter(|w| names.iter().any(|n| n == w.planned.name())).collect(),
         None => written.iter().collect(),
     };
-    let ledger = ErasureLedger::of(lake);
+    let ledger = ErasureLedger::open(lake, audit_key);
+    let audit = AuditLog::open(lake, audit_key);
     let _lock = if options.dry_run { None } else { Some(lake.lock()?) };
-    let open = ledger.open_requests()?;
+    let open = open_requests(&integrity::check(lake, audit_key)?.ledger);
     let eraser = match key {
         Some(key) => {
             pending_subjects(&open, &key.id())?;
@@ -111,6 +114,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
         still_held: Vec::new(),
         erasures_due: Vec::new(),
     };
+    let mut doomed: Vec<(PathBuf, String)> = Vec::new();
     // Raw first: see the module's note.
     for zone in [Zone::Raw, Zone::Deid] {
         for p in purged.iter().map(|w| &w.planned).filter(|p| p.retention.max_days.is_some()) {
@@ -127,7 +131,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
                 if !p.retention.expired(date, options.today) || p.retention.held_until(date, options.today).is_some() {
                     continue;
                 }
-                let expired = ExpiredPartition {
+                report.partitions.push(ExpiredPartition {
                     zone,
                     dataset: p.name().to_string(),
                     partition: partition.clone(),
@@ -136,19 +140,28 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
                     max_days: p.retention.max_days.unwrap_or_default(),
                     rows: rows_of(&files),
                     bytes: files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum(),
-                };
-                if !options.dry_run {
-                    delete_partition(&source.path, &partition)?;
-                }
-                report.partitions.push(expired);
+                });
+                doomed.push((source.path.clone(), partition));
             }
+        }
+    }
+    let purge_id = format!("purge-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    if !options.dry_run {
+        // Announced before anything is deleted, so a purge that dies part-way is in the log.
+        let mut targets: BTreeMap<String, usize> = BTreeMap::new();
+        for e in &report.partitions {
+            *targets.entry(format!("{}/{}", e.zone.dir(), e.dataset)).or_default() += 1;
+        }
+        audit.append(&AuditEvent::Began { operation: Operation::Purge, id: purge_id.clone(), targets })?;
+        for (dataset_dir, partition) in &doomed {
+            delete_partition(dataset_dir, partition)?;
         }
     }
 
     // Without a key (allowed only when nothing is open) or on a dry run, only report.
     let acting = eraser.as_ref().filter(|_| !options.dry_run);
     for request in &open {
-        let due = request.state == ErasureState::Requested || request.held.iter().any(|h| h.until <= options.today);
+        let due = matches!(request.state, ErasureState::Requested | ErasureState::Incomplete) || request.held.iter().any(|h| h.until <= options.today);
         let Some(eraser) = acting else {
             if due {
                 report.erasures_due.push(request.request_id.clone());
@@ -158,7 +171,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
         };
         let outcome = if due { eraser.finish(request).await? } else { unchanged(request) };
         if due {
-            record(lake, &ledger, request, &outcome, "purge")?;
+            record(&audit, &ledger, request, &outcome, "purge")?;
         }
         report.still_held.extend(outcome.held.iter().map(|h| (request.request_id.clone(), h.clone())));
         report.erasures.push(outcome);
@@ -167,6 +180,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
     if !options.dry_run {
         let deleted = |zone: Zone| report.partitions.iter().filter(move |e| e.zone == zone);
         let event = AuditEvent::Purge {
+            purge_id,
             today: options.today.to_string(),
             partitions_deleted_raw: deleted(Zone::Raw).count(),
             rows_deleted_raw: deleted(Zone::Raw).filter_map(|e| e.rows).sum(),
@@ -176,7 +190,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>) -> Result
             erasures_done: report.erasures.iter().filter(|e| e.state() == ErasureState::Done).count(),
             erasures_pending: report.erasures.iter().filter(|e| e.state() != ErasureState::Done).count(),
         };
-        AuditLog::of(lake).append(&event)?;
+        audit.append(&event)?;
     }
     Ok(report)
 }

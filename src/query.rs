@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
-use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::audit::{AuditError, AuditEvent, AuditLog, check_reason};
+use crate::sealed::{AuditKey, AuditKeyError};
 use crate::lake::{self, Lake, Zone};
 use crate::transform::PseudonymKey;
 
@@ -21,6 +23,16 @@ pub enum OutputFormat {
     Table,
     Csv,
     Json,
+}
+
+/// What an analyst asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryRequest<'a> {
+    pub zone: Zone,
+    /// Why the raw zone is needed (required for it; audited).
+    pub reason: Option<&'a str>,
+    pub sql: &'a str,
+    pub format: OutputFormat,
 }
 
 /// Why a query could not run. Messages are one line and carry no result values.
@@ -36,6 +48,8 @@ pub enum QueryError {
     Output(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error("querying the raw zone is audited, and the audit log is sealed: {0}")]
+    AuditKey(#[from] AuditKeyError),
 }
 
 fn sql_error(e: DataFusionError, zone: Zone, sql: &str) -> QueryError {
@@ -51,29 +65,37 @@ fn sql_error(e: DataFusionError, zone: Zone, sql: &str) -> QueryError {
 }
 
 /// Runs `sql` over `zone` (see [`lake::session`]) and writes the result to `out`; returns
-/// the number of rows. A raw-zone query needs `reason` and is audited before it runs.
+/// the number of rows. A raw-zone query needs `reason` and the audit key, and is audited
+/// before it runs.
 pub async fn query(
     lake: &Lake,
-    zone: Zone,
-    reason: Option<&str>,
-    sql: &str,
-    format: OutputFormat,
+    request: QueryRequest<'_>,
     key: Option<PseudonymKey>,
+    audit_key: Result<AuditKey, AuditKeyError>,
     out: &mut dyn Write,
 ) -> Result<usize, QueryError> {
+    let QueryRequest { zone, reason, sql, format } = request;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    if zone == Zone::Raw && reason.is_none() {
-        return Err(QueryError::NoReason);
-    }
+    let audit = match zone {
+        Zone::Raw if reason.is_none() => return Err(QueryError::NoReason),
+        Zone::Raw => {
+            check_reason(reason)?;
+            Some(AuditLog::open(lake, &audit_key?))
+        }
+        _ => None,
+    };
     if !lake.exists() {
         return Err(QueryError::NoLake(lake.root().to_path_buf()));
     }
     let ctx = lake::session(lake, zone, key).await.map_err(|e| QueryError::Sql(e.to_string()))?;
-    let df = ctx.sql(sql).await.map_err(|e| sql_error(e, zone, sql))?;
-    if zone == Zone::Raw {
-        // Logged before any raw value is shown.
+    // Analysts read; `COPY ... TO`, `INSERT`, `CREATE EXTERNAL TABLE` and `SET` could write
+    // over the lake or widen what the session sees.
+    let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let df = ctx.sql_with_options(sql, read_only).await.map_err(|e| sql_error(e, zone, sql))?;
+    if let Some(audit) = &audit {
+        // Logged before any raw value is shown (a statement too long to log is not run).
         let event = AuditEvent::Query { zone, sql: sql.to_string(), reason: reason.unwrap_or_default().to_string() };
-        AuditLog::of(lake).append(&event)?;
+        audit.append(&event)?;
     }
     let output = |e: &dyn std::fmt::Display| QueryError::Output(e.to_string());
     let rows = match format {

@@ -7,7 +7,7 @@
 //! time. A kill at any moment leaves every visible file complete; the next run removes
 //! leftover temporaries and redoes what has no marker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -17,15 +17,16 @@ use datafusion::logical_expr::{Expr, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext, lit};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
+use crate::integrity::{self, IntegrityError};
 use crate::classify::Classifier;
 use crate::export::{self, ExportError};
-use crate::inventory::DEFAULT_SAMPLE_ROWS;
 use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LockError, MARKER_FILE, PARTITION_FILE, TMP_PREFIX, Zone, write_atomic};
-use crate::leak::{Finding, IdentifierSketch, check_dataset, check_identifiers};
-use crate::ledger::{ErasureLedger, LedgerError, pending_subjects};
+use crate::leak::{Finding, IdentifierSketch, check_all_rows, check_identifiers};
+use crate::ledger::{LedgerError, open_requests, pending_subjects};
+use crate::sealed::AuditKey;
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
-use crate::plan::{ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, deid_parquet_options, sha256_hex};
+use crate::plan::{ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, deid_parquet_options, sha256_hex, subject_domains};
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{PseudonymKey, RedactStyle};
 
@@ -48,6 +49,8 @@ pub enum RunError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error("{0}; nothing was run")]
+    Integrity(#[from] IntegrityError),
     #[error(
         "{cause}\nthe run stopped part-way: published {}; not published: {}; {} records it",
         if .published.is_empty() { "nothing".to_string() } else { .published.join(", ") },
@@ -61,7 +64,7 @@ impl RunError {
     /// 1 for a refusal by policy (the leak gate), 2 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Leak { .. } => 1,
+            RunError::Leak { .. } | RunError::Integrity(IntegrityError::Tampered(_)) => 1,
             RunError::Incomplete { cause, .. } => cause.exit_code(),
             _ => 2,
         }
@@ -163,12 +166,15 @@ struct Udfs {
 pub async fn run(
     options: &RunOptions,
     key: &PseudonymKey,
+    audit_key: &AuditKey,
     classifier: &Classifier,
     progress: &mut dyn FnMut(RunEvent<'_>),
 ) -> Result<RunReport, RunError> {
     let started_at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let spec = PipelineSpec::load(&options.pipeline).map_err(PlanError::from)?;
     let pipeline_bytes = std::fs::read(&options.pipeline).map_err(io_err(&options.pipeline))?;
+    // Recorded absolute: a relative path means another file from another directory.
+    let pipeline_path = std::fs::canonicalize(&options.pipeline).map_err(io_err(&options.pipeline))?;
     let key_id = key.id();
 
     let lake = &options.lake;
@@ -176,11 +182,22 @@ pub async fn run(
 
     let run_id = new_run_id();
     let lock = if options.dry_run { None } else { Some(lake.lock()?) };
-    // Read under the lock: an erase that finished a moment ago is honoured.
-    let pending = pending_subjects(&ErasureLedger::of(lake).open_requests()?, &key_id)?;
+    // Read under the lock: an erase that finished a moment ago is honoured. A ledger that
+    // lost requests would let a pending subject's rows back in, so the records must agree.
+    // A dry run writes nothing, so it needs neither.
+    let pending = match options.dry_run {
+        true => BTreeMap::new(),
+        false => pending_subjects(&open_requests(&integrity::check(lake, audit_key)?.ledger), &key_id)?,
+    };
 
-    let total: usize = plan.datasets.iter().map(|d| d.source.partitions().len()).sum();
-    progress(RunEvent::Planned { datasets: plan.datasets.len(), partitions: total });
+    let partitions: BTreeMap<String, usize> = plan.datasets.iter().map(|d| (d.planned.name().to_string(), d.source.partitions().len())).collect();
+    progress(RunEvent::Planned { datasets: plan.datasets.len(), partitions: partitions.values().sum() });
+    let audit = AuditLog::open(lake, audit_key);
+    // Announced before anything is published, so a run that dies part-way is in the log.
+    let began = match options.dry_run {
+        true => None,
+        false => Some(audit.append(&AuditEvent::Began { operation: Operation::Run, id: run_id.clone(), targets: partitions })?),
+    };
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads));
@@ -201,7 +218,8 @@ pub async fn run(
         }
     }
 
-    let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, pending: &pending, subjects: &subjects };
+    let domains = subject_domains(plan.datasets.iter().map(|d| &d.planned));
+    let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, pending: &pending, domains: &domains, subjects: &subjects };
     let mut records = Vec::new();
     let mut failed = None;
     'datasets: for p in &plan.datasets {
@@ -244,7 +262,7 @@ pub async fn run(
         piguard_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
         finished_at: String::new(),
-        pipeline: options.pipeline.display().to_string(),
+        pipeline: pipeline_path.display().to_string(),
         pipeline_sha256: sha256_hex(&pipeline_bytes),
         key_id,
         classifier: plan.classifier.clone(),
@@ -253,6 +271,7 @@ pub async fn run(
         datasets: records,
         exports: Vec::new(),
         failure: None,
+        audit: began,
     };
     if let Some((dataset, partition, cause)) = failed {
         if options.dry_run {
@@ -261,7 +280,7 @@ pub async fn run(
         // What was published stays published and is recorded: the manifest and the audit
         // log say which datasets are complete, and purge and erase find their plans.
         manifest.failure = Some(RunFailure { dataset, partition, error: cause.to_string() });
-        let manifest_path = commit(lake, &mut manifest)?;
+        let manifest_path = commit(lake, &audit, &mut manifest)?;
         let (published, not_published) = progress_of(&plan, &manifest);
         return Err(RunError::Incomplete { cause: Box::new(cause), published, not_published, manifest: manifest_path });
     }
@@ -272,15 +291,25 @@ pub async fn run(
     let exports = lake.zone(Zone::Export);
     lake::remove_temporaries(&exports, TMP_PREFIX).map_err(io_err(&exports))?;
     for e in &plan.exports {
-        manifest.exports.push(export::write(lake, e, &run_id).await?);
+        match export::write(lake, e, &run_id).await {
+            Ok(record) => manifest.exports.push(record),
+            Err(cause) => {
+                // The datasets are published: the manifest and the audit log still record them.
+                let cause = RunError::from(cause);
+                manifest.failure = Some(RunFailure { dataset: format!("export {}", e.spec.name), partition: String::new(), error: cause.to_string() });
+                let manifest_path = commit(lake, &audit, &mut manifest)?;
+                let published = plan.datasets.iter().map(|d| d.planned.name().to_string()).collect();
+                return Err(RunError::Incomplete { cause: Box::new(cause), published, not_published: vec![format!("export {}", e.spec.name)], manifest: manifest_path });
+            }
+        }
     }
-    let manifest_path = commit(lake, &mut manifest)?;
+    let manifest_path = commit(lake, &audit, &mut manifest)?;
     drop(lock);
     Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
 }
 
 /// Writes a run's manifest and its audit entry.
-fn commit(lake: &Lake, manifest: &mut Manifest) -> Result<PathBuf, RunError> {
+fn commit(lake: &Lake, audit: &AuditLog, manifest: &mut Manifest) -> Result<PathBuf, RunError> {
     manifest.finished_at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let manifest_path = lake.manifest_path(&manifest.run_id);
     write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest).expect("serializes")).map_err(io_err(&manifest_path))?;
@@ -297,7 +326,7 @@ fn commit(lake: &Lake, manifest: &mut Manifest) -> Result<PathBuf, RunError> {
         rows_written: manifest.datasets.iter().map(|d| d.rows_written).sum(),
         failed: manifest.failure.as_ref().map(|f| f.dataset.clone()),
     };
-    AuditLog::of(lake).append(&event)?;
+    audit.append(&event)?;
     Ok(manifest_path)
 }
 
@@ -326,8 +355,10 @@ struct PartitionWriter<'a> {
     run_id: &'a str,
     classifier: &'a Classifier,
     options: &'a RunOptions,
-    /// Pseudonyms of subjects with a pending erasure, per dataset.
+    /// Pseudonyms of subjects with a pending erasure, per dataset or `dataset.column`.
     pending: &'a BTreeMap<String, Vec<String>>,
+    /// The pseudonym domains of the subject columns.
+    domains: &'a BTreeSet<String>,
     /// The raw subject ids of every planned dataset.
     subjects: &'a IdentifierSketch,
 }
@@ -376,9 +407,10 @@ impl PartitionWriter<'_> {
     async fn write(&self, p: &DatasetRun, files: &[DataFile], out_dir: &Path, partition: &str) -> Result<u64, RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
+        // Scrubbed: a cast or parse error quotes the value it failed on.
         let df_err = |e: datafusion::error::DataFusionError| RunError::Dataset {
             dataset: name.clone(),
-            message: format!("partition {}: {e}", if partition.is_empty() { "(all)" } else { partition }),
+            message: format!("partition {}: {}", if partition.is_empty() { "(all)" } else { partition }, lake::read::scrubbed(&e)),
         };
         let df = lake::read_files(&self.ctx, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
         let mut exprs = Vec::new();
@@ -395,10 +427,12 @@ impl PartitionWriter<'_> {
             return Err(RunError::Dataset { dataset: name.clone(), message: "every column is dropped; nothing to write".into() });
         }
         let mut df = df.select(exprs).map_err(df_err)?;
-        if let (Some(refs), Some(subject)) = (self.pending.get(name), &p.planned.subject_column) {
+        for (ref_key, subject) in p.planned.subject_columns(self.domains) {
             // Subjects with a pending erasure: their raw rows are held by a legal floor, but
-            // they never reach the de-identified zone again.
-            df = df.filter(subject.matches(Zone::Deid, refs, &self.udfs.hash).is_not_true()).map_err(df_err)?;
+            // they never reach the de-identified zone again (nor as the other party).
+            if let Some(refs) = self.pending.get(&ref_key) {
+                df = df.filter(subject.matches(Zone::Deid, refs, &self.udfs.hash).is_not_true()).map_err(df_err)?;
+            }
         }
 
         std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
@@ -414,7 +448,7 @@ impl PartitionWriter<'_> {
             .unwrap_or(0);
 
         // The leak gate: every kept value of every row is checked against the partition's raw
-        // values of the columns the plan protects and the lake's subject ids; then a sample of
+        // values of the columns the plan protects and the lake's subject ids; then every row of
         // the output is classified as `piguard verify` would, except columns kept with a reason.
         let reasoned: Vec<String> = plan.columns.iter().filter(|c| c.reason.is_some()).map(|c| c.name.clone()).collect();
         let check = DatasetSource {
@@ -430,8 +464,12 @@ impl PartitionWriter<'_> {
             let mut own = IdentifierSketch::default();
             own.add_files(&self.ctx, files, &plan.protected_columns()).await.map_err(lake_err)?;
             let mut findings = check_identifiers(&self.ctx, &check, &plan.kept_columns(), &[self.subjects, &own]).await.map_err(lake_err)?;
+            // Every row, except columns found already, kept with a reason, or pseudonyms (HMAC
+            // digests by construction).
             let flagged: Vec<String> = findings.iter().map(|f| f.column.clone()).chain(reasoned).collect();
-            findings.extend(check_dataset(&check, self.classifier, DEFAULT_SAMPLE_ROWS, &flagged).await.map_err(lake_err)?);
+            let judged: Vec<String> =
+                plan.columns.iter().filter(|c| !matches!(c.step, Step::Hash { .. } | Step::Drop) && !flagged.contains(&c.name)).map(|c| c.name.clone()).collect();
+            findings.extend(check_all_rows(&self.ctx, &check, self.classifier, &judged).await.map_err(lake_err)?);
             findings
         };
         if !findings.is_empty() {

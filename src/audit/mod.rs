@@ -1,63 +1,39 @@
-//! The append-only, hash-chained audit log `LAKE/_piguard/audit.jsonl`. Each entry carries
-//! `prev` (the previous entry's hash) and `hash` = SHA-256 over the entry's canonical JSON
-//! (keys sorted, without `hash`), so editing, removing or reordering an entry breaks the
-//! chain. Entries are numbered (`seq`), and `audit.head` beside the log records the last
-//! entry's number and hash, so removing entries from the end is detected too. Appends hold
-//! an exclusive lock on the file, so concurrent writers do not corrupt it.
+//! The audit log `LAKE/_piguard/audit.jsonl`: one sealed entry per run, raw-zone query,
+//! purge, erasure and repair (see [`crate::sealed`]: keyed with the audit key, so only its
+//! holders can extend the chain, and numbered with a head beside it, so any edit, removal,
+//! reordering or truncation is detected). A command that publishes or deletes writes a
+//! `began` entry first and its outcome after, so a command that dies part-way still left a
+//! record of what it was about to do.
 
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 use crate::lake::{Lake, Zone};
 use crate::ledger::ErasureState;
+use crate::sealed::{AuditKey, ChainError, Seal, SealedLog, TornTail, Verified, VerifyError};
 
-/// The `prev` of the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// Entries are far smaller than this; the tail read to find the last one is bounded by it.
-const MAX_ENTRY_BYTES: u64 = 64 * 1024;
+/// The longest reason (`--reason`) accepted: a ticket number and a sentence, not a document.
+pub const MAX_REASON_CHARS: usize = 1000;
 
 /// Why the audit log could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit log {path}: {cause}")]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("audit log {path}: the last entry is not valid JSON with a hash; run `piguard audit verify`")]
-    Corrupt { path: PathBuf },
+    #[error("audit log {0}")]
+    Chain(#[from] ChainError),
+    #[error("the reason is {0} characters; at most {MAX_REASON_CHARS} are kept in the audit log (name a ticket instead)")]
+    ReasonTooLong(usize),
 }
 
-/// The first problem `piguard audit verify` found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("audit log {path}, line {line}: {problem}")]
-pub struct Tampered {
-    pub path: PathBuf,
-    /// 1-based line of the first bad entry (one past the end when entries are missing there).
-    pub line: usize,
-    pub problem: String,
-}
-
-/// Why `verify` failed: the log was tampered with, or could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error(transparent)]
-    Tampered(Tampered),
-    #[error(transparent)]
-    Io(AuditError),
-}
-
-/// What a verified log holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
-    pub entries: u64,
-    /// The last entry's hash (the genesis value for an empty log).
-    pub head: String,
+/// The command a `began` entry announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Run,
+    Purge,
+    Erase,
 }
 
 /// What one audit entry records. Every field is a count, an id, a name of a file, dataset
@@ -65,6 +41,12 @@ pub struct Verified {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum AuditEvent {
+    /// A command is about to publish or delete: `id` is the run, purge or request it
+    /// closes with, `targets` the partitions per dataset it is about to write or delete.
+    Began { operation: Operation, id: String, targets: BTreeMap<String, usize> },
+    /// A torn final entry a crash left in `log` was set aside (to `saved_to`) so the log can
+    /// be appended to again.
+    Repair { log: String, torn_bytes: u64, saved_to: String },
     /// `piguard run` published its outputs.
     Run {
         run_id: String,
@@ -85,6 +67,7 @@ pub enum AuditEvent {
     Query { zone: Zone, sql: String, reason: String },
     /// `piguard purge` deleted partitions past their time.
     Purge {
+        purge_id: String,
         today: String,
         partitions_deleted_raw: usize,
         rows_deleted_raw: u64,
@@ -107,20 +90,32 @@ pub enum AuditEvent {
         files_rewritten: u64,
         rows_held: u64,
         partitions_held: usize,
+        /// Files and datasets that could not be searched or rewritten (listed in the ledger).
+        files_left: usize,
+        /// The ledger entry that records this state: `audit verify` checks the ledger still
+        /// holds it, so emptying the ledger is detected.
+        ledger: Seal,
     },
 }
 
-/// The last entry's number and hash, written after every append.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Head {
-    seq: u64,
-    hash: String,
+impl AuditEvent {
+    /// The id of the `began` entry this event closes, if it closes one.
+    pub fn closes(entry: &serde_json::Map<String, Value>) -> Option<&str> {
+        let field = match entry.get("action")?.as_str()? {
+            "run" => "run_id",
+            "purge" => "purge_id",
+            "erase" => "request_id",
+            _ => return None,
+        };
+        entry.get(field)?.as_str()
+    }
 }
 
-/// The audit log of a lake.
+/// The audit log of a lake, with the key that seals it.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    path: PathBuf,
+    log: SealedLog,
+    key: AuditKey,
 }
 
 /// The OS user running piguard: `$USER`/`$LOGNAME`, else the process's uid looked up in
@@ -148,123 +143,76 @@ pub fn os_user() -> String {
         .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
-/// SHA-256 over the canonical bytes of an entry (its fields other than `hash`, keys sorted).
-pub fn entry_hash(entry: &Map<String, Value>) -> String {
-    let mut fields = entry.clone();
-    fields.remove("hash");
-    // serde_json's Map is ordered by key, so this serialization is canonical.
-    let bytes = serde_json::to_vec(&Value::Object(fields)).expect("JSON values serialize");
-    let digest = Sha256::digest(&bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// Refuses a reason too long to keep.
+pub fn check_reason(reason: Option<&str>) -> Result<(), AuditError> {
+    match reason.map(|r| r.chars().count()) {
+        Some(n) if n > MAX_REASON_CHARS => Err(AuditError::ReasonTooLong(n)),
+        _ => Ok(()),
+    }
 }
 
 impl AuditLog {
-    /// The audit log of `lake`.
-    pub fn of(lake: &Lake) -> Self {
-        AuditLog { path: lake.audit_path() }
+    /// The audit log of `lake`, sealed with `key`.
+    pub fn open(lake: &Lake, key: &AuditKey) -> Self {
+        let path = lake.audit_path();
+        AuditLog { log: SealedLog::new(path.clone(), path.with_file_name("audit.head")), key: key.clone() }
     }
 
     /// Where the log is.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.log.path()
     }
 
-    fn head_path(&self) -> PathBuf {
-        self.path.with_file_name("audit.head")
+    /// The key it is sealed with.
+    pub fn key(&self) -> &AuditKey {
+        &self.key
     }
 
-    /// Checks every entry: valid JSON, numbered in order, `prev` the previous entry's hash,
-    /// `hash` its own canonical hash, and the last one the entry `audit.head` names.
+    /// Checks every entry's seal and the chain (see [`SealedLog::verify`]).
     pub fn verify(&self) -> Result<Verified, VerifyError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(cause) => return Err(VerifyError::Io(AuditError::Io { path: self.path.clone(), cause })),
-        };
-        let bad = |line: usize, problem: String| VerifyError::Tampered(Tampered { path: self.path.clone(), line, problem });
-        let mut prev = GENESIS.to_string();
-        let mut seq = 0u64;
-        let mut lines = 0;
-        for (i, line) in text.lines().enumerate() {
-            lines = i + 1;
-            let entry: Map<String, Value> =
-                serde_json::from_str(line).map_err(|_| bad(i + 1, "not a JSON object (edited or truncated)".into()))?;
-            let hash = entry.get("hash").and_then(Value::as_str).unwrap_or_default();
-            if entry.get("prev").and_then(Value::as_str) != Some(prev.as_str()) {
-                return Err(bad(i + 1, "its `prev` is not the previous entry's hash: an entry before it was removed, inserted or moved".into()));
-            }
-            if entry.get("seq").and_then(Value::as_u64) != Some(seq + 1) {
-                return Err(bad(i + 1, format!("expected entry number {}: entries were removed, inserted or moved", seq + 1)));
-            }
-            if hash != entry_hash(&entry) {
-                return Err(bad(i + 1, "its content does not match its hash: the entry was edited".into()));
-            }
-            prev = hash.to_string();
-            seq += 1;
-        }
-        let head: Option<Head> = match std::fs::read(self.head_path()) {
-            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|_| bad(lines + 1, "audit.head is not readable".into()))?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(cause) => return Err(VerifyError::Io(AuditError::Io { path: self.head_path(), cause })),
-        };
-        match head {
-            // A kill between appending and updating the head leaves the head one entry behind.
-            Some(h) if h.seq > seq => {
-                return Err(bad(lines + 1, format!("the log ends at entry {seq} but audit.head records entry {}: entries were removed from the end", h.seq)));
-            }
-            Some(h) if h.seq == seq && h.hash != prev => {
-                return Err(bad(lines, "the last entry is not the one audit.head records: it was replaced".into()));
-            }
-            None if seq > 0 => return Err(bad(lines + 1, "audit.head is missing".into())),
-            _ => {}
-        }
-        Ok(Verified { entries: seq, head: prev })
+        self.log.verify(&self.key)
     }
 
-    /// Appends `event` with `ts`, `who`, `seq`, `prev` and `hash` added. Returns the entry's
-    /// hash.
-    pub fn append(&self, event: &AuditEvent) -> Result<String, AuditError> {
-        let io = |cause| AuditError::Io { path: self.path.clone(), cause };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+    /// Sets aside a torn final entry a crash left, recording that it did.
+    pub fn repair(&self) -> Result<Option<TornTail>, AuditError> {
+        let torn = self.log.recover()?;
+        if let Some(t) = &torn {
+            self.record_repair(self.path(), t)?;
         }
-        let mut file = OpenOptions::new().create(true).read(true).append(true).open(&self.path).map_err(io)?;
-        file.lock().map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        let start = len.saturating_sub(MAX_ENTRY_BYTES);
-        file.seek(SeekFrom::Start(start)).map_err(io)?;
-        let mut tail = String::new();
-        file.read_to_string(&mut tail).map_err(io)?;
-        let (prev, seq) = match tail.lines().rev().find(|l| !l.trim().is_empty()) {
-            None => (GENESIS.to_string(), 0),
-            Some(line) => serde_json::from_str::<Value>(line)
-                .ok()
-                .and_then(|v| Some((v.get("hash")?.as_str()?.to_string(), v.get("seq")?.as_u64()?)))
-                .ok_or_else(|| AuditError::Corrupt { path: self.path.clone() })?,
-        };
+        Ok(torn)
+    }
+
+    /// Records that a torn final entry of the sealed log at `log` was set aside.
+    pub fn record_repair(&self, log: &Path, torn: &TornTail) -> Result<Seal, AuditError> {
+        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.append(&AuditEvent::Repair { log: name(log), torn_bytes: torn.bytes, saved_to: name(&torn.saved_to) })
+    }
+
+    /// Appends `event` with `ts` and `who` (a torn final entry is set aside and recorded
+    /// first). Returns the entry's number and seal.
+    pub fn append(&self, event: &AuditEvent) -> Result<Seal, AuditError> {
+        if !matches!(event, AuditEvent::Repair { .. }) {
+            self.repair()?;
+        }
         let Value::Object(mut entry) = serde_json::to_value(event).expect("events serialize") else {
             unreachable!("an internally tagged enum serializes to an object")
         };
         entry.insert("ts".into(), Value::String(chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false)));
         entry.insert("who".into(), Value::String(os_user()));
-        entry.insert("seq".into(), Value::from(seq + 1));
-        entry.insert("prev".into(), Value::String(prev));
-        let hash = entry_hash(&entry);
-        entry.insert("hash".into(), Value::String(hash.clone()));
-        let mut line = serde_json::to_vec(&Value::Object(entry)).expect("JSON values serialize");
-        line.push(b'\n');
-        file.write_all(&line).map_err(io)?;
-        file.sync_data().map_err(io)?;
-        let head = Head { seq: seq + 1, hash: hash.clone() };
-        crate::lake::write_atomic(&self.head_path(), &serde_json::to_vec(&head).expect("serializes"))
-            .map_err(|cause| AuditError::Io { path: self.head_path(), cause })?;
-        Ok(hash)
+        Ok(self.log.append(&self.key, entry)?.0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sealed::{GENESIS, seal};
+    use crate::transform::PseudonymKey;
+    use serde_json::Map;
+
+    fn key() -> AuditKey {
+        AuditKey::derived(&PseudonymKey::from_bytes(vec![3; 32], "test").unwrap())
+    }
 
     fn event(sql: &str) -> AuditEvent {
         AuditEvent::Query { zone: Zone::Raw, sql: sql.into(), reason: "test".into() }
@@ -273,17 +221,17 @@ mod tests {
     #[test]
     fn entries_chain_and_hash_their_canonical_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::of(&Lake::at(dir.path()));
+        let log = AuditLog::open(&Lake::at(dir.path()), &key());
         let h1 = log.append(&event("run")).unwrap();
         let h2 = log.append(&event("purge")).unwrap();
         let text = std::fs::read_to_string(log.path()).unwrap();
         let entries: Vec<Map<String, Value>> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0]["prev"], GENESIS);
-        assert_eq!(entries[1]["prev"], h1.as_str());
-        assert_eq!(entries[1]["hash"], h2.as_str());
+        assert_eq!(entries[1]["prev"], h1.hash.as_str());
+        assert_eq!(entries[1]["hash"], h2.hash.as_str());
         for e in &entries {
-            assert_eq!(e["hash"].as_str().unwrap(), entry_hash(e));
+            assert_eq!(e["hash"].as_str().unwrap(), seal(&key(), e));
         }
         assert_eq!((entries[0]["seq"].as_u64(), entries[1]["seq"].as_u64()), (Some(1), Some(2)));
     }
@@ -291,7 +239,7 @@ mod tests {
     #[test]
     fn concurrent_appends_keep_one_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::of(&Lake::at(dir.path()));
+        let log = AuditLog::open(&Lake::at(dir.path()), &key());
         std::thread::scope(|s| {
             for t in 0..4 {
                 let log = log.clone();
@@ -302,13 +250,13 @@ mod tests {
                 });
             }
         });
-        assert_eq!(log.verify().unwrap().entries, 40);
+        assert_eq!(log.verify().unwrap().entries.len(), 40);
     }
 
     /// A log of six entries, and its lines.
     fn six() -> (tempfile::TempDir, AuditLog, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::of(&Lake::at(dir.path()));
+        let log = AuditLog::open(&Lake::at(dir.path()), &key());
         for action in ["run", "query", "export", "purge", "erase", "run"] {
             log.append(&event(action)).unwrap();
         }
@@ -327,7 +275,8 @@ mod tests {
     #[test]
     fn every_single_edit_removal_swap_or_insertion_is_detected() {
         let (_dir, log, lines) = six();
-        assert_eq!(log.verify().unwrap(), Verified { entries: 6, head: entry_hash(&serde_json::from_str(&lines[5]).unwrap()) });
+        let verified = log.verify().unwrap();
+        assert_eq!((verified.entries.len(), verified.head), (6, seal(&key(), &serde_json::from_str(&lines[5]).unwrap())));
         for i in 0..lines.len() {
             let mut edited = lines.clone();
             edited[i] = edited[i].replacen("\"sql\":\"", "\"sql\":\"x", 1);
@@ -335,7 +284,7 @@ mod tests {
 
             // Re-hashing the edited entry does not help: the next entry's prev (or the head) breaks.
             let mut rehashed: Map<String, Value> = serde_json::from_str(&edited[i]).unwrap();
-            let h = entry_hash(&rehashed);
+            let h = seal(&key(), &rehashed);
             rehashed.insert("hash".into(), Value::from(h));
             edited[i] = serde_json::to_string(&rehashed).unwrap();
             assert_eq!(tampered_at(&log, &edited), (i + 2).min(lines.len()), "re-hashed edit of line {}", i + 1);
@@ -363,8 +312,8 @@ mod tests {
         let before = std::fs::read(&head).unwrap();
         log.append(&event("query")).unwrap();
         std::fs::write(&head, before).unwrap();
-        assert_eq!(log.verify().unwrap().entries, 7);
+        assert_eq!(log.verify().unwrap().entries.len(), 7);
         log.append(&event("run")).unwrap();
-        assert_eq!(log.verify().unwrap().entries, 8, "the next append brings the head up to date");
+        assert_eq!(log.verify().unwrap().entries.len(), 8, "the next append brings the head up to date");
     }
 }

@@ -21,12 +21,7 @@ pub struct SkippedFile {
 /// first record.
 fn columns_of(file: &DataFile) -> Result<Vec<String>, String> {
     match file.format {
-        FileFormat::Parquet => {
-            let f = std::fs::File::open(&file.path).map_err(|e| e.to_string())?;
-            let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-                .map_err(|_| "not a readable Parquet file (truncated or corrupt?)".to_string())?;
-            Ok(builder.schema().fields().iter().map(|f| f.name().clone()).collect())
-        }
+        FileFormat::Parquet => super::read::parquet_columns(&file.path).map_err(|e| e.to_string()),
         FileFormat::Csv => csv_header(&file.path).map_err(|e| e.to_string()),
         FileFormat::Json => json_columns(&file.path),
     }

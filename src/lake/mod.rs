@@ -7,6 +7,7 @@ pub mod read;
 pub mod sample;
 pub mod tables;
 
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,10 @@ pub enum LakeError {
     },
     #[error("{path}: not readable as JSON lines or a JSON array of objects: {message}")]
     Json { path: PathBuf, message: String },
+    #[error("{path}: {problem}")]
+    Columns { path: PathBuf, problem: String },
+    #[error("{dir}: the name of `{name}` is not valid UTF-8: rename it (piguard never skips a file it cannot name)")]
+    UndecodableName { dir: PathBuf, name: String },
 }
 
 /// One data file of a dataset.
@@ -165,12 +170,13 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_none_or(is_hidden);
-        if !hidden {
-            entries.push(path);
+        let name = path.file_name().unwrap_or_default();
+        match name.to_str() {
+            Some(name) if is_hidden(name) => {}
+            Some(_) => entries.push(path),
+            // Bookkeeping by its first byte; any other undecodable name could be data.
+            None if name.as_encoded_bytes().first().is_some_and(|b| *b == b'.' || *b == b'_') => {}
+            None => return Err(LakeError::UndecodableName { dir: dir.to_path_buf(), name: name.to_string_lossy().into_owned() }),
         }
     }
     entries.sort();
@@ -484,7 +490,9 @@ impl LakeLock {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)?;
+        // Only the owner: a lock others can open is a lock others can hold.
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path).map_err(io)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         if file.try_lock().is_err() {
             return Err(LockError::Busy { path: path.to_path_buf() });
         }
@@ -605,6 +613,8 @@ mod tests {
         assert!(lake.dataset(Zone::Raw, "purged").unwrap().is_none(), "a dataset whose partitions were all purged");
         let _held = lake.lock().unwrap();
         assert!(matches!(lake.lock(), Err(LockError::Busy { .. })));
+        let mode = std::fs::metadata(lake.meta_dir().join("writer.lock")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

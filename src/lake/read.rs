@@ -21,8 +21,16 @@ pub async fn read_files(ctx: &SessionContext, files: &[DataFile]) -> Result<Data
     let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     let ext = first.path.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
     let read = match first.format {
-        FileFormat::Parquet => ctx.read_parquet(paths, ParquetReadOptions::default().file_extension(&ext)).await,
+        FileFormat::Parquet => {
+            for f in files {
+                parquet_columns(&f.path)?;
+            }
+            ctx.read_parquet(paths, ParquetReadOptions::default().file_extension(&ext)).await
+        }
         FileFormat::Csv => {
+            for f in files {
+                check_csv_quotes(&f.path)?;
+            }
             let schema = Schema::new(csv_header(&first.path)?.into_iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>());
             ctx.read_csv(paths, CsvReadOptions::new().has_header(true).schema(&schema).file_extension(&ext)).await
         }
@@ -31,7 +39,104 @@ pub async fn read_files(ctx: &SessionContext, files: &[DataFile]) -> Result<Data
             ctx.read_json(paths, JsonReadOptions::default().file_extension(&ext).newline_delimited(lines)).await
         }
     };
-    read.map_err(|e| read_error(first, &e))
+    let df = read.map_err(|e| read_error(first, &e))?;
+    if df.schema().fields().is_empty() {
+        return Err(LakeError::Columns { path: first.path.clone(), problem: "no columns".into() });
+    }
+    Ok(df)
+}
+
+/// A Parquet file's column names from its footer and Arrow schema, refusing a corrupt one:
+/// the Arrow schema a writer embeds is decoded by code that panics on some corruptions, so
+/// the decoding is contained here, and duplicate column names (which readers resolve to one
+/// column) are refused. Every Parquet file is checked by this before DataFusion opens it.
+pub(crate) fn parquet_columns(path: &Path) -> Result<Vec<String>, LakeError> {
+    use parquet::file::reader::FileReader;
+    let corrupt = |message: String| LakeError::Parquet { path: path.to_path_buf(), message };
+    let file = std::fs::File::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(|e| corrupt(e.to_string()))?;
+    let meta = reader.metadata().file_metadata().clone();
+    let decoded = contained(move || {
+        parquet::arrow::parquet_to_arrow_schema(meta.schema_descr(), meta.key_value_metadata()).map_err(|e| e.to_string())
+    });
+    let schema = match decoded {
+        Some(Ok(schema)) => schema,
+        Some(Err(message)) => return Err(corrupt(message)),
+        None => return Err(corrupt("its embedded Arrow schema is corrupt".into())),
+    };
+    let mut seen = std::collections::HashSet::new();
+    match schema.fields().iter().find(|f| !seen.insert(f.name().as_str())) {
+        Some(f) => Err(LakeError::Columns { path: path.to_path_buf(), problem: format!("column `{}` appears twice; rename one", f.name()) }),
+        None => Ok(schema.fields().iter().map(|f| f.name().clone()).collect()),
+    }
+}
+
+thread_local! {
+    /// Whether this thread is running [`contained`] code, whose panics are not reported.
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into `None` without printing it (other threads' panics are
+/// reported as before).
+fn contained<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINED.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    CONTAINED.with(|c| c.set(true));
+    let result = std::panic::catch_unwind(f).ok();
+    CONTAINED.with(|c| c.set(false));
+    result
+}
+
+/// Refuses a CSV file that ends inside a quoted field: the reader would take everything
+/// after the opening quote as one value, silently losing the rows after it.
+fn check_csv_quotes(path: &Path) -> Result<(), LakeError> {
+    use std::io::Read;
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let io = |cause| LakeError::Io { path: path.to_path_buf(), cause };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut state, mut line, mut opened) = (State::FieldStart, 1u64, 0u64);
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                line += 1;
+            }
+            state = match (state, b) {
+                (State::FieldStart, b'"') => {
+                    opened = line;
+                    State::Quoted
+                }
+                (State::Quoted, b'"') => State::QuoteInQuoted,
+                (State::Quoted, _) => State::Quoted,
+                (State::QuoteInQuoted, b'"') => State::Quoted,
+                (_, b',' | b'\n') => State::FieldStart,
+                (State::QuoteInQuoted, b'\r') => State::QuoteInQuoted,
+                _ => State::Unquoted,
+            };
+        }
+    }
+    if state == State::Quoted {
+        let message = format!("the quote opened on line {opened} is never closed, so every later row would be read as one value");
+        return Err(LakeError::Csv { path: path.to_path_buf(), line: opened, message });
+    }
+    Ok(())
 }
 
 /// The column names of a CSV file's header.
@@ -46,7 +151,7 @@ pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, LakeError> {
             _ => "unreadable header".into(),
         },
     })?;
-    headers
+    let names = headers
         .iter()
         .enumerate()
         .map(|(i, h)| {
@@ -54,7 +159,17 @@ pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, LakeError> {
                 .map(|n| n.trim().to_string())
                 .map_err(|_| LakeError::NotUtf8 { path: path.to_path_buf(), line: 1, column: format!("#{}", i + 1) })
         })
-        .collect()
+        .collect::<Result<Vec<String>, _>>()?;
+    let problem = |problem: String| Err(LakeError::Columns { path: path.to_path_buf(), problem });
+    if names.iter().all(String::is_empty) {
+        return problem("the header (line 1) names no columns".into());
+    }
+    for (i, name) in names.iter().enumerate() {
+        if let Some(j) = names[..i].iter().position(|n| n == name) {
+            return problem(format!("the header names column `{name}` twice (columns {} and {}); rename one", j + 1, i + 1));
+        }
+    }
+    Ok(names)
 }
 
 fn starts_with_bracket(path: &Path) -> Result<bool, LakeError> {
@@ -85,7 +200,7 @@ const WRAPPERS: [&str; 7] = ["External error: ", "Execution error: ", "Arrow err
 
 /// The first line of a reader's error without its wrappers and with every quoted part
 /// removed, since a reader may quote the value it could not parse.
-fn scrubbed(e: &DataFusionError) -> String {
+pub(crate) fn scrubbed(e: &DataFusionError) -> String {
     let text = e.to_string();
     let mut line = text.lines().next().unwrap_or_default();
     while let Some(rest) = WRAPPERS.iter().find_map(|w| line.strip_prefix(w)) {

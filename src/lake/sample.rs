@@ -178,7 +178,7 @@ const OPEN_FILES: usize = 16;
 
 /// The type a column is reported with: string and binary views as their plain types, which
 /// is how a reader of the inventory thinks of them.
-fn reported_type(data_type: &DataType) -> String {
+pub(crate) fn reported_type(data_type: &DataType) -> String {
     match data_type {
         DataType::Utf8View => DataType::Utf8.to_string(),
         DataType::BinaryView => DataType::Binary.to_string(),
@@ -186,7 +186,8 @@ fn reported_type(data_type: &DataType) -> String {
     }
 }
 
-fn as_strings(array: &ArrayRef) -> Option<ArrayRef> {
+/// The array rendered as strings, when its type has a string form.
+pub(crate) fn as_strings(array: &ArrayRef) -> Option<ArrayRef> {
     if array.data_type() == &DataType::Utf8 {
         return Some(array.clone());
     }

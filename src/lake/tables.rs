@@ -9,19 +9,32 @@ use arrow::datatypes::DataType;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 use super::{Lake, PARTITION_FILE, Zone, discover};
 use crate::transform::{PseudonymKey, udf};
 
-/// Registers a directory of Parquet files (hive partitions included) as `name`.
-async fn register_dir(ctx: &SessionContext, name: &str, dir: &Path, only_published: bool) -> Result<(), DataFusionError> {
+/// Registers a directory of Parquet files (hive partitions included) as `name` (a name, never
+/// parsed: a lake file named `a.b` is the table `"a.b"`, not table `b` of schema `a`).
+async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path, only_published: bool) -> Result<(), DataFusionError> {
     let found = discover(dir);
-    let partition_cols: Vec<(String, DataType)> = match found.datasets.first() {
-        Some(Ok(source)) => source.partition_columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect(),
-        _ => return Ok(()),
+    // A table with a file it cannot read is an error naming the file, never a table without it.
+    let unreadable = |message: String| DataFusionError::Execution(message);
+    if let Some(s) = found.skipped.first() {
+        return Err(unreadable(format!("{}: {}", s.path, s.reason)));
+    }
+    let source = match found.datasets.first() {
+        Some(Ok(source)) => source,
+        // A dataset whose partitions were all purged.
+        None | Some(Err((_, _, super::LakeError::NothingReadable { .. }))) => return Ok(()),
+        Some(Err((_, _, e))) => return Err(unreadable(e.to_string())),
     };
+    for f in source.files.iter().filter(|f| f.format == super::FileFormat::Parquet) {
+        super::read::parquet_columns(&f.path).map_err(|e| unreadable(e.to_string()))?;
+    }
+    let partition_cols: Vec<(String, DataType)> = source.partition_columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect();
     let abs = std::fs::canonicalize(dir)?;
     // Only files a run has published: never a run's hidden temporary output.
     let pattern = if only_published { PARTITION_FILE.replace("00000", "*") } else { "*.parquet".to_string() };
@@ -44,18 +57,18 @@ pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>) -> Resu
         let catalog = ctx.catalog("datafusion").ok_or_else(|| DataFusionError::Plan("no default catalog".into()))?;
         catalog.register_schema("raw", Arc::new(MemorySchemaProvider::new()))?;
         for name in lake.dataset_names(Zone::Raw) {
-            register_dir(&ctx, &format!("raw.{name}"), &lake.dataset_dir(Zone::Raw, &name), false).await?;
+            register_dir(&ctx, TableReference::partial("raw", name.as_str()), &lake.dataset_dir(Zone::Raw, &name), false).await?;
         }
         return Ok(ctx);
     }
     if zone == Zone::Deid {
         for name in lake.dataset_names(Zone::Deid) {
-            register_dir(&ctx, &name, &lake.dataset_dir(Zone::Deid, &name), true).await?;
+            register_dir(&ctx, TableReference::bare(name.as_str()), &lake.dataset_dir(Zone::Deid, &name), true).await?;
         }
     }
     for name in lake.dataset_names(Zone::Export) {
         if let Some(latest) = lake.export_runs(&name).pop() {
-            register_dir(&ctx, &name, &lake.dataset_dir(Zone::Export, &name).join(latest), false).await?;
+            register_dir(&ctx, TableReference::bare(name.as_str()), &lake.dataset_dir(Zone::Export, &name).join(latest), false).await?;
         }
     }
     Ok(ctx)

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::PlannedDataset;
 use crate::lake::Lake;
+use crate::sealed::Seal;
 
 /// What happened to one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +92,10 @@ pub struct Manifest {
     /// Why the run stopped part-way, when it did: `datasets` holds what it published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<RunFailure>,
+    /// The audit entry that announced the run, anchoring the log outside itself: `audit
+    /// verify` checks the log still holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<Seal>,
 }
 
 /// Where and why a run stopped after publishing part of its output.
@@ -126,6 +131,8 @@ pub struct WrittenDataset {
     pub run_id: String,
     /// The key its pseudonyms were made with.
     pub key_id: String,
+    /// The SHA-256 of the pipeline file that run read.
+    pub pipeline_sha256: String,
     pub planned: PlannedDataset,
 }
 
@@ -137,7 +144,7 @@ pub fn written_datasets(lake: &Lake) -> Result<Vec<WrittenDataset>, ManifestErro
         let manifest = Manifest::load(&lake.manifest_path(&run_id))?;
         for d in manifest.datasets {
             if !found.iter().any(|w| w.planned.plan.name == d.planned.plan.name) {
-                found.push(WrittenDataset { run_id: run_id.clone(), key_id: manifest.key_id.clone(), planned: d.planned });
+                found.push(WrittenDataset { run_id: run_id.clone(), key_id: manifest.key_id.clone(), pipeline_sha256: manifest.pipeline_sha256.clone(), planned: d.planned });
             }
         }
     }

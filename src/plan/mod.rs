@@ -12,6 +12,7 @@ pub mod retention;
 pub mod spec;
 pub mod subject;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use datafusion::config::{ParquetColumnOptions, TableParquetOptions};
@@ -93,6 +94,10 @@ pub enum PlanError {
     NotRun { dataset: String },
     #[error("lake {lake}: no run has written it yet, so there are no plans to take subject columns and retention from: run the pipeline first")]
     NothingRun { lake: PathBuf },
+    #[error(
+        "{path} (sha256 {sha256}) is not the pipeline dataset {dataset} was last run with (run {run_id}, sha256 {recorded}): its retention would apply to data no run planned with it; run it first (`piguard run {path}`), or pass the file that run read"
+    )]
+    OtherPipeline { path: PathBuf, sha256: String, dataset: String, run_id: String, recorded: String },
 }
 
 /// Everything decided about one dataset: its columns, its subject column and its retention.
@@ -111,6 +116,26 @@ impl PlannedDataset {
     pub fn name(&self) -> &str {
         &self.plan.name
     }
+
+    /// The columns a subject is found in, each with the key an erasure request records its
+    /// pseudonym under: the subject column (`dataset`), and every other column hashed in
+    /// one of the subject `domains` (`dataset.column`), such as the other party of a message.
+    pub fn subject_columns(&self, domains: &BTreeSet<String>) -> Vec<(String, SubjectColumn)> {
+        let own = self.subject_column.iter().map(|s| (self.name().to_string(), s.clone()));
+        let others = self.plan.columns.iter().filter_map(|c| match &c.step {
+            Step::Hash { domain, category } if domains.contains(domain) && self.subject_column.as_ref().is_none_or(|s| s.column != c.name) => {
+                let column = SubjectColumn { column: c.name.clone(), domain: domain.clone(), category: *category, hashed: true };
+                Some((format!("{}.{}", self.name(), c.name), column))
+            }
+            _ => None,
+        });
+        own.chain(others).collect()
+    }
+}
+
+/// The pseudonym domains of the subject columns of `datasets`.
+pub fn subject_domains<'a>(datasets: impl IntoIterator<Item = &'a PlannedDataset>) -> BTreeSet<String> {
+    datasets.into_iter().filter_map(|d| d.subject_column.as_ref()).map(|s| s.domain.clone()).collect()
 }
 
 /// A planned dataset with the raw files it reads.
@@ -243,7 +268,23 @@ pub fn written_policies(lake: &Lake, pipeline: Option<&Path>) -> Result<(Vec<Wri
             Err(message) => problems.push(PlanProblem::Retention { dataset: w.planned.name().to_string(), message }),
         }
     }
-    if problems.is_empty() { Ok((written, Some(names))) } else { Err(PlanError::Problems(problems)) }
+    if !problems.is_empty() {
+        return Err(PlanError::Problems(problems));
+    }
+    // The policies in force are always those of a pipeline a run recorded: a relative path
+    // resolved from another directory, or an edited file, names another pipeline.
+    let sha256 = sha256_hex(&std::fs::read(path).map_err(|cause| SpecError::Io { path: path.display().to_string(), cause })?);
+    if let Some(w) = written.iter().find(|w| names.iter().any(|n| n == w.planned.name()) && w.pipeline_sha256 != sha256) {
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        return Err(PlanError::OtherPipeline {
+            path: absolute,
+            sha256: sha256[..16].to_string(),
+            dataset: w.planned.name().to_string(),
+            run_id: w.run_id.clone(),
+            recorded: w.pipeline_sha256.chars().take(16).collect(),
+        });
+    }
+    Ok((written, Some(names)))
 }
 
 /// How de-identified partitions are written (by `run` and by erasure's rewrites).

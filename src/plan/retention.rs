@@ -11,7 +11,7 @@ use arrow::datatypes::DataType;
 use datafusion::common::Column;
 use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{Expr, cast};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 
 use serde::{Deserialize, Serialize};
 
@@ -217,13 +217,9 @@ async fn newest_in(dataset: &str, column: &str, files: &[DataFile]) -> Result<Op
         return Err(failed(format!("{}: retention by a date column reads Parquet only", f.path.display())));
     }
     let ctx = SessionContext::new();
-    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     let newest = max(cast(Expr::Column(Column::new_unqualified(column)), DataType::Date32));
-    let df = ctx
-        .read_parquet(paths, ParquetReadOptions::default())
-        .await
-        .and_then(|df| df.aggregate(vec![], vec![newest]))
-        .map_err(|e| failed(format!("dating partitions by `{column}`: {e}")))?;
+    let df = crate::lake::read_files(&ctx, files).await.map_err(|e| failed(e.to_string()))?;
+    let df = df.aggregate(vec![], vec![newest]).map_err(|e| failed(format!("dating partitions by `{column}`: {e}")))?;
     let batches = df.collect().await.map_err(|e| failed(format!("dating partitions by `{column}`: {e}")))?;
     let value = batches.first().and_then(|b| {
         let days = b.column(0).as_any().downcast_ref::<Date32Array>()?;

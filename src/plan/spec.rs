@@ -281,6 +281,18 @@ impl ColumnSpec {
     }
 }
 
+/// Why `name` cannot name a dataset or an export: it becomes a directory of the lake and a
+/// table in queries, so only letters, digits, `_` and `-`, not first `_` or `-`, at most 128.
+pub fn table_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.chars().count() > 128 {
+        return Some("empty or longer than 128 characters");
+    }
+    if name.starts_with(['_', '-']) || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        return Some("not a plain name (letters, digits, `_` and `-`; no dots, slashes or leading `_`/`-`)");
+    }
+    None
+}
+
 impl PipelineSpec {
     /// Reads and checks a pipeline file.
     pub fn load(path: &Path) -> Result<PipelineSpec, SpecError> {
@@ -305,15 +317,15 @@ impl PipelineSpec {
             });
         }
         let mut names = Vec::new();
-        for d in &spec.datasets {
-            let bad_name = d.name.is_empty() || d.name.starts_with(['.', '_']) || d.name.contains(['/', '\\']);
-            if bad_name || names.contains(&d.name) {
-                return Err(SpecError::Parse {
-                    path: origin.to_string(),
-                    message: format!("dataset name `{}` is {}", d.name, if bad_name { "not a plain directory name" } else { "listed twice" }),
-                });
+        let named = spec.datasets.iter().map(|d| ("dataset", &d.name)).chain(spec.exports.iter().map(|e| ("export", &e.name)));
+        for (what, name) in named {
+            let problem = table_name_problem(name).or_else(|| names.contains(name).then_some("used twice (datasets and exports share one namespace in queries)"));
+            if let Some(problem) = problem {
+                return Err(SpecError::Parse { path: origin.to_string(), message: format!("{what} name `{name}` is {problem}") });
             }
-            names.push(d.name.clone());
+            names.push(name.clone());
+        }
+        for d in &spec.datasets {
             if let Some(default) = &d.default_action {
                 default.chosen().map_err(|message| SpecError::Parse {
                     path: origin.to_string(),
@@ -390,8 +402,15 @@ columns.status = { action = "keep", reason = "order status, not PI" }
         assert!(err.contains("colums"), "{err}");
         let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.x = \"scramble\"\n").unwrap_err().to_string();
         assert!(err.contains("p.toml"), "{err}");
-        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"../etc\"\n").unwrap_err().to_string();
-        assert!(err.contains("plain directory name"), "{err}");
+        for name in ["../etc", "a.b", "/abs", "_hidden", ""] {
+            let err = PipelineSpec::parse("p.toml", &format!("[[dataset]]\nname = \"{name}\"\n")).unwrap_err().to_string();
+            assert!(err.contains("not a plain name") || err.contains("empty"), "{name}: {err}");
+            let export = format!("[[dataset]]\nname = \"u\"\n[[export]]\nname = \"{name}\"\nfrom = \"u\"\ngroup_by = []\nmetrics = {{ n = \"count\" }}\n");
+            let err = PipelineSpec::parse("p.toml", &export).unwrap_err().to_string();
+            assert!(err.contains(&format!("export name `{name}`")), "{name}: {err}");
+        }
+        let twice = "[[dataset]]\nname = \"u\"\n[[export]]\nname = \"u\"\nfrom = \"u\"\ngroup_by = []\nmetrics = { n = \"count\" }\n";
+        assert!(PipelineSpec::parse("p.toml", twice).unwrap_err().to_string().contains("used twice"));
         let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.t = { action = \"generalize\", grid = 0.01, time = \"hour\" }\n").unwrap_err().to_string();
         assert!(err.contains("one of"), "{err}");
         let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.l = { action = \"generalize\", grid = -1 }\n").unwrap_err().to_string();

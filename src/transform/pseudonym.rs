@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use sha2::block_api::compress256;
@@ -23,6 +24,8 @@ pub const KEY_ENV: &str = "PIGUARD_KEY";
 pub const KEY_FILE_ENV: &str = "PIGUARD_KEY_FILE";
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
+/// Longest key file read: a key is a few dozen bytes, and a device like `/dev/urandom` never ends.
+pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// Separates the domain from the value in the HMAC input.
 const SEPARATOR: u8 = 0x1F;
 
@@ -33,13 +36,16 @@ pub enum KeyError {
         "no pseudonymization key: set {KEY_ENV} (at least {MIN_KEY_BYTES} bytes) or {KEY_FILE_ENV}; an unkeyed hash of a phone number can be reversed by enumeration"
     )]
     Missing,
-    #[error("set only one of {KEY_ENV} and {KEY_FILE_ENV}")]
-    Ambiguous,
-    #[error("the pseudonymization key from {source_name} is {len} bytes; at least {MIN_KEY_BYTES} are required")]
+    #[error("set only one of {inline} and {file}")]
+    Ambiguous { inline: &'static str, file: &'static str },
+    #[error("the key from {source_name} is {len} bytes; at least {MIN_KEY_BYTES} are required")]
     TooShort { source_name: String, len: usize },
-    #[error("cannot read the key file {path} named by {KEY_FILE_ENV}: {cause}")]
+    #[error("the key file {path} named by {var} is {what}; a key file is a regular file of at most {MAX_KEY_FILE_BYTES} bytes")]
+    NotAKeyFile { path: PathBuf, var: &'static str, what: String },
+    #[error("cannot read the key file {path} named by {var}: {cause}")]
     File {
         path: PathBuf,
+        var: &'static str,
         cause: std::io::Error,
     },
 }
@@ -68,20 +74,21 @@ impl PseudonymKey {
 
     /// The key from `PIGUARD_KEY` or `PIGUARD_KEY_FILE`.
     pub fn from_env() -> Result<Self, KeyError> {
-        let inline = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty());
-        let file = std::env::var_os(KEY_FILE_ENV).filter(|v| !v.is_empty());
-        match (inline, file) {
-            (Some(_), Some(_)) => Err(KeyError::Ambiguous),
-            (Some(v), None) => {
-                Self::from_bytes(v.to_string_lossy().into_owned().into_bytes(), KEY_ENV)
-            }
+        Self::from_vars(KEY_ENV, KEY_FILE_ENV)
+    }
+
+    /// A key from the variable `inline` (its bytes as given: a lossy conversion would map
+    /// different keys to one) or from the file the variable `file` names; `Missing` when
+    /// neither is set.
+    pub fn from_vars(inline: &'static str, file: &'static str) -> Result<Self, KeyError> {
+        let value = std::env::var_os(inline).filter(|v| !v.is_empty());
+        let path = std::env::var_os(file).filter(|v| !v.is_empty());
+        match (value, path) {
+            (Some(_), Some(_)) => Err(KeyError::Ambiguous { inline, file }),
+            (Some(v), None) => Self::from_bytes(v.into_vec(), inline),
             (None, Some(path)) => {
                 let path = PathBuf::from(path);
-                let bytes = std::fs::read(&path).map_err(|cause| KeyError::File {
-                    path: path.clone(),
-                    cause,
-                })?;
-                Self::from_bytes(bytes, &path.display().to_string())
+                Self::from_bytes(read_key_file(&path, file)?, &path.display().to_string())
             }
             (None, None) => Err(KeyError::Missing),
         }
@@ -92,6 +99,24 @@ impl PseudonymKey {
         let digest = Sha256::digest(&self.0);
         lower_hex(&digest[..8])
     }
+}
+
+/// The bytes of a key file: a regular file of at most [`MAX_KEY_FILE_BYTES`].
+fn read_key_file(path: &std::path::Path, var: &'static str) -> Result<Vec<u8>, KeyError> {
+    use std::io::Read;
+    let io = |cause| KeyError::File { path: path.to_path_buf(), var, cause };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let not_a_key = |what: String| KeyError::NotAKeyFile { path: path.to_path_buf(), var, what };
+    if !meta.is_file() {
+        return Err(not_a_key("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(not_a_key(format!("larger than {MAX_KEY_FILE_BYTES} bytes")));
+    }
+    Ok(bytes)
 }
 
 fn lower_hex(bytes: &[u8]) -> String {

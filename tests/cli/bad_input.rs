@@ -145,3 +145,85 @@ fn nested_columns_must_be_decided_by_the_pipeline() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert!(dir.path().join("deid/profiles/part-00000.parquet").is_file());
 }
+
+/// Writes one batch of `columns` to a Parquet file.
+fn write_parquet(path: &Path, columns: Vec<(&str, arrow::array::ArrayRef)>) {
+    let fields: Vec<arrow::datatypes::Field> = columns.iter().map(|(n, a)| arrow::datatypes::Field::new(*n, a.data_type().clone(), true)).collect();
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+    let batch = arrow::array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_corrupt_arrow_schema_is_an_error_not_a_panic() {
+    // A Parquet footer whose embedded Arrow schema decodes to a message arrow-ipc unwraps.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corrupt_arrow_schema.parquet");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("users.parquet");
+    std::fs::copy(fixture, &bad).unwrap();
+    assert_fails_cleanly(&bad, &["users.parquet", "embedded Arrow schema is corrupt"]);
+    // Raw-zone queries register the file through the same check.
+    std::fs::create_dir_all(dir.path().join("lake/raw/users")).unwrap();
+    std::fs::copy(&bad, dir.path().join("lake/raw/users/part-0.parquet")).unwrap();
+    let out = crate::piguard_in(&dir.path().join("lake"), Some(crate::KEY), &["query", "--zone", "raw", "--reason", "test", "select 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out).1.contains("panicked") && text(&out).1.contains("part-0.parquet"), "{}", text(&out).1);
+}
+
+#[test]
+fn headers_without_columns_or_with_a_name_twice_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.csv");
+    std::fs::write(&zero, "\n\n").unwrap();
+    assert_fails_cleanly(&zero, &["zero.csv", "names no columns"]);
+    let twice = dir.path().join("twice.csv");
+    std::fs::write(&twice, format!("phone,phone\n{PLANTED},1\n")).unwrap();
+    assert_fails_cleanly(&twice, &["twice.csv", "column `phone` twice (columns 1 and 2)"]);
+    let parquet = dir.path().join("twice.parquet");
+    let phones: arrow::array::ArrayRef = std::sync::Arc::new(arrow::array::StringArray::from(vec![PLANTED]));
+    write_parquet(&parquet, vec![("phone", phones.clone()), ("phone", phones)]);
+    assert_fails_cleanly(&parquet, &["twice.parquet", "column `phone` appears twice"]);
+}
+
+#[test]
+fn an_unterminated_quote_is_an_error_not_lost_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("quote.csv");
+    std::fs::write(&bad, format!("name,phone\n张三,\"{PLANTED}\n李四,13800000000\n王五,13900000000\n")).unwrap();
+    assert_fails_cleanly(&bad, &["quote.csv", "line 2", "never closed"]);
+    // Quotes that close, escaped quotes and quotes inside unquoted values are fine.
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, "name,note\n\"张, 三\",\"say \"\"hi\"\"\"\n李四,5'3\" tall\n").unwrap();
+    assert_eq!(crate::piguard(&["scan", good.to_str().unwrap()]).status.code(), Some(0));
+}
+
+#[test]
+fn large_binary_columns_are_read_or_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw/blobs");
+    std::fs::create_dir_all(&raw).unwrap();
+    let blob: arrow::array::ArrayRef = std::sync::Arc::new(arrow::array::LargeBinaryArray::from(vec![PLANTED.as_bytes()]));
+    let id: arrow::array::ArrayRef = std::sync::Arc::new(arrow::array::Int64Array::from(vec![1]));
+    write_parquet(&raw.join("part-0.parquet"), vec![("id", id), ("payload", blob)]);
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(&pipeline, "[[dataset]]\nname = \"blobs\"\ndefault_action = \"auto\"\n").unwrap();
+    let out = crate::piguard_in(dir.path(), Some(crate::KEY), &["run", pipeline.to_str().unwrap()]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "an undecided binary column stops the run: {stderr}");
+    assert!(stderr.contains("`payload`") && stderr.contains("binary") && !stderr.contains(PLANTED), "{stderr}");
+}
+
+#[test]
+fn a_file_whose_name_is_not_utf8_is_reported_not_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("raw/users");
+    crate::copy_tree(&bundled_lake().join("raw/users"), &users);
+    std::fs::copy(users.join("part-00000.parquet"), users.join(std::ffi::OsStr::from_bytes(b"part-\xff.parquet"))).unwrap();
+    let out = piguard(&["scan", dir.path().to_str().unwrap()]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("raw/users") && stderr.contains("not valid UTF-8") && stderr.contains("part-\u{fffd}.parquet"), "{stderr}");
+}

@@ -4,6 +4,7 @@
 mod bad_input;
 mod corpus;
 mod export;
+mod hardening;
 mod query;
 mod retention;
 mod run;
@@ -20,6 +21,8 @@ pub fn bundled_lake() -> PathBuf {
 
 /// The key the tests run with.
 pub const KEY: &str = "integration-test-key-0123456789abcdef";
+/// A separate audit key, for tests that rotate the pseudonym key.
+pub const AUDIT_KEY: &str = "integration-audit-key-0123456789abcdef";
 /// A second key, for tests that need another.
 pub const OTHER_KEY: &str = "another-integration-key-0123456789abcdef";
 
@@ -28,7 +31,7 @@ pub const OTHER_KEY: &str = "another-integration-key-0123456789abcdef";
 pub fn command(lake: Option<&Path>, key: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_piguard"));
     cmd.args(args);
-    for var in ["PIGUARD_LAKE", "PIGUARD_KEY", "PIGUARD_KEY_FILE", "PIGUARD_PIPELINE"] {
+    for var in ["PIGUARD_LAKE", "PIGUARD_KEY", "PIGUARD_KEY_FILE", "PIGUARD_AUDIT_KEY", "PIGUARD_AUDIT_KEY_FILE", "PIGUARD_PIPELINE"] {
         cmd.env_remove(var);
     }
     if let Some(lake) = lake {

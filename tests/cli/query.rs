@@ -66,11 +66,12 @@ fn the_raw_zone_needs_a_reason_and_is_audited() {
 
     let audit_path = lake.path().join("_piguard/audit.jsonl");
     let before = std::fs::read_to_string(&audit_path).unwrap().lines().count();
-    let out = piguard_in(
-        lake.path(),
-        None,
-        &["query", "--zone", "raw", "--reason", "PIPL Art. 45 access request #42", "--format", "csv", "select sfzh from raw.users limit 1"],
-    );
+    let args = ["query", "--zone", "raw", "--reason", "PIPL Art. 45 access request #42", "--format", "csv", "select sfzh from raw.users limit 1"];
+    // The entry is sealed with the audit key: without one, nothing is shown.
+    let out = piguard_in(lake.path(), None, &args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).0.is_empty() && text(&out).1.contains("sealed"), "{}", text(&out).1);
+    let out = piguard_in(lake.path(), Some(KEY), &args);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let value = stdout.lines().nth(1).unwrap().to_string();
@@ -100,4 +101,32 @@ fn bad_queries_are_one_line_and_exit_2() {
     assert_eq!(piguard_in(lake.path(), None, &["query", sql]).status.code(), Some(2));
     let out = piguard_in(lake.path(), Some(KEY), &["query", "--format", "csv", sql]);
     assert_eq!(text(&out).0, "same\ntrue\n", "{}", text(&out).1);
+}
+
+#[test]
+fn analysts_sql_cannot_write_or_widen_the_session() {
+    let lake = lake();
+    let deid_file = lake.path().join("deid/users/part-00000.parquet");
+    let before = std::fs::read(&deid_file).unwrap();
+    let target = deid_file.to_str().unwrap().to_string();
+    for sql in [
+        format!("COPY (select 1 as x) TO '{target}' STORED AS PARQUET"),
+        "INSERT INTO users (xm) VALUES ('x')".to_string(),
+        format!("CREATE EXTERNAL TABLE r STORED AS CSV LOCATION '{}'", lake.path().join("raw/users").display()),
+        "CREATE TABLE t AS SELECT 1".to_string(),
+        "DROP TABLE users".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ] {
+        for zone in ["deid", "export"] {
+            let out = piguard_in(lake.path(), None, &["query", "--zone", zone, &sql]);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{zone}: {sql} was accepted: {stdout}");
+            // (The export zone has no `users` table to write to in the first place.)
+            let refused = ["not supported", "not allowed", "not found"].iter().any(|w| stderr.contains(w));
+            assert!(refused && (zone == "export" || !stderr.contains("not found")), "{zone}: {sql}: {stderr}");
+        }
+    }
+    assert_eq!(std::fs::read(&deid_file).unwrap(), before, "the de-identified file was not overwritten");
+    let out = piguard_in(lake.path(), None, &["query", "--format", "csv", "select count(*) as n from users"]);
+    assert_eq!(text(&out).0, "n\n500\n");
 }

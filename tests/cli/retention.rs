@@ -13,6 +13,12 @@ use crate::{KEY, bundled_lake, command, copy_tree, demo_lake, piguard_in, text};
 
 /// The day the retention tests count ages to.
 const TODAY: &str = "2026-11-23";
+/// `--today` may not be later than the system date, so tests that let time pass run on a
+/// demo lake generated a year earlier (data to 2025-10-31) and count from this day.
+const PAST_TODAY: &str = "2025-11-23";
+/// Days after [`PAST_TODAY`] when some, and then all, of the held browsing logs are past the floor.
+const PAST_LATER: &str = "2026-01-15";
+const PAST_FLOORS_PASSED: &str = "2026-06-01";
 
 fn demo_pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
@@ -24,8 +30,21 @@ fn day(s: &str) -> NaiveDate {
 
 /// A lake holding only the demo browsing logs, and a pipeline for them with `retention`.
 fn logs_lake(retention: &str) -> (tempfile::TempDir, PathBuf) {
+    logs_lake_from(&bundled_lake(), retention)
+}
+
+/// The demo lake of a year earlier (data to 2025-10-31), made by `sample-data`.
+fn past_demo_raw() -> tempfile::TempDir {
+    let lake = tempfile::tempdir().unwrap();
+    let made = piguard_in(lake.path(), None, &["sample-data", lake.path().to_str().unwrap(), "--end-date", "2025-10-31"]);
+    assert_eq!(made.status.code(), Some(0), "{}", text(&made).1);
+    lake
+}
+
+/// Like [`logs_lake`], with the browsing logs of the lake at `source`.
+fn logs_lake_from(source: &Path, retention: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(&bundled_lake().join("raw/browsing_logs"), &dir.path().join("raw/browsing_logs"));
+    copy_tree(&source.join("raw/browsing_logs"), &dir.path().join("raw/browsing_logs"));
     let pipeline = dir.path().join("p.toml");
     std::fs::write(
         &pipeline,
@@ -130,11 +149,15 @@ fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
         "[retention.browsing_logs]\nmax_days = 400\nmin_days = 200\n",
         "[retention.browsing_logs]\nkind = \"browsing_log\"\n",
     ];
+    // Time passes on last year's logs: `--today` may not be later than the system date.
+    let past = past_demo_raw();
     for config in configs {
-        for today in ["2026-11-23", "2027-02-01", "2027-05-30"] {
-            let (lake, pipeline) = rewritten_copy(base.path(), config);
+        let (lake, pipeline) = logs_lake_from(past.path(), config);
+        let p = pipeline.to_str().unwrap();
+        assert_eq!(piguard_in(lake.path(), Some(KEY), &["run", p]).status.code(), Some(0), "{config}");
+        for today in [PAST_TODAY, "2026-02-01", "2026-05-30"] {
             let before = partition_dates(lake.path(), "raw", "browsing_logs");
-            let out = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", pipeline.to_str().unwrap(), "--today", today]);
+            let out = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", today]);
             assert_eq!(out.status.code(), Some(0), "{config} {today}: {}", text(&out).1);
             for zone in ["raw", "deid"] {
                 let after = partition_dates(lake.path(), zone, "browsing_logs");
@@ -194,25 +217,29 @@ fn rows_of(lake: &Path, zone: &str, subject: &str) -> BTreeMap<String, (u64, u64
     datasets
         .iter()
         .map(|ds| {
-            let column = if *ds == "chat_messages" { "from_user_id" } else { "user_id" };
             let table = if zone == "raw" { format!("raw.{ds}") } else { ds.to_string() };
             let value = if zone == "raw" { subject.to_string() } else { format!("'{subject}'") };
+            // A message is the subject's as sender or as recipient.
+            let theirs = match *ds {
+                "chat_messages" => format!("(from_user_id = {value} or to_user_id = {value})"),
+                _ => format!("user_id = {value}"),
+            };
             let row = &query_csv(
                 lake,
                 zone,
-                &format!("select sum(case when {column} = {value} then 1 else 0 end), sum(case when {column} = {value} then 0 else 1 end) from {table}"),
+                &format!("select sum(case when {theirs} then 1 else 0 end), sum(case when {theirs} then 0 else 1 end) from {table}"),
             )[0];
             (ds.to_string(), (row[0].parse().unwrap_or(0), row[1].parse().unwrap()))
         })
         .collect()
 }
 
-/// The demo lake after `run`, a user with browsing logs on both sides of the floor, and that
-/// user's raw rows (theirs, everyone else's) per dataset.
+/// The demo lake of a year ago after `run`, a user with browsing logs on both sides of the
+/// floor on [`PAST_TODAY`], and that user's raw rows (theirs, everyone else's) per dataset.
 fn demo_lake_with_subject() -> (tempfile::TempDir, String, BTreeMap<String, (u64, u64)>) {
-    let lake = demo_lake();
+    let lake = past_demo_raw();
     assert_eq!(piguard_in(lake.path(), Some(KEY), &["run", demo_pipeline().to_str().unwrap()]).status.code(), Some(0));
-    let subject = user_with_old_and_young_logs(lake.path(), TODAY);
+    let subject = user_with_old_and_young_logs(lake.path(), PAST_TODAY);
     let before = rows_of(lake.path(), "raw", &subject);
     (lake, subject, before)
 }
@@ -227,7 +254,7 @@ fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
     let pipeline = demo_pipeline();
     let p = pipeline.to_str().unwrap();
 
-    let out = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--reason", "ticket 4711", "--today", TODAY]);
+    let out = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--reason", "ticket 4711", "--today", PAST_TODAY]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "held rows make the erasure pending: {stderr}");
     assert!(stdout.contains("pending") && stderr.contains("pending"), "{stdout}\n{stderr}");
@@ -258,7 +285,7 @@ fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
     };
     let held = check("after erase");
     assert!(held > 0 && held < raw_before["browsing_logs"].0, "some logs are held, the old ones are gone");
-    let floor = (day(TODAY) - chrono::Days::new(180)).to_string();
+    let floor = (day(PAST_TODAY) - chrono::Days::new(180)).to_string();
     let old = count(lake.path(), "raw", &format!("select count(*) from raw.browsing_logs where user_id = {subject} and dt <= '{floor}'"));
     assert_eq!(old, 0, "logs past the floor are erased at once");
 
@@ -267,11 +294,11 @@ fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
     check("after a forced run");
 
     // Before every hold has passed the purge says what it still waits for.
-    let partly = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", "2027-01-15"]);
+    let partly = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", PAST_LATER]);
     assert_eq!(partly.status.code(), Some(1), "{}", text(&partly).1);
     assert!(text(&partly).0.contains("held until"), "{}", text(&partly).0);
 
-    let done = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", "2027-06-01"]);
+    let done = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", PAST_FLOORS_PASSED]);
     assert_eq!(done.status.code(), Some(0), "{}", text(&done).1);
     assert_eq!(count(lake.path(), "raw", &format!("select count(*) from raw.browsing_logs where user_id = {subject}")), 0);
     let states: Vec<String> = ledger(lake.path()).iter().map(|r| r["state"].as_str().unwrap().to_string()).collect();
@@ -282,7 +309,7 @@ fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
     assert_eq!(audit.status.code(), Some(0), "{}", text(&audit).1);
 
     // An unknown subject is recorded, not an error.
-    let unknown = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", "999999999999", "--today", TODAY]);
+    let unknown = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", "999999999999", "--today", PAST_TODAY]);
     assert_eq!(unknown.status.code(), Some(0), "{}", text(&unknown).1);
     let last = ledger(lake.path()).pop().unwrap();
     assert_eq!((last["state"].as_str(), last["rows_removed"].as_u64()), (Some("done"), Some(0)));
@@ -297,7 +324,8 @@ fn audit_verify_names_the_first_tampered_entry() {
     assert_eq!(piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", "1", "--today", TODAY]).status.code(), Some(0));
     let ok = piguard_in(lake.path(), Some(KEY), &["audit", "verify"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok).1);
-    assert!(text(&ok).0.contains("3 entries"), "{}", text(&ok).0);
+    // Each of run, purge and erase announces itself and records its outcome.
+    assert!(text(&ok).0.contains("6 entries"), "{}", text(&ok).0);
 
     let path = lake.path().join("_piguard/audit.jsonl");
     let original = std::fs::read_to_string(&path).unwrap();
@@ -305,7 +333,7 @@ fn audit_verify_names_the_first_tampered_entry() {
     std::fs::write(&path, edited).unwrap();
     let bad = piguard_in(lake.path(), Some(KEY), &["audit", "verify"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(text(&bad).1.contains("line 2") && text(&bad).1.contains("edited"), "{}", text(&bad).1);
+    assert!(text(&bad).1.contains("line 4") && text(&bad).1.contains("edited"), "{}", text(&bad).1);
 
     let lines: Vec<&str> = original.lines().collect();
     std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
@@ -315,7 +343,7 @@ fn audit_verify_names_the_first_tampered_entry() {
 }
 
 /// Every file below `dir` by relative path, with its bytes; temporaries left out.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for e in entries {
@@ -414,7 +442,7 @@ fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
     let ledger_path = lake.path().join("_piguard/erasure.jsonl");
 
     // Killed once the request is recorded and files are being rewritten.
-    let killed = kill_when(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY], || {
+    let killed = kill_when(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--today", PAST_TODAY], || {
         ledger_path.is_file() && std::fs::metadata(&ledger_path).unwrap().modified().unwrap().elapsed().unwrap() > Duration::from_millis(800)
     });
     assert!(killed, "the erase was still running when killed");
@@ -424,7 +452,7 @@ fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
         assert_eq!(*others, before[ds].1, "{ds}: every other row is still there and every file reads whole");
     }
 
-    let rerun = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY]);
+    let rerun = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--today", PAST_TODAY]);
     assert_eq!(rerun.status.code(), Some(1), "{}", text(&rerun).1);
     let after = rows_of(lake.path(), "raw", &subject);
     for (ds, (mine, others)) in &after {
@@ -432,7 +460,7 @@ fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
         assert!(ds == "browsing_logs" || *mine == 0, "{ds}");
     }
     // The interrupted request stays open until a purge carries it out again.
-    let done = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", "2027-06-01"]);
+    let done = piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--today", PAST_FLOORS_PASSED]);
     assert_eq!(done.status.code(), Some(0), "{}", text(&done).1);
     let open: BTreeMap<String, String> = ledger(lake.path())
         .into_iter()

@@ -12,7 +12,7 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
-use crate::{KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text};
+use crate::{AUDIT_KEY, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text};
 
 fn demo_pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
@@ -159,7 +159,7 @@ fn demo_run_leaves_no_raw_identifier_in_the_deid_zone() {
     assert_eq!(xb["step"]["action"], "keep");
     assert!(xb["reason"].as_str().unwrap().contains("gender"));
     let audit = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
-    let entry: Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    let entry: Value = serde_json::from_str(audit.lines().nth(1).unwrap()).unwrap();
     assert_eq!(entry["action"], "run");
     assert_eq!(entry["key_id"], manifest["key_id"]);
 }
@@ -241,6 +241,12 @@ fn refuses_to_run_without_a_proper_key() {
 
 #[test]
 fn reruns_are_incremental_by_partition() {
+    // A separate audit key, so the pseudonym key can be rotated below: the derived one changes with it.
+    let run_with = |lake: &Path, p: &Path, key: Option<&str>, extra: &[&str]| {
+        let mut args = vec!["run", p.to_str().unwrap(), "--lake", lake.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        command(None, key, &args).env("PIGUARD_AUDIT_KEY", AUDIT_KEY).output().unwrap()
+    };
     let lake = small_lake(&["users", "orders"]);
     let p = write_pipeline(lake.path(), USERS_AND_ORDERS);
     assert_eq!(run_with(lake.path(), &p, Some(KEY), &[]).status.code(), Some(0));
@@ -271,6 +277,10 @@ fn reruns_are_incremental_by_partition() {
     assert!(text(&out).1.contains("dataset=orders partitions_written=15"), "{}", text(&out).1);
     let out = run_with(lake.path(), &p, Some(OTHER_KEY), &["--force"]);
     assert!(text(&out).1.contains("dataset=users partitions_written=1"), "{}", text(&out).1);
+    // Without it the audit key would be derived from the pseudonym key, which did not seal this log.
+    let out = piguard_with_key(Some(OTHER_KEY), &["run", p.to_str().unwrap(), "--lake", lake.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("not the audit key now set"), "{}", text(&out).1);
 
     // A dry run prints the plan and writes nothing.
     let runs_before = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().count();
@@ -279,6 +289,29 @@ fn reruns_are_incremental_by_partition() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout.contains("sfzh") && stdout.contains("hash (domain=id_card)"), "{stdout}");
     assert_eq!(std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().count(), runs_before);
+}
+
+#[test]
+fn the_leak_gate_checks_every_row_not_a_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw/tickets");
+    std::fs::create_dir_all(&raw).unwrap();
+    // The first 10,000 rows (all a sample reads) are clean; phones appear only after them.
+    let mut csv = String::from("ticket,remark\n");
+    for i in 0..12_000 {
+        if i > 10_500 && i % 50 == 0 {
+            csv.push_str(&format!("T{i},客户说请回电 1391234{:04}\n", i % 10_000));
+        } else {
+            csv.push_str(&format!("T{i},已处理 共 {} 件\n", i % 7));
+        }
+    }
+    std::fs::write(raw.join("part-0.csv"), csv).unwrap();
+    let p = write_pipeline(dir.path(), "[[dataset]]\nname = \"tickets\"\ndefault_action = \"auto\"\n");
+    let out = run_with(dir.path(), &p, Some(KEY), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("column remark") && stderr.contains("inside free text"), "{stderr}");
+    assert!(parquet_files(&dir.path().join("deid")).is_empty(), "nothing published");
 }
 
 #[test]
@@ -464,8 +497,10 @@ fn erasure_finds_a_subject_in_the_domain_the_data_was_written_with() {
     assert_eq!(column(&lake.path().join("deid/users"), "user_id").len(), deid_before - 1, "{stdout}");
     assert!(!column(&lake.path().join("raw/users"), "user_id").contains(&raw_ids[0]));
 
-    // A pipeline naming only `users` does not narrow the erasure: orders are searched too.
-    let users_only = write_pipeline(lake.path(), "[[dataset]]\nname = \"users\"\nsubject = \"user_id\"\n");
+    // A later run of a pipeline naming only `users` does not narrow the erasure: orders are
+    // searched too, with the plan they were written with.
+    let users_only = write_pipeline(lake.path(), "[[dataset]]\nname = \"users\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"aggregates\" }\n");
+    assert_eq!(run_with(lake.path(), &users_only, Some(KEY), &[]).status.code(), Some(0));
     let buyer = column(&lake.path().join("raw/orders"), "user_id").into_iter().find(|id| id != &raw_ids[0]).unwrap();
     let orders_before = column(&lake.path().join("deid/orders"), "user_id").len();
     let out = piguard_with_key(Some(KEY), &["erase", "--lake", lake_arg, "--pipeline", users_only.to_str().unwrap(), "--subject", &buyer]);

@@ -58,6 +58,8 @@ pub enum RetentionError {
     Audit(#[from] AuditError),
     #[error("{0}; nothing was done")]
     Integrity(#[from] IntegrityError),
+    #[error("an empty --subject ({0} characters of white space) names nobody; nothing was done")]
+    EmptySubject(usize),
 }
 
 impl RetentionError {
@@ -421,7 +423,7 @@ fn check_key(written: &[WrittenDataset], key_id: &str) -> Result<(), RetentionEr
 pub async fn erase(options: &EraseOptions, key: &PseudonymKey, audit_key: &AuditKey) -> Result<Vec<ErasureOutcome>, RetentionError> {
     let lake = &options.lake;
     if let Some(empty) = options.subjects.iter().find(|s| s.trim().is_empty()) {
-        return Err(RetentionError::Key(format!("an empty --subject ({} characters of white space) names nobody; nothing was done", empty.len())));
+        return Err(RetentionError::EmptySubject(empty.len()));
     }
     check_reason(options.reason.as_deref())?;
     let key_id = key.id();

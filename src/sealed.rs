@@ -233,6 +233,9 @@ impl SealedLog {
     /// beside the log) so the log can be appended to again. Refuses when the head records the
     /// torn entry: then it was written whole and damaged since.
     pub fn recover(&self) -> Result<Option<TornTail>, ChainError> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
         let mut file = self.open_locked()?;
         self.recover_locked(&mut file)
     }

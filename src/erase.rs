@@ -120,6 +120,16 @@ enum Scope<'a> {
     DueHolds(&'a [Hold]),
 }
 
+/// One subject column of one dataset in one zone, and the pseudonym searched for in it.
+#[derive(Clone, Copy)]
+struct Search<'s> {
+    planned: &'s crate::plan::PlannedDataset,
+    source: &'s lake::DatasetSource,
+    subject: &'s SubjectColumn,
+    reference: &'s str,
+    zone: Zone,
+}
+
 /// Removes temporaries a killed erase or purge left: piguard's own in the raw zone (other
 /// tools may be landing files there), any in the de-identified zone. Callers hold the lock.
 pub(crate) fn clean_temporaries(lake: &Lake) -> Result<(), RetentionError> {
@@ -202,7 +212,8 @@ impl<'a> Eraser<'a> {
                             continue;
                         }
                     };
-                    self.apply_to(&mut outcome, p, &source, &subject, reference, zone, &scope, id).await?;
+                    let search = Search { planned: p, source: &source, subject: &subject, reference, zone };
+                    self.apply_to(&mut outcome, &search, &scope, id).await?;
                 }
             }
         }
@@ -210,18 +221,8 @@ impl<'a> Eraser<'a> {
     }
 
     /// Removes (or, under a floor, holds) the subject's rows in one zone of one dataset.
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_to(
-        &self,
-        outcome: &mut ErasureOutcome,
-        p: &crate::plan::PlannedDataset,
-        source: &lake::DatasetSource,
-        subject: &SubjectColumn,
-        reference: &str,
-        zone: Zone,
-        scope: &Scope<'_>,
-        id: Option<&str>,
-    ) -> Result<(), RetentionError> {
+    async fn apply_to(&self, outcome: &mut ErasureOutcome, search: &Search<'_>, scope: &Scope<'_>, id: Option<&str>) -> Result<(), RetentionError> {
+        let Search { planned: p, source, subject, reference, zone } = *search;
         let matches = subject.matches(zone, &[reference.to_string()], &self.hash);
         for (partition, files) in source.partitions() {
             if let Scope::DueHolds(due) = scope

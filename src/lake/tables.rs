@@ -20,9 +20,10 @@ use crate::transform::{PseudonymKey, udf};
 /// parsed: a lake file named `a.b` is the table `"a.b"`, not table `b` of schema `a`).
 async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path, only_published: bool) -> Result<(), DataFusionError> {
     let found = discover(dir);
-    // A table with a file it cannot read is an error naming the file, never a table without it.
+    // A table with a Parquet file it cannot read is an error naming the file, never a table
+    // without it (other files, such as an export's report.json, are not part of the table).
     let unreadable = |message: String| DataFusionError::Execution(message);
-    if let Some(s) = found.skipped.first() {
+    if let Some(s) = found.skipped.iter().find(|s| s.path.ends_with(".parquet")) {
         return Err(unreadable(format!("{}: {}", s.path, s.reason)));
     }
     let source = match found.datasets.first() {

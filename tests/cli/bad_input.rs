@@ -227,3 +227,26 @@ fn a_file_whose_name_is_not_utf8_is_reported_not_skipped() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("raw/users") && stderr.contains("not valid UTF-8") && stderr.contains("part-\u{fffd}.parquet"), "{stderr}");
 }
+
+#[test]
+fn a_value_that_fails_while_a_partition_is_written_is_not_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw/events");
+    std::fs::create_dir_all(&raw).unwrap();
+    // Past the rows planning samples, a value the inferred type cannot hold.
+    let mut lines = String::new();
+    for i in 0..25_000 {
+        match i {
+            20_000 => lines.push_str(&format!("{{\"event\":{i},\"amount\":\"{PLANTED}x\"}}\n")),
+            _ => lines.push_str(&format!("{{\"event\":{i},\"amount\":{}}}\n", i % 97)),
+        }
+    }
+    std::fs::write(raw.join("part-0.jsonl"), lines).unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(&pipeline, "[[dataset]]\nname = \"events\"\ndefault_action = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"stats\" }\n").unwrap();
+    let out = crate::piguard_in(dir.path(), Some(crate::KEY), &["run", pipeline.to_str().unwrap()]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("dataset events") && stderr.contains("as Int64"), "{stderr}");
+    assert!(!stderr.contains(PLANTED), "the value is scrubbed: {stderr}");
+}

@@ -379,6 +379,10 @@ fn a_killed_run_leaves_only_complete_partitions_and_the_rerun_finishes() {
     let total = markers(&reference.path().join("deid"));
     let done = markers(&lake.path().join("deid"));
     assert!(done < total, "{done} of {total} partitions finished before the kill");
+    // Each killed run announced itself before publishing: the log names both, and is intact.
+    let audit = command(Some(lake.path()), Some(KEY), &["audit", "verify"]).output().unwrap();
+    assert_eq!(audit.status.code(), Some(0), "{}", text(&audit).1);
+    assert_eq!(text(&audit).1.matches("began and recorded no outcome").count(), 2, "{}", text(&audit).1);
     let out = run_demo(lake.path(), KEY, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(markers(&lake.path().join("deid")), total);

@@ -52,6 +52,12 @@ pub enum Generalization {
 }
 
 impl Generalization {
+    /// Whether its output is only a rounded number, date or range of them (a grid cell, an
+    /// hour, a birth year or decade, a bucket), in which no text and no precise value survives.
+    pub fn yields_only_coarse_numbers(&self) -> bool {
+        matches!(self, Generalization::Grid { .. } | Generalization::Time { .. } | Generalization::BirthYear | Generalization::BirthDecade | Generalization::Bucket { .. })
+    }
+
     /// Parses the text form used in SQL and pipelines: `grid:0.01`, `geohash:6`,
     /// `time:hour|day|month`, `birth_year`, `birth_decade`, `ip`, `region`, `bucket:100`, `url`.
     pub fn parse(spec: &str) -> Result<Generalization, TransformError> {

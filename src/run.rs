@@ -466,7 +466,7 @@ impl PartitionWriter<'_> {
             let mut findings = check_identifiers(&self.ctx, &check, &plan.kept_columns(), &[self.subjects, &own]).await.map_err(lake_err)?;
             // Every row, except columns found already or kept with a reason, and those whose
             // kernel cannot output PI: pseudonyms (HMAC digests) and numbers or times rounded
-            // by a generalization (checking them took a third of the benchmark's run).
+            // by a generalization (checking them took a seventh of the benchmark's run).
             let flagged: Vec<String> = findings.iter().map(|f| f.column.clone()).chain(reasoned).collect();
             let cannot_hold_pi = |c: &&ColumnPlan| match &c.step {
                 Step::Hash { .. } | Step::Drop => true,

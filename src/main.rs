@@ -593,6 +593,9 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
     for (id, h) in &report.still_held {
         println!("erasure {id} pending: {h}");
     }
+    for (id, l) in &report.still_left {
+        println!("erasure {id} incomplete: {l}");
+    }
     let total_rows: u64 = report.partitions.iter().filter_map(|p| p.rows).sum();
     eprintln!(
         "purge {}: {verb} {} partition(s), {total_rows} rows{}",
@@ -604,8 +607,9 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
         return Err(Failure {
             code: 1,
             error: anyhow::anyhow!(
-                "{} partition(s) of open erasures are held by a legal floor; a later purge finishes them",
-                report.still_held.len()
+                "open erasures remain: {} partition(s) held by a legal floor, {} file(s) or dataset(s) that could not be searched; a later purge carries them further",
+                report.still_held.len(),
+                report.still_left.len()
             ),
         });
     }

@@ -15,7 +15,7 @@ use crate::audit::{AuditEvent, AuditLog, Operation};
 use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
 use crate::integrity;
 use crate::lake::{self, DataFile, FileFormat, Lake, Zone};
-use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, open_requests, pending_subjects};
+use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LeftFile, open_requests, pending_subjects};
 use crate::plan::retention::age_days;
 use crate::plan::{WrittenDataset, written_policies};
 use crate::sealed::AuditKey;
@@ -61,14 +61,17 @@ pub struct PurgeReport {
     pub erasures: Vec<ErasureOutcome>,
     /// Open erasure requests and the holds that keep them open after this purge.
     pub still_held: Vec<(String, Hold)>,
+    /// Open erasure requests and what they could not search in this purge.
+    pub still_left: Vec<(String, LeftFile)>,
     /// Open requests a dry run would carry further.
     pub erasures_due: Vec<String>,
 }
 
 impl PurgeReport {
-    /// Whether a floor keeps something that was asked to be deleted (exit 1).
+    /// Whether a floor, or a file erasure could not search, keeps something that was asked
+    /// to be deleted (exit 1).
     pub fn blocked(&self) -> bool {
-        !self.still_held.is_empty()
+        !self.still_held.is_empty() || !self.still_left.is_empty()
     }
 }
 
@@ -112,6 +115,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
         undated: Vec::new(),
         erasures: Vec::new(),
         still_held: Vec::new(),
+        still_left: Vec::new(),
         erasures_due: Vec::new(),
     };
     let mut doomed: Vec<(PathBuf, String)> = Vec::new();
@@ -174,6 +178,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
             record(&audit, &ledger, request, &outcome, "purge")?;
         }
         report.still_held.extend(outcome.held.iter().map(|h| (request.request_id.clone(), h.clone())));
+        report.still_left.extend(outcome.left.iter().map(|l| (request.request_id.clone(), l.clone())));
         report.erasures.push(outcome);
     }
 

@@ -270,4 +270,8 @@ fn erasure_covers_the_other_party_and_says_what_it_could_not_search() {
     let last: Value = serde_json::from_str(std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().last().unwrap()).unwrap();
     assert_eq!(last["state"], "incomplete");
     assert_eq!(last["left"].as_array().unwrap().len(), 2, "{last}");
+    // Purge tries it again, and says so while it stays incomplete.
+    let out = piguard_in(lake, Some(KEY), &["purge", "--today", "2026-11-23"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert!(text(&out).0.contains("incomplete: ") && text(&out).1.contains("could not be searched"), "{}", text(&out).0);
 }

@@ -153,10 +153,6 @@ impl ErasureLedger {
         Ok(state)
     }
 
-    /// The latest record of every request that is not done, in the order they were made.
-    pub fn open_requests(&self) -> Result<Vec<ErasureRecord>, LedgerError> {
-        Ok(open_requests(&self.read()?.records))
-    }
 }
 
 /// Of `records` (oldest first), the latest of every request that is not done, in the order
@@ -228,12 +224,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = AuditKey::derived(&crate::transform::PseudonymKey::from_bytes(vec![5; 32], "test").unwrap());
         let ledger = ErasureLedger::open(&Lake::at(dir.path()), &key);
-        assert!(ledger.open_requests().unwrap().is_empty(), "no ledger yet");
+        assert!(ledger.read().unwrap().records.is_empty(), "no ledger yet");
         ledger.append(&record("a", ErasureState::Requested, "k1")).unwrap();
         ledger.append(&record("b", ErasureState::Requested, "k1")).unwrap();
         ledger.append(&record("a", ErasureState::Pending, "k1")).unwrap();
         ledger.append(&record("b", ErasureState::Done, "k1")).unwrap();
-        let open = ledger.open_requests().unwrap();
+        let open = open_requests(&ledger.read().unwrap().records);
         assert_eq!(open.iter().map(|r| (r.request_id.as_str(), r.state)).collect::<Vec<_>>(), [("a", ErasureState::Pending)]);
         assert_eq!(pending_subjects(&open, "k1").unwrap()["users"], ["ref-a"]);
         assert!(matches!(pending_subjects(&open, "k2"), Err(LedgerError::OtherKey { .. })));
@@ -242,8 +238,8 @@ mod tests {
         let text = std::fs::read_to_string(ledger.path()).unwrap();
         let without_a: String = text.lines().filter(|l| !l.contains("\"ref-a\"")).map(|l| format!("{l}\n")).collect();
         std::fs::write(ledger.path(), without_a).unwrap();
-        assert!(matches!(ledger.open_requests(), Err(LedgerError::Tampered(_))));
+        assert!(matches!(ledger.read(), Err(LedgerError::Tampered(_))));
         std::fs::write(ledger.path(), "").unwrap();
-        assert!(matches!(ledger.open_requests(), Err(LedgerError::Tampered(_))));
+        assert!(matches!(ledger.read(), Err(LedgerError::Tampered(_))));
     }
 }

@@ -237,13 +237,15 @@ impl SealedLog {
             return Ok(None);
         }
         let mut file = self.open_locked()?;
-        self.recover_locked(&mut file)
+        Ok(self.recover_locked(&mut file)?.0)
     }
 
-    fn recover_locked(&self, file: &mut File) -> Result<Option<TornTail>, ChainError> {
+    /// [`Self::recover`] under the lock already held on `file`; also returns the last
+    /// complete line, which setting a torn tail aside leaves as it was.
+    fn recover_locked(&self, file: &mut File) -> Result<(Option<TornTail>, Option<Vec<u8>>), ChainError> {
         let tail = read_tail(file).map_err(self.io())?;
         if !tail.torn {
-            return Ok(None);
+            return Ok((None, tail.last));
         }
         let complete_seq = match &tail.last {
             None => 0,
@@ -262,16 +264,15 @@ impl SealedLog {
         crate::lake::write_atomic(&saved_to, &torn).map_err(|cause| ChainError::Io { path: saved_to.clone(), cause })?;
         file.set_len(tail.complete_len).map_err(self.io())?;
         file.sync_data().map_err(self.io())?;
-        Ok(Some(TornTail { bytes: torn.len() as u64, saved_to }))
+        Ok((Some(TornTail { bytes: torn.len() as u64, saved_to }), tail.last))
     }
 
     /// Appends `body` with `seq`, `prev`, `kid` and `hash` added, under the file's lock.
     /// Returns the entry's seal and the torn tail set aside first, if there was one.
     pub fn append(&self, key: &AuditKey, body: Map<String, Value>) -> Result<(Seal, Option<TornTail>), ChainError> {
         let mut file = self.open_locked()?;
-        let torn = self.recover_locked(&mut file)?;
-        let tail = read_tail(&mut file).map_err(self.io())?;
-        let last = match &tail.last {
+        let (torn, last_line) = self.recover_locked(&mut file)?;
+        let last = match &last_line {
             None => Seal { seq: 0, hash: GENESIS.to_string() },
             Some(line) => entry_seal(line).ok_or_else(|| ChainError::Corrupt { path: self.path.clone() })?,
         };

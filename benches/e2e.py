@@ -123,8 +123,26 @@ def bench(args, rows, work):
     print(f"  piguard / DataFusion copy = {result['piguard_vs_df_copy']:.2f}x   (target <= 1.3)")
     print(f"  piguard / same copy at piguard's codec = {result['piguard_vs_df_copy_deid_codec']:.2f}x")
     print(f"  DuckDB job / piguard      = {result['duckdb_job_vs_piguard']:.2f}x   (target >= 2.5)")
+    result["outside_reader"] = outside_reader(args, env, lake, rows)
     clean()
     return result
+
+
+def outside_reader(args, env, lake, rows):
+    """Reads piguard's output as another engine would: the `deltalake` package (delta-rs's
+    Python reader, no piguard code) opens the Delta table and must see every row."""
+    try:
+        import deltalake
+    except ImportError:
+        print("  outside reader: skipped (no `deltalake` in this venv)")
+        return None
+    subprocess.run([args.piguard, "run", args.pipeline, "--lake", lake, "--force"], env=env, check=True, capture_output=True)
+    table = deltalake.DeltaTable(os.path.join(lake, "deid", "events"))
+    seen = table.to_pyarrow_dataset().count_rows()
+    if seen != rows:
+        sys.exit(f"outside reader: the Delta table holds {seen} rows, expected {rows}")
+    print(f"  outside reader: deltalake {deltalake.__version__} reads version {table.version()} ({seen:,} rows)")
+    return {"reader": f"deltalake {deltalake.__version__}", "version": table.version(), "rows": seen}
 
 
 def main():

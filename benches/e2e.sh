@@ -10,6 +10,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet 'duckdb>=1.1'
 fi
+# delta-rs's Python reader, to read the de-identified Delta table as an outside engine.
+"$venv/bin/python" -c 'import deltalake' 2>/dev/null || "$venv/bin/pip" install --quiet 'deltalake>=1.1'
 cargo build --release --locked --bin piguard --example df_copy
 exec "$venv/bin/python" benches/e2e.py \
     --piguard "$CARGO_TARGET_DIR/release/piguard" \

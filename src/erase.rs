@@ -26,6 +26,7 @@ use parquet::file::statistics::Statistics;
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation, check_reason};
 use crate::integrity::{self, IntegrityError};
+use crate::lake::delta::{AsOf, DeidCommit, DeidFile, DeidOperation, DeidTable, DeidTableError, vacuum_latest};
 use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LockError, TMP_PREFIX, Zone};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError, LeftFile};
 use crate::plan::retention::DatingError;
@@ -46,6 +47,8 @@ pub enum RetentionError {
     Dating(#[from] DatingError),
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error(transparent)]
+    Table(#[from] DeidTableError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{0}")]
@@ -92,6 +95,9 @@ pub struct ErasureOutcome {
     pub held: Vec<Hold>,
     /// Files and datasets that could not be searched or rewritten, with why.
     pub left: Vec<LeftFile>,
+    /// The de-identified tables changed, with the version committed (older versions are
+    /// vacuumed: their files are deleted).
+    pub deid_versions: BTreeMap<String, u64>,
 }
 
 impl ErasureOutcome {
@@ -200,28 +206,92 @@ impl<'a> Eraser<'a> {
             let p = &w.planned;
             for (ref_key, subject) in p.subject_columns(&self.domains) {
                 let Some(reference) = request.subject_refs.get(&ref_key) else { continue };
-                for zone in [Zone::Raw, Zone::Deid] {
-                    if matches!(scope, Scope::DueHolds(_)) && zone == Zone::Deid {
-                        continue;
+                let source = match self.lake.dataset(Zone::Raw, p.name()) {
+                    Ok(source) => source,
+                    Err(e) => {
+                        outcome.leave(&self.lake.dataset_dir(Zone::Raw, p.name()), e.to_string());
+                        None
                     }
-                    let source = match self.lake.dataset(zone, p.name()) {
-                        Ok(Some(source)) => source,
-                        Ok(None) => continue,
-                        Err(e) => {
-                            outcome.leave(&self.lake.dataset_dir(zone, p.name()), e.to_string());
-                            continue;
-                        }
-                    };
-                    let search = Search { planned: p, source: &source, subject: &subject, reference, zone };
-                    self.apply_to(&mut outcome, &search, &scope, id).await?;
+                };
+                if let Some(source) = source {
+                    let search = Search { planned: p, source: &source, subject: &subject, reference, zone: Zone::Raw };
+                    self.apply_to(&mut outcome, &search, &scope, id, &mut Vec::new()).await?;
+                }
+                if matches!(scope, Scope::All { .. }) {
+                    self.erase_deid(&mut outcome, request, p, &subject, reference, id).await?;
                 }
             }
         }
         Ok(outcome)
     }
 
-    /// Removes (or, under a floor, holds) the subject's rows in one zone of one dataset.
-    async fn apply_to(&self, outcome: &mut ErasureOutcome, search: &Search<'_>, scope: &Scope<'_>, id: Option<&str>) -> Result<(), RetentionError> {
+    /// Removes the subject's rows from dataset `p`'s de-identified table: the files holding
+    /// them rewritten without them, in one commit, then every file no longer in the latest
+    /// version deleted (older versions hold the subject too).
+    async fn erase_deid(
+        &self,
+        outcome: &mut ErasureOutcome,
+        request: &ErasureRecord,
+        p: &crate::plan::PlannedDataset,
+        subject: &SubjectColumn,
+        reference: &str,
+        id: Option<&str>,
+    ) -> Result<(), RetentionError> {
+        let table = match DeidTable::open(self.lake, p.name(), AsOf::Latest).await {
+            Ok(Some(table)) => table,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                outcome.leave(&self.lake.dataset_dir(Zone::Deid, p.name()), e.to_string());
+                return Ok(());
+            }
+        };
+        let files = table.files()?;
+        let Some(source) = table.source(p.name())? else { return Ok(()) };
+        let search = Search { planned: p, source: &source, subject, reference, zone: Zone::Deid };
+        let mut rewrites = Vec::new();
+        self.apply_to(outcome, &search, &Scope::All { id }, id, &mut rewrites).await?;
+        if !rewrites.is_empty() {
+            self.commit_rewrites(outcome, request, p, &table, &files, &rewrites).await?;
+        }
+        // Always: older versions may hold the subject though the latest does not (a run
+        // after the raw zone's erasure, or an erasure that died between commit and vacuum).
+        vacuum_latest(self.lake, p.name()).await?;
+        Ok(())
+    }
+
+    /// Commits the rewritten files of `table` in place of the originals, as one version.
+    async fn commit_rewrites(
+        &self,
+        outcome: &mut ErasureOutcome,
+        request: &ErasureRecord,
+        p: &crate::plan::PlannedDataset,
+        table: &DeidTable,
+        files: &[DeidFile],
+        rewrites: &[Rewrite],
+    ) -> Result<(), RetentionError> {
+        let mut commit = DeidCommit::default();
+        for r in rewrites {
+            let old = files.iter().find(|f| f.path == r.old).expect("a rewritten file is one of the table's");
+            let rows = old.rows.map_or(0, |n| n.saturating_sub(r.removed));
+            commit.add(table.root(), &r.new, rows, old.fingerprint.as_deref().unwrap_or_default(), &request.request_id)?;
+            commit.remove(old);
+        }
+        let version = commit.commit(self.lake, p.name(), Some(table), &DeidOperation::Erase { request_id: request.request_id.clone() }).await?;
+        outcome.deid_versions.insert(p.name().to_string(), version);
+        Ok(())
+    }
+
+    /// Removes (or, under a floor, holds) the subject's rows in one zone of one dataset; in
+    /// the de-identified zone the rewritten files are new files, listed in `rewrites` for the
+    /// caller to commit.
+    async fn apply_to(
+        &self,
+        outcome: &mut ErasureOutcome,
+        search: &Search<'_>,
+        scope: &Scope<'_>,
+        id: Option<&str>,
+        rewrites: &mut Vec<Rewrite>,
+    ) -> Result<(), RetentionError> {
         let Search { planned: p, source, subject, reference, zone } = *search;
         let matches = subject.matches(zone, &[reference.to_string()], &self.hash);
         for (partition, files) in source.partitions() {
@@ -265,11 +335,15 @@ impl<'a> Eraser<'a> {
                     }
                     continue;
                 }
-                let options = match zone {
-                    Zone::Raw => raw_parquet_options(subject),
-                    _ => deid_parquet_options(&p.plan),
-                };
-                self.rewrite(file, matches.clone().is_not_true(), options).await?;
+                let keep = matches.clone().is_not_true();
+                match zone {
+                    Zone::Raw => self.rewrite(file, keep, raw_parquet_options(subject)).await?,
+                    _ => {
+                        let new = deid_rewrite_path(&file.path, &outcome.request_id);
+                        self.write_kept(file, keep, &new, deid_parquet_options(&p.plan)).await?;
+                        rewrites.push(Rewrite { old: file.path.clone(), new, removed: found });
+                    }
+                }
                 outcome.files_rewritten += 1;
                 match zone {
                     Zone::Raw => outcome.rows_removed_raw += found,
@@ -299,22 +373,42 @@ impl<'a> Eraser<'a> {
         Ok(df.filter(matches).map_err(failed)?.count().await.map_err(failed)? as u64)
     }
 
-    /// Rewrites `file` with only the rows where `keep` holds: a hidden temporary beside it,
-    /// synced, then renamed over it, so readers see the old file or the new one.
+    /// Rewrites raw `file` with only the rows where `keep` holds: a hidden temporary beside
+    /// it, synced, then renamed over it, so readers see the old file or the new one.
     async fn rewrite(&self, file: &DataFile, keep: Expr, options: TableParquetOptions) -> Result<(), RetentionError> {
-        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
         let dir = file.path.parent().expect("data files are in a dataset directory");
         let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or("part");
         // No `.parquet` suffix: a raw-zone query's `*.parquet` never lists it.
         let tmp = dir.join(format!("{ERASE_PREFIX}{}-{name}.partial", std::process::id()));
+        self.write_kept(file, keep, &tmp, options).await?;
+        lake::publish(&tmp, &file.path).map_err(io_err(&file.path))
+    }
+
+    /// Writes the rows of `file` where `keep` holds to `target`.
+    async fn write_kept(&self, file: &DataFile, keep: Expr, target: &Path, options: TableParquetOptions) -> Result<(), RetentionError> {
+        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
         let df = self.ctx.read_parquet(file.path.display().to_string(), ParquetReadOptions::default()).await.map_err(failed)?;
         df.filter(keep)
             .map_err(failed)?
-            .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(options))
+            .write_parquet(&target.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(options))
             .await
             .map_err(failed)?;
-        lake::publish(&tmp, &file.path).map_err(io_err(&file.path))
+        Ok(())
     }
+}
+
+/// A de-identified file rewritten without a subject's rows, not yet committed.
+struct Rewrite {
+    old: PathBuf,
+    new: PathBuf,
+    removed: u64,
+}
+
+/// Where a de-identified file rewritten for erasure `request_id` goes: beside it, named for
+/// the request (a new file; the old one stays until the commit's vacuum).
+fn deid_rewrite_path(old: &Path, request_id: &str) -> PathBuf {
+    let stem = old.file_stem().and_then(|n| n.to_str()).unwrap_or("part");
+    old.with_file_name(format!("{stem}-{request_id}.parquet"))
 }
 
 /// The day the most recently written of `files` was modified.
@@ -496,6 +590,7 @@ pub(crate) fn record(audit: &AuditLog, ledger: &ErasureLedger, request: &Erasure
         rows_held: outcome.held.iter().map(|h| h.rows).sum(),
         partitions_held: outcome.held.len(),
         files_left: outcome.left.len(),
+        deid_versions: outcome.deid_versions.clone(),
         ledger: ledger_seal,
     })?;
     Ok(())

@@ -13,6 +13,7 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
 use parquet::arrow::ArrowWriter;
 
+use crate::lake::delta::AsOf;
 use crate::lake::{self, Lake, Zone};
 use crate::plan::export::{ExportPlan, Metric};
 use crate::plan::manifest::ExportRecord;
@@ -44,7 +45,7 @@ async fn collect(ctx: &datafusion::prelude::SessionContext, sql: &str, export: &
 pub async fn write(lake: &Lake, plan: &ExportPlan, run_id: &str) -> Result<ExportRecord, ExportError> {
     let name = &plan.spec.name;
     let failed = |message: String| ExportError::Failed { export: name.clone(), message };
-    let ctx = lake::session(lake, Zone::Deid, None).await.map_err(|e| failed(e.to_string()))?;
+    let ctx = lake::session(lake, Zone::Deid, None, AsOf::Latest).await.map_err(|e| failed(e.to_string()))?;
     let subject = quote(&plan.subject);
     let from = quote(&plan.spec.from);
     let opted_out = plan.consent.as_ref().map(|c| {

@@ -21,6 +21,7 @@ use piguard::lake::{Lake, Zone, write_atomic};
 use piguard::ledger::ErasureState;
 use piguard::plan::manifest::PartitionStatus;
 use piguard::purge::PurgeOptions;
+use piguard::lake::delta::AsOf;
 use piguard::query::{self as sql_query, OutputFormat, QueryRequest};
 use piguard::run::{self as pipeline_run, RunEvent, RunOptions};
 use piguard::sample_data::{self, SampleOptions};
@@ -151,6 +152,11 @@ enum Command {
         /// Why the raw zone is needed (required with --zone raw; audited).
         #[arg(long)]
         reason: Option<String>,
+        /// Read the de-identified tables as a past commit left them: a table version (the run
+        /// manifest records each) or an RFC 3339 time, e.g. 2026-11-30T12:00:00Z. Versions
+        /// before the last purge or erasure are gone (their files are deleted).
+        #[arg(long, value_name = "VERSION|TIME")]
+        as_of: Option<AsOf>,
     },
     /// Delete partitions past their retention (raw and de-identified zones) and finish erasures
     /// whose legal floor has passed.
@@ -324,7 +330,7 @@ fn main() -> ExitCode {
         Command::Verify { paths, lake, sample, classifiers } => {
             classifiers.classifier().and_then(|c| verify_outputs(&paths, lake.map(Lake::at).as_ref(), sample.rows(), &c))
         }
-        Command::Query { sql, lake, format, zone, reason } => query(&lake.lake(), &sql, format, zone, reason.as_deref()),
+        Command::Query { sql, lake, format, zone, reason, as_of } => query(&lake.lake(), &sql, format, zone, reason.as_deref(), as_of.unwrap_or_default()),
         Command::Purge { lake, pipeline, dry_run, today } => {
             today.today().and_then(|today| purge(PurgeOptions { lake: lake.lake(), pipeline, today, dry_run }))
         }
@@ -536,7 +542,7 @@ fn verify_outputs(paths: &[PathBuf], lake: Option<&Lake>, sample_rows: usize, cl
     Ok(())
 }
 
-fn query(lake: &Lake, sql: &str, format: QueryFormat, zone: QueryZone, reason: Option<&str>) -> Result<(), Failure> {
+fn query(lake: &Lake, sql: &str, format: QueryFormat, zone: QueryZone, reason: Option<&str>, as_of: AsOf) -> Result<(), Failure> {
     // Analysts normally have no key; piguard_hash exists only where one is configured.
     let key = optional_key()?;
     let format = match format {
@@ -552,7 +558,7 @@ fn query(lake: &Lake, sql: &str, format: QueryFormat, zone: QueryZone, reason: O
     let runtime = runtime()?;
     let mut out = std::io::stdout().lock();
     let audit_key = AuditKey::from_env(key.as_ref());
-    runtime.block_on(sql_query::query(lake, QueryRequest { zone, reason, sql, format }, key, audit_key, &mut out))?;
+    runtime.block_on(sql_query::query(lake, QueryRequest { zone, reason, sql, format, as_of }, key, audit_key, &mut out))?;
     Ok(())
 }
 

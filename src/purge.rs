@@ -1,12 +1,14 @@
 //! `piguard purge`: deletes whole partitions past their dataset's `max_days`, in the raw
 //! zone and then the de-identified zone, and finishes erasures whose floor has passed.
 //!
-//! A partition is deleted by renaming its directory to a hidden temporary name (atomic:
-//! readers see all of it or none of it) and then removing that. Raw goes first, so a kill in
-//! between never leaves a raw partition that a `run` would turn back into analytics data;
-//! the next purge removes the temporaries and deletes what is still past its time.
+//! A raw partition is deleted by renaming its directory to a hidden temporary name (atomic:
+//! readers see all of it or none of it) and then removing that; a de-identified dataset's
+//! expired partitions are removed from its Delta table in one commit, and the table vacuumed
+//! so no older version holds them either. Raw goes first, so a kill in between never leaves
+//! a raw partition that a `run` would turn back into analytics data; the next purge removes
+//! the temporaries and deletes what is still past its time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -14,6 +16,7 @@ use chrono::NaiveDate;
 use crate::audit::{AuditEvent, AuditLog, Operation};
 use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
 use crate::integrity;
+use crate::lake::delta::{AsOf, DeidCommit, DeidOperation, DeidTable, vacuum_latest};
 use crate::lake::{self, DataFile, FileFormat, Lake, Zone};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LeftFile, open_requests, pending_subjects};
 use crate::plan::retention::age_days;
@@ -119,9 +122,17 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
         erasures_due: Vec::new(),
     };
     let mut doomed: Vec<(PathBuf, String)> = Vec::new();
+    let mut doomed_deid: BTreeMap<String, (DeidTable, BTreeSet<String>)> = BTreeMap::new();
     // Raw first: see the module's note.
     for zone in [Zone::Raw, Zone::Deid] {
         for p in purged.iter().map(|w| &w.planned).filter(|p| p.retention.max_days.is_some()) {
+            let mut expired = BTreeSet::new();
+            // What is on disk, not only what the latest version holds: an expired partition
+            // that an earlier purge committed away but died before deleting is deleted now.
+            let table = match zone {
+                Zone::Raw => None,
+                _ => DeidTable::open(lake, p.name(), AsOf::Latest).await?,
+            };
             let Some(source) = lake.dataset(zone, p.name())? else {
                 continue;
             };
@@ -145,11 +156,19 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
                     rows: rows_of(&files),
                     bytes: files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum(),
                 });
-                doomed.push((source.path.clone(), partition));
+                expired.insert(partition);
+            }
+            match table {
+                Some(t) if !expired.is_empty() => {
+                    doomed_deid.insert(p.name().to_string(), (t, expired));
+                }
+                Some(_) => {}
+                None => doomed.extend(expired.into_iter().map(|partition| (source.path.clone(), partition))),
             }
         }
     }
     let purge_id = format!("purge-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    let mut deid_versions = BTreeMap::new();
     if !options.dry_run {
         // Announced before anything is deleted, so a purge that dies part-way is in the log.
         let mut targets: BTreeMap<String, usize> = BTreeMap::new();
@@ -159,6 +178,18 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
         audit.append(&AuditEvent::Began { operation: Operation::Purge, id: purge_id.clone(), targets })?;
         for (dataset_dir, partition) in &doomed {
             delete_partition(dataset_dir, partition)?;
+        }
+        for (name, (table, partitions)) in doomed_deid {
+            let mut commit = DeidCommit::default();
+            for f in table.files()?.iter().filter(|f| partitions.contains(&f.partition)) {
+                commit.remove(f);
+            }
+            if !commit.is_empty() {
+                let version = commit.commit(lake, &name, Some(&table), &DeidOperation::Purge { purge_id: purge_id.clone() }).await?;
+                deid_versions.insert(name.clone(), version);
+            }
+            // Expired rows are gone from every version, not only the latest.
+            vacuum_latest(lake, &name).await?;
         }
     }
 
@@ -194,6 +225,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
             bytes_deleted: report.partitions.iter().map(|e| e.bytes).sum(),
             erasures_done: report.erasures.iter().filter(|e| e.state() == ErasureState::Done).count(),
             erasures_pending: report.erasures.iter().filter(|e| e.state() != ErasureState::Done).count(),
+            deid_versions,
         };
         audit.append(&event)?;
     }

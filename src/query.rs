@@ -14,6 +14,7 @@ use futures::StreamExt;
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, check_reason};
 use crate::sealed::{AuditKey, AuditKeyError};
+use crate::lake::delta::AsOf;
 use crate::lake::{self, Lake, Zone};
 use crate::transform::PseudonymKey;
 
@@ -33,6 +34,8 @@ pub struct QueryRequest<'a> {
     pub reason: Option<&'a str>,
     pub sql: &'a str,
     pub format: OutputFormat,
+    /// Which version of the de-identified tables to read (for audits).
+    pub as_of: AsOf,
 }
 
 /// Why a query could not run. Messages are one line and carry no result values.
@@ -74,7 +77,7 @@ pub async fn query(
     audit_key: Result<AuditKey, AuditKeyError>,
     out: &mut dyn Write,
 ) -> Result<usize, QueryError> {
-    let QueryRequest { zone, reason, sql, format } = request;
+    let QueryRequest { zone, reason, sql, format, as_of } = request;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let audit = match zone {
         Zone::Raw if reason.is_none() => return Err(QueryError::NoReason),
@@ -87,7 +90,7 @@ pub async fn query(
     if !lake.exists() {
         return Err(QueryError::NoLake(lake.root().to_path_buf()));
     }
-    let ctx = lake::session(lake, zone, key).await.map_err(|e| QueryError::Sql(e.to_string()))?;
+    let ctx = lake::session(lake, zone, key, as_of).await.map_err(|e| QueryError::Sql(e.to_string()))?;
     // Analysts read; `COPY ... TO`, `INSERT`, `CREATE EXTERNAL TABLE` and `SET` could write
     // over the lake or widen what the session sees.
     let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);

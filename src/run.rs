@@ -1,11 +1,12 @@
 //! `piguard run`: de-identify the raw zone into the analytics zone.
 //!
-//! Commit points, in order, per partition: the output is streamed by DataFusion into a
-//! hidden temporary file in the partition's directory; the leak gate checks it; it is
-//! renamed over `part-00000.parquet` (atomic, so readers see the old file or the new one);
-//! then a marker records the inputs' fingerprint, so an unchanged partition is skipped next
-//! time. A kill at any moment leaves every visible file complete; the next run removes
-//! leftover temporaries and redoes what has no marker.
+//! Commit points, in order, per dataset: each partition to rewrite is streamed by DataFusion
+//! into a new file of the dataset's Delta table (no version references it yet); the leak gate
+//! checks it; then one commit replaces the rewritten partitions' files with the new ones
+//! (readers see the old version or the new one), their tags recording the inputs'
+//! fingerprint, so an unchanged partition is skipped next time. A kill at any moment leaves
+//! every version complete; files it wrote but never committed are invisible, and the next
+//! run deletes them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,13 +16,13 @@ use datafusion::common::Column;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::{Expr, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext, lit};
-use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
 use crate::integrity::{self, IntegrityError};
 use crate::classify::Classifier;
 use crate::export::{self, ExportError};
-use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LockError, MARKER_FILE, PARTITION_FILE, TMP_PREFIX, Zone, write_atomic};
+use crate::lake::delta::{AsOf, DeidCommit, DeidFile, DeidOperation, DeidTable, DeidTableError, remove_uncommitted};
+use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LockError, TMP_PREFIX, Zone, write_atomic};
 use crate::leak::{Finding, IdentifierSketch, check_all_rows, check_identifiers};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
 use crate::sealed::AuditKey;
@@ -49,6 +50,8 @@ pub enum RunError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Table(#[from] DeidTableError),
     #[error("{0}; nothing was run")]
     Integrity(#[from] IntegrityError),
     #[error(
@@ -105,14 +108,6 @@ pub struct RunReport {
     pub manifest: Manifest,
     /// Where the manifest was written (none for a dry run).
     pub manifest_path: Option<PathBuf>,
-}
-
-/// What a partition was made from, beside it.
-#[derive(Serialize, Deserialize, PartialEq)]
-struct Marker {
-    fingerprint: String,
-    rows: u64,
-    run_id: String,
 }
 
 /// A run id that sorts by time: runs hold the lake's lock one at a time, so milliseconds
@@ -222,7 +217,7 @@ pub async fn run(
     let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, pending: &pending, domains: &domains, subjects: &subjects };
     let mut records = Vec::new();
     let mut failed = None;
-    'datasets: for p in &plan.datasets {
+    for p in &plan.datasets {
         let name = p.planned.name();
         let out_root = lake.dataset_dir(Zone::Deid, name);
         let mut record = DatasetRecord {
@@ -231,31 +226,16 @@ pub async fn run(
             output: out_root.display().to_string(),
             partitions: Vec::new(),
             rows_written: 0,
+            table_version: None,
         };
-        if !options.dry_run
-            && let Err(e) = lake::remove_temporaries(&out_root, TMP_PREFIX)
-        {
-            records.push(record);
-            failed = Some((name.to_string(), String::new(), io_err(&out_root)(e)));
-            break;
-        }
-        for (partition, files) in p.source.partitions() {
-            match writer.partition(p, &out_root, &partition, &files).await {
-                Ok(part) => {
-                    progress(RunEvent::Partition { dataset: name, partition: &partition, status: part.status, rows: part.rows });
-                    if part.status == PartitionStatus::Written {
-                        record.rows_written += part.rows;
-                    }
-                    record.partitions.push(part);
-                }
-                Err(e) => {
-                    records.push(record);
-                    failed = Some((name.to_string(), partition, e));
-                    break 'datasets;
-                }
+        match writer.dataset(p, &mut record, progress).await {
+            Ok(()) => records.push(record),
+            Err((partition, e)) => {
+                records.push(record);
+                failed = Some((name.to_string(), partition, e));
+                break;
             }
         }
-        records.push(record);
     }
     let mut manifest = Manifest {
         run_id: run_id.clone(),
@@ -364,11 +344,75 @@ struct PartitionWriter<'a> {
 }
 
 impl PartitionWriter<'_> {
-    /// Writes `partition` of `p` under `out_root` unless its inputs and plan are unchanged
-    /// (or the run is dry), and says what it did.
-    async fn partition(&self, p: &DatasetRun, out_root: &Path, partition: &str, files: &[DataFile]) -> Result<PartitionRecord, RunError> {
-        let out_dir = if partition.is_empty() { out_root.to_path_buf() } else { out_root.join(partition) };
-        let output = out_dir.join(PARTITION_FILE);
+    /// Writes the partitions of `p` whose inputs or plan changed (none on a dry run) and
+    /// commits them to the dataset's table as one version, recording each in `record`. On
+    /// failure, names the partition at fault; nothing of the dataset is then published.
+    async fn dataset(&self, p: &DatasetRun, record: &mut DatasetRecord, progress: &mut dyn FnMut(RunEvent<'_>)) -> Result<(), (String, RunError)> {
+        let name = p.planned.name();
+        let lake = &self.options.lake;
+        let table = DeidTable::open(lake, name, AsOf::Latest).await.map_err(|e| (String::new(), e.into()))?;
+        let current = match &table {
+            Some(t) => t.files().map_err(|e| (String::new(), e.into()))?,
+            None => Vec::new(),
+        };
+        if !self.options.dry_run {
+            remove_uncommitted(lake, name, table.as_ref()).map_err(|e| (String::new(), e.into()))?;
+        }
+        let mut commit = DeidCommit::default();
+        let mut written = Vec::new();
+        let mut changed = Vec::new();
+        for (partition, files) in p.source.partitions() {
+            let existing: Vec<&DeidFile> = current.iter().filter(|f| f.partition == partition).collect();
+            match self.partition(p, &partition, &files, &existing, &mut commit).await {
+                Ok((part, output)) => {
+                    progress(RunEvent::Partition { dataset: name, partition: &partition, status: part.status, rows: part.rows });
+                    if part.status == PartitionStatus::Written {
+                        record.rows_written += part.rows;
+                        changed.push(partition.clone());
+                    }
+                    written.extend(output);
+                    record.partitions.push(part);
+                }
+                Err(e) => {
+                    // Never committed, so never seen: removed now rather than left to a vacuum.
+                    for f in &written {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    record.partitions.clear();
+                    record.rows_written = 0;
+                    return Err((partition, e));
+                }
+            }
+        }
+        if !commit.is_empty() {
+            let operation = DeidOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
+            match commit.commit(lake, name, table.as_ref(), &operation).await {
+                Ok(version) => record.table_version = Some(version),
+                Err(e) => {
+                    for f in &written {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    record.partitions.clear();
+                    record.rows_written = 0;
+                    return Err((String::new(), e.into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `partition` of `p` unless its inputs and plan are unchanged (or the run is
+    /// dry), adding the new file to `commit` in place of `existing`, and says what it did.
+    async fn partition(
+        &self,
+        p: &DatasetRun,
+        partition: &str,
+        files: &[DataFile],
+        existing: &[&DeidFile],
+        commit: &mut DeidCommit,
+    ) -> Result<(PartitionRecord, Option<PathBuf>), RunError> {
+        let root = self.options.lake.dataset_dir(Zone::Deid, p.planned.name());
+        let out_dir = if partition.is_empty() { root.clone() } else { root.join(partition) };
         let inputs = inputs_of(files)?;
         // Inputs by their place in the dataset, so `--lake ./lake` and `--lake lake` agree.
         let identity: Vec<(String, u64, String)> = files
@@ -380,31 +424,41 @@ impl PartitionWriter<'_> {
             })
             .collect();
         let fingerprint = sha256_hex(serde_json::to_string(&(&p.plan_hash, identity)).expect("serializes").as_bytes());
-        let marker_path = out_dir.join(MARKER_FILE);
-        let previous: Option<Marker> = std::fs::read(&marker_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let unchanged = previous.as_ref().filter(|m| m.fingerprint == fingerprint && output.is_file());
-        let (status, rows) = match (unchanged, self.options.force, self.options.dry_run) {
-            (Some(m), false, _) => (PartitionStatus::Unchanged, m.rows),
-            (_, _, true) => (PartitionStatus::Planned, 0),
-            _ => {
-                let rows = self.write(p, files, &out_dir, partition).await?;
-                let marker = Marker { fingerprint, rows, run_id: self.run_id.to_string() };
-                write_atomic(&marker_path, &serde_json::to_vec_pretty(&marker).expect("serializes")).map_err(io_err(&marker_path))?;
-                (PartitionStatus::Written, rows)
-            }
+        let unchanged = match existing {
+            [one] if one.fingerprint.as_deref() == Some(fingerprint.as_str()) => Some(*one),
+            _ => None,
         };
-        Ok(PartitionRecord {
+        let record = |status, rows, output: &Path| PartitionRecord {
             partition: partition.to_string(),
             status,
-            inputs: inputs.into_iter().map(|(r, _)| r).collect(),
+            inputs: inputs.iter().map(|(r, _)| r.clone()).collect(),
             output: output.display().to_string(),
             rows,
-        })
+        };
+        match (unchanged, self.options.force, self.options.dry_run) {
+            (Some(f), false, _) => Ok((record(PartitionStatus::Unchanged, f.rows.unwrap_or_default(), &f.path), None)),
+            (_, _, true) => Ok((record(PartitionStatus::Planned, 0, &out_dir), None)),
+            _ => {
+                let output = out_dir.join(format!("part-00000-{}.parquet", self.run_id));
+                let rows = match self.write(p, files, &output, partition).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&output);
+                        return Err(e);
+                    }
+                };
+                commit.add(&root, &output, rows, &fingerprint, self.run_id).map_err(RunError::from)?;
+                for f in existing {
+                    commit.remove(f);
+                }
+                Ok((record(PartitionStatus::Written, rows, &output), Some(output)))
+            }
+        }
     }
 
-    /// Streams one partition through the plan into a temporary file, checks it, and
-    /// publishes it.
-    async fn write(&self, p: &DatasetRun, files: &[DataFile], out_dir: &Path, partition: &str) -> Result<u64, RunError> {
+    /// Streams one partition through the plan into `output`, a file no version references
+    /// yet, and checks it.
+    async fn write(&self, p: &DatasetRun, files: &[DataFile], output: &Path, partition: &str) -> Result<u64, RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
         // Scrubbed: a cast or parse error quotes the value it failed on.
@@ -435,11 +489,11 @@ impl PartitionWriter<'_> {
             }
         }
 
+        let out_dir = output.parent().expect("a data file is in its table");
         std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
-        let tmp = out_dir.join(format!("{TMP_PREFIX}{}-{PARTITION_FILE}", self.run_id));
         let parquet = deid_parquet_options(plan);
         let written = df
-            .write_parquet(&tmp.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
+            .write_parquet(&output.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
             .await
             .map_err(df_err)?;
         let rows = written
@@ -453,8 +507,8 @@ impl PartitionWriter<'_> {
         let reasoned: Vec<String> = plan.columns.iter().filter(|c| c.reason.is_some()).map(|c| c.name.clone()).collect();
         let check = DatasetSource {
             name: name.clone(),
-            path: tmp.clone(),
-            files: vec![DataFile { path: tmp.clone(), format: FileFormat::Parquet }],
+            path: output.to_path_buf(),
+            files: vec![DataFile { path: output.to_path_buf(), format: FileFormat::Parquet }],
             partition_columns: Vec::new(),
         };
         let lake_err = |e: lake::LakeError| RunError::Dataset { dataset: name.clone(), message: e.to_string() };
@@ -478,11 +532,8 @@ impl PartitionWriter<'_> {
             findings
         };
         if !findings.is_empty() {
-            let _ = std::fs::remove_file(&tmp);
             return Err(RunError::Leak { dataset: name.clone(), partition: partition.to_string(), findings });
         }
-        let output = out_dir.join(PARTITION_FILE);
-        lake::publish(&tmp, &output).map_err(io_err(&output))?;
         Ok(rows)
     }
 }

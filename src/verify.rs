@@ -75,10 +75,20 @@ pub async fn verify(paths: &[PathBuf], classifier: &Classifier, sample_rows: usi
     for path in paths {
         for found in lake::discover(path).datasets {
             let failed = |name: &str, path: String, error: String| FailedDataset { name: name.to_string(), path, error };
-            let source = match found {
-                Ok(source) => source,
-                Err((name, path, error)) => {
-                    report.failed.push(failed(&name, path.display().to_string(), error.to_string()));
+            let (name, dir) = match &found {
+                Ok(source) => (source.name.clone(), source.path.clone()),
+                Err((name, path, _)) => (name.clone(), path.clone()),
+            };
+            // A Delta table is what its latest version holds, not every file in its directory.
+            let current = match found {
+                Ok(source) => lake::delta::current(source).await.map_err(|e| e.to_string()),
+                Err((_, _, error)) => Err(error.to_string()),
+            };
+            let source = match current {
+                Ok(Some(source)) => source,
+                Ok(None) => continue,
+                Err(error) => {
+                    report.failed.push(failed(&name, dir.display().to_string(), error));
                     continue;
                 }
             };

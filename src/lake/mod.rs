@@ -2,6 +2,7 @@
 //! directories, hive partitions, a lake's raw zone), sampling their rows, the writer lock,
 //! and the one atomic publish step.
 
+pub mod delta;
 mod loose;
 pub mod read;
 pub mod sample;
@@ -16,11 +17,6 @@ pub use loose::SkippedFile;
 pub use read::read_files;
 pub use sample::{DatasetSample, SampledColumn, sample_dataset};
 pub use tables::session;
-
-/// The file each de-identified partition holds.
-pub const PARTITION_FILE: &str = "part-00000.parquet";
-/// The marker beside it recording what the partition was made from.
-pub const MARKER_FILE: &str = "_piguard_partition.json";
 
 /// A file format piguard reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -596,8 +592,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::at(dir.path());
         assert!(!lake.exists());
-        touch(&lake.dataset_dir(Zone::Deid, "users").join(PARTITION_FILE));
-        touch(&lake.dataset_dir(Zone::Deid, ".tmp-x").join(PARTITION_FILE));
+        touch(&lake.dataset_dir(Zone::Deid, "users").join("part-00000.parquet"));
+        touch(&lake.dataset_dir(Zone::Deid, ".tmp-x").join("part-00000.parquet"));
         touch(&lake.dataset_dir(Zone::Export, "ads").join("20260102T000000Z-0001/ads.csv"));
         touch(&lake.dataset_dir(Zone::Export, "ads").join("20260101T000000Z-0001/ads.csv"));
         touch(&lake.dataset_dir(Zone::Export, "ads").join(".tmp-20260103T000000Z-0001/ads.csv"));

@@ -1,6 +1,6 @@
-//! The lake's zones as DataFusion tables, for `query` and `export`: every dataset a table
-//! (hive partitions as columns, only published files), every export its latest run, the raw
-//! zone as `raw.<dataset>` only when asked for.
+//! The lake's zones as DataFusion tables, for `query` and `export`: every de-identified
+//! dataset its Delta table (the latest version, or one `--as-of`), every export its latest
+//! run, the raw zone as `raw.<dataset>` (hive partitions as columns) only when asked for.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,12 +13,13 @@ use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use super::{Lake, PARTITION_FILE, Zone, discover};
+use super::delta::{AsOf, DeidTable};
+use super::{Lake, Zone, discover};
 use crate::transform::{PseudonymKey, udf};
 
 /// Registers a directory of Parquet files (hive partitions included) as `name` (a name, never
 /// parsed: a lake file named `a.b` is the table `"a.b"`, not table `b` of schema `a`).
-async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path, only_published: bool) -> Result<(), DataFusionError> {
+async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path) -> Result<(), DataFusionError> {
     let found = discover(dir);
     // A table with a Parquet file it cannot read is an error naming the file, never a table
     // without it (other files, such as an export's report.json, are not part of the table).
@@ -37,9 +38,7 @@ async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path, on
     }
     let partition_cols: Vec<(String, DataType)> = source.partition_columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect();
     let abs = std::fs::canonicalize(dir)?;
-    // Only files a run has published: never a run's hidden temporary output.
-    let pattern = if only_published { PARTITION_FILE.replace("00000", "*") } else { "*.parquet".to_string() };
-    let url = ListingTableUrl::parse(format!("{}/{pattern}", abs.display()))?;
+    let url = ListingTableUrl::parse(format!("{}/*.parquet", abs.display()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_cols);
@@ -51,25 +50,30 @@ async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path, on
 /// A session with the `piguard_*` functions (`piguard_hash` only with a key) and the tables
 /// of `zone`: for [`Zone::Deid`] the de-identified datasets and the exports, for
 /// [`Zone::Export`] the exports only, for [`Zone::Raw`] the raw datasets as `raw.<name>`.
-pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>) -> Result<SessionContext, DataFusionError> {
+/// De-identified tables are read as of `as_of`.
+pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>, as_of: AsOf) -> Result<SessionContext, DataFusionError> {
     let ctx = SessionContext::new();
     udf::register(&ctx, key);
     if zone == Zone::Raw {
         let catalog = ctx.catalog("datafusion").ok_or_else(|| DataFusionError::Plan("no default catalog".into()))?;
         catalog.register_schema("raw", Arc::new(MemorySchemaProvider::new()))?;
         for name in lake.dataset_names(Zone::Raw) {
-            register_dir(&ctx, TableReference::partial("raw", name.as_str()), &lake.dataset_dir(Zone::Raw, &name), false).await?;
+            register_dir(&ctx, TableReference::partial("raw", name.as_str()), &lake.dataset_dir(Zone::Raw, &name)).await?;
         }
         return Ok(ctx);
     }
     if zone == Zone::Deid {
+        let failed = |e: super::delta::DeidTableError| DataFusionError::Execution(e.to_string());
         for name in lake.dataset_names(Zone::Deid) {
-            register_dir(&ctx, TableReference::bare(name.as_str()), &lake.dataset_dir(Zone::Deid, &name), true).await?;
+            // A directory without a committed table holds nothing any version published.
+            if let Some(table) = DeidTable::open(lake, &name, as_of).await.map_err(failed)? {
+                ctx.register_table(TableReference::bare(name.as_str()), table.provider(&ctx).await.map_err(failed)?)?;
+            }
         }
     }
     for name in lake.dataset_names(Zone::Export) {
         if let Some(latest) = lake.export_runs(&name).pop() {
-            register_dir(&ctx, TableReference::bare(name.as_str()), &lake.dataset_dir(Zone::Export, &name).join(latest), false).await?;
+            register_dir(&ctx, TableReference::bare(name.as_str()), &lake.dataset_dir(Zone::Export, &name).join(latest)).await?;
         }
     }
     Ok(ctx)

@@ -46,6 +46,9 @@ pub struct DatasetRecord {
     pub output: String,
     pub partitions: Vec<PartitionRecord>,
     pub rows_written: u64,
+    /// The Delta table version this run committed (none when nothing changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_version: Option<u64>,
 }
 
 /// What an export wrote; also its `report.json`.

@@ -5,6 +5,7 @@ mod bad_input;
 mod corpus;
 mod export;
 mod hardening;
+mod lakehouse;
 mod query;
 mod retention;
 mod run;
@@ -17,6 +18,11 @@ use std::process::{Command, Output};
 /// The bundled demo lake.
 pub fn bundled_lake() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/lake")
+}
+
+/// The demo pipeline.
+pub fn demo_pipeline() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
 }
 
 /// The key the tests run with.
@@ -85,4 +91,30 @@ pub fn demo_lake() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&bundled_lake().join("raw"), &dir.path().join("raw"));
     dir
+}
+
+/// The Parquet files under `dir` a reader sees, sorted: in a Delta table (a directory with a
+/// `_delta_log`) only those its latest version holds, elsewhere every visible one.
+pub fn visible_parquet_files(dir: &Path) -> Vec<PathBuf> {
+    if dir.join("_delta_log").is_dir() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let table = runtime.block_on(piguard::lake::delta::DeidTable::open_at(dir.to_path_buf(), Default::default())).unwrap();
+        return table.map(|t| t.files().unwrap().into_iter().map(|f| f.path).collect()).unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(visible_parquet_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
 }

@@ -43,9 +43,9 @@ fn analysts_query_the_deid_zone_in_every_format() {
         assert!(r["csrq"].as_i64().unwrap() > 1900, "birthdays are years");
     }
 
-    // A run's hidden temporary output is never read.
-    let deid_users = lake.path().join("deid/users");
-    std::fs::copy(deid_users.join("part-00000.parquet"), deid_users.join(".tmp-x-part-00000.parquet")).unwrap();
+    // A file no commit added (a killed run's output) is never read.
+    let published = crate::visible_parquet_files(&lake.path().join("deid/users")).pop().unwrap();
+    std::fs::copy(&published, published.with_file_name("part-00000-uncommitted.parquet")).unwrap();
     let out = piguard_in(lake.path(), None, &["query", "--format", "csv", "select count(*) as n from users"]);
     assert_eq!(text(&out).0, "n\n500\n");
 }
@@ -106,7 +106,7 @@ fn bad_queries_are_one_line_and_exit_2() {
 #[test]
 fn analysts_sql_cannot_write_or_widen_the_session() {
     let lake = lake();
-    let deid_file = lake.path().join("deid/users/part-00000.parquet");
+    let deid_file = crate::visible_parquet_files(&lake.path().join("deid/users")).pop().unwrap();
     let before = std::fs::read(&deid_file).unwrap();
     let target = deid_file.to_str().unwrap().to_string();
     for sql in [

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use crate::{KEY, bundled_lake, command, copy_tree, demo_lake, piguard_in, text};
+use crate::{demo_pipeline, KEY, bundled_lake, command, copy_tree, demo_lake, piguard_in, text};
 
 /// The day the retention tests count ages to.
 const TODAY: &str = "2026-11-23";
@@ -20,9 +20,6 @@ const PAST_TODAY: &str = "2025-11-23";
 const PAST_LATER: &str = "2026-01-15";
 const PAST_FLOORS_PASSED: &str = "2026-06-01";
 
-fn demo_pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
-}
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

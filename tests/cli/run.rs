@@ -1,6 +1,6 @@
 //! `piguard run` and `piguard verify` on the demo lake.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -12,11 +12,8 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
-use crate::{AUDIT_KEY, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text};
+use crate::{demo_pipeline, AUDIT_KEY, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text};
 
-fn demo_pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
-}
 
 
 fn run_demo(lake: &Path, key: &str, extra: &[&str]) -> Output {
@@ -27,18 +24,7 @@ fn run_demo(lake: &Path, key: &str, extra: &[&str]) -> Output {
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for e in entries {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(parquet_files(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") && !p.file_name().unwrap().to_str().unwrap().starts_with('.') {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
+    crate::visible_parquet_files(dir)
 }
 
 fn read_batches(path: &Path) -> Vec<RecordBatch> {
@@ -345,18 +331,23 @@ fn the_leak_gate_stops_pi_hidden_in_an_innocent_column() {
 }
 
 #[test]
-fn a_killed_run_leaves_only_complete_partitions_and_the_rerun_finishes() {
+fn a_killed_run_leaves_each_table_at_a_whole_version_and_the_rerun_finishes() {
+    const DATASETS: [&str; 8] = ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
     let reference = demo_lake();
     assert_eq!(run_demo(reference.path(), KEY, &[]).status.code(), Some(0));
+    let expected: BTreeMap<&str, BTreeSet<String>> = DATASETS.iter().map(|ds| (*ds, rows(&reference.path().join("deid").join(ds)))).collect();
 
     let lake = demo_lake();
     let deid = lake.path().join("deid");
-    let files = |pred: &dyn Fn(&str) -> bool| if deid.is_dir() { walk(&deid).iter().filter(|p| pred(p.file_name().unwrap().to_str().unwrap())).count() } else { 0 };
-    // Killed first while a partition is being written, then after some have been published.
-    let writing = |_: usize| files(&|n| n.starts_with(".tmp-")) > 0;
-    let some_published = |before: usize| files(&|n| n == "_piguard_partition.json") > before + 5;
-    for kill_when in [&writing as &dyn Fn(usize) -> bool, &some_published] {
-        let before = files(&|n| n == "_piguard_partition.json");
+    let count = |pred: &dyn Fn(&Path) -> bool| if deid.is_dir() { walk(&deid).iter().filter(|p| pred(p)).count() } else { 0 };
+    let is_commit = |p: &Path| p.parent().is_some_and(|d| d.ends_with("_delta_log")) && p.extension().is_some_and(|x| x == "json");
+    let is_data = |p: &Path| p.extension().is_some_and(|x| x == "parquet");
+    // Killed first while the first files are written (nothing committed), then after a few
+    // tables have committed a new version.
+    let writing = |_: usize| count(&is_data) > 0;
+    let some_committed = |before: usize| count(&is_commit) > before + 2;
+    for kill_when in [&writing as &dyn Fn(usize) -> bool, &some_committed] {
+        let before = count(&is_commit);
         let mut child = command(None, Some(KEY), &["run", demo_pipeline().to_str().unwrap(), "--lake", lake.path().to_str().unwrap(), "--force"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -368,29 +359,36 @@ fn a_killed_run_leaves_only_complete_partitions_and_the_rerun_finishes() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        // Whatever is visible is a complete Parquet file.
-        for f in parquet_files(&deid) {
-            let rows: usize = read_batches(&f).iter().map(|b| b.num_rows()).sum();
-            assert!(rows > 0, "{} is complete", f.display());
+        // A reader sees each table whole (every row the run makes) or not at all, never part.
+        for ds in DATASETS {
+            let seen = rows(&deid.join(ds));
+            assert!(seen.is_empty() || seen == expected[ds], "{ds}: {} of {} rows visible", seen.len(), expected[ds].len());
         }
     }
-    // The kills really interrupted the runs: not every partition was finished.
-    let markers = |root: &Path| walk(root).into_iter().filter(|p| p.ends_with("_piguard_partition.json")).count();
-    let total = markers(&reference.path().join("deid"));
-    let done = markers(&lake.path().join("deid"));
-    assert!(done < total, "{done} of {total} partitions finished before the kill");
+    // The kills really interrupted the runs: not every table was committed twice.
+    let tables = |root: &Path| DATASETS.iter().filter(|ds| root.join("deid").join(ds).join("_delta_log").is_dir()).count();
+    assert!(tables(lake.path()) < DATASETS.len() || count(&is_commit) < 2 * DATASETS.len(), "the kills came too late");
     // Each killed run announced itself before publishing: the log names both, and is intact.
     let audit = command(Some(lake.path()), Some(KEY), &["audit", "verify"]).output().unwrap();
     assert_eq!(audit.status.code(), Some(0), "{}", text(&audit).1);
     assert_eq!(text(&audit).1.matches("began and recorded no outcome").count(), 2, "{}", text(&audit).1);
     let out = run_demo(lake.path(), KEY, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    assert_eq!(markers(&lake.path().join("deid")), total);
-    for ds in ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"] {
-        assert_eq!(rows(&lake.path().join("deid").join(ds)), rows(&reference.path().join("deid").join(ds)), "{ds}");
+    for ds in DATASETS {
+        assert_eq!(rows(&deid.join(ds)), expected[ds], "{ds}");
+        // What the killed runs wrote and never committed is gone from disk, not only unseen.
+        let on_disk: Vec<PathBuf> = walk(&deid.join(ds)).into_iter().filter(|p| is_data(p)).collect();
+        let seen = parquet_files(&deid.join(ds));
+        let uncommitted: Vec<&PathBuf> = on_disk.iter().filter(|p| !seen.contains(p)).filter(|p| !committed_ever(&deid.join(ds), p)).collect();
+        assert!(uncommitted.is_empty(), "{ds}: {uncommitted:?}");
     }
-    let leftovers: Vec<_> = walk(&lake.path().join("deid")).into_iter().filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(".tmp-")).collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Whether any commit of the Delta table at `table` ever added `file`.
+fn committed_ever(table: &Path, file: &Path) -> bool {
+    // File names carry the run that wrote them, and a run commits a table's files at once.
+    let name = file.file_name().unwrap().to_str().unwrap();
+    walk(&table.join("_delta_log")).iter().filter(|p| p.extension().is_some_and(|x| x == "json")).any(|log| std::fs::read_to_string(log).unwrap().contains(name))
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -1,0 +1,453 @@
+//! The de-identified zone's datasets as Delta Lake tables: one table per dataset, its files
+//! laid out by partition (`dt=2026-01-01/part-00000-<run>.parquet`), each file's provenance
+//! (what it was made from, how many rows) in its `add` action's tags.
+//!
+//! Every change of a table is one commit: a run replacing partitions, an erasure rewriting
+//! files, a purge removing them. A commit is a conditional create of the next log entry, so a
+//! writer that dies before it leaves only files no version references (readers never see
+//! them), and one that dies after it has published whole. Files a commit removes stay on disk
+//! for `query --as-of` until [`DeidTable::vacuum`] deletes them; erasure and purge vacuum at
+//! once, because what they remove must be physically gone, not only absent from the latest
+//! version.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::catalog::TableProvider;
+use datafusion::prelude::SessionContext;
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::transaction::CommitBuilder;
+use deltalake_core::kernel::{Action, Add, MetadataExt, Remove, StructType};
+use deltalake_core::operations::create::CreateBuilder;
+use deltalake_core::operations::vacuum::VacuumMode;
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use url::Url;
+
+use super::{DataFile, DatasetSource, FileFormat, Lake, Zone};
+
+/// Tag: the fingerprint of the inputs and plan a file was made from.
+const TAG_FINGERPRINT: &str = "piguard.fingerprint";
+/// Tag: the rows the file holds.
+const TAG_ROWS: &str = "piguard.rows";
+/// Tag: the run that wrote it.
+const TAG_RUN: &str = "piguard.run_id";
+
+/// Why a de-identified table could not be read or changed. Names the table, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum DeidTableError {
+    #[error("{table}: {message}")]
+    Delta { table: PathBuf, message: String },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("{table}: version {version} can no longer be read: a later purge or erasure deleted its files")]
+    Vacuumed { table: PathBuf, version: u64 },
+}
+
+/// Which version of a table to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsOf {
+    /// The latest commit.
+    #[default]
+    Latest,
+    /// The table as commit `N` left it.
+    Version(u64),
+    /// The latest commit at or before this time.
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::str::FromStr for AsOf {
+    type Err = String;
+
+    /// A version number, or an RFC 3339 time (`2026-11-30T12:00:00Z`).
+    fn from_str(s: &str) -> Result<AsOf, String> {
+        if let Ok(v) = s.parse::<u64>() {
+            return Ok(AsOf::Version(v));
+        }
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| AsOf::Time(t.to_utc()))
+            .map_err(|_| format!("`{s}` is neither a table version (0, 1, …) nor an RFC 3339 time (2026-11-30T12:00:00Z)"))
+    }
+}
+
+/// One data file of a table's current version.
+#[derive(Debug, Clone)]
+pub struct DeidFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its partition directory within the table (`""` for none).
+    pub partition: String,
+    /// Rows it holds, as its writer recorded.
+    pub rows: Option<u64>,
+    /// What it was made from, as its writer recorded.
+    pub fingerprint: Option<String>,
+    /// The action that removes it from the table.
+    remove: Remove,
+}
+
+/// What a change of a table is, as its log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeidOperation {
+    /// A run replaced these partitions.
+    Run { run_id: String, partitions: Vec<String> },
+    /// An erasure removed a subject's rows.
+    Erase { request_id: String },
+    /// A purge removed partitions past their retention.
+    Purge { purge_id: String },
+}
+
+impl DeidOperation {
+    fn delta(&self) -> DeltaOperation {
+        match self {
+            DeidOperation::Run { partitions, .. } => DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: None,
+                predicate: Some(format!("piguard partitions {}", partitions.join(", "))),
+            },
+            DeidOperation::Erase { request_id } => DeltaOperation::Delete { predicate: Some(format!("piguard erasure {request_id}")) },
+            DeidOperation::Purge { purge_id } => DeltaOperation::Delete { predicate: Some(format!("piguard purge {purge_id}")) },
+        }
+    }
+}
+
+/// A dataset of the de-identified zone: a loaded version of its Delta table.
+pub struct DeidTable {
+    root: PathBuf,
+    table: DeltaTable,
+}
+
+impl std::fmt::Debug for DeidTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeidTable").field("root", &self.root).field("version", &self.version()).finish()
+    }
+}
+
+fn table_url(root: &Path) -> Result<Url, DeidTableError> {
+    let abs = std::path::absolute(root).map_err(|cause| DeidTableError::Io { path: root.to_path_buf(), cause })?;
+    Url::from_directory_path(&abs).map_err(|()| DeidTableError::Delta { table: root.to_path_buf(), message: "not an absolute path".into() })
+}
+
+impl DeidTable {
+    /// Dataset `name`'s table as of `as_of`; `None` when no run has committed it.
+    pub async fn open(lake: &Lake, name: &str, as_of: AsOf) -> Result<Option<DeidTable>, DeidTableError> {
+        DeidTable::open_at(lake.dataset_dir(Zone::Deid, name), as_of).await
+    }
+
+    /// The table at directory `root` as of `as_of`; `None` when `root` holds no Delta table.
+    pub async fn open_at(root: PathBuf, as_of: AsOf) -> Result<Option<DeidTable>, DeidTableError> {
+        if !root.join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+        let mut builder = DeltaTableBuilder::from_url(table_url(&root)?).map_err(delta_err(&root))?;
+        builder = match as_of {
+            AsOf::Latest => builder,
+            AsOf::Version(v) => builder.with_version(v),
+            AsOf::Time(t) => builder.with_timestamp(t),
+        };
+        match builder.load().await {
+            Ok(table) => {
+                let table = DeidTable { root, table };
+                // A past version whose files a vacuum deleted would fail mid-read, or, where
+                // its statistics answer the query, not at all: it is refused whole.
+                if as_of != AsOf::Latest && table.files()?.iter().any(|f| !f.path.is_file()) {
+                    let version = table.version();
+                    return Err(DeidTableError::Vacuumed { table: table.root, version });
+                }
+                Ok(Some(table))
+            }
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(delta_err(&root)(e)),
+        }
+    }
+
+    /// The version loaded.
+    pub fn version(&self) -> u64 {
+        self.table.version().unwrap_or_default()
+    }
+
+    /// The table's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The data files of the loaded version, by path.
+    pub fn files(&self) -> Result<Vec<DeidFile>, DeidTableError> {
+        let snapshot = self.table.snapshot().map_err(delta_err(&self.root))?;
+        let mut files: Vec<DeidFile> = snapshot
+            .log_data()
+            .iter()
+            .map(|view| {
+                // Tags are read only through the add action.
+                #[allow(deprecated)]
+                let add = view.add_action();
+                let tag = |k: &str| add.tags.as_ref().and_then(|t| t.get(k).cloned().flatten());
+                let rel = percent_decode(&add.path);
+                let partition = Path::new(&rel).parent().map(|p| p.display().to_string()).unwrap_or_default();
+                DeidFile {
+                    path: self.root.join(&rel),
+                    partition,
+                    rows: tag(TAG_ROWS).and_then(|r| r.parse().ok()),
+                    fingerprint: tag(TAG_FINGERPRINT),
+                    remove: view.remove_action(true),
+                }
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// The loaded version as a dataset for piguard's readers (`None` when it holds no file).
+    pub fn source(&self, name: &str) -> Result<Option<DatasetSource>, DeidTableError> {
+        let files: Vec<DataFile> = self.files()?.into_iter().map(|f| DataFile { path: f.path, format: FileFormat::Parquet }).collect();
+        Ok((!files.is_empty()).then(|| DatasetSource { name: name.to_string(), path: self.root.clone(), files, partition_columns: Vec::new() }))
+    }
+
+    /// The loaded version as a DataFusion table (what outside engines read, too).
+    pub async fn provider(&self, ctx: &SessionContext) -> Result<Arc<dyn TableProvider>, DeidTableError> {
+        let failed = delta_err(&self.root);
+        self.table.update_datafusion_session(&ctx.state()).map_err(&failed)?;
+        self.table.table_provider().await.map_err(|e| DeidTableError::Delta { table: self.root.clone(), message: e.to_string() })
+    }
+
+    /// Deletes every file the latest version does not reference: those earlier commits
+    /// removed, and those a killed writer never committed. Older versions can no longer be
+    /// read afterwards. Returns how many files were deleted.
+    pub async fn vacuum(self) -> Result<usize, DeidTableError> {
+        let failed = delta_err(&self.root);
+        let (_, metrics) = self
+            .table
+            .vacuum()
+            .with_mode(VacuumMode::Full)
+            .with_retention_period(chrono::Duration::zero())
+            .with_enforce_retention_duration(false)
+            .await
+            .map_err(&failed)?;
+        remove_empty_dirs(&self.root).map_err(|cause| DeidTableError::Io { path: self.root.clone(), cause })?;
+        Ok(metrics.files_deleted.len())
+    }
+}
+
+/// Vacuums dataset `name`'s table as its latest version stands (see [`DeidTable::vacuum`]);
+/// nothing when it has no table.
+pub async fn vacuum_latest(lake: &Lake, name: &str) -> Result<usize, DeidTableError> {
+    match DeidTable::open(lake, name, AsOf::Latest).await? {
+        Some(table) => table.vacuum().await,
+        None => Ok(0),
+    }
+}
+
+/// Deletes the data files a killed writer left in dataset `name`'s table directory: files no
+/// version references, written after the latest commit (or, with no table yet, every data
+/// file there). Files earlier commits removed are kept for `--as-of`. Callers hold the lake's
+/// lock, so no writer is working. Returns how many were deleted.
+pub fn remove_uncommitted(lake: &Lake, name: &str, table: Option<&DeidTable>) -> Result<usize, DeidTableError> {
+    let root = lake.dataset_dir(Zone::Deid, name);
+    let (referenced, committed_at) = match table {
+        Some(t) => {
+            let snapshot = t.table.snapshot().map_err(delta_err(&root))?;
+            let referenced: std::collections::HashSet<PathBuf> = t.files()?.into_iter().map(|f| f.path).collect();
+            (referenced, snapshot.version_timestamp(t.version()).unwrap_or(i64::MAX))
+        }
+        None => (Default::default(), i64::MIN),
+    };
+    let mut removed = 0;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| DeidTableError::Io { path, cause }
+    };
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let path = entry.map_err(io(&dir))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with('_') || name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if FileFormat::of(&path) != Some(FileFormat::Parquet) || referenced.contains(&path) {
+                continue;
+            }
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).map_err(io(&path))?;
+            let modified = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            if modified > committed_at {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// A dataset found by listing a directory, narrowed to the files its latest version holds
+/// when the directory is a Delta table (`None` when that version holds none); any other
+/// dataset as found.
+pub async fn current(source: DatasetSource) -> Result<Option<DatasetSource>, DeidTableError> {
+    match DeidTable::open_at(source.path.clone(), AsOf::Latest).await? {
+        Some(table) => table.source(&source.name),
+        None => Ok(Some(source)),
+    }
+}
+
+/// Add actions and removals for one table, committed as one version.
+#[derive(Debug, Default)]
+pub struct DeidCommit {
+    adds: Vec<Add>,
+    removes: Vec<Remove>,
+    schema: Option<Arc<Schema>>,
+    partition_columns: Vec<String>,
+}
+
+impl DeidCommit {
+    /// Adds `file` (inside the table's directory, in partition `partition`), written by `run_id`
+    /// from inputs with `fingerprint`.
+    pub fn add(&mut self, root: &Path, file: &Path, rows: u64, fingerprint: &str, run_id: &str) -> Result<(), DeidTableError> {
+        let io = |cause| DeidTableError::Io { path: file.to_path_buf(), cause };
+        // Durable before any version can reference it: a power cut after the commit must not
+        // leave the log naming a truncated file.
+        std::fs::File::open(file).and_then(|f| f.sync_all()).map_err(io)?;
+        if let Some(dir) = file.parent() {
+            super::sync_dir(dir).map_err(io)?;
+        }
+        let meta = std::fs::metadata(file).map_err(io)?;
+        let modified = meta.modified().map_err(io)?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let rel = file.strip_prefix(root).map_err(|_| DeidTableError::Delta { table: root.to_path_buf(), message: format!("{} is outside the table", file.display()) })?;
+        if self.schema.is_none() {
+            let reader = std::fs::File::open(file).map_err(io)?;
+            let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
+                .map_err(|e| DeidTableError::Delta { table: file.to_path_buf(), message: e.to_string() })?;
+            self.schema = Some(builder.schema().clone());
+        }
+        // Hive directories (`dt=2026-01-01/`) are Delta partition values: the files hold no
+        // such column, readers take it from the log.
+        let partition_values: Vec<(String, String)> = rel
+            .parent()
+            .into_iter()
+            .flat_map(|p| p.components())
+            .filter_map(|c| c.as_os_str().to_str()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        if self.partition_columns.is_empty() {
+            self.partition_columns = partition_values.iter().map(|(k, _)| k.clone()).collect();
+        }
+        let tags = [(TAG_FINGERPRINT, fingerprint.to_string()), (TAG_ROWS, rows.to_string()), (TAG_RUN, run_id.to_string())];
+        self.adds.push(Add {
+            path: rel.display().to_string(),
+            partition_values: partition_values.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+            size: meta.len() as i64,
+            modification_time: modified,
+            data_change: true,
+            stats: Some(serde_json::json!({ "numRecords": rows }).to_string()),
+            tags: Some(tags.into_iter().map(|(k, v)| (k.to_string(), Some(v))).collect()),
+            ..Default::default()
+        });
+        Ok(())
+    }
+
+    /// Removes `file` from the table.
+    pub fn remove(&mut self, file: &DeidFile) {
+        self.removes.push(file.remove.clone());
+    }
+
+    /// Whether there is nothing to commit.
+    pub fn is_empty(&self) -> bool {
+        self.adds.is_empty() && self.removes.is_empty()
+    }
+
+    /// Commits the changes to dataset `name`'s table as one version (creating the table when
+    /// `table` is `None`), and returns the version.
+    pub async fn commit(self, lake: &Lake, name: &str, table: Option<&DeidTable>, operation: &DeidOperation) -> Result<u64, DeidTableError> {
+        let root = lake.dataset_dir(Zone::Deid, name);
+        let failed = delta_err(&root);
+        let schema = match &self.schema {
+            Some(s) => Some(delta_schema(s, &self.partition_columns).map_err(&failed)?),
+            None => None,
+        };
+        let mut actions: Vec<Action> = self.removes.into_iter().map(Action::Remove).collect();
+        actions.extend(self.adds.into_iter().map(Action::Add));
+        let Some(table) = table else {
+            let schema = schema.ok_or_else(|| DeidTableError::Delta { table: root.clone(), message: "a new table needs a data file".into() })?;
+            std::fs::create_dir_all(&root).map_err(|cause| DeidTableError::Io { path: root.clone(), cause })?;
+            let created = CreateBuilder::new()
+                .with_location(table_url(&root)?.to_string())
+                .with_table_name(name)
+                .with_columns(schema.fields().cloned())
+                .with_partition_columns(self.partition_columns)
+                .with_actions(actions)
+                .await
+                .map_err(&failed)?;
+            return Ok(created.version().unwrap_or_default());
+        };
+        let snapshot = table.table.snapshot().map_err(&failed)?;
+        if let Some(schema) = schema.filter(|s| *s != *snapshot.schema()) {
+            // A changed plan (a column dropped, another kept) changes the table's schema.
+            actions.push(Action::Metadata(snapshot.metadata().clone().with_schema(&schema).map_err(|e| failed(e.into()))?));
+        }
+        let committed = CommitBuilder::default()
+            .with_actions(actions)
+            .build(Some(snapshot), table.table.log_store(), operation.delta())
+            .await
+            .map_err(&failed)?;
+        Ok(committed.version())
+    }
+}
+
+/// The Delta schema of files piguard wrote, with `partition_columns` (strings, as hive
+/// directories are read): view types read as their plain kinds, and times as microseconds
+/// (Delta's only timestamp unit).
+fn delta_schema(arrow: &Schema, partition_columns: &[String]) -> Result<StructType, DeltaTableError> {
+    let plain = |t: &DataType| match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone().or_else(|| Some("UTC".into()))),
+        other => other.clone(),
+    };
+    let mut fields: Vec<Field> = arrow.fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), true)).collect();
+    for c in partition_columns.iter().filter(|c| arrow.field_with_name(c).is_err()) {
+        fields.push(Field::new(c, DataType::Utf8, true));
+    }
+    (&Schema::new(fields)).try_into_kernel().map_err(DeltaTableError::from)
+}
+
+/// Removes the partition directories a vacuum emptied (never the log).
+fn remove_empty_dirs(dir: &Path) -> std::io::Result<bool> {
+    let mut empty = true;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_') || n.starts_with('.'));
+        if path.is_dir() && !hidden && remove_empty_dirs(&path)? {
+            std::fs::remove_dir(&path)?;
+        } else {
+            empty = false;
+        }
+    }
+    Ok(empty)
+}
+
+fn delta_err(root: &Path) -> impl Fn(DeltaTableError) -> DeidTableError + '_ {
+    move |e| DeidTableError::Delta { table: root.to_path_buf(), message: e.to_string() }
+}
+
+/// Decodes the `%XX` escapes of a Delta path (partition values such as `dt=2026-01-01` may be
+/// escaped by other writers).
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

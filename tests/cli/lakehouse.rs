@@ -1,0 +1,148 @@
+//! The de-identified zone as Delta Lake tables: one version per dataset per run, read by
+//! any Delta reader, time travel for audits, and erasure that leaves no version holding the
+//! subject.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use serde_json::Value;
+
+use crate::{KEY, command, demo_lake, demo_pipeline, text, visible_parquet_files};
+
+fn run(lake: &Path, extra: &[&str]) -> Value {
+    let pipeline = demo_pipeline();
+    let mut args = vec!["run", pipeline.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = command(Some(lake), Some(KEY), &args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let manifest = text(&out).0.lines().find_map(|l| l.split("manifest ").nth(1)).map(str::trim).map(PathBuf::from).expect("the run names its manifest");
+    serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap()
+}
+
+fn table_version(manifest: &Value, dataset: &str) -> Option<u64> {
+    let d = manifest["datasets"].as_array().unwrap().iter().find(|d| d["name"] == dataset).unwrap();
+    d["table_version"].as_u64()
+}
+
+fn query(lake: &Path, sql: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec!["query", sql, "--format", "csv"];
+    args.extend_from_slice(extra);
+    let out = command(Some(lake), None, &args).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+fn data_files_on_disk(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(data_files_on_disk(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.insert(p);
+        }
+    }
+    out
+}
+
+/// Every value of `column` in the Parquet files given.
+fn values_in(files: impl IntoIterator<Item = PathBuf>, column: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in files {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap()).unwrap().build().unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let col = cast(batch.column_by_name(column).unwrap(), &DataType::Utf8).unwrap();
+            let col = col.as_string::<i32>();
+            out.extend((0..col.len()).filter(|i| !col.is_null(*i)).map(|i| col.value(i).to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn each_run_commits_one_version_per_dataset_that_an_outside_delta_reader_reads() {
+    let lake = demo_lake();
+    let first = run(lake.path(), &[]);
+    assert_eq!(table_version(&first, "users"), Some(0));
+    assert_eq!(table_version(&first, "browsing_logs"), Some(0), "457 partitions, one commit");
+    let users = lake.path().join("deid/users");
+
+    // An outside reader: delta-rs's DataFusion provider, with nothing of piguard's.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let count = |dir: &Path| {
+        runtime.block_on(async {
+            let url = url::Url::from_directory_path(dir).unwrap();
+            let table = deltalake_core::open_table(url).await.unwrap();
+            let ctx = SessionContext::new();
+            table.update_datafusion_session(&ctx.state()).unwrap();
+            ctx.register_table("t", table.table_provider().await.unwrap()).unwrap();
+            let batches = ctx.sql("select count(*) from t").await.unwrap().collect().await.unwrap();
+            batches[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0)
+        })
+    };
+    assert_eq!(count(&users), 500);
+    assert_eq!(count(&lake.path().join("deid/browsing_logs")), 5000);
+
+    // piguard's Parquet settings survive: zstd, and a bloom filter on the subject column.
+    let file = visible_parquet_files(&users).pop().unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    let row_group = reader.metadata().row_group(0);
+    let subject = row_group.columns().iter().find(|c| c.column_path().string() == "user_id").unwrap();
+    assert!(matches!(subject.compression(), parquet::basic::Compression::ZSTD(_)));
+    assert!(subject.bloom_filter_offset().is_some(), "bloom filter on the subject column");
+
+    // Nothing changed: no new version. Forced: one more, and the old one stays readable.
+    assert_eq!(table_version(&run(lake.path(), &[]), "users"), None);
+    assert_eq!(std::fs::read_dir(users.join("_delta_log")).unwrap().count(), 1);
+    let forced = run(lake.path(), &["--force"]);
+    assert_eq!(table_version(&forced, "users"), Some(1));
+    assert_eq!(data_files_on_disk(&users).len(), 2, "version 0's file is kept for --as-of");
+    for as_of in [&[][..], &["--as-of", "0"], &["--as-of", "1"]] {
+        let (code, stdout, stderr) = query(lake.path(), "select count(*) as n from users", as_of);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(stdout.lines().nth(1), Some("500"), "{as_of:?}");
+    }
+    let (code, _, stderr) = query(lake.path(), "select count(*) from users", &["--as-of", "7"]);
+    assert_eq!(code, Some(2));
+    // Tables are opened by name, so the first without a version 7 is named.
+    assert!(stderr.contains("deid/browsing_logs"), "the error names the table: {stderr}");
+    let (code, _, stderr) = query(lake.path(), "select 1", &["--as-of", "yesterday"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("RFC 3339"), "{stderr}");
+}
+
+#[test]
+fn erasure_leaves_the_subject_in_no_version_on_disk() {
+    let lake = demo_lake();
+    run(lake.path(), &[]);
+    run(lake.path(), &["--force"]);
+    let users = lake.path().join("deid/users");
+    let before = values_in(data_files_on_disk(&users), "user_id");
+
+    let out = command(Some(lake.path()), Some(KEY), &["erase", "--subject", "100000002", "--reason", "account closed"]).output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out).1);
+
+    // Every file left on disk is one the latest version holds: older versions are vacuumed.
+    let on_disk = data_files_on_disk(&users);
+    assert_eq!(on_disk, visible_parquet_files(&users).into_iter().collect::<BTreeSet<_>>());
+    let after = values_in(on_disk, "user_id");
+    let gone: Vec<&String> = before.difference(&after).collect();
+    assert_eq!(gone.len(), 1, "exactly the subject's pseudonym is gone");
+    assert_eq!(after.len(), 499);
+    // The versions that held the subject cannot be read back.
+    let (code, _, stderr) = query(lake.path(), "select count(*) from users", &["--as-of", "0"]);
+    assert_eq!(code, Some(2), "version 0 is gone");
+    assert!(stderr.contains("version 0 can no longer be read"), "{stderr}");
+
+    // The audit log records the version the erasure committed.
+    let log = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
+    let erase: Value = log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|e| e["action"] == "erase").unwrap();
+    let version = erase["deid_versions"]["users"].as_u64().expect("the users table's version");
+    assert!(version >= 2, "after the two runs' versions: {version}");
+}

@@ -26,7 +26,7 @@ use parquet::file::statistics::Statistics;
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation, check_reason};
 use crate::integrity::{self, IntegrityError};
-use crate::lake::delta::{AsOf, DeidCommit, DeidFile, DeidOperation, DeidTable, DeidTableError, vacuum_latest};
+use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableError, TableOperation, vacuum_latest, vacuum_scope};
 use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LockError, TMP_PREFIX, Zone};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError, LeftFile};
 use crate::plan::retention::DatingError;
@@ -48,7 +48,7 @@ pub enum RetentionError {
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error(transparent)]
-    Table(#[from] DeidTableError),
+    Table(#[from] TableError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{0}")]
@@ -97,7 +97,7 @@ pub struct ErasureOutcome {
     pub left: Vec<LeftFile>,
     /// The de-identified tables changed, with the version committed (older versions are
     /// vacuumed: their files are deleted).
-    pub deid_versions: BTreeMap<String, u64>,
+    pub table_versions: BTreeMap<String, u64>,
 }
 
 impl ErasureOutcome {
@@ -206,56 +206,62 @@ impl<'a> Eraser<'a> {
             let p = &w.planned;
             for (ref_key, subject) in p.subject_columns(&self.domains) {
                 let Some(reference) = request.subject_refs.get(&ref_key) else { continue };
-                let source = match self.lake.dataset(Zone::Raw, p.name()) {
-                    Ok(source) => source,
-                    Err(e) => {
-                        outcome.leave(&self.lake.dataset_dir(Zone::Raw, p.name()), e.to_string());
-                        None
-                    }
+                // Due holds are in the raw zone; the rest of the zones were erased already.
+                let zones: &[Zone] = match scope {
+                    Scope::All { .. } => &[Zone::Raw, Zone::Deid],
+                    Scope::DueHolds(_) => &[Zone::Raw],
                 };
-                if let Some(source) = source {
-                    let search = Search { planned: p, source: &source, subject: &subject, reference, zone: Zone::Raw };
-                    self.apply_to(&mut outcome, &search, &scope, id, &mut Vec::new()).await?;
-                }
-                if matches!(scope, Scope::All { .. }) {
-                    self.erase_deid(&mut outcome, request, p, &subject, reference, id).await?;
+                for &zone in zones {
+                    let search = Subject { planned: p, subject: &subject, reference };
+                    self.erase_in(&mut outcome, request, &search, zone, &scope, id).await?;
                 }
             }
         }
         Ok(outcome)
     }
 
-    /// Removes the subject's rows from dataset `p`'s de-identified table: the files holding
-    /// them rewritten without them, in one commit, then every file no longer in the latest
-    /// version deleted (older versions hold the subject too).
-    async fn erase_deid(
-        &self,
-        outcome: &mut ErasureOutcome,
-        request: &ErasureRecord,
-        p: &crate::plan::PlannedDataset,
-        subject: &SubjectColumn,
-        reference: &str,
-        id: Option<&str>,
-    ) -> Result<(), RetentionError> {
-        let table = match DeidTable::open(self.lake, p.name(), AsOf::Latest).await {
-            Ok(Some(table)) => table,
-            Ok(None) => return Ok(()),
+    /// Removes (or, under a floor, holds) the subject's rows in dataset `p` of `zone`. A Delta
+    /// table's files holding them are rewritten to new files that one commit puts in place of
+    /// the old, and the table is then vacuumed, since older versions hold the subject too;
+    /// other files are rewritten in place. What cannot be read is left, with why.
+    async fn erase_in(&self, outcome: &mut ErasureOutcome, request: &ErasureRecord, found: &Subject<'_>, zone: Zone, scope: &Scope<'_>, id: Option<&str>) -> Result<(), RetentionError> {
+        let p = found.planned;
+        let dir = self.lake.dataset_dir(zone, p.name());
+        let table = match LakeTable::open_at(dir.clone(), AsOf::Latest).await {
+            Ok(table) => table,
             Err(e) => {
-                outcome.leave(&self.lake.dataset_dir(Zone::Deid, p.name()), e.to_string());
+                outcome.leave(&dir, e.to_string());
                 return Ok(());
             }
         };
-        let files = table.files()?;
-        let Some(source) = table.source(p.name())? else { return Ok(()) };
-        let search = Search { planned: p, source: &source, subject, reference, zone: Zone::Deid };
-        let mut rewrites = Vec::new();
-        self.apply_to(outcome, &search, &Scope::All { id }, id, &mut rewrites).await?;
-        if !rewrites.is_empty() {
-            self.commit_rewrites(outcome, request, p, &table, &files, &rewrites).await?;
+        let source = match &table {
+            Some(t) => t.source(p.name()).map_err(|e| e.to_string()),
+            // The de-identified zone holds only tables; nothing there before a run.
+            None if zone == Zone::Deid => return Ok(()),
+            None => self.lake.dataset(zone, p.name()).map_err(|e| e.to_string()),
+        };
+        let source = match source {
+            Ok(source) => source,
+            Err(reason) => {
+                outcome.leave(&dir, reason);
+                return Ok(());
+            }
+        };
+        if let Some(source) = source {
+            let search = Search { planned: p, source: &source, subject: found.subject, reference: found.reference, zone };
+            let mut rewrites = Vec::new();
+            self.apply_to(outcome, &search, scope, id, table.is_some().then_some(&mut rewrites)).await?;
+            if let Some(table) = &table
+                && !rewrites.is_empty()
+            {
+                self.commit_rewrites(outcome, request, zone, p.name(), table, &rewrites).await?;
+            }
         }
-        // Always: older versions may hold the subject though the latest does not (a run
-        // after the raw zone's erasure, or an erasure that died between commit and vacuum).
-        vacuum_latest(self.lake, p.name()).await?;
+        if table.is_some() {
+            // Always: older versions may hold the subject though the latest does not (a run
+            // after the raw zone's erasure, or an erasure that died between commit and vacuum).
+            vacuum_latest(dir, vacuum_scope(zone)).await?;
+        }
         Ok(())
     }
 
@@ -264,25 +270,25 @@ impl<'a> Eraser<'a> {
         &self,
         outcome: &mut ErasureOutcome,
         request: &ErasureRecord,
-        p: &crate::plan::PlannedDataset,
-        table: &DeidTable,
-        files: &[DeidFile],
+        zone: Zone,
+        name: &str,
+        table: &LakeTable,
         rewrites: &[Rewrite],
     ) -> Result<(), RetentionError> {
-        let mut commit = DeidCommit::default();
+        let files = table.files()?;
+        let mut commit = TableCommit::default();
         for r in rewrites {
             let old = files.iter().find(|f| f.path == r.old).expect("a rewritten file is one of the table's");
-            let rows = old.rows.map_or(0, |n| n.saturating_sub(r.removed));
-            commit.add(table.root(), &r.new, rows, old.fingerprint.as_deref().unwrap_or_default(), &request.request_id)?;
+            commit.add(table.root(), &r.new, r.rows, old.fingerprint.as_deref(), &request.request_id)?;
             commit.remove(old);
         }
-        let version = commit.commit(self.lake, p.name(), Some(table), &DeidOperation::Erase { request_id: request.request_id.clone() }).await?;
-        outcome.deid_versions.insert(p.name().to_string(), version);
+        let version = commit.commit(table.root(), Some(table), &TableOperation::Erase { request_id: request.request_id.clone() }).await?;
+        outcome.table_versions.insert(format!("{}/{name}", zone.dir()), version);
         Ok(())
     }
 
-    /// Removes (or, under a floor, holds) the subject's rows in one zone of one dataset; in
-    /// the de-identified zone the rewritten files are new files, listed in `rewrites` for the
+    /// Removes (or, under a floor, holds) the subject's rows in one zone of one dataset; with
+    /// `rewrites` (a Delta table's), the rewritten files are new files, listed there for the
     /// caller to commit.
     async fn apply_to(
         &self,
@@ -290,7 +296,7 @@ impl<'a> Eraser<'a> {
         search: &Search<'_>,
         scope: &Scope<'_>,
         id: Option<&str>,
-        rewrites: &mut Vec<Rewrite>,
+        mut rewrites: Option<&mut Vec<Rewrite>>,
     ) -> Result<(), RetentionError> {
         let Search { planned: p, source, subject, reference, zone } = *search;
         let matches = subject.matches(zone, &[reference.to_string()], &self.hash);
@@ -336,12 +342,16 @@ impl<'a> Eraser<'a> {
                     continue;
                 }
                 let keep = matches.clone().is_not_true();
-                match zone {
-                    Zone::Raw => self.rewrite(file, keep, raw_parquet_options(subject)).await?,
-                    _ => {
-                        let new = deid_rewrite_path(&file.path, &outcome.request_id);
-                        self.write_kept(file, keep, &new, deid_parquet_options(&p.plan)).await?;
-                        rewrites.push(Rewrite { old: file.path.clone(), new, removed: found });
+                let options = match zone {
+                    Zone::Raw => raw_parquet_options(subject),
+                    _ => deid_parquet_options(&p.plan),
+                };
+                match rewrites.as_mut() {
+                    None => self.rewrite(file, keep, options).await?,
+                    Some(list) => {
+                        let new = table_rewrite_path(&file.path, &outcome.request_id);
+                        let rows = self.write_kept(file, keep, &new, options).await?;
+                        list.push(Rewrite { old: file.path.clone(), new, rows });
                     }
                 }
                 outcome.files_rewritten += 1;
@@ -384,29 +394,38 @@ impl<'a> Eraser<'a> {
         lake::publish(&tmp, &file.path).map_err(io_err(&file.path))
     }
 
-    /// Writes the rows of `file` where `keep` holds to `target`.
-    async fn write_kept(&self, file: &DataFile, keep: Expr, target: &Path, options: TableParquetOptions) -> Result<(), RetentionError> {
+    /// Writes the rows of `file` where `keep` holds to `target`, and says how many.
+    async fn write_kept(&self, file: &DataFile, keep: Expr, target: &Path, options: TableParquetOptions) -> Result<u64, RetentionError> {
         let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
         let df = self.ctx.read_parquet(file.path.display().to_string(), ParquetReadOptions::default()).await.map_err(failed)?;
-        df.filter(keep)
+        let written = df
+            .filter(keep)
             .map_err(failed)?
             .write_parquet(&target.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(options))
             .await
             .map_err(failed)?;
-        Ok(())
+        Ok(written.first().and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0))).unwrap_or(0))
     }
 }
 
-/// A de-identified file rewritten without a subject's rows, not yet committed.
+/// The rows a caller searches for: a subject's reference in a dataset's subject column.
+struct Subject<'s> {
+    planned: &'s crate::plan::PlannedDataset,
+    subject: &'s SubjectColumn,
+    reference: &'s str,
+}
+
+/// A table's file rewritten without a subject's rows, not yet committed.
 struct Rewrite {
     old: PathBuf,
     new: PathBuf,
-    removed: u64,
+    /// The rows kept.
+    rows: u64,
 }
 
-/// Where a de-identified file rewritten for erasure `request_id` goes: beside it, named for
-/// the request (a new file; the old one stays until the commit's vacuum).
-fn deid_rewrite_path(old: &Path, request_id: &str) -> PathBuf {
+/// Where a table's file rewritten for erasure `request_id` goes: beside it, named for the
+/// request (a new file; the old one stays until the commit's vacuum).
+fn table_rewrite_path(old: &Path, request_id: &str) -> PathBuf {
     let stem = old.file_stem().and_then(|n| n.to_str()).unwrap_or("part");
     old.with_file_name(format!("{stem}-{request_id}.parquet"))
 }
@@ -590,7 +609,7 @@ pub(crate) fn record(audit: &AuditLog, ledger: &ErasureLedger, request: &Erasure
         rows_held: outcome.held.iter().map(|h| h.rows).sum(),
         partitions_held: outcome.held.len(),
         files_left: outcome.left.len(),
-        deid_versions: outcome.deid_versions.clone(),
+        table_versions: outcome.table_versions.clone(),
         ledger: ledger_seal,
     })?;
     Ok(())

@@ -155,7 +155,7 @@ mod tests {
             bytes_deleted: 0,
             erasures_done: 0,
             erasures_pending: 0,
-            deid_versions: BTreeMap::new(),
+            table_versions: BTreeMap::new(),
         };
         log.append(&closed).unwrap();
         log.append(&began("purge-2")).unwrap();

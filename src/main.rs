@@ -343,10 +343,26 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("piguard: error: {:#}", f.error);
+            eprintln!("piguard: error: {}", error_chain(&f.error));
             ExitCode::from(f.code)
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: library errors often quote the
+/// error they wrap already.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if !line.contains(&message) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&message);
+        }
+    }
+    line
 }
 
 fn sample(dir: PathBuf, users: usize, seed: u64, end_date: NaiveDate) -> Result<(), Failure> {

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use crate::audit::{AuditEvent, AuditLog, Operation};
 use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
 use crate::integrity;
-use crate::lake::delta::{AsOf, DeidCommit, DeidOperation, DeidTable, vacuum_latest};
+use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableOperation, vacuum_latest, vacuum_scope};
 use crate::lake::{self, DataFile, FileFormat, Lake, Zone};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LeftFile, open_requests, pending_subjects};
 use crate::plan::retention::age_days;
@@ -122,18 +122,21 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
         erasures_due: Vec::new(),
     };
     let mut doomed: Vec<(PathBuf, String)> = Vec::new();
-    let mut doomed_deid: BTreeMap<String, (DeidTable, BTreeSet<String>)> = BTreeMap::new();
+    // Delta tables, raw ones first: (zone, dataset, table, expired partitions).
+    let mut doomed_tables: Vec<(Zone, String, LakeTable, BTreeSet<String>)> = Vec::new();
     // Raw first: see the module's note.
     for zone in [Zone::Raw, Zone::Deid] {
         for p in purged.iter().map(|w| &w.planned).filter(|p| p.retention.max_days.is_some()) {
             let mut expired = BTreeSet::new();
-            // What is on disk, not only what the latest version holds: an expired partition
-            // that an earlier purge committed away but died before deleting is deleted now.
-            let table = match zone {
-                Zone::Raw => None,
-                _ => DeidTable::open(lake, p.name(), AsOf::Latest).await?,
+            let table = LakeTable::open_at(lake.dataset_dir(zone, p.name()), AsOf::Latest).await?;
+            // In tables piguard alone writes, what is on disk, not only what the latest
+            // version holds: an expired partition that an earlier purge committed away but
+            // died before deleting is deleted now.
+            let source = match (&table, zone) {
+                (Some(_), Zone::Deid) => lake.stored_files(zone, p.name())?,
+                _ => lake.dataset(zone, p.name())?,
             };
-            let Some(source) = lake.dataset(zone, p.name())? else {
+            let Some(source) = source else {
                 continue;
             };
             for (partition, files) in source.partitions() {
@@ -159,16 +162,14 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
                 expired.insert(partition);
             }
             match table {
-                Some(t) if !expired.is_empty() => {
-                    doomed_deid.insert(p.name().to_string(), (t, expired));
-                }
+                Some(t) if !expired.is_empty() => doomed_tables.push((zone, p.name().to_string(), t, expired)),
                 Some(_) => {}
                 None => doomed.extend(expired.into_iter().map(|partition| (source.path.clone(), partition))),
             }
         }
     }
     let purge_id = format!("purge-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-    let mut deid_versions = BTreeMap::new();
+    let mut table_versions = BTreeMap::new();
     if !options.dry_run {
         // Announced before anything is deleted, so a purge that dies part-way is in the log.
         let mut targets: BTreeMap<String, usize> = BTreeMap::new();
@@ -179,17 +180,17 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
         for (dataset_dir, partition) in &doomed {
             delete_partition(dataset_dir, partition)?;
         }
-        for (name, (table, partitions)) in doomed_deid {
-            let mut commit = DeidCommit::default();
+        for (zone, name, table, partitions) in doomed_tables {
+            let mut commit = TableCommit::default();
             for f in table.files()?.iter().filter(|f| partitions.contains(&f.partition)) {
                 commit.remove(f);
             }
             if !commit.is_empty() {
-                let version = commit.commit(lake, &name, Some(&table), &DeidOperation::Purge { purge_id: purge_id.clone() }).await?;
-                deid_versions.insert(name.clone(), version);
+                let version = commit.commit(table.root(), Some(&table), &TableOperation::Purge { purge_id: purge_id.clone() }).await?;
+                table_versions.insert(format!("{}/{name}", zone.dir()), version);
             }
             // Expired rows are gone from every version, not only the latest.
-            vacuum_latest(lake, &name).await?;
+            vacuum_latest(table.root().to_path_buf(), vacuum_scope(zone)).await?;
         }
     }
 
@@ -225,7 +226,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
             bytes_deleted: report.partitions.iter().map(|e| e.bytes).sum(),
             erasures_done: report.erasures.iter().filter(|e| e.state() == ErasureState::Done).count(),
             erasures_pending: report.erasures.iter().filter(|e| e.state() != ErasureState::Done).count(),
-            deid_versions,
+            table_versions,
         };
         audit.append(&event)?;
     }

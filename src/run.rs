@@ -21,7 +21,7 @@ use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
 use crate::integrity::{self, IntegrityError};
 use crate::classify::Classifier;
 use crate::export::{self, ExportError};
-use crate::lake::delta::{AsOf, DeidCommit, DeidFile, DeidOperation, DeidTable, DeidTableError, remove_uncommitted};
+use crate::lake::delta::{AsOf, TableCommit, TableFile, TableOperation, LakeTable, TableError, remove_uncommitted};
 use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LockError, TMP_PREFIX, Zone, write_atomic};
 use crate::leak::{Finding, IdentifierSketch, check_all_rows, check_identifiers};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
@@ -51,7 +51,7 @@ pub enum RunError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
-    Table(#[from] DeidTableError),
+    Table(#[from] TableError),
     #[error("{0}; nothing was run")]
     Integrity(#[from] IntegrityError),
     #[error(
@@ -350,7 +350,7 @@ impl PartitionWriter<'_> {
     async fn dataset(&self, p: &DatasetRun, record: &mut DatasetRecord, progress: &mut dyn FnMut(RunEvent<'_>)) -> Result<(), (String, RunError)> {
         let name = p.planned.name();
         let lake = &self.options.lake;
-        let table = DeidTable::open(lake, name, AsOf::Latest).await.map_err(|e| (String::new(), e.into()))?;
+        let table = LakeTable::open(lake, name, AsOf::Latest).await.map_err(|e| (String::new(), e.into()))?;
         let current = match &table {
             Some(t) => t.files().map_err(|e| (String::new(), e.into()))?,
             None => Vec::new(),
@@ -358,11 +358,11 @@ impl PartitionWriter<'_> {
         if !self.options.dry_run {
             remove_uncommitted(lake, name, table.as_ref()).map_err(|e| (String::new(), e.into()))?;
         }
-        let mut commit = DeidCommit::default();
+        let mut commit = TableCommit::default();
         let mut written = Vec::new();
         let mut changed = Vec::new();
         for (partition, files) in p.source.partitions() {
-            let existing: Vec<&DeidFile> = current.iter().filter(|f| f.partition == partition).collect();
+            let existing: Vec<&TableFile> = current.iter().filter(|f| f.partition == partition).collect();
             match self.partition(p, &partition, &files, &existing, &mut commit).await {
                 Ok((part, output)) => {
                     progress(RunEvent::Partition { dataset: name, partition: &partition, status: part.status, rows: part.rows });
@@ -385,8 +385,8 @@ impl PartitionWriter<'_> {
             }
         }
         if !commit.is_empty() {
-            let operation = DeidOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
-            match commit.commit(lake, name, table.as_ref(), &operation).await {
+            let operation = TableOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
+            match commit.commit(&lake.dataset_dir(Zone::Deid, name), table.as_ref(), &operation).await {
                 Ok(version) => record.table_version = Some(version),
                 Err(e) => {
                     for f in &written {
@@ -408,8 +408,8 @@ impl PartitionWriter<'_> {
         p: &DatasetRun,
         partition: &str,
         files: &[DataFile],
-        existing: &[&DeidFile],
-        commit: &mut DeidCommit,
+        existing: &[&TableFile],
+        commit: &mut TableCommit,
     ) -> Result<(PartitionRecord, Option<PathBuf>), RunError> {
         let root = self.options.lake.dataset_dir(Zone::Deid, p.planned.name());
         let out_dir = if partition.is_empty() { root.clone() } else { root.join(partition) };
@@ -447,7 +447,7 @@ impl PartitionWriter<'_> {
                         return Err(e);
                     }
                 };
-                commit.add(&root, &output, rows, &fingerprint, self.run_id).map_err(RunError::from)?;
+                commit.add(&root, &output, rows, Some(&fingerprint), self.run_id).map_err(RunError::from)?;
                 for f in existing {
                     commit.remove(f);
                 }

@@ -76,9 +76,10 @@ pub enum AuditEvent {
         bytes_deleted: u64,
         erasures_done: usize,
         erasures_pending: usize,
-        /// The de-identified tables it changed, with the Delta version each commit made.
+        /// The Delta tables it changed (`deid/users`, `raw/events`), with the version each
+        /// commit made.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        deid_versions: BTreeMap<String, u64>,
+        table_versions: BTreeMap<String, u64>,
     },
     /// An erasure request was carried out as far as the floors allow.
     Erase {
@@ -95,9 +96,10 @@ pub enum AuditEvent {
         partitions_held: usize,
         /// Files and datasets that could not be searched or rewritten (listed in the ledger).
         files_left: usize,
-        /// The de-identified tables it changed, with the Delta version each commit made.
+        /// The Delta tables it changed (`deid/users`, `raw/events`), with the version each
+        /// commit made.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        deid_versions: BTreeMap<String, u64>,
+        table_versions: BTreeMap<String, u64>,
         /// The ledger entry that records this state: `audit verify` checks the ledger still
         /// holds it, so emptying the ledger is detected.
         ledger: Seal,

@@ -1,12 +1,14 @@
-//! The de-identified zone's datasets as Delta Lake tables: one table per dataset, its files
-//! laid out by partition (`dt=2026-01-01/part-00000-<run>.parquet`), each file's provenance
-//! (what it was made from, how many rows) in its `add` action's tags.
+//! Delta Lake tables in the lake. The de-identified zone's datasets are tables piguard writes:
+//! one table per dataset, its files laid out by partition
+//! (`dt=2026-01-01/part-00000-<run>.parquet`), each file's provenance (what it was made from,
+//! how many rows) in its `add` action's tags. A raw dataset may be a table other engines
+//! write: piguard reads its latest version, and erasure and purge change it by commits too.
 //!
 //! Every change of a table is one commit: a run replacing partitions, an erasure rewriting
 //! files, a purge removing them. A commit is a conditional create of the next log entry, so a
 //! writer that dies before it leaves only files no version references (readers never see
 //! them), and one that dies after it has published whole. Files a commit removes stay on disk
-//! for `query --as-of` until [`DeidTable::vacuum`] deletes them; erasure and purge vacuum at
+//! for `query --as-of` until [`LakeTable::vacuum`] deletes them; erasure and purge vacuum at
 //! once, because what they remove must be physically gone, not only absent from the latest
 //! version.
 
@@ -36,13 +38,26 @@ const TAG_RUN: &str = "piguard.run_id";
 
 /// Why a de-identified table could not be read or changed. Names the table, never a value.
 #[derive(Debug, thiserror::Error)]
-pub enum DeidTableError {
+pub enum TableError {
     #[error("{table}: {message}")]
     Delta { table: PathBuf, message: String },
     #[error("{path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
     #[error("{table}: version {version} can no longer be read: a later purge or erasure deleted its files")]
     Vacuumed { table: PathBuf, version: u64 },
+    #[error("{table}: the Delta table uses {feature}, which piguard cannot read file by file; rewrite the table without it")]
+    Unsupported { table: PathBuf, feature: &'static str },
+}
+
+/// Which unreferenced files a vacuum deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vacuum {
+    /// Every file the latest version does not reference: for tables piguard alone writes
+    /// (the de-identified zone), where that also clears what a killed writer left.
+    Unreferenced,
+    /// Only files a commit removed: for tables other engines write (a raw zone), whose
+    /// writers' files in flight are not yet referenced either.
+    Removed,
 }
 
 /// Which version of a table to read.
@@ -73,7 +88,7 @@ impl std::str::FromStr for AsOf {
 
 /// One data file of a table's current version.
 #[derive(Debug, Clone)]
-pub struct DeidFile {
+pub struct TableFile {
     /// Where it is.
     pub path: PathBuf,
     /// Its partition directory within the table (`""` for none).
@@ -88,7 +103,7 @@ pub struct DeidFile {
 
 /// What a change of a table is, as its log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeidOperation {
+pub enum TableOperation {
     /// A run replaced these partitions.
     Run { run_id: String, partitions: Vec<String> },
     /// An erasure removed a subject's rows.
@@ -97,45 +112,45 @@ pub enum DeidOperation {
     Purge { purge_id: String },
 }
 
-impl DeidOperation {
+impl TableOperation {
     fn delta(&self) -> DeltaOperation {
         match self {
-            DeidOperation::Run { partitions, .. } => DeltaOperation::Write {
+            TableOperation::Run { partitions, .. } => DeltaOperation::Write {
                 mode: SaveMode::Overwrite,
                 partition_by: None,
                 predicate: Some(format!("piguard partitions {}", partitions.join(", "))),
             },
-            DeidOperation::Erase { request_id } => DeltaOperation::Delete { predicate: Some(format!("piguard erasure {request_id}")) },
-            DeidOperation::Purge { purge_id } => DeltaOperation::Delete { predicate: Some(format!("piguard purge {purge_id}")) },
+            TableOperation::Erase { request_id } => DeltaOperation::Delete { predicate: Some(format!("piguard erasure {request_id}")) },
+            TableOperation::Purge { purge_id } => DeltaOperation::Delete { predicate: Some(format!("piguard purge {purge_id}")) },
         }
     }
 }
 
 /// A dataset of the de-identified zone: a loaded version of its Delta table.
-pub struct DeidTable {
+pub struct LakeTable {
     root: PathBuf,
     table: DeltaTable,
 }
 
-impl std::fmt::Debug for DeidTable {
+impl std::fmt::Debug for LakeTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeidTable").field("root", &self.root).field("version", &self.version()).finish()
+        f.debug_struct("LakeTable").field("root", &self.root).field("version", &self.version()).finish()
     }
 }
 
-fn table_url(root: &Path) -> Result<Url, DeidTableError> {
-    let abs = std::path::absolute(root).map_err(|cause| DeidTableError::Io { path: root.to_path_buf(), cause })?;
-    Url::from_directory_path(&abs).map_err(|()| DeidTableError::Delta { table: root.to_path_buf(), message: "not an absolute path".into() })
+fn table_url(root: &Path) -> Result<Url, TableError> {
+    let abs = std::path::absolute(root).map_err(|cause| TableError::Io { path: root.to_path_buf(), cause })?;
+    Url::from_directory_path(&abs).map_err(|()| TableError::Delta { table: root.to_path_buf(), message: "not an absolute path".into() })
 }
 
-impl DeidTable {
+impl LakeTable {
     /// Dataset `name`'s table as of `as_of`; `None` when no run has committed it.
-    pub async fn open(lake: &Lake, name: &str, as_of: AsOf) -> Result<Option<DeidTable>, DeidTableError> {
-        DeidTable::open_at(lake.dataset_dir(Zone::Deid, name), as_of).await
+    pub async fn open(lake: &Lake, name: &str, as_of: AsOf) -> Result<Option<LakeTable>, TableError> {
+        LakeTable::open_at(lake.dataset_dir(Zone::Deid, name), as_of).await
     }
 
     /// The table at directory `root` as of `as_of`; `None` when `root` holds no Delta table.
-    pub async fn open_at(root: PathBuf, as_of: AsOf) -> Result<Option<DeidTable>, DeidTableError> {
+    pub async fn open_at(root: PathBuf, as_of: AsOf) -> Result<Option<LakeTable>, TableError> {
         if !root.join("_delta_log").is_dir() {
             return Ok(None);
         }
@@ -147,12 +162,12 @@ impl DeidTable {
         };
         match builder.load().await {
             Ok(table) => {
-                let table = DeidTable { root, table };
+                let table = LakeTable { root, table };
                 // A past version whose files a vacuum deleted would fail mid-read, or, where
                 // its statistics answer the query, not at all: it is refused whole.
                 if as_of != AsOf::Latest && table.files()?.iter().any(|f| !f.path.is_file()) {
                     let version = table.version();
-                    return Err(DeidTableError::Vacuumed { table: table.root, version });
+                    return Err(TableError::Vacuumed { table: table.root, version });
                 }
                 Ok(Some(table))
             }
@@ -171,77 +186,129 @@ impl DeidTable {
         &self.root
     }
 
-    /// The data files of the loaded version, by path.
-    pub fn files(&self) -> Result<Vec<DeidFile>, DeidTableError> {
+    /// The data files of the loaded version, by path. Refused for tables whose files do not
+    /// hold their rows as written: deleted rows marked in deletion vectors would be read
+    /// back, and mapped column names would not match.
+    pub fn files(&self) -> Result<Vec<TableFile>, TableError> {
         let snapshot = self.table.snapshot().map_err(delta_err(&self.root))?;
-        let mut files: Vec<DeidFile> = snapshot
-            .log_data()
-            .iter()
-            .map(|view| {
-                // Tags are read only through the add action.
-                #[allow(deprecated)]
-                let add = view.add_action();
+        let unsupported = |feature| TableError::Unsupported { table: self.root.clone(), feature };
+        let mapping = snapshot.metadata().configuration().get("delta.columnMapping.mode");
+        if mapping.is_some_and(|m| !m.eq_ignore_ascii_case("none")) {
+            return Err(unsupported("column mapping"));
+        }
+        let mut files = Vec::new();
+        for view in snapshot.log_data().iter() {
+            // Tags are read only through the add action.
+            #[allow(deprecated)]
+            let add = view.add_action();
+            if add.deletion_vector.is_some() {
+                return Err(unsupported("deletion vectors"));
+            }
+            files.push({
                 let tag = |k: &str| add.tags.as_ref().and_then(|t| t.get(k).cloned().flatten());
                 let rel = percent_decode(&add.path);
                 let partition = Path::new(&rel).parent().map(|p| p.display().to_string()).unwrap_or_default();
-                DeidFile {
+                TableFile {
                     path: self.root.join(&rel),
                     partition,
                     rows: tag(TAG_ROWS).and_then(|r| r.parse().ok()),
                     fingerprint: tag(TAG_FINGERPRINT),
                     remove: view.remove_action(true),
                 }
-            })
-            .collect();
+            });
+        }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
     }
 
     /// The loaded version as a dataset for piguard's readers (`None` when it holds no file).
-    pub fn source(&self, name: &str) -> Result<Option<DatasetSource>, DeidTableError> {
+    pub fn source(&self, name: &str) -> Result<Option<DatasetSource>, TableError> {
         let files: Vec<DataFile> = self.files()?.into_iter().map(|f| DataFile { path: f.path, format: FileFormat::Parquet }).collect();
-        Ok((!files.is_empty()).then(|| DatasetSource { name: name.to_string(), path: self.root.clone(), files, partition_columns: Vec::new() }))
+        let snapshot = self.table.snapshot().map_err(delta_err(&self.root))?;
+        let partition_columns = snapshot.metadata().partition_columns().to_vec();
+        Ok((!files.is_empty()).then(|| DatasetSource { name: name.to_string(), path: self.root.clone(), files, partition_columns }))
     }
 
     /// The loaded version as a DataFusion table (what outside engines read, too).
-    pub async fn provider(&self, ctx: &SessionContext) -> Result<Arc<dyn TableProvider>, DeidTableError> {
+    pub async fn provider(&self, ctx: &SessionContext) -> Result<Arc<dyn TableProvider>, TableError> {
         let failed = delta_err(&self.root);
         self.table.update_datafusion_session(&ctx.state()).map_err(&failed)?;
-        self.table.table_provider().await.map_err(|e| DeidTableError::Delta { table: self.root.clone(), message: e.to_string() })
+        self.table.table_provider().await.map_err(|e| TableError::Delta { table: self.root.clone(), message: e.to_string() })
     }
 
-    /// Deletes every file the latest version does not reference: those earlier commits
-    /// removed, and those a killed writer never committed. Older versions can no longer be
-    /// read afterwards. Returns how many files were deleted.
-    pub async fn vacuum(self) -> Result<usize, DeidTableError> {
+    /// Deletes the files the latest version does not reference (which, `scope` says), with
+    /// no retention window: older versions can no longer be read afterwards. Returns how
+    /// many files were deleted.
+    pub async fn vacuum(self, scope: Vacuum) -> Result<usize, TableError> {
         let failed = delta_err(&self.root);
+        let mode = match scope {
+            Vacuum::Unreferenced => VacuumMode::Full,
+            Vacuum::Removed => VacuumMode::Lite,
+        };
         let (_, metrics) = self
             .table
             .vacuum()
-            .with_mode(VacuumMode::Full)
+            .with_mode(mode)
             .with_retention_period(chrono::Duration::zero())
             .with_enforce_retention_duration(false)
             .await
             .map_err(&failed)?;
-        remove_empty_dirs(&self.root).map_err(|cause| DeidTableError::Io { path: self.root.clone(), cause })?;
+        remove_empty_dirs(&self.root).map_err(|cause| TableError::Io { path: self.root.clone(), cause })?;
         Ok(metrics.files_deleted.len())
     }
 }
 
-/// Vacuums dataset `name`'s table as its latest version stands (see [`DeidTable::vacuum`]);
-/// nothing when it has no table.
-pub async fn vacuum_latest(lake: &Lake, name: &str) -> Result<usize, DeidTableError> {
-    match DeidTable::open(lake, name, AsOf::Latest).await? {
-        Some(table) => table.vacuum().await,
+/// Vacuums the table at `root` as its latest version stands (see [`LakeTable::vacuum`]);
+/// nothing when there is no table.
+pub async fn vacuum_latest(root: PathBuf, scope: Vacuum) -> Result<usize, TableError> {
+    match LakeTable::open_at(root, AsOf::Latest).await? {
+        Some(table) => table.vacuum(scope).await,
         None => Ok(0),
     }
+}
+
+/// How a table in `zone` is vacuumed: piguard alone writes the de-identified zone; other
+/// engines may be writing a raw table.
+pub fn vacuum_scope(zone: Zone) -> Vacuum {
+    match zone {
+        Zone::Deid => Vacuum::Unreferenced,
+        _ => Vacuum::Removed,
+    }
+}
+
+/// Whether directory `dir` is a Delta table.
+pub fn is_table(dir: &Path) -> bool {
+    dir.join("_delta_log").is_dir()
+}
+
+/// The latest version of the table at `dir` as a dataset, for callers that are not async.
+/// Opened on a thread of its own, since the caller may be a runtime's worker, which cannot
+/// block on another runtime.
+pub fn latest_source_blocking(dir: &Path) -> Result<Option<DatasetSource>, TableError> {
+    let name = super::dataset_name(dir);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|cause| TableError::Io { path: dir.to_path_buf(), cause })?;
+            runtime.block_on(async {
+                match LakeTable::open_at(dir.to_path_buf(), AsOf::Latest).await? {
+                    Some(table) => table.source(&name),
+                    None => Ok(None),
+                }
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err(TableError::Delta { table: dir.to_path_buf(), message: "reading the table's log failed".into() }))
+    })
 }
 
 /// Deletes the data files a killed writer left in dataset `name`'s table directory: files no
 /// version references, written after the latest commit (or, with no table yet, every data
 /// file there). Files earlier commits removed are kept for `--as-of`. Callers hold the lake's
 /// lock, so no writer is working. Returns how many were deleted.
-pub fn remove_uncommitted(lake: &Lake, name: &str, table: Option<&DeidTable>) -> Result<usize, DeidTableError> {
+pub fn remove_uncommitted(lake: &Lake, name: &str, table: Option<&LakeTable>) -> Result<usize, TableError> {
     let root = lake.dataset_dir(Zone::Deid, name);
     let (referenced, committed_at) = match table {
         Some(t) => {
@@ -254,7 +321,7 @@ pub fn remove_uncommitted(lake: &Lake, name: &str, table: Option<&DeidTable>) ->
     let mut removed = 0;
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |cause| DeidTableError::Io { path, cause }
+        move |cause| TableError::Io { path, cause }
     };
     let mut dirs = vec![root.clone()];
     while let Some(dir) = dirs.pop() {
@@ -286,8 +353,8 @@ pub fn remove_uncommitted(lake: &Lake, name: &str, table: Option<&DeidTable>) ->
 /// A dataset found by listing a directory, narrowed to the files its latest version holds
 /// when the directory is a Delta table (`None` when that version holds none); any other
 /// dataset as found.
-pub async fn current(source: DatasetSource) -> Result<Option<DatasetSource>, DeidTableError> {
-    match DeidTable::open_at(source.path.clone(), AsOf::Latest).await? {
+pub async fn current(source: DatasetSource) -> Result<Option<DatasetSource>, TableError> {
+    match LakeTable::open_at(source.path.clone(), AsOf::Latest).await? {
         Some(table) => table.source(&source.name),
         None => Ok(Some(source)),
     }
@@ -295,18 +362,18 @@ pub async fn current(source: DatasetSource) -> Result<Option<DatasetSource>, Dei
 
 /// Add actions and removals for one table, committed as one version.
 #[derive(Debug, Default)]
-pub struct DeidCommit {
+pub struct TableCommit {
     adds: Vec<Add>,
     removes: Vec<Remove>,
     schema: Option<Arc<Schema>>,
     partition_columns: Vec<String>,
 }
 
-impl DeidCommit {
-    /// Adds `file` (inside the table's directory, in partition `partition`), written by `run_id`
-    /// from inputs with `fingerprint`.
-    pub fn add(&mut self, root: &Path, file: &Path, rows: u64, fingerprint: &str, run_id: &str) -> Result<(), DeidTableError> {
-        let io = |cause| DeidTableError::Io { path: file.to_path_buf(), cause };
+impl TableCommit {
+    /// Adds `file` (inside the table's directory `root`, its partition given by its
+    /// directories), holding `rows`, written by `run_id` from inputs with `fingerprint`.
+    pub fn add(&mut self, root: &Path, file: &Path, rows: u64, fingerprint: Option<&str>, run_id: &str) -> Result<(), TableError> {
+        let io = |cause| TableError::Io { path: file.to_path_buf(), cause };
         // Durable before any version can reference it: a power cut after the commit must not
         // leave the log naming a truncated file.
         std::fs::File::open(file).and_then(|f| f.sync_all()).map_err(io)?;
@@ -315,11 +382,11 @@ impl DeidCommit {
         }
         let meta = std::fs::metadata(file).map_err(io)?;
         let modified = meta.modified().map_err(io)?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let rel = file.strip_prefix(root).map_err(|_| DeidTableError::Delta { table: root.to_path_buf(), message: format!("{} is outside the table", file.display()) })?;
+        let rel = file.strip_prefix(root).map_err(|_| TableError::Delta { table: root.to_path_buf(), message: format!("{} is outside the table", file.display()) })?;
         if self.schema.is_none() {
             let reader = std::fs::File::open(file).map_err(io)?;
             let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
-                .map_err(|e| DeidTableError::Delta { table: file.to_path_buf(), message: e.to_string() })?;
+                .map_err(|e| TableError::Delta { table: file.to_path_buf(), message: e.to_string() })?;
             self.schema = Some(builder.schema().clone());
         }
         // Hive directories (`dt=2026-01-01/`) are Delta partition values: the files hold no
@@ -333,7 +400,8 @@ impl DeidCommit {
         if self.partition_columns.is_empty() {
             self.partition_columns = partition_values.iter().map(|(k, _)| k.clone()).collect();
         }
-        let tags = [(TAG_FINGERPRINT, fingerprint.to_string()), (TAG_ROWS, rows.to_string()), (TAG_RUN, run_id.to_string())];
+        let mut tags = vec![(TAG_ROWS, rows.to_string()), (TAG_RUN, run_id.to_string())];
+        tags.extend(fingerprint.map(|f| (TAG_FINGERPRINT, f.to_string())));
         self.adds.push(Add {
             path: rel.display().to_string(),
             partition_values: partition_values.into_iter().map(|(k, v)| (k, Some(v))).collect(),
@@ -348,7 +416,7 @@ impl DeidCommit {
     }
 
     /// Removes `file` from the table.
-    pub fn remove(&mut self, file: &DeidFile) {
+    pub fn remove(&mut self, file: &TableFile) {
         self.removes.push(file.remove.clone());
     }
 
@@ -357,10 +425,10 @@ impl DeidCommit {
         self.adds.is_empty() && self.removes.is_empty()
     }
 
-    /// Commits the changes to dataset `name`'s table as one version (creating the table when
-    /// `table` is `None`), and returns the version.
-    pub async fn commit(self, lake: &Lake, name: &str, table: Option<&DeidTable>, operation: &DeidOperation) -> Result<u64, DeidTableError> {
-        let root = lake.dataset_dir(Zone::Deid, name);
+    /// Commits the changes to `table` as one version (creating a table at `root` when `table`
+    /// is `None`), and returns the version.
+    pub async fn commit(self, root: &Path, table: Option<&LakeTable>, operation: &TableOperation) -> Result<u64, TableError> {
+        let root = root.to_path_buf();
         let failed = delta_err(&root);
         let schema = match &self.schema {
             Some(s) => Some(delta_schema(s, &self.partition_columns).map_err(&failed)?),
@@ -369,11 +437,11 @@ impl DeidCommit {
         let mut actions: Vec<Action> = self.removes.into_iter().map(Action::Remove).collect();
         actions.extend(self.adds.into_iter().map(Action::Add));
         let Some(table) = table else {
-            let schema = schema.ok_or_else(|| DeidTableError::Delta { table: root.clone(), message: "a new table needs a data file".into() })?;
-            std::fs::create_dir_all(&root).map_err(|cause| DeidTableError::Io { path: root.clone(), cause })?;
+            let schema = schema.ok_or_else(|| TableError::Delta { table: root.clone(), message: "a new table needs a data file".into() })?;
+            std::fs::create_dir_all(&root).map_err(|cause| TableError::Io { path: root.clone(), cause })?;
             let created = CreateBuilder::new()
                 .with_location(table_url(&root)?.to_string())
-                .with_table_name(name)
+                .with_table_name(super::dataset_name(&root))
                 .with_columns(schema.fields().cloned())
                 .with_partition_columns(self.partition_columns)
                 .with_actions(actions)
@@ -427,8 +495,8 @@ fn remove_empty_dirs(dir: &Path) -> std::io::Result<bool> {
     Ok(empty)
 }
 
-fn delta_err(root: &Path) -> impl Fn(DeltaTableError) -> DeidTableError + '_ {
-    move |e| DeidTableError::Delta { table: root.to_path_buf(), message: e.to_string() }
+fn delta_err(root: &Path) -> impl Fn(DeltaTableError) -> TableError + '_ {
+    move |e| TableError::Delta { table: root.to_path_buf(), message: e.to_string() }
 }
 
 /// Decodes the `%XX` escapes of a Delta path (partition values such as `dt=2026-01-01` may be

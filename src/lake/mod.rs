@@ -87,6 +87,8 @@ pub enum LakeError {
     Columns { path: PathBuf, problem: String },
     #[error("{dir}: the name of `{name}` is not valid UTF-8: rename it (piguard never skips a file it cannot name)")]
     UndecodableName { dir: PathBuf, name: String },
+    #[error(transparent)]
+    Table(#[from] delta::TableError),
 }
 
 /// One data file of a dataset.
@@ -217,7 +219,16 @@ fn dataset_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// The dataset at directory `dir`: a Delta table's latest version, or the data files found.
 fn dataset_at(dir: &Path) -> Result<DatasetSource, LakeError> {
+    if delta::is_table(dir) {
+        return delta::latest_source_blocking(dir)?.ok_or_else(|| LakeError::NothingReadable { path: dir.to_path_buf() });
+    }
+    listed_at(dir)
+}
+
+/// Every data file under directory `dir`, whatever a Delta log there references.
+fn listed_at(dir: &Path) -> Result<DatasetSource, LakeError> {
     let mut files = Vec::new();
     let mut keys = Vec::new();
     collect_files(dir, &mut files, &mut keys, 0)?;
@@ -383,6 +394,17 @@ impl Lake {
         match dataset_at(&dir) {
             Ok(source) => Ok(Some(source)),
             Err(LakeError::NothingReadable { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every data file stored under dataset `name` of `zone`, a Delta table's unreferenced
+    /// files too (`None` when there is none): what is on disk, for deleting it.
+    pub fn stored_files(&self, zone: Zone, name: &str) -> Result<Option<DatasetSource>, LakeError> {
+        match listed_at(&self.dataset_dir(zone, name)) {
+            Ok(source) => Ok(Some(source)),
+            Err(LakeError::NothingReadable { .. }) => Ok(None),
+            Err(LakeError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }

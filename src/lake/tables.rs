@@ -13,13 +13,22 @@ use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use super::delta::{AsOf, DeidTable};
+use super::delta::{AsOf, LakeTable};
 use super::{Lake, Zone, discover};
 use crate::transform::{PseudonymKey, udf};
 
 /// Registers a directory of Parquet files (hive partitions included) as `name` (a name, never
 /// parsed: a lake file named `a.b` is the table `"a.b"`, not table `b` of schema `a`).
 async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path) -> Result<(), DataFusionError> {
+    // A raw dataset that is a Delta table is read as one: its latest version, never the files
+    // its writers removed.
+    if super::delta::is_table(dir) {
+        let failed = |e: super::delta::TableError| DataFusionError::Execution(e.to_string());
+        if let Some(table) = LakeTable::open_at(dir.to_path_buf(), AsOf::Latest).await.map_err(failed)? {
+            ctx.register_table(name, table.provider(ctx).await.map_err(failed)?)?;
+        }
+        return Ok(());
+    }
     let found = discover(dir);
     // A table with a Parquet file it cannot read is an error naming the file, never a table
     // without it (other files, such as an export's report.json, are not part of the table).
@@ -63,10 +72,10 @@ pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>, as_of: 
         return Ok(ctx);
     }
     if zone == Zone::Deid {
-        let failed = |e: super::delta::DeidTableError| DataFusionError::Execution(e.to_string());
+        let failed = |e: super::delta::TableError| DataFusionError::Execution(e.to_string());
         for name in lake.dataset_names(Zone::Deid) {
             // A directory without a committed table holds nothing any version published.
-            if let Some(table) = DeidTable::open(lake, &name, as_of).await.map_err(failed)? {
+            if let Some(table) = LakeTable::open(lake, &name, as_of).await.map_err(failed)? {
                 ctx.register_table(TableReference::bare(name.as_str()), table.provider(&ctx).await.map_err(failed)?)?;
             }
         }

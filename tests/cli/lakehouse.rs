@@ -143,6 +143,91 @@ fn erasure_leaves_the_subject_in_no_version_on_disk() {
     // The audit log records the version the erasure committed.
     let log = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
     let erase: Value = log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|e| e["action"] == "erase").unwrap();
-    let version = erase["deid_versions"]["users"].as_u64().expect("the users table's version");
+    let version = erase["table_versions"]["deid/users"].as_u64().expect("the users table's version");
     assert!(version >= 2, "after the two runs' versions: {version}");
+}
+
+/// Replaces raw dataset `name` by a Delta table of the same rows, written by delta-rs (as
+/// another engine would: its own file names), partitioned by `partition` if given.
+fn to_delta_table(runtime: &tokio::runtime::Runtime, dir: &Path, partition: Option<&str>) {
+    runtime.block_on(async {
+        // Plain string types, as other engines write them.
+        let config = datafusion::prelude::SessionConfig::new().set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+        let ctx = SessionContext::new_with_config(config);
+        let mut options = datafusion::prelude::ParquetReadOptions::default();
+        let cols = partition.map(|p| vec![(p.to_string(), DataType::Utf8)]).unwrap_or_default();
+        options = options.table_partition_cols(cols);
+        let batches = ctx.read_parquet(format!("{}/", dir.display()), options).await.unwrap().collect().await.unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let table = deltalake_core::DeltaTableBuilder::from_url(url::Url::from_directory_path(dir).unwrap()).unwrap().build().unwrap();
+        let write = table.write(batches);
+        match partition {
+            Some(p) => write.with_partition_columns([p]).await.unwrap(),
+            None => write.await.unwrap(),
+        };
+    });
+}
+
+fn raw_count(lake: &Path, sql: &str) -> String {
+    // Audited, so with the key that seals the log.
+    let out = command(Some(lake), Some(KEY), &["query", sql, "--format", "csv", "--zone", "raw", "--reason", "test of a Delta raw zone"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    text(&out).0.lines().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn a_raw_dataset_that_is_a_delta_table_is_read_at_its_latest_version_and_erased_and_purged_by_commits() {
+    let lake = demo_lake();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let raw_users = lake.path().join("raw/users");
+    let raw_logs = lake.path().join("raw/browsing_logs");
+    to_delta_table(&runtime, &raw_users, None);
+    to_delta_table(&runtime, &raw_logs, Some("dt"));
+    // A second version without the last day: its files stay on disk, and must not be read.
+    runtime.block_on(async {
+        let table = deltalake_core::open_table(url::Url::from_directory_path(&raw_logs).unwrap()).await.unwrap();
+        table.delete().with_predicate("dt = '2026-10-31'").await.unwrap();
+    });
+    assert!(raw_logs.join("dt=2026-10-31").read_dir().unwrap().next().is_some(), "the removed day's files are still on disk");
+    let logs = raw_count(lake.path(), "select count(*) from raw.browsing_logs");
+    assert_eq!(raw_count(lake.path(), "select count(*) from raw.browsing_logs where dt = '2026-10-31'"), "0");
+
+    // scan and run read the latest version only.
+    let scan = command(Some(lake.path()), None, &["scan", lake.path().to_str().unwrap(), "--format", "json"]).output().unwrap();
+    assert_eq!(scan.status.code(), Some(0), "{}", text(&scan).1);
+    run(lake.path(), &[]);
+    let (_, stdout, stderr) = query(lake.path(), "select count(*) as n, count(*) filter (where dt = '2026-10-31') as last_day from browsing_logs", &[]);
+    assert_eq!(stdout.lines().nth(1), Some(format!("{logs},0").as_str()), "{stderr}");
+
+    // Erasure rewrites the raw table by a commit and deletes the replaced files.
+    let subject = "100000002";
+    let before = values_in(data_files_on_disk(&raw_users), "user_id");
+    assert!(before.contains(subject));
+    let out = command(Some(lake.path()), Some(KEY), &["erase", "--subject", subject, "--reason", "account closed"]).output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out).1);
+    let after = values_in(data_files_on_disk(&raw_users), "user_id");
+    assert!(!after.contains(subject), "no file of the raw table holds the subject");
+    assert_eq!(after.len(), before.len() - 1);
+    assert_eq!(raw_count(lake.path(), "select count(*) from raw.users"), "499");
+    let log = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
+    let events: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let erase = events.iter().find(|e| e["action"] == "erase").unwrap();
+    assert!(erase["table_versions"]["raw/users"].as_u64().is_some(), "{erase}");
+    assert!(erase["table_versions"]["deid/users"].as_u64().is_some(), "{erase}");
+
+    // Purge removes the expired days from the raw table by a commit, then their files.
+    let out = command(Some(lake.path()), Some(KEY), &["purge", "--pipeline", demo_pipeline().to_str().unwrap(), "--today", "2026-11-30"]).output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out).1);
+    let oldest_kept = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap() - chrono::Days::new(365);
+    for f in data_files_on_disk(&raw_logs) {
+        let day = f.parent().unwrap().file_name().unwrap().to_str().unwrap().trim_start_matches("dt=").to_string();
+        let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").unwrap();
+        assert!(day >= oldest_kept, "{} is past its time", f.display());
+    }
+    let oldest = raw_count(lake.path(), "select min(dt) from raw.browsing_logs");
+    assert!(oldest.as_str() >= oldest_kept.to_string().as_str(), "{oldest}");
+    let log = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
+    let purge: Value = log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|e| e["action"] == "purge").unwrap();
+    assert!(purge["table_versions"]["raw/browsing_logs"].as_u64().is_some(), "{purge}");
 }

@@ -98,7 +98,7 @@ pub fn demo_lake() -> tempfile::TempDir {
 pub fn visible_parquet_files(dir: &Path) -> Vec<PathBuf> {
     if dir.join("_delta_log").is_dir() {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        let table = runtime.block_on(piguard::lake::delta::DeidTable::open_at(dir.to_path_buf(), Default::default())).unwrap();
+        let table = runtime.block_on(piguard::lake::delta::LakeTable::open_at(dir.to_path_buf(), Default::default())).unwrap();
         return table.map(|t| t.files().unwrap().into_iter().map(|f| f.path).collect()).unwrap_or_default();
     }
     let mut out = Vec::new();

@@ -71,6 +71,7 @@ fn the_raw_zone_needs_a_reason_and_is_audited() {
     let out = piguard_in(lake.path(), None, &args);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).0.is_empty() && text(&out).1.contains("sealed"), "{}", text(&out).1);
+    assert_eq!(text(&out).1.matches("PIGUARD_KEY_FILE").count(), 1, "each cause once: {}", text(&out).1);
     let out = piguard_in(lake.path(), Some(KEY), &args);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

@@ -39,9 +39,10 @@ struct Cli {
 /// `--lake`, shared by every command that works on a lake.
 #[derive(Args)]
 struct LakeArgs {
-    /// The lake.
+    /// The lake: a directory, or s3://BUCKET/PREFIX (credentials and endpoint from AWS_*;
+    /// on object storage only `query` so far).
     #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
-    lake: PathBuf,
+    lake: String,
 }
 
 /// `--sample-rows`, shared by the commands that classify sampled rows.
@@ -283,8 +284,20 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 impl LakeArgs {
-    fn lake(&self) -> Lake {
-        Lake::at(&self.lake)
+    /// The lake, which must be local: the commands that write or audit need the local file
+    /// system for now.
+    fn lake(&self) -> Result<Lake, Failure> {
+        let lake = self.any_lake()?;
+        if !lake.is_local() {
+            let message = format!("{}: this command needs a lake on the local file system for now; on object storage, `query` reads the de-identified zone and the exports", self.lake);
+            return Err(anyhow::anyhow!(message).into());
+        }
+        Ok(lake)
+    }
+
+    /// The lake, local or on object storage.
+    fn any_lake(&self) -> Result<Lake, Failure> {
+        Ok(Lake::open(&self.lake)?)
     }
 }
 
@@ -325,20 +338,22 @@ fn main() -> ExitCode {
             classifiers.classifier().and_then(|c| scan(paths, sample.rows(), format, output, &c))
         }
         Command::Run { pipeline, lake, dry_run, force, sample, classifiers } => classifiers.classifier().and_then(|c| {
-            run(RunOptions { lake: lake.lake(), pipeline, dry_run, force, sample_rows: sample.rows() }, &c)
+            run(RunOptions { lake: lake.lake()?, pipeline, dry_run, force, sample_rows: sample.rows() }, &c)
         }),
         Command::Verify { paths, lake, sample, classifiers } => {
             classifiers.classifier().and_then(|c| verify_outputs(&paths, lake.map(Lake::at).as_ref(), sample.rows(), &c))
         }
-        Command::Query { sql, lake, format, zone, reason, as_of } => query(&lake.lake(), &sql, format, zone, reason.as_deref(), as_of.unwrap_or_default()),
+        Command::Query { sql, lake, format, zone, reason, as_of } => {
+            lake.any_lake().and_then(|lake| query(&lake, &sql, format, zone, reason.as_deref(), as_of.unwrap_or_default()))
+        }
         Command::Purge { lake, pipeline, dry_run, today } => {
-            today.today().and_then(|today| purge(PurgeOptions { lake: lake.lake(), pipeline, today, dry_run }))
+            today.today().and_then(|today| purge(PurgeOptions { lake: lake.lake()?, pipeline, today, dry_run }))
         }
         Command::Erase { subject, lake, pipeline, reason, today } => {
-            today.today().and_then(|today| erase(EraseOptions { lake: lake.lake(), pipeline, subjects: subject, reason, today }))
+            today.today().and_then(|today| erase(EraseOptions { lake: lake.lake()?, pipeline, subjects: subject, reason, today }))
         }
-        Command::Audit { command: AuditCommand::Verify { lake } } => audit_verify(&lake.lake()),
-        Command::Audit { command: AuditCommand::Repair { lake } } => audit_repair(&lake.lake()),
+        Command::Audit { command: AuditCommand::Verify { lake } } => lake.lake().and_then(|lake| audit_verify(&lake)),
+        Command::Audit { command: AuditCommand::Repair { lake } } => lake.lake().and_then(|lake| audit_repair(&lake)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -579,7 +594,8 @@ fn query(lake: &Lake, sql: &str, format: QueryFormat, zone: QueryZone, reason: O
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_multi_thread().build().context("starting the async runtime")?)
+    // Timers and I/O: object-store clients need both.
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?)
 }
 
 /// The key when one is set; a key that is set but unusable is still an error.

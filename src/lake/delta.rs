@@ -27,7 +27,12 @@ use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
-use super::{DataFile, DatasetSource, FileFormat, Lake, Zone};
+use deltalake_core::DeltaResult;
+use deltalake_core::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories};
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
+
+use super::{DataFile, DatasetSource, FileFormat, Lake, LakeStore, Zone};
 
 /// Tag: the fingerprint of the inputs and plan a file was made from.
 const TAG_FINGERPRINT: &str = "piguard.fingerprint";
@@ -126,10 +131,13 @@ impl TableOperation {
     }
 }
 
-/// A dataset of the de-identified zone: a loaded version of its Delta table.
+/// A Delta table of the lake, loaded at a version.
 pub struct LakeTable {
+    /// Its directory (its URL, on object storage), for naming it and its files.
     root: PathBuf,
     table: DeltaTable,
+    /// Its store, when it is not on the local file system.
+    remote: Option<LakeStore>,
 }
 
 impl std::fmt::Debug for LakeTable {
@@ -146,7 +154,15 @@ fn table_url(root: &Path) -> Result<Url, TableError> {
 impl LakeTable {
     /// Dataset `name`'s table as of `as_of`; `None` when no run has committed it.
     pub async fn open(lake: &Lake, name: &str, as_of: AsOf) -> Result<Option<LakeTable>, TableError> {
-        LakeTable::open_at(lake.dataset_dir(Zone::Deid, name), as_of).await
+        if lake.is_local() {
+            return LakeTable::open_at(lake.dataset_dir(Zone::Deid, name), as_of).await;
+        }
+        let store = lake.store().map_err(|e| TableError::Delta { table: lake.dataset_dir(Zone::Deid, name), message: e.to_string() })?;
+        let url = store.url_of(&format!("{}/{name}/", Zone::Deid.dir()));
+        register_s3_log_store();
+        let root = PathBuf::from(url.as_str());
+        let builder = DeltaTableBuilder::from_url(url.clone()).map_err(delta_err(&root))?.with_storage_backend(store.object_store(), url);
+        LakeTable::load(builder, root, Some(store), as_of).await
     }
 
     /// The table at directory `root` as of `as_of`; `None` when `root` holds no Delta table.
@@ -154,25 +170,46 @@ impl LakeTable {
         if !root.join("_delta_log").is_dir() {
             return Ok(None);
         }
-        let mut builder = DeltaTableBuilder::from_url(table_url(&root)?).map_err(delta_err(&root))?;
-        builder = match as_of {
+        let builder = DeltaTableBuilder::from_url(table_url(&root)?).map_err(delta_err(&root))?;
+        LakeTable::load(builder, root, None, as_of).await
+    }
+
+    async fn load(builder: DeltaTableBuilder, root: PathBuf, remote: Option<LakeStore>, as_of: AsOf) -> Result<Option<LakeTable>, TableError> {
+        let builder = match as_of {
             AsOf::Latest => builder,
             AsOf::Version(v) => builder.with_version(v),
             AsOf::Time(t) => builder.with_timestamp(t),
         };
         match builder.load().await {
             Ok(table) => {
-                let table = LakeTable { root, table };
+                let table = LakeTable { root, table, remote };
                 // A past version whose files a vacuum deleted would fail mid-read, or, where
                 // its statistics answer the query, not at all: it is refused whole.
-                if as_of != AsOf::Latest && table.files()?.iter().any(|f| !f.path.is_file()) {
-                    let version = table.version();
-                    return Err(TableError::Vacuumed { table: table.root, version });
+                if as_of != AsOf::Latest {
+                    for f in table.files()? {
+                        if !table.stored(&f.path).await? {
+                            let version = table.version();
+                            return Err(TableError::Vacuumed { table: table.root, version });
+                        }
+                    }
                 }
                 Ok(Some(table))
             }
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(delta_err(&root)(e)),
+        }
+    }
+
+    /// Whether data file `path` of the table is stored.
+    async fn stored(&self, path: &Path) -> Result<bool, TableError> {
+        let Some(store) = &self.remote else { return Ok(path.is_file()) };
+        let failed = |message: String| TableError::Delta { table: self.root.clone(), message };
+        let url = Url::parse(&path.display().to_string()).map_err(|e| failed(e.to_string()))?;
+        let location = ObjectPath::from_url_path(url.path()).map_err(|e| failed(e.to_string()))?;
+        match store.object_store().head(&location).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(failed(e.to_string())),
         }
     }
 
@@ -255,6 +292,24 @@ impl LakeTable {
             .map_err(&failed)?;
         remove_empty_dirs(&self.root).map_err(|cause| TableError::Io { path: self.root.clone(), cause })?;
         Ok(metrics.files_deleted.len())
+    }
+}
+
+/// delta-rs commits to a table on S3 with its default log store once it knows the scheme:
+/// each commit a conditional create (`If-None-Match: *`) of the next log entry, which S3 and
+/// the S3-compatible stores honour, so two writers of one version cannot both succeed.
+fn register_s3_log_store() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        logstore_factories().insert(Url::parse("s3://").expect("a URL"), Arc::new(ConditionalPutLogStores));
+    });
+}
+
+struct ConditionalPutLogStores;
+
+impl LogStoreFactory for ConditionalPutLogStores {
+    fn with_options(&self, prefixed: ObjectStoreRef, root: ObjectStoreRef, location: &Url, options: &StorageConfig) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(prefixed, root, location, options))
     }
 }
 

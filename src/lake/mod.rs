@@ -1,4 +1,5 @@
-//! The lake: its zones and bookkeeping paths ([`Lake`]), finding datasets (files, dataset
+//! The lake: where it is (a directory, or a prefix of an object store: [`LakeStore`]), its
+//! zones and bookkeeping paths ([`Lake`]), finding datasets (files, dataset
 //! directories, hive partitions, a lake's raw zone), sampling their rows, the writer lock,
 //! and the one atomic publish step.
 
@@ -6,6 +7,7 @@ pub mod delta;
 mod loose;
 pub mod read;
 pub mod sample;
+pub mod store;
 pub mod tables;
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use loose::SkippedFile;
 pub use read::read_files;
 pub use sample::{DatasetSample, SampledColumn, sample_dataset};
+pub use store::{LakeStore, StoreError};
 pub use tables::session;
 
 /// A file format piguard reads.
@@ -156,7 +159,7 @@ pub struct Discovery {
 }
 
 /// Whether a directory entry is bookkeeping rather than data (`_SUCCESS`, `.tmp-…`, `_piguard`).
-fn is_hidden(name: &str) -> bool {
+pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
@@ -351,18 +354,52 @@ impl Zone {
 
 /// A lake: its root, its zones and the bookkeeping piguard keeps under `_piguard/`. Every
 /// command reaches the lake's files through this type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Lake {
+    /// The local directory, or (on object storage) the root URL, for naming things.
     root: PathBuf,
+    /// Where the lake is when it is not on the local file system.
+    remote: Option<LakeStore>,
 }
 
+impl PartialEq for Lake {
+    fn eq(&self, other: &Lake) -> bool {
+        self.root == other.root
+    }
+}
+
+impl Eq for Lake {}
+
 impl Lake {
-    /// The lake at `root` (which may not exist yet).
+    /// The lake at local directory `root` (which may not exist yet).
     pub fn at(root: impl Into<PathBuf>) -> Lake {
-        Lake { root: root.into() }
+        Lake { root: root.into(), remote: None }
     }
 
-    /// The lake's root directory.
+    /// The lake at `location`: `s3://bucket/prefix` (see [`LakeStore::s3`]), or a local
+    /// directory.
+    pub fn open(location: &str) -> Result<Lake, StoreError> {
+        if location.starts_with("s3://") {
+            let store = LakeStore::s3(location)?;
+            return Ok(Lake { root: PathBuf::from(store.url().as_str()), remote: Some(store) });
+        }
+        Ok(Lake::at(location))
+    }
+
+    /// Whether the lake is on the local file system.
+    pub fn is_local(&self) -> bool {
+        self.remote.is_none()
+    }
+
+    /// The lake's store: its object store, or the local file system.
+    pub fn store(&self) -> Result<LakeStore, StoreError> {
+        match &self.remote {
+            Some(store) => Ok(store.clone()),
+            None => LakeStore::local(&self.root),
+        }
+    }
+
+    /// The lake's root directory (its URL, on object storage).
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -12,6 +12,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
+use url::Url;
 
 use super::delta::{AsOf, LakeTable};
 use super::{Lake, Zone, discover};
@@ -56,6 +57,23 @@ async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path) ->
     Ok(())
 }
 
+/// Registers the Parquet files directly under `url` (a lake on object storage) as `name`.
+async fn register_url(ctx: &SessionContext, name: TableReference, url: &Url) -> Result<(), DataFusionError> {
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(ListingTableUrl::parse(url.as_str())?).with_listing_options(options).infer_schema(&ctx.state()).await?;
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// The visible subdirectories of `rel` (`deid/`, `export/ads/`) in the lake, by name.
+async fn names_under(lake: &Lake, rel: &str) -> Result<Vec<String>, DataFusionError> {
+    if lake.is_local() {
+        return Ok(super::subdir_names(&lake.root().join(rel)));
+    }
+    let store = lake.store().map_err(|e| DataFusionError::External(e.into()))?;
+    store.subdirs(rel).await.map_err(|e| DataFusionError::External(e.into()))
+}
+
 /// A session with the `piguard_*` functions (`piguard_hash` only with a key) and the tables
 /// of `zone`: for [`Zone::Deid`] the de-identified datasets and the exports, for
 /// [`Zone::Export`] the exports only, for [`Zone::Raw`] the raw datasets as `raw.<name>`.
@@ -63,6 +81,8 @@ async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path) ->
 pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>, as_of: AsOf) -> Result<SessionContext, DataFusionError> {
     let ctx = SessionContext::new();
     udf::register(&ctx, key);
+    let store = lake.store().map_err(|e| DataFusionError::External(e.into()))?;
+    store.register(&ctx);
     if zone == Zone::Raw {
         let catalog = ctx.catalog("datafusion").ok_or_else(|| DataFusionError::Plan("no default catalog".into()))?;
         catalog.register_schema("raw", Arc::new(MemorySchemaProvider::new()))?;
@@ -73,16 +93,20 @@ pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>, as_of: 
     }
     if zone == Zone::Deid {
         let failed = |e: super::delta::TableError| DataFusionError::Execution(e.to_string());
-        for name in lake.dataset_names(Zone::Deid) {
+        for name in names_under(lake, "deid/").await? {
             // A directory without a committed table holds nothing any version published.
             if let Some(table) = LakeTable::open(lake, &name, as_of).await.map_err(failed)? {
                 ctx.register_table(TableReference::bare(name.as_str()), table.provider(&ctx).await.map_err(failed)?)?;
             }
         }
     }
-    for name in lake.dataset_names(Zone::Export) {
-        if let Some(latest) = lake.export_runs(&name).pop() {
-            register_dir(&ctx, TableReference::bare(name.as_str()), &lake.dataset_dir(Zone::Export, &name).join(latest)).await?;
+    for name in names_under(lake, "export/").await? {
+        let Some(latest) = names_under(lake, &format!("export/{name}/")).await?.pop() else { continue };
+        let table = TableReference::bare(name.as_str());
+        if lake.is_local() {
+            register_dir(&ctx, table, &lake.dataset_dir(Zone::Export, &name).join(latest)).await?;
+        } else {
+            register_url(&ctx, table, &store.url_of(&format!("export/{name}/{latest}/"))).await?;
         }
     }
     Ok(ctx)

@@ -9,6 +9,7 @@ mod lakehouse;
 mod query;
 mod retention;
 mod run;
+mod s3;
 mod sample_data;
 mod scan;
 

@@ -343,6 +343,16 @@ struct PartitionWriter<'a> {
     subjects: &'a IdentifierSketch,
 }
 
+/// Deletes a dataset's files `written` but never committed (never seen, so removed now rather
+/// than left to a vacuum) and records that nothing of it was published.
+fn abandon(written: &[PathBuf], record: &mut DatasetRecord) {
+    for f in written {
+        let _ = std::fs::remove_file(f);
+    }
+    record.partitions.clear();
+    record.rows_written = 0;
+}
+
 impl PartitionWriter<'_> {
     /// Writes the partitions of `p` whose inputs or plan changed (none on a dry run) and
     /// commits them to the dataset's table as one version, recording each in `record`. On
@@ -374,12 +384,7 @@ impl PartitionWriter<'_> {
                     record.partitions.push(part);
                 }
                 Err(e) => {
-                    // Never committed, so never seen: removed now rather than left to a vacuum.
-                    for f in &written {
-                        let _ = std::fs::remove_file(f);
-                    }
-                    record.partitions.clear();
-                    record.rows_written = 0;
+                    abandon(&written, record);
                     return Err((partition, e));
                 }
             }
@@ -389,11 +394,7 @@ impl PartitionWriter<'_> {
             match commit.commit(&lake.dataset_dir(Zone::Deid, name), table.as_ref(), &operation).await {
                 Ok(version) => record.table_version = Some(version),
                 Err(e) => {
-                    for f in &written {
-                        let _ = std::fs::remove_file(f);
-                    }
-                    record.partitions.clear();
-                    record.rows_written = 0;
+                    abandon(&written, record);
                     return Err((String::new(), e.into()));
                 }
             }

@@ -14,7 +14,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use url::Url;
 
-use super::delta::{AsOf, LakeTable};
+use super::delta::{AsOf, LakeTable, TableError};
 use super::{Lake, Zone, discover};
 use crate::transform::{PseudonymKey, udf};
 
@@ -24,11 +24,7 @@ async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path) ->
     // A raw dataset that is a Delta table is read as one: its latest version, never the files
     // its writers removed.
     if super::delta::is_table(dir) {
-        let failed = |e: super::delta::TableError| DataFusionError::Execution(e.to_string());
-        if let Some(table) = LakeTable::open_at(dir.to_path_buf(), AsOf::Latest).await.map_err(failed)? {
-            ctx.register_table(name, table.provider(ctx).await.map_err(failed)?)?;
-        }
-        return Ok(());
+        return register_table(ctx, name, LakeTable::open_at(dir.to_path_buf(), AsOf::Latest).await).await;
     }
     let found = discover(dir);
     // A table with a Parquet file it cannot read is an error naming the file, never a table
@@ -54,6 +50,15 @@ async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path) ->
         .with_table_partition_cols(partition_cols);
     let config = ListingTableConfig::new(url).with_listing_options(options).infer_schema(&ctx.state()).await?;
     ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// Registers an opened Delta table as `name` (nothing when there was no table).
+async fn register_table(ctx: &SessionContext, name: TableReference, opened: Result<Option<LakeTable>, TableError>) -> Result<(), DataFusionError> {
+    let failed = |e: TableError| DataFusionError::Execution(e.to_string());
+    if let Some(table) = opened.map_err(failed)? {
+        ctx.register_table(name, table.provider(ctx).await.map_err(failed)?)?;
+    }
     Ok(())
 }
 
@@ -92,12 +97,9 @@ pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>, as_of: 
         return Ok(ctx);
     }
     if zone == Zone::Deid {
-        let failed = |e: super::delta::TableError| DataFusionError::Execution(e.to_string());
         for name in names_under(lake, "deid/").await? {
             // A directory without a committed table holds nothing any version published.
-            if let Some(table) = LakeTable::open(lake, &name, as_of).await.map_err(failed)? {
-                ctx.register_table(TableReference::bare(name.as_str()), table.provider(&ctx).await.map_err(failed)?)?;
-            }
+            register_table(&ctx, TableReference::bare(name.as_str()), LakeTable::open(lake, &name, as_of).await).await?;
         }
     }
     for name in names_under(lake, "export/").await? {

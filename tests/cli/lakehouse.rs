@@ -12,7 +12,7 @@ use datafusion::prelude::SessionContext;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
 
-use crate::{KEY, command, demo_lake, demo_pipeline, text, visible_parquet_files};
+use crate::{KEY, command, demo_lake, demo_pipeline, text, visible_parquet_files, walk};
 
 fn run(lake: &Path, extra: &[&str]) -> Value {
     let pipeline = demo_pipeline();
@@ -38,16 +38,7 @@ fn query(lake: &Path, sql: &str, extra: &[&str]) -> (Option<i32>, String, String
 }
 
 fn data_files_on_disk(dir: &Path) -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(data_files_on_disk(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.insert(p);
-        }
-    }
-    out
+    walk(dir).into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")).collect()
 }
 
 /// Every value of `column` in the Parquet files given.

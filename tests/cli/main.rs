@@ -94,6 +94,20 @@ pub fn demo_lake() -> tempfile::TempDir {
     dir
 }
 
+/// Every file under `dir`, at any depth.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// The Parquet files under `dir` a reader sees, sorted: in a Delta table (a directory with a
 /// `_delta_log`) only those its latest version holds, elsewhere every visible one.
 pub fn visible_parquet_files(dir: &Path) -> Vec<PathBuf> {

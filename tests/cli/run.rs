@@ -12,7 +12,7 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
-use crate::{demo_pipeline, AUDIT_KEY, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text};
+use crate::{demo_pipeline, AUDIT_KEY, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text, walk};
 
 
 
@@ -389,19 +389,6 @@ fn committed_ever(table: &Path, file: &Path) -> bool {
     // File names carry the run that wrote them, and a run commits a table's files at once.
     let name = file.file_name().unwrap().to_str().unwrap();
     walk(&table.join("_delta_log")).iter().filter(|p| p.extension().is_some_and(|x| x == "json")).any(|log| std::fs::read_to_string(log).unwrap().contains(name))
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// A classifier override (`--classifiers DIR`) that names `ref_tag` as a device id, and a

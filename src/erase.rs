@@ -11,7 +11,6 @@
 //! Parquet statistics and bloom filters rule most files out without reading them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -27,7 +26,7 @@ use parquet::file::statistics::Statistics;
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation, check_reason};
 use crate::integrity::{self, IntegrityError};
 use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableError, TableOperation, vacuum_latest, vacuum_scope};
-use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LockError, TMP_PREFIX, Zone};
+use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LakeLock, LockError, TMP_PREFIX, Zone, files};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError, LeftFile};
 use crate::plan::retention::DatingError;
 use crate::plan::{PlanError, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, subject_domains, written_policies};
@@ -148,9 +147,10 @@ pub(crate) fn clean_temporaries(lake: &Lake) -> Result<(), RetentionError> {
     Ok(())
 }
 
-/// Carries out requests on a lake. Callers hold the [`LakeLock`].
+/// Carries out requests on a lake, holding its lock.
 pub(crate) struct Eraser<'a> {
     lake: &'a Lake,
+    lock: &'a LakeLock,
     written: &'a [WrittenDataset],
     domains: BTreeSet<String>,
     today: NaiveDate,
@@ -159,7 +159,7 @@ pub(crate) struct Eraser<'a> {
 }
 
 impl<'a> Eraser<'a> {
-    pub(crate) fn new(lake: &'a Lake, written: &'a [WrittenDataset], today: NaiveDate, key: &PseudonymKey) -> Self {
+    pub(crate) fn new(lake: &'a Lake, lock: &'a LakeLock, written: &'a [WrittenDataset], today: NaiveDate, key: &PseudonymKey) -> Self {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut config = SessionConfig::new().with_target_partitions(threads);
         // Rewritten files keep the types they had (Utf8 stays Utf8, not Utf8View), so they
@@ -167,10 +167,11 @@ impl<'a> Eraser<'a> {
         config.options_mut().execution.parquet.schema_force_view_types = false;
         Eraser {
             lake,
+            lock,
             written,
             domains: subject_domains(written.iter().map(|w| &w.planned)),
             today,
-            ctx: SessionContext::new_with_config(config),
+            ctx: lake::context(config),
             hash: ScalarUDF::new_from_impl(HashUdf::new(key.clone())),
         }
     }
@@ -282,6 +283,7 @@ impl<'a> Eraser<'a> {
             commit.add(table.root(), &r.new, r.rows, old.fingerprint.as_deref(), &request.request_id)?;
             commit.remove(old);
         }
+        self.lock.ensure_held()?;
         let version = commit.commit(table.root(), Some(table), &TableOperation::Erase { request_id: request.request_id.clone() }).await?;
         outcome.table_versions.insert(format!("{}/{name}", zone.dir()), version);
         Ok(())
@@ -383,15 +385,21 @@ impl<'a> Eraser<'a> {
         Ok(df.filter(matches).map_err(failed)?.count().await.map_err(failed)? as u64)
     }
 
-    /// Rewrites raw `file` with only the rows where `keep` holds: a hidden temporary beside
-    /// it, synced, then renamed over it, so readers see the old file or the new one.
+    /// Rewrites raw `file` with only the rows where `keep` holds, so readers see the old file
+    /// or the new one: locally a hidden temporary beside it, synced, then renamed over it; on
+    /// an object store the new object is uploaded over the old, which it replaces only when
+    /// complete.
     async fn rewrite(&self, file: &DataFile, keep: Expr, options: TableParquetOptions) -> Result<(), RetentionError> {
+        if !lake::store::is_local(&file.path) {
+            self.write_kept(file, keep, &file.path, options).await?;
+            return Ok(());
+        }
         let dir = file.path.parent().expect("data files are in a dataset directory");
         let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or("part");
         // No `.parquet` suffix: a raw-zone query's `*.parquet` never lists it.
         let tmp = dir.join(format!("{ERASE_PREFIX}{}-{name}.partial", std::process::id()));
         self.write_kept(file, keep, &tmp, options).await?;
-        lake::publish(&tmp, &file.path).map_err(io_err(&file.path))
+        files::publish(&tmp, &file.path).map_err(io_err(&file.path))
     }
 
     /// Writes the rows of `file` where `keep` holds to `target`, and says how many.
@@ -434,7 +442,7 @@ fn table_rewrite_path(old: &Path, request_id: &str) -> PathBuf {
 fn newest_modification(files: &[DataFile]) -> Result<NaiveDate, RetentionError> {
     let mut newest = None;
     for f in files {
-        let modified = std::fs::metadata(&f.path).and_then(|m| m.modified()).map_err(io_err(&f.path))?;
+        let modified = files::meta(&f.path).map_err(io_err(&f.path))?.modified;
         newest = newest.max(Some(chrono::DateTime::<chrono::Local>::from(modified).date_naive()));
     }
     Ok(newest.unwrap_or_default())
@@ -466,7 +474,7 @@ fn may_contain(file: &DataFile, subject: &SubjectColumn, zone: Zone, reference: 
         },
     };
     let failed = |e: parquet::errors::ParquetError| RetentionError::File { path: file.path.clone(), message: e.to_string() };
-    let handle = File::open(&file.path).map_err(io_err(&file.path))?;
+    let handle = files::open(&file.path).map_err(io_err(&file.path))?;
     let options = ReadOptionsBuilder::new()
         .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
         .build();
@@ -543,11 +551,11 @@ pub async fn erase(options: &EraseOptions, key: &PseudonymKey, audit_key: &Audit
     let key_id = key.id();
     let (written, _) = written_policies(lake, options.pipeline.as_deref())?;
     check_key(&written, &key_id)?;
-    let _lock = lake.lock()?;
+    let lock = lake.lock()?;
     integrity::check(lake, audit_key)?;
     let ledger = ErasureLedger::open(lake, audit_key);
     let audit = AuditLog::open(lake, audit_key);
-    let eraser = Eraser::new(lake, &written, options.today, key);
+    let eraser = Eraser::new(lake, &lock, &written, options.today, key);
     clean_temporaries(lake)?;
     // The raw partitions each request may rewrite, for its `began` entry.
     let targets: BTreeMap<String, usize> = written

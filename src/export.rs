@@ -14,7 +14,7 @@ use arrow::datatypes::Int64Type;
 use parquet::arrow::ArrowWriter;
 
 use crate::lake::delta::AsOf;
-use crate::lake::{self, Lake, Zone};
+use crate::lake::{self, Lake, Zone, files};
 use crate::plan::export::{ExportPlan, Metric};
 use crate::plan::manifest::ExportRecord;
 
@@ -39,9 +39,10 @@ async fn collect(ctx: &datafusion::prelude::SessionContext, sql: &str, export: &
     ctx.sql(sql).await.map_err(failed)?.collect().await.map_err(failed)
 }
 
-/// Computes an export from the de-identified zone and publishes it atomically as
-/// `LAKE/export/<name>/<run-id>/` (Parquet, CSV and `report.json`). Aggregates are small, so
-/// the result is collected before suppression.
+/// Computes an export from the de-identified zone and publishes it as
+/// `LAKE/export/<name>/<run-id>/` (Parquet, CSV and `report.json`), then points
+/// `LAKE/export/<name>/_latest` at it. Aggregates are small, so the result is collected
+/// before suppression and the files are encoded in memory.
 pub async fn write(lake: &Lake, plan: &ExportPlan, run_id: &str) -> Result<ExportRecord, ExportError> {
     let name = &plan.spec.name;
     let failed = |message: String| ExportError::Failed { export: name.clone(), message };
@@ -95,27 +96,20 @@ pub async fn write(lake: &Lake, plan: &ExportPlan, run_id: &str) -> Result<Expor
         let export = name.clone();
         move |cause| ExportError::Io { export, path, cause }
     };
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let staging = dir.join(format!("{}{run_id}", lake::TMP_PREFIX));
-    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
     let schema = published.first().map(|b| b.schema()).unwrap_or_else(|| {
         let mut fields: Vec<_> = batches.first().map(|b| b.schema().fields().iter().cloned().collect()).unwrap_or_default();
         fields.retain(|f| f.name() != SUBJECTS);
         Arc::new(arrow::datatypes::Schema::new(fields))
     });
-    let parquet_path = staging.join(format!("{name}.parquet"));
-    let file = std::fs::File::create(&parquet_path).map_err(io(&parquet_path))?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(|e| failed(e.to_string()))?;
-    let csv_path = staging.join(format!("{name}.csv"));
-    let mut csv = arrow::csv::WriterBuilder::new()
-        .with_header(true)
-        .build(std::fs::File::create(&csv_path).map_err(io(&csv_path))?);
+    let mut parquet = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut parquet, schema.clone(), None).map_err(|e| failed(e.to_string()))?;
+    let mut csv = arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
     for b in &published {
         writer.write(b).map_err(|e| failed(e.to_string()))?;
         csv.write(b).map_err(|e| failed(e.to_string()))?;
     }
     writer.close().map_err(|e| failed(e.to_string()))?;
-    drop(csv);
+    let csv = csv.into_inner();
     let target = dir.join(run_id);
     let record = ExportRecord {
         export: name.clone(),
@@ -129,17 +123,30 @@ pub async fn write(lake: &Lake, plan: &ExportPlan, run_id: &str) -> Result<Expor
         retired_runs: Vec::new(),
         suppression: "rows covering fewer than min_subjects distinct subjects are withheld; no totals or margins are published, so withheld rows cannot be recovered by subtraction".into(),
     };
-    let report = staging.join("report.json");
-    std::fs::write(&report, serde_json::to_vec_pretty(&record).expect("serializes")).map_err(io(&report))?;
-    lake::publish(&staging, &target).map_err(io(&target))?;
+    let report = serde_json::to_vec_pretty(&record).expect("serializes");
+    // Locally the run's directory is staged and renamed into place whole; an object store
+    // has no rename, so there each file is one PUT under the run's prefix, which readers
+    // ignore until the pointer names it.
+    let staging = match lake.is_local() {
+        true => dir.join(format!("{}{run_id}", lake::TMP_PREFIX)),
+        false => target.clone(),
+    };
+    for (file, bytes) in [(format!("{name}.parquet"), &parquet), (format!("{name}.csv"), &csv), ("report.json".to_string(), &report)] {
+        let path = staging.join(file);
+        files::write_atomic(&path, bytes).map_err(io(&path))?;
+    }
+    if lake.is_local() {
+        files::publish(&staging, &target).map_err(io(&target))?;
+    }
+    let pointer = lake.export_pointer(name);
+    files::write_atomic(&pointer, run_id.as_bytes()).map_err(io(&pointer))?;
     // One current export per name: an older run left published would let a reader compare
     // two exports and single out whoever changed between them.
     let mut record = record;
     for old in lake.export_runs(name).into_iter().filter(|r| r != run_id) {
         let path = dir.join(&old);
-        std::fs::remove_dir_all(&path).map_err(io(&path))?;
+        files::delete_tree(&path).map_err(io(&path))?;
         record.retired_runs.push(old);
     }
     Ok(record)
 }
-

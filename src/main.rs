@@ -17,7 +17,7 @@ use piguard::category::Sensitivity;
 use piguard::classify::{Classifier, Rules};
 use piguard::erase::EraseOptions;
 use piguard::inventory::{self, ScanOptions};
-use piguard::lake::{Lake, Zone, write_atomic};
+use piguard::lake::{Lake, Zone, files};
 use piguard::ledger::ErasureState;
 use piguard::plan::manifest::PartitionStatus;
 use piguard::purge::PurgeOptions;
@@ -39,8 +39,9 @@ struct Cli {
 /// `--lake`, shared by every command that works on a lake.
 #[derive(Args)]
 struct LakeArgs {
-    /// The lake: a directory, or s3://BUCKET/PREFIX (credentials and endpoint from AWS_*;
-    /// on object storage only `query` so far).
+    /// The lake: a directory, or s3://BUCKET/PREFIX (credentials, region and endpoint from
+    /// the AWS_* variables: AWS_ENDPOINT_URL for S3-compatible stores, and
+    /// AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true for Aliyun OSS).
     #[arg(long, env = "PIGUARD_LAKE", default_value = "lake")]
     lake: String,
 }
@@ -214,10 +215,11 @@ enum Command {
         /// Files or dataset directories to check, e.g. LAKE/deid.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// The lake the outputs came from: every kept value is also checked against the raw
-        /// values of the columns its written plan protects and the lake's subject ids.
+        /// The lake the outputs came from (a directory or s3://BUCKET/PREFIX): every kept value
+        /// is also checked against the raw values of the columns its written plan protects and
+        /// the lake's subject ids.
         #[arg(long, env = "PIGUARD_LAKE")]
-        lake: Option<PathBuf>,
+        lake: Option<String>,
         #[command(flatten)]
         sample: SampleArgs,
         #[command(flatten)]
@@ -284,19 +286,8 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 impl LakeArgs {
-    /// The lake, which must be local: the commands that write or audit need the local file
-    /// system for now.
-    fn lake(&self) -> Result<Lake, Failure> {
-        let lake = self.any_lake()?;
-        if !lake.is_local() {
-            let message = format!("{}: this command needs a lake on the local file system for now; on object storage, `query` reads the de-identified zone and the exports", self.lake);
-            return Err(anyhow::anyhow!(message).into());
-        }
-        Ok(lake)
-    }
-
     /// The lake, local or on object storage.
-    fn any_lake(&self) -> Result<Lake, Failure> {
+    fn lake(&self) -> Result<Lake, Failure> {
         Ok(Lake::open(&self.lake)?)
     }
 }
@@ -341,10 +332,13 @@ fn main() -> ExitCode {
             run(RunOptions { lake: lake.lake()?, pipeline, dry_run, force, sample_rows: sample.rows() }, &c)
         }),
         Command::Verify { paths, lake, sample, classifiers } => {
-            classifiers.classifier().and_then(|c| verify_outputs(&paths, lake.map(Lake::at).as_ref(), sample.rows(), &c))
+            classifiers.classifier().and_then(|c| {
+                let lake = lake.as_deref().map(Lake::open).transpose()?;
+                verify_outputs(&paths, lake.as_ref(), sample.rows(), &c)
+            })
         }
         Command::Query { sql, lake, format, zone, reason, as_of } => {
-            lake.any_lake().and_then(|lake| query(&lake, &sql, format, zone, reason.as_deref(), as_of.unwrap_or_default()))
+            lake.lake().and_then(|lake| query(&lake, &sql, format, zone, reason.as_deref(), as_of.unwrap_or_default()))
         }
         Command::Purge { lake, pipeline, dry_run, today } => {
             today.today().and_then(|today| purge(PurgeOptions { lake: lake.lake()?, pipeline, today, dry_run }))
@@ -416,7 +410,7 @@ fn scan(paths: Vec<PathBuf>, sample_rows: usize, format: ReportFormat, output: O
     for (root, inv) in &result.lakes {
         let path = Lake::at(root).inventory_path();
         let json = serde_json::to_vec_pretty(inv).context("serializing the inventory")?;
-        write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+        files::write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("inventory written to {}", path.display());
     }
     let inv = &result.inventory;
@@ -434,7 +428,7 @@ fn scan(paths: Vec<PathBuf>, sample_rows: usize, format: ReportFormat, output: O
     };
     match &output {
         Some(path) => {
-            write_atomic(path, report.as_bytes())
+            files::write_atomic(path, report.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("report written to {}", path.display());
         }
@@ -470,7 +464,7 @@ fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
     // No key, no run: checked before anything is read or written.
     let key = PseudonymKey::from_env()?;
     let raw = options.lake.zone(Zone::Raw);
-    if !raw.is_dir() {
+    if !files::is_dir(&raw) {
         let root = options.lake.root().display();
         return Err(anyhow::anyhow!("{root}: not a lake (no raw/ zone); create one with `piguard sample-data {root}` or pass --lake").into());
     }

@@ -1,8 +1,10 @@
 //! `piguard purge`: deletes whole partitions past their dataset's `max_days`, in the raw
 //! zone and then the de-identified zone, and finishes erasures whose floor has passed.
 //!
-//! A raw partition is deleted by renaming its directory to a hidden temporary name (atomic:
-//! readers see all of it or none of it) and then removing that; a de-identified dataset's
+//! A local raw partition is deleted by renaming its directory to a hidden temporary name
+//! (atomic: readers see all of it or none of it) and then removing that; on an object store,
+//! which has no rename, its objects are deleted (a kill part-way leaves the rest, still past
+//! its time, to the next purge, and the writer lock keeps `run` out meanwhile); a de-identified dataset's
 //! expired partitions are removed from its Delta table in one commit, and the table vacuumed
 //! so no older version holds them either. Raw goes first, so a kill in between never leaves
 //! a raw partition that a `run` would turn back into analytics data; the next purge removes
@@ -17,7 +19,7 @@ use crate::audit::{AuditEvent, AuditLog, Operation};
 use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
 use crate::integrity;
 use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableOperation, vacuum_latest, vacuum_scope};
-use crate::lake::{self, DataFile, FileFormat, Lake, Zone};
+use crate::lake::{self, DataFile, FileFormat, Lake, Zone, files};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LeftFile, open_requests, pending_subjects};
 use crate::plan::retention::age_days;
 use crate::plan::{WrittenDataset, written_policies};
@@ -92,20 +94,21 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
     };
     let ledger = ErasureLedger::open(lake, audit_key);
     let audit = AuditLog::open(lake, audit_key);
-    let _lock = if options.dry_run { None } else { Some(lake.lock()?) };
+    let lock = if options.dry_run { None } else { Some(lake.lock()?) };
     let open = open_requests(&integrity::check(lake, audit_key)?.ledger);
-    let eraser = match key {
-        Some(key) => {
-            pending_subjects(&open, &key.id())?;
-            Some(Eraser::new(lake, &written, options.today, key))
-        }
-        None if open.is_empty() || options.dry_run => None,
-        None => {
+    if let Some(key) = key {
+        pending_subjects(&open, &key.id())?;
+    }
+    // Erasures are carried further only by a purge that deletes, which holds the lock.
+    let eraser = match (key, &lock) {
+        (Some(key), Some(lock)) => Some(Eraser::new(lake, lock, &written, options.today, key)),
+        (None, Some(_)) if !open.is_empty() => {
             return Err(RetentionError::Key(format!(
                 "{} erasure request(s) are open and finishing them needs the pseudonymization key: set PIGUARD_KEY or PIGUARD_KEY_FILE",
                 open.len()
             )));
         }
+        _ => None,
     };
     if !options.dry_run {
         clean_temporaries(lake)?;
@@ -157,7 +160,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
                     age_days: age_days(date, options.today),
                     max_days: p.retention.max_days.unwrap_or_default(),
                     rows: rows_of(&files),
-                    bytes: files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum(),
+                    bytes: files.iter().filter_map(|f| files::meta(&f.path).ok()).map(|m| m.len).sum(),
                 });
                 expired.insert(partition);
             }
@@ -186,6 +189,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
                 commit.remove(f);
             }
             if !commit.is_empty() {
+                lock.as_ref().map(lake::LakeLock::ensure_held).transpose()?;
                 let version = commit.commit(table.root(), Some(&table), &TableOperation::Purge { purge_id: purge_id.clone() }).await?;
                 table_versions.insert(format!("{}/{name}", zone.dir()), version);
             }
@@ -195,7 +199,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
     }
 
     // Without a key (allowed only when nothing is open) or on a dry run, only report.
-    let acting = eraser.as_ref().filter(|_| !options.dry_run);
+    let acting = eraser.as_ref();
     for request in &open {
         let due = matches!(request.state, ErasureState::Requested | ErasureState::Incomplete) || request.held.iter().any(|h| h.until <= options.today);
         let Some(eraser) = acting else {
@@ -245,20 +249,24 @@ fn rows_of(files: &[DataFile]) -> Option<u64> {
             if f.format != FileFormat::Parquet {
                 return None;
             }
-            let file = std::fs::File::open(&f.path).ok()?;
+            let file = files::open(&f.path).ok()?;
             let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).ok()?;
             u64::try_from(parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows()).ok()
         })
         .sum()
 }
 
-/// Deletes a partition directory as one step: renamed to a hidden temporary, then removed.
+/// Deletes a partition directory: locally as one step, renamed to a hidden temporary and
+/// then removed; on an object store object by object.
 fn delete_partition(dataset_dir: &Path, partition: &str) -> Result<(), RetentionError> {
     let target = dataset_dir.join(partition);
+    if !lake::store::is_local(&target) {
+        return files::delete_tree(&target).map_err(io_err(&target));
+    }
     let parent = target.parent().expect("a partition is inside its dataset");
     let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("partition");
     let doomed = parent.join(format!("{PURGE_PREFIX}{name}"));
     std::fs::rename(&target, &doomed).map_err(io_err(&target))?;
-    lake::sync_dir(parent).map_err(io_err(parent))?;
+    files::sync_dir(parent).map_err(io_err(parent))?;
     std::fs::remove_dir_all(&doomed).map_err(io_err(&doomed))
 }

@@ -51,10 +51,6 @@ pub enum QueryError {
     Output(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error("the raw zone of a lake on object storage cannot be queried yet: raw queries are audited, and the audit log is local-only so far")]
-    RemoteRaw,
-    #[error(transparent)]
-    Store(#[from] lake::StoreError),
     #[error("querying the raw zone is audited, and the audit log is sealed: {0}")]
     AuditKey(#[from] AuditKeyError),
 }
@@ -83,9 +79,6 @@ pub async fn query(
 ) -> Result<usize, QueryError> {
     let QueryRequest { zone, reason, sql, format, as_of } = request;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    if zone == Zone::Raw && !lake.is_local() {
-        return Err(QueryError::RemoteRaw);
-    }
     let audit = match zone {
         Zone::Raw if reason.is_none() => return Err(QueryError::NoReason),
         Zone::Raw => {
@@ -94,11 +87,7 @@ pub async fn query(
         }
         _ => None,
     };
-    let exists = match lake.is_local() {
-        true => lake.exists(),
-        false => lake.store()?.any_under("").await?,
-    };
-    if !exists {
+    if !lake.exists() {
         return Err(QueryError::NoLake(lake.root().to_path_buf()));
     }
     let ctx = lake::session(lake, zone, key, as_of).await.map_err(|e| QueryError::Sql(e.to_string()))?;

@@ -22,7 +22,7 @@ use crate::integrity::{self, IntegrityError};
 use crate::classify::Classifier;
 use crate::export::{self, ExportError};
 use crate::lake::delta::{AsOf, TableCommit, TableFile, TableOperation, LakeTable, TableError, remove_uncommitted};
-use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LockError, TMP_PREFIX, Zone, write_atomic};
+use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LakeLock, LockError, TMP_PREFIX, Zone, files};
 use crate::leak::{Finding, IdentifierSketch, check_all_rows, check_identifiers};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
 use crate::sealed::AuditKey;
@@ -122,9 +122,9 @@ fn inputs_of(files: &[DataFile]) -> Result<Vec<(InputRecord, u128)>, RunError> {
     files
         .iter()
         .map(|f| {
-            let meta = std::fs::metadata(&f.path).map_err(io_err(&f.path))?;
-            let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-            Ok((InputRecord { path: f.path.display().to_string(), bytes: meta.len() }, mtime))
+            let meta = files::meta(&f.path).map_err(io_err(&f.path))?;
+            let mtime = meta.modified.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            Ok((InputRecord { path: f.path.display().to_string(), bytes: meta.len }, mtime))
         })
         .collect()
 }
@@ -195,7 +195,7 @@ pub async fn run(
     };
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads));
+    let ctx = lake::context(SessionConfig::new().with_target_partitions(threads));
     let udfs = Udfs {
         hash: ScalarUDF::new_from_impl(HashUdf::new(key.clone())),
         mask: ScalarUDF::new_from_impl(MaskUdf::default()),
@@ -214,7 +214,7 @@ pub async fn run(
     }
 
     let domains = subject_domains(plan.datasets.iter().map(|d| &d.planned));
-    let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, pending: &pending, domains: &domains, subjects: &subjects };
+    let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, lock: lock.as_ref(), pending: &pending, domains: &domains, subjects: &subjects };
     let mut records = Vec::new();
     let mut failed = None;
     for p in &plan.datasets {
@@ -260,7 +260,7 @@ pub async fn run(
         // What was published stays published and is recorded: the manifest and the audit
         // log say which datasets are complete, and purge and erase find their plans.
         manifest.failure = Some(RunFailure { dataset, partition, error: cause.to_string() });
-        let manifest_path = commit(lake, &audit, &mut manifest)?;
+        let manifest_path = commit(lake, lock.as_ref(), &audit, &mut manifest)?;
         let (published, not_published) = progress_of(&plan, &manifest);
         return Err(RunError::Incomplete { cause: Box::new(cause), published, not_published, manifest: manifest_path });
     }
@@ -277,22 +277,23 @@ pub async fn run(
                 // The datasets are published: the manifest and the audit log still record them.
                 let cause = RunError::from(cause);
                 manifest.failure = Some(RunFailure { dataset: format!("export {}", e.spec.name), partition: String::new(), error: cause.to_string() });
-                let manifest_path = commit(lake, &audit, &mut manifest)?;
+                let manifest_path = commit(lake, lock.as_ref(), &audit, &mut manifest)?;
                 let published = plan.datasets.iter().map(|d| d.planned.name().to_string()).collect();
                 return Err(RunError::Incomplete { cause: Box::new(cause), published, not_published: vec![format!("export {}", e.spec.name)], manifest: manifest_path });
             }
         }
     }
-    let manifest_path = commit(lake, &audit, &mut manifest)?;
+    let manifest_path = commit(lake, lock.as_ref(), &audit, &mut manifest)?;
     drop(lock);
     Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
 }
 
-/// Writes a run's manifest and its audit entry.
-fn commit(lake: &Lake, audit: &AuditLog, manifest: &mut Manifest) -> Result<PathBuf, RunError> {
+/// Writes a run's manifest and its audit entry, while the run still holds the lake's lock.
+fn commit(lake: &Lake, lock: Option<&LakeLock>, audit: &AuditLog, manifest: &mut Manifest) -> Result<PathBuf, RunError> {
+    lock.map(LakeLock::ensure_held).transpose()?;
     manifest.finished_at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let manifest_path = lake.manifest_path(&manifest.run_id);
-    write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest).expect("serializes")).map_err(io_err(&manifest_path))?;
+    files::write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest).expect("serializes")).map_err(io_err(&manifest_path))?;
     let count = |s: PartitionStatus| manifest.datasets.iter().flat_map(|d| &d.partitions).filter(|p| p.status == s).count();
     let event = AuditEvent::Run {
         run_id: manifest.run_id.clone(),
@@ -335,6 +336,8 @@ struct PartitionWriter<'a> {
     run_id: &'a str,
     classifier: &'a Classifier,
     options: &'a RunOptions,
+    /// The lake's lock (none on a dry run), held at every commit.
+    lock: Option<&'a LakeLock>,
     /// Pseudonyms of subjects with a pending erasure, per dataset or `dataset.column`.
     pending: &'a BTreeMap<String, Vec<String>>,
     /// The pseudonym domains of the subject columns.
@@ -347,7 +350,7 @@ struct PartitionWriter<'a> {
 /// than left to a vacuum) and records that nothing of it was published.
 fn abandon(written: &[PathBuf], record: &mut DatasetRecord) {
     for f in written {
-        let _ = std::fs::remove_file(f);
+        let _ = files::delete(f);
     }
     record.partitions.clear();
     record.rows_written = 0;
@@ -391,11 +394,16 @@ impl PartitionWriter<'_> {
         }
         if !commit.is_empty() {
             let operation = TableOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
-            match commit.commit(&lake.dataset_dir(Zone::Deid, name), table.as_ref(), &operation).await {
+            let held = self.lock.map(LakeLock::ensure_held).transpose();
+            let committed = match held {
+                Ok(_) => commit.commit(&lake.dataset_dir(Zone::Deid, name), table.as_ref(), &operation).await.map_err(RunError::from),
+                Err(e) => Err(e.into()),
+            };
+            match committed {
                 Ok(version) => record.table_version = Some(version),
                 Err(e) => {
                     abandon(&written, record);
-                    return Err((String::new(), e.into()));
+                    return Err((String::new(), e));
                 }
             }
         }
@@ -444,7 +452,7 @@ impl PartitionWriter<'_> {
                 let rows = match self.write(p, files, &output, partition).await {
                     Ok(rows) => rows,
                     Err(e) => {
-                        let _ = std::fs::remove_file(&output);
+                        let _ = files::delete(&output);
                         return Err(e);
                     }
                 };
@@ -491,7 +499,7 @@ impl PartitionWriter<'_> {
         }
 
         let out_dir = output.parent().expect("a data file is in its table");
-        std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
+        files::create_dir_all(out_dir).map_err(io_err(out_dir))?;
         let parquet = deid_parquet_options(plan);
         let written = df
             .write_parquet(&output.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))

@@ -1,16 +1,27 @@
-//! A sealed log: a JSON-lines file where every entry carries its number (`seq`), the
+//! A sealed log: a list of JSON entries where every entry carries its number (`seq`), the
 //! previous entry's seal (`prev`), the id of the key that sealed it (`kid`) and its own seal
 //! (`hash` = HMAC-SHA256 under the audit key over the entry's canonical JSON without
-//! `hash`), with a head file beside it recording the last entry. Only holders of the key can
+//! `hash`), with a head beside it recording the last entry. Only holders of the key can
 //! extend or re-chain it; editing, removing, reordering or truncating entries breaks it.
 //! The audit log and the erasure ledger are sealed logs.
+//!
+//! On a local disk the log is a JSON-lines file appended under an exclusive lock on it. An
+//! object store has neither appends nor locks, so there the log is a folder of one object
+//! per entry named by its number (`00000000000000000042.json`), each created only if absent
+//! (`If-None-Match: *`): two writers of the same number cannot both succeed, and the loser
+//! reads the new last entry and tries the next number. An object appears whole or not at
+//! all, so such a log never ends in a torn entry.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde_json::{Map, Value};
 
+use crate::lake::files::{io_error, remote};
+use crate::lake::store::{Object, block_on};
 use crate::transform::{KeyError, PseudonymKey, Pseudonymizer};
 
 /// Environment variable holding a separate audit key.
@@ -137,11 +148,18 @@ pub struct Seal {
     pub hash: String,
 }
 
-/// A sealed log file and its head.
+/// A sealed log and its head: a local file, or a folder of an object store (see the
+/// module's note).
 #[derive(Debug, Clone)]
 pub struct SealedLog {
     path: PathBuf,
     head_path: PathBuf,
+}
+
+/// Where a sealed log's entries are.
+enum Storage {
+    File,
+    Objects { entries: Object, head: Object },
 }
 
 /// The seal of an entry: HMAC over its fields other than `hash`, keys sorted.
@@ -197,9 +215,18 @@ fn read_tail(file: &mut File) -> std::io::Result<Tail> {
 }
 
 impl SealedLog {
-    /// The sealed log at `path`, its head at `head_path`.
+    /// The sealed log at `path` (a file, or a folder of an object store), its head at
+    /// `head_path`.
     pub fn new(path: PathBuf, head_path: PathBuf) -> Self {
         SealedLog { path, head_path }
+    }
+
+    fn storage(&self) -> Result<Storage, ChainError> {
+        let io = |path: &Path, e: std::io::Error| ChainError::Io { path: path.to_path_buf(), cause: e };
+        match (remote(&self.path).map_err(|e| io(&self.path, e))?, remote(&self.head_path).map_err(|e| io(&self.head_path, e))?) {
+            (Some(entries), Some(head)) => Ok(Storage::Objects { entries, head }),
+            _ => Ok(Storage::File),
+        }
     }
 
     /// Where the log is.
@@ -221,19 +248,11 @@ impl SealedLog {
         Ok(file)
     }
 
-    fn head(&self) -> Result<Option<Seal>, ChainError> {
-        match std::fs::read(&self.head_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| ChainError::Corrupt { path: self.head_path.clone() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(cause) => Err(ChainError::Io { path: self.head_path.clone(), cause }),
-        }
-    }
-
     /// Sets aside bytes a crash left after the last complete entry (moved to a `.torn-…` file
     /// beside the log) so the log can be appended to again. Refuses when the head records the
-    /// torn entry: then it was written whole and damaged since.
+    /// torn entry: then it was written whole and damaged since. A log of objects has none.
     pub fn recover(&self) -> Result<Option<TornTail>, ChainError> {
-        if !self.path.exists() {
+        if matches!(self.storage()?, Storage::Objects { .. }) || !self.path.exists() {
             return Ok(None);
         }
         let mut file = self.open_locked()?;
@@ -261,58 +280,180 @@ impl SealedLog {
         let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("log");
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
         let saved_to = self.path.with_file_name(format!("{name}.torn-{}-{stamp}", complete_seq + 1));
-        crate::lake::write_atomic(&saved_to, &torn).map_err(|cause| ChainError::Io { path: saved_to.clone(), cause })?;
+        crate::lake::files::write_atomic(&saved_to, &torn).map_err(|cause| ChainError::Io { path: saved_to.clone(), cause })?;
         file.set_len(tail.complete_len).map_err(self.io())?;
         file.sync_data().map_err(self.io())?;
         Ok((Some(TornTail { bytes: torn.len() as u64, saved_to }), tail.last))
     }
 
-    /// Appends `body` with `seq`, `prev`, `kid` and `hash` added, under the file's lock.
-    /// Returns the entry's seal and the torn tail set aside first, if there was one.
-    pub fn append(&self, key: &AuditKey, body: Map<String, Value>) -> Result<(Seal, Option<TornTail>), ChainError> {
-        let mut file = self.open_locked()?;
-        let (torn, last_line) = self.recover_locked(&mut file)?;
-        let last = match &last_line {
-            None => Seal { seq: 0, hash: GENESIS.to_string() },
-            Some(line) => entry_seal(line).ok_or_else(|| ChainError::Corrupt { path: self.path.clone() })?,
-        };
+    /// The entry that follows `last`: `body` with `seq`, `prev`, `kid` and `hash` added,
+    /// serialized, and its seal.
+    fn next_entry(&self, key: &AuditKey, body: Map<String, Value>, last: Seal) -> Result<(Vec<u8>, Seal), ChainError> {
         let mut entry = body;
         entry.insert("seq".into(), Value::from(last.seq + 1));
         entry.insert("prev".into(), Value::String(last.hash));
         entry.insert("kid".into(), Value::String(key.id().to_string()));
         let hash = seal(key, &entry);
         entry.insert("hash".into(), Value::String(hash.clone()));
-        let mut line = serde_json::to_vec(&Value::Object(entry)).expect("JSON values serialize");
-        if line.len() > MAX_ENTRY_BYTES {
-            return Err(ChainError::TooLarge { path: self.path.clone(), bytes: line.len() });
+        let bytes = serde_json::to_vec(&Value::Object(entry)).expect("JSON values serialize");
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(ChainError::TooLarge { path: self.path.clone(), bytes: bytes.len() });
         }
+        Ok((bytes, Seal { seq: last.seq + 1, hash }))
+    }
+
+    /// Appends `body` with `seq`, `prev`, `kid` and `hash` added: to a file under its lock,
+    /// or as the next object. Returns the entry's seal and the torn tail set aside first, if
+    /// there was one.
+    pub fn append(&self, key: &AuditKey, body: Map<String, Value>) -> Result<(Seal, Option<TornTail>), ChainError> {
+        if let Storage::Objects { entries, head } = self.storage()? {
+            let log = self.clone();
+            let key = key.clone();
+            return block_on(async move { log.append_object(&entries, &head, &key, body).await }).map(|seal| (seal, None));
+        }
+        let mut file = self.open_locked()?;
+        let (torn, last_line) = self.recover_locked(&mut file)?;
+        let last = match &last_line {
+            None => Seal { seq: 0, hash: GENESIS.to_string() },
+            Some(line) => entry_seal(line).ok_or_else(|| ChainError::Corrupt { path: self.path.clone() })?,
+        };
+        let (mut line, head) = self.next_entry(key, body, last)?;
         line.push(b'\n');
         // One write of the whole line: a crash tears at most this entry, which `recover` sets aside.
         file.write_all(&line).map_err(self.io())?;
         file.sync_data().map_err(self.io())?;
-        let head = Seal { seq: last.seq + 1, hash };
-        crate::lake::write_atomic(&self.head_path, &serde_json::to_vec(&head).expect("serializes"))
+        crate::lake::files::write_atomic(&self.head_path, &serde_json::to_vec(&head).expect("serializes"))
             .map_err(|cause| ChainError::Io { path: self.head_path.clone(), cause })?;
         Ok((head, torn))
+    }
+
+    /// Creates the object of the entry after the last one, reading the last one again
+    /// whenever another writer took that number first, then moves the head up to it.
+    async fn append_object(&self, entries: &Object, head: &Object, key: &AuditKey, body: Map<String, Value>) -> Result<Seal, ChainError> {
+        let failed = |e: object_store::Error| ChainError::Io { path: self.path.clone(), cause: io_error(e) };
+        loop {
+            let last = self.last_object(entries, head).await?;
+            let (bytes, seal) = self.next_entry(key, body.clone(), last)?;
+            let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+            match entries.store.put_opts(&entry_location(entries, seal.seq), PutPayload::from(bytes), create).await {
+                Ok(_) => {
+                    self.advance_head(head, &seal).await?;
+                    return Ok(seal);
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(failed(e)),
+            }
+        }
+    }
+
+    /// The seal of the last entry object: found from the head onwards (the head may be one
+    /// behind, after a kill), or by listing the folder when there is no head.
+    async fn last_object(&self, entries: &Object, head: &Object) -> Result<Seal, ChainError> {
+        let failed = |e: object_store::Error| ChainError::Io { path: self.path.clone(), cause: io_error(e) };
+        let hinted = match head.store.get(&head.location).await {
+            Ok(got) => {
+                let bytes = got.bytes().await.map_err(failed)?;
+                serde_json::from_slice::<Seal>(&bytes).map_err(|_| ChainError::Corrupt { path: self.head_path.clone() })?.seq
+            }
+            Err(object_store::Error::NotFound { .. }) => listed_entries(entries).await.map_err(failed)?.last().map_or(0, |(seq, _)| *seq),
+            Err(e) => return Err(failed(e)),
+        };
+        let mut seq = hinted;
+        while entries.store.head(&entry_location(entries, seq + 1)).await.is_ok() {
+            seq += 1;
+        }
+        if seq == 0 {
+            return Ok(Seal { seq: 0, hash: GENESIS.to_string() });
+        }
+        let bytes = match entries.store.get(&entry_location(entries, seq)).await {
+            Ok(got) => got.bytes().await.map_err(failed)?,
+            // The head names an entry that is gone: `audit verify` says what happened.
+            Err(object_store::Error::NotFound { .. }) => return Err(ChainError::Corrupt { path: self.path.clone() }),
+            Err(e) => return Err(failed(e)),
+        };
+        entry_seal(&bytes).filter(|s| s.seq == seq).ok_or_else(|| ChainError::Corrupt { path: self.path.clone() })
+    }
+
+    /// Moves the head object up to `seal`, never back: a slower writer of an earlier entry
+    /// leaves a later head as it is.
+    async fn advance_head(&self, head: &Object, seal: &Seal) -> Result<(), ChainError> {
+        let failed = |e: object_store::Error| ChainError::Io { path: self.head_path.clone(), cause: io_error(e) };
+        let payload = || PutPayload::from(serde_json::to_vec(seal).expect("serializes"));
+        loop {
+            let mode = match head.store.get(&head.location).await {
+                Ok(got) => {
+                    let version = UpdateVersion { e_tag: got.meta.e_tag.clone(), version: got.meta.version.clone() };
+                    let current = serde_json::from_slice::<Seal>(&got.bytes().await.map_err(failed)?).ok();
+                    if current.is_some_and(|c| c.seq >= seal.seq) {
+                        return Ok(());
+                    }
+                    PutMode::Update(version)
+                }
+                Err(object_store::Error::NotFound { .. }) => PutMode::Create,
+                Err(e) => return Err(failed(e)),
+            };
+            match head.store.put_opts(&head.location, payload(), PutOptions { mode, ..Default::default() }).await {
+                Ok(_) => return Ok(()),
+                Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(failed(e)),
+            }
+        }
+    }
+
+    /// The head's record of the last entry, if there is a head.
+    fn head(&self) -> Result<Option<Seal>, ChainError> {
+        match crate::lake::files::read(&self.head_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| ChainError::Corrupt { path: self.head_path.clone() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(cause) => Err(ChainError::Io { path: self.head_path.clone(), cause }),
+        }
+    }
+
+    /// Every entry as stored, oldest first, and the bytes of a torn final entry: the lines of
+    /// the file, or the entry objects in the order of their numbers.
+    fn stored_entries(&self) -> Result<(Vec<Vec<u8>>, Option<u64>), VerifyError> {
+        let io = |cause| VerifyError::Io(ChainError::Io { path: self.path.clone(), cause });
+        if let Storage::Objects { entries, .. } = self.storage().map_err(VerifyError::Io)? {
+            let path = self.path.clone();
+            return block_on(async move {
+                let io = |cause| VerifyError::Io(ChainError::Io { path: path.clone(), cause });
+                let listed = listed_entries(&entries).await.map_err(|e| io(io_error(e)))?;
+                if let Some(i) = listed.iter().position(|(seq, _)| *seq == 0) {
+                    let problem = format!("`{}` is not an entry of the log: it was put there by hand", listed[i].1);
+                    return Err(VerifyError::Tampered(Tampered { path: path.clone(), line: i + 1, problem }));
+                }
+                let reads = listed.into_iter().map(|(seq, _)| {
+                    let entries = entries.clone();
+                    async move { entries.store.get(&entry_location(&entries, seq)).await?.bytes().await }
+                });
+                let bytes: Vec<bytes::Bytes> = futures::stream::iter(reads).buffered(16).try_collect().await.map_err(|e| io(io_error(e)))?;
+                Ok((bytes.into_iter().map(|b| b.to_vec()).collect(), None))
+            });
+        }
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(cause) => return Err(io(cause)),
+        };
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let torn_tail = (complete < bytes.len()).then(|| (bytes.len() - complete) as u64);
+        let lines = match complete {
+            0 => Vec::new(),
+            _ => bytes[..complete - 1].split(|b| *b == b'\n').map(<[u8]>::to_vec).collect(),
+        };
+        Ok((lines, torn_tail))
     }
 
     /// Checks every entry: valid JSON, numbered in order, `prev` the previous entry's seal,
     /// `hash` its own seal under `key`, and the last one the entry the head records.
     pub fn verify(&self, key: &AuditKey) -> Result<Verified, VerifyError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(cause) => return Err(VerifyError::Io(ChainError::Io { path: self.path.clone(), cause })),
-        };
+        let (stored, torn_tail) = self.stored_entries()?;
         let bad = |line: usize, problem: String| VerifyError::Tampered(Tampered { path: self.path.clone(), line, problem });
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let torn_tail = (complete < bytes.len()).then(|| (bytes.len() - complete) as u64);
-        let text = std::str::from_utf8(&bytes[..complete]).map_err(|_| bad(1, "not UTF-8 text (edited)".into()))?;
         let mut prev = GENESIS.to_string();
         let mut entries = Vec::new();
-        for (i, line) in text.lines().enumerate() {
+        for (i, line) in stored.iter().enumerate() {
             let entry: Map<String, Value> =
-                serde_json::from_str(line).map_err(|_| bad(i + 1, "not a JSON object (edited or truncated)".into()))?;
+                serde_json::from_slice(line).map_err(|_| bad(i + 1, "not a JSON object (edited or truncated)".into()))?;
             let hash = entry.get("hash").and_then(Value::as_str).unwrap_or_default();
             if entry.get("prev").and_then(Value::as_str) != Some(prev.as_str()) {
                 return Err(bad(i + 1, "its `prev` is not the previous entry's seal: an entry before it was removed, inserted or moved".into()));
@@ -346,6 +487,27 @@ impl SealedLog {
         }
         Ok(Verified { entries, head: prev, torn_tail })
     }
+}
+
+/// The object of entry `seq` in the folder `entries`.
+fn entry_location(entries: &Object, seq: u64) -> object_store::path::Path {
+    entries.location.clone().join(format!("{seq:020}.json"))
+}
+
+/// The objects in the folder `entries` by number, ascending: `(seq, name)`, with 0 for an
+/// object that is not named as an entry.
+async fn listed_entries(entries: &Object) -> Result<Vec<(u64, String)>, object_store::Error> {
+    let listed: Vec<object_store::ObjectMeta> = entries.store.list(Some(&entries.location)).try_collect().await?;
+    let mut found: Vec<(u64, String)> = listed
+        .iter()
+        .filter_map(|m| m.location.filename().map(str::to_string))
+        .map(|name| {
+            let seq = name.strip_suffix(".json").filter(|n| n.len() == 20).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+            (seq, name)
+        })
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 /// The `seq` and `hash` of a serialized entry.
@@ -415,5 +577,52 @@ mod tests {
         std::fs::write(log.path(), &text[..text.len() - 5]).unwrap();
         assert!(matches!(log.recover(), Err(ChainError::TornButRecorded { .. })));
         assert!(matches!(log.verify(&key(1)), Err(VerifyError::Tampered(_))));
+    }
+
+    #[test]
+    fn a_log_of_objects_takes_one_writer_per_number_and_shows_any_change() {
+        let dir = crate::lake::files::tests::memory_bucket("sealed-objects").join("_piguard");
+        let log = SealedLog::new(dir.join("audit"), dir.join("audit.head"));
+        assert!(log.verify(&key(1)).unwrap().entries.is_empty(), "no log yet");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let log = log.clone();
+                s.spawn(move || {
+                    for i in 0..5 {
+                        log.append(&key(1), body(&format!("{t}-{i}"))).unwrap();
+                    }
+                });
+            }
+        });
+        let verified = log.verify(&key(1)).unwrap();
+        assert_eq!((verified.entries.len(), verified.torn_tail), (20, None));
+        assert_eq!(log.recover().unwrap(), None);
+        let entry = |seq: u64| dir.join(format!("audit/{seq:020}.json"));
+        assert!(crate::lake::files::is_file(&entry(20)) && !crate::lake::files::is_file(&entry(21)));
+
+        // A head one behind (a kill after the entry was created) is caught up by the next append.
+        let head = crate::lake::files::read(&dir.join("audit.head")).unwrap();
+        log.append(&key(1), body("u")).unwrap();
+        crate::lake::files::write_atomic(&dir.join("audit.head"), &head).unwrap();
+        assert_eq!(log.append(&key(1), body("v")).unwrap().0.seq, 22);
+        assert_eq!(log.verify(&key(1)).unwrap().entries.len(), 22);
+
+        let tampered = |log: &SealedLog| match log.verify(&key(1)) {
+            Err(VerifyError::Tampered(t)) => t.line,
+            other => panic!("tampering went unnoticed: {other:?}"),
+        };
+        let seventh = crate::lake::files::read(&entry(7)).unwrap();
+        crate::lake::files::delete(&entry(7)).unwrap();
+        assert_eq!(tampered(&log), 7, "a removed entry");
+        let mut edited: Map<String, Value> = serde_json::from_slice(&seventh).unwrap();
+        edited.insert("text".into(), Value::from("edited"));
+        crate::lake::files::write_atomic(&entry(7), &serde_json::to_vec(&edited).unwrap()).unwrap();
+        assert_eq!(tampered(&log), 7, "an edited entry");
+        crate::lake::files::write_atomic(&entry(7), &seventh).unwrap();
+        crate::lake::files::write_atomic(&dir.join("audit/notes.txt"), b"x").unwrap();
+        assert!(tampered(&log) > 0, "an object that is no entry");
+        crate::lake::files::delete(&dir.join("audit/notes.txt")).unwrap();
+        crate::lake::files::delete(&entry(22)).unwrap();
+        assert_eq!(tampered(&log), 22, "entries removed from the end");
     }
 }

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::Serialize;
 
 use crate::classify::Classifier;
@@ -51,7 +51,7 @@ impl RawReference<'_> {
 }
 
 async fn reference(lake: &Lake) -> Result<RawReference<'_>, PlanError> {
-    let ctx = SessionContext::new();
+    let ctx = lake::context(SessionConfig::new());
     let written = written_plans(lake, &[])?;
     let mut subjects = IdentifierSketch::default();
     for w in &written {

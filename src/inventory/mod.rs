@@ -188,18 +188,17 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
         Mutex::new(Vec::with_capacity(jobs.len()));
     let next = AtomicUsize::new(0);
     let threads = options.threads.clamp(1, jobs.len().max(1));
+    // One runtime the workers share: each reads its datasets on it and classifies them on its
+    // own thread. Its I/O is always driven, so a connection one worker opened to an object
+    // store serves the others too.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("a runtime starts");
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| {
-                // Each worker reads its datasets on a runtime of its own, and classifies them
-                // on its own thread.
-                let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime starts");
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((_, source)) = jobs.get(i) else { break };
-                    let r = runtime.block_on(classify_dataset(source, classifier, options.sample_rows));
-                    results.lock().expect("no worker panics holding the lock").push((i, r));
-                }
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((_, source)) = jobs.get(i) else { break };
+                let r = runtime.block_on(classify_dataset(source, classifier, options.sample_rows));
+                results.lock().expect("no worker panics holding the lock").push((i, r));
             });
         }
     });

@@ -29,10 +29,8 @@ use url::Url;
 
 use deltalake_core::DeltaResult;
 use deltalake_core::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories};
-use object_store::ObjectStoreExt;
-use object_store::path::Path as ObjectPath;
 
-use super::{DataFile, DatasetSource, FileFormat, Lake, LakeStore, Zone};
+use super::{DataFile, DatasetSource, FileFormat, Lake, Zone, dir_name, files, store};
 
 /// Tag: the fingerprint of the inputs and plan a file was made from.
 const TAG_FINGERPRINT: &str = "piguard.fingerprint";
@@ -136,8 +134,6 @@ pub struct LakeTable {
     /// Its directory (its URL, on object storage), for naming it and its files.
     root: PathBuf,
     table: DeltaTable,
-    /// Its store, when it is not on the local file system.
-    remote: Option<LakeStore>,
 }
 
 impl std::fmt::Debug for LakeTable {
@@ -146,35 +142,43 @@ impl std::fmt::Debug for LakeTable {
     }
 }
 
+/// The URL of the table at `root` (a directory, or a URL), ending in `/`.
 fn table_url(root: &Path) -> Result<Url, TableError> {
+    let failed = |message: String| TableError::Delta { table: root.to_path_buf(), message };
+    if let Some(url) = store::url_of(root) {
+        return Url::parse(&format!("{}/", url.trim_end_matches('/'))).map_err(|e| failed(e.to_string()));
+    }
     let abs = std::path::absolute(root).map_err(|cause| TableError::Io { path: root.to_path_buf(), cause })?;
-    Url::from_directory_path(&abs).map_err(|()| TableError::Delta { table: root.to_path_buf(), message: "not an absolute path".into() })
+    Url::from_directory_path(&abs).map_err(|()| failed("not an absolute path".into()))
+}
+
+/// A builder of the table at `root`, on the store the lake's other files are read through.
+fn builder(root: &Path) -> Result<DeltaTableBuilder, TableError> {
+    let url = table_url(root)?;
+    let builder = DeltaTableBuilder::from_url(url.clone()).map_err(delta_err(root))?;
+    if url.scheme() == "file" {
+        return Ok(builder);
+    }
+    register_log_store(&url);
+    let store = store::store_for(&url).map_err(|e| TableError::Delta { table: root.to_path_buf(), message: e.message })?;
+    Ok(builder.with_storage_backend(store, url))
 }
 
 impl LakeTable {
     /// Dataset `name`'s table as of `as_of`; `None` when no run has committed it.
     pub async fn open(lake: &Lake, name: &str, as_of: AsOf) -> Result<Option<LakeTable>, TableError> {
-        if lake.is_local() {
-            return LakeTable::open_at(lake.dataset_dir(Zone::Deid, name), as_of).await;
-        }
-        let store = lake.store().map_err(|e| TableError::Delta { table: lake.dataset_dir(Zone::Deid, name), message: e.to_string() })?;
-        let url = store.url_of(&format!("{}/{name}/", Zone::Deid.dir()));
-        register_s3_log_store();
-        let root = PathBuf::from(url.as_str());
-        let builder = DeltaTableBuilder::from_url(url.clone()).map_err(delta_err(&root))?.with_storage_backend(store.object_store(), url);
-        LakeTable::load(builder, root, Some(store), as_of).await
+        LakeTable::open_at(lake.dataset_dir(Zone::Deid, name), as_of).await
     }
 
     /// The table at directory `root` as of `as_of`; `None` when `root` holds no Delta table.
     pub async fn open_at(root: PathBuf, as_of: AsOf) -> Result<Option<LakeTable>, TableError> {
-        if !root.join("_delta_log").is_dir() {
+        if !is_table(&root) {
             return Ok(None);
         }
-        let builder = DeltaTableBuilder::from_url(table_url(&root)?).map_err(delta_err(&root))?;
-        LakeTable::load(builder, root, None, as_of).await
+        LakeTable::load(builder(&root)?, root, as_of).await
     }
 
-    async fn load(builder: DeltaTableBuilder, root: PathBuf, remote: Option<LakeStore>, as_of: AsOf) -> Result<Option<LakeTable>, TableError> {
+    async fn load(builder: DeltaTableBuilder, root: PathBuf, as_of: AsOf) -> Result<Option<LakeTable>, TableError> {
         let builder = match as_of {
             AsOf::Latest => builder,
             AsOf::Version(v) => builder.with_version(v),
@@ -182,12 +186,12 @@ impl LakeTable {
         };
         match builder.load().await {
             Ok(table) => {
-                let table = LakeTable { root, table, remote };
+                let table = LakeTable { root, table };
                 // A past version whose files a vacuum deleted would fail mid-read, or, where
                 // its statistics answer the query, not at all: it is refused whole.
                 if as_of != AsOf::Latest {
                     for f in table.files()? {
-                        if !table.stored(&f.path).await? {
+                        if !files::is_file(&f.path) {
                             let version = table.version();
                             return Err(TableError::Vacuumed { table: table.root, version });
                         }
@@ -197,19 +201,6 @@ impl LakeTable {
             }
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(delta_err(&root)(e)),
-        }
-    }
-
-    /// Whether data file `path` of the table is stored.
-    async fn stored(&self, path: &Path) -> Result<bool, TableError> {
-        let Some(store) = &self.remote else { return Ok(path.is_file()) };
-        let failed = |message: String| TableError::Delta { table: self.root.clone(), message };
-        let url = Url::parse(&path.display().to_string()).map_err(|e| failed(e.to_string()))?;
-        let location = ObjectPath::from_url_path(url.path()).map_err(|e| failed(e.to_string()))?;
-        match store.object_store().head(&location).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(failed(e.to_string())),
         }
     }
 
@@ -290,19 +281,23 @@ impl LakeTable {
             .with_enforce_retention_duration(false)
             .await
             .map_err(&failed)?;
-        remove_empty_dirs(&self.root).map_err(|cause| TableError::Io { path: self.root.clone(), cause })?;
+        if store::is_local(&self.root) {
+            remove_empty_dirs(&self.root).map_err(|cause| TableError::Io { path: self.root.clone(), cause })?;
+        }
         Ok(metrics.files_deleted.len())
     }
 }
 
-/// delta-rs commits to a table on S3 with its default log store once it knows the scheme:
-/// each commit a conditional create (`If-None-Match: *`) of the next log entry, which S3 and
-/// the S3-compatible stores honour, so two writers of one version cannot both succeed.
-fn register_s3_log_store() {
-    static REGISTERED: std::sync::Once = std::sync::Once::new();
-    REGISTERED.call_once(|| {
-        logstore_factories().insert(Url::parse("s3://").expect("a URL"), Arc::new(ConditionalPutLogStores));
-    });
+/// delta-rs commits to a table on an object store with its default log store once it knows
+/// the scheme: each commit a conditional create (`If-None-Match: *`) of the next log entry,
+/// which S3 and the S3-compatible stores honour, so two writers of one version cannot both
+/// succeed.
+fn register_log_store(url: &Url) {
+    let scheme = Url::parse(&format!("{}://", url.scheme())).expect("a scheme makes a URL");
+    let factories = logstore_factories();
+    if !factories.contains_key(&scheme) {
+        factories.insert(scheme, Arc::new(ConditionalPutLogStores));
+    }
 }
 
 struct ConditionalPutLogStores;
@@ -333,29 +328,17 @@ pub fn vacuum_scope(zone: Zone) -> Vacuum {
 
 /// Whether directory `dir` is a Delta table.
 pub fn is_table(dir: &Path) -> bool {
-    dir.join("_delta_log").is_dir()
+    files::is_dir(&dir.join("_delta_log"))
 }
 
 /// The latest version of the table at `dir` as a dataset, for callers that are not async.
-/// Opened on a thread of its own, since the caller may be a runtime's worker, which cannot
-/// block on another runtime.
 pub fn latest_source_blocking(dir: &Path) -> Result<Option<DatasetSource>, TableError> {
-    let name = super::dataset_name(dir);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|cause| TableError::Io { path: dir.to_path_buf(), cause })?;
-            runtime.block_on(async {
-                match LakeTable::open_at(dir.to_path_buf(), AsOf::Latest).await? {
-                    Some(table) => table.source(&name),
-                    None => Ok(None),
-                }
-            })
-        })
-        .join()
-        .unwrap_or_else(|_| Err(TableError::Delta { table: dir.to_path_buf(), message: "reading the table's log failed".into() }))
+    let (dir, name) = (dir.to_path_buf(), dir_name(dir));
+    store::block_on(async move {
+        match LakeTable::open_at(dir, AsOf::Latest).await? {
+            Some(table) => table.source(&name),
+            None => Ok(None),
+        }
     })
 }
 
@@ -373,33 +356,18 @@ pub fn remove_uncommitted(lake: &Lake, name: &str, table: Option<&LakeTable>) ->
         }
         None => (Default::default(), i64::MIN),
     };
+    let stored = files::walk(&root).map_err(|cause| TableError::Io { path: root.clone(), cause })?;
     let mut removed = 0;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |cause| TableError::Io { path, cause }
-    };
-    let mut dirs = vec![root.clone()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries {
-            let path = entry.map_err(io(&dir))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if name.starts_with('_') || name.starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                dirs.push(path);
-                continue;
-            }
-            if FileFormat::of(&path) != Some(FileFormat::Parquet) || referenced.contains(&path) {
-                continue;
-            }
-            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).map_err(io(&path))?;
-            let modified = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-            if modified > committed_at {
-                std::fs::remove_file(&path).map_err(io(&path))?;
-                removed += 1;
-            }
+    for (path, meta) in stored {
+        let rel = path.strip_prefix(&root).unwrap_or(&path);
+        let hidden = rel.components().any(|c| c.as_os_str().to_str().is_some_and(|n| n.starts_with('_') || n.starts_with('.')));
+        if hidden || FileFormat::of(&path) != Some(FileFormat::Parquet) || referenced.contains(&path) {
+            continue;
+        }
+        let modified = meta.modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        if modified > committed_at {
+            files::delete(&path).map_err(|cause| TableError::Io { path: path.clone(), cause })?;
+            removed += 1;
         }
     }
     Ok(removed)
@@ -431,15 +399,12 @@ impl TableCommit {
         let io = |cause| TableError::Io { path: file.to_path_buf(), cause };
         // Durable before any version can reference it: a power cut after the commit must not
         // leave the log naming a truncated file.
-        std::fs::File::open(file).and_then(|f| f.sync_all()).map_err(io)?;
-        if let Some(dir) = file.parent() {
-            super::sync_dir(dir).map_err(io)?;
-        }
-        let meta = std::fs::metadata(file).map_err(io)?;
-        let modified = meta.modified().map_err(io)?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        files::sync_file(file).map_err(io)?;
+        let meta = files::meta(file).map_err(io)?;
+        let modified = meta.modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let rel = file.strip_prefix(root).map_err(|_| TableError::Delta { table: root.to_path_buf(), message: format!("{} is outside the table", file.display()) })?;
         if self.schema.is_none() {
-            let reader = std::fs::File::open(file).map_err(io)?;
+            let reader = files::open(file).map_err(io)?;
             let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
                 .map_err(|e| TableError::Delta { table: file.to_path_buf(), message: e.to_string() })?;
             self.schema = Some(builder.schema().clone());
@@ -460,7 +425,7 @@ impl TableCommit {
         self.adds.push(Add {
             path: rel.display().to_string(),
             partition_values: partition_values.into_iter().map(|(k, v)| (k, Some(v))).collect(),
-            size: meta.len() as i64,
+            size: meta.len as i64,
             modification_time: modified,
             data_change: true,
             stats: Some(serde_json::json!({ "numRecords": rows }).to_string()),
@@ -493,10 +458,11 @@ impl TableCommit {
         actions.extend(self.adds.into_iter().map(Action::Add));
         let Some(table) = table else {
             let schema = schema.ok_or_else(|| TableError::Delta { table: root.clone(), message: "a new table needs a data file".into() })?;
-            std::fs::create_dir_all(&root).map_err(|cause| TableError::Io { path: root.clone(), cause })?;
+            files::create_dir_all(&root).map_err(|cause| TableError::Io { path: root.clone(), cause })?;
             let created = CreateBuilder::new()
                 .with_location(table_url(&root)?.to_string())
-                .with_table_name(super::dataset_name(&root))
+                .with_log_store(builder(&root)?.build().map_err(&failed)?.log_store())
+                .with_table_name(dir_name(&root))
                 .with_columns(schema.fields().cloned())
                 .with_partition_columns(self.partition_columns)
                 .with_actions(actions)

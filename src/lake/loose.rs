@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::read::csv_header;
-use super::{DataFile, DatasetSource, FileFormat, dataset_name};
+use super::{DataFile, DatasetSource, FileFormat, dir_name, file_stem, files};
 
 /// A file that was not read as a table, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,11 +29,11 @@ fn columns_of(file: &DataFile) -> Result<Vec<String>, String> {
 
 fn json_columns(path: &Path) -> Result<Vec<String>, String> {
     let not_records = || "a JSON document, not records (one object per line, or an array of objects)".to_string();
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let f = files::open(path).map_err(|e| e.to_string())?;
     let first = BufReader::new(f).lines().map_while(Result::ok).find(|l| !l.trim().is_empty()).ok_or_else(|| "empty file".to_string())?;
     let first = first.trim();
     let record = if first.starts_with('[') {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let text = String::from_utf8(files::read(path).map_err(|e| e.to_string())?).map_err(|_| not_records())?;
         let array: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|_| not_records())?;
         array.into_iter().next().ok_or_else(not_records)?
     } else {
@@ -60,7 +60,7 @@ pub(super) fn tables(dir: &Path, files: Vec<DataFile>, may_merge: bool) -> (Vec<
     let one_table = tables.windows(2).all(|w| w[0].0.format == w[1].0.format && w[0].1 == w[1].1);
     if may_merge && one_table && !tables.is_empty() {
         let files = tables.into_iter().map(|(f, _)| f).collect();
-        let source = DatasetSource { name: dataset_name(dir), path: dir.to_path_buf(), files, partition_columns: Vec::new() };
+        let source = DatasetSource { name: dir_name(dir), path: dir.to_path_buf(), files, partition_columns: Vec::new() };
         return (vec![source], skipped);
     }
     (tables.into_iter().map(|(file, _)| DatasetSource::file(file)).collect(), skipped)
@@ -68,13 +68,11 @@ pub(super) fn tables(dir: &Path, files: Vec<DataFile>, may_merge: bool) -> (Vec<
 
 /// The loose data file of `dir` whose stem is `name`, if any.
 pub(super) fn file_named(dir: &Path, name: &str) -> Option<PathBuf> {
-    let entries = std::fs::read_dir(dir).ok()?;
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && FileFormat::of(p).is_some() && dataset_name(p) == name)
-        .collect();
-    found.sort();
-    found.into_iter().next()
+    files::list_dir(dir)
+        .ok()?
+        .into_iter()
+        .find(|e| !e.is_dir && FileFormat::of(&e.path).is_some() && file_stem(&e.path) == name)
+        .map(|e| e.path)
 }
 
 #[cfg(test)]

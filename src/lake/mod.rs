@@ -1,25 +1,27 @@
-//! The lake: where it is (a directory, or a prefix of an object store: [`LakeStore`]), its
-//! zones and bookkeeping paths ([`Lake`]), finding datasets (files, dataset
-//! directories, hive partitions, a lake's raw zone), sampling their rows, the writer lock,
-//! and the one atomic publish step.
+//! The lake: where it is (a directory, or a prefix of an object store: [`store`]), its
+//! files wherever they are ([`files`]), its zones and bookkeeping paths ([`Lake`]), finding
+//! datasets (files, dataset directories, hive partitions, a lake's raw zone), sampling their
+//! rows, and the writer lock.
 
 pub mod delta;
+pub mod files;
+mod lock;
 mod loose;
 pub mod read;
 pub mod sample;
 pub mod store;
 pub mod tables;
 
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use lock::{LEASE_TTL, LakeLock, LockError};
 pub use loose::SkippedFile;
 pub use read::read_files;
 pub use sample::{DatasetSample, SampledColumn, sample_dataset};
-pub use store::{LakeStore, StoreError};
-pub use tables::session;
+pub use store::StoreError;
+pub use tables::{context, session};
 
 /// A file format piguard reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,7 +121,7 @@ pub struct DatasetSource {
 impl DatasetSource {
     /// A dataset of one file, named by its stem.
     pub fn file(file: DataFile) -> DatasetSource {
-        DatasetSource { name: dataset_name(&file.path), path: file.path.clone(), files: vec![file], partition_columns: Vec::new() }
+        DatasetSource { name: file_stem(&file.path), path: file.path.clone(), files: vec![file], partition_columns: Vec::new() }
     }
 
     /// Its files grouped by partition directory, relative to the dataset (`""` for none).
@@ -163,25 +165,21 @@ pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
-fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
-    let io = |cause| LakeError::Io {
-        path: dir.to_path_buf(),
-        cause,
-    };
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        let name = path.file_name().unwrap_or_default();
+/// The visible entries of `dir`, sorted; a name that is not UTF-8 is an error, unless it is
+/// bookkeeping by its first byte (any other could be data).
+fn read_dir_sorted(dir: &Path) -> Result<Vec<files::DirEntry>, LakeError> {
+    let mut entries = files::list_dir(dir).map_err(|cause| LakeError::Io { path: dir.to_path_buf(), cause })?;
+    let mut visible = Vec::with_capacity(entries.len());
+    for entry in entries.drain(..) {
+        let name = entry.path.file_name().unwrap_or_default();
         match name.to_str() {
             Some(name) if is_hidden(name) => {}
-            Some(_) => entries.push(path),
-            // Bookkeeping by its first byte; any other undecodable name could be data.
+            Some(_) => visible.push(entry),
             None if name.as_encoded_bytes().first().is_some_and(|b| *b == b'.' || *b == b'_') => {}
             None => return Err(LakeError::UndecodableName { dir: dir.to_path_buf(), name: name.to_string_lossy().into_owned() }),
         }
     }
-    entries.sort();
-    Ok(entries)
+    Ok(visible)
 }
 
 fn partition_key(dir: &Path) -> Option<String> {
@@ -197,29 +195,34 @@ fn collect_files(
     keys: &mut Vec<String>,
     depth: usize,
 ) -> Result<(), LakeError> {
-    for path in read_dir_sorted(dir)? {
-        if path.is_dir() {
-            if let Some(key) = partition_key(&path) {
+    for entry in read_dir_sorted(dir)? {
+        if entry.is_dir {
+            if let Some(key) = partition_key(&entry.path) {
                 if keys.len() <= depth {
                     keys.push(key);
                 }
-                collect_files(&path, files, keys, depth + 1)?;
+                collect_files(&entry.path, files, keys, depth + 1)?;
             }
-        } else if let Some(format) = FileFormat::of(&path) {
-            files.push(DataFile { path, format });
+        } else if let Some(format) = FileFormat::of(&entry.path) {
+            files.push(DataFile { path: entry.path, format });
         }
     }
     Ok(())
 }
 
+/// The name of a dataset found at `path`: a directory's name, or a file's stem.
 fn dataset_name(path: &Path) -> String {
-    let stem = if path.is_dir() {
-        path.file_name()
-    } else {
-        path.file_stem()
-    };
-    stem.map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+    if files::is_dir(path) { dir_name(path) } else { file_stem(path) }
+}
+
+/// A directory's name.
+fn dir_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// A file's name without its extension.
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The dataset at directory `dir`: a Delta table's latest version, or the data files found.
@@ -241,7 +244,7 @@ fn listed_at(dir: &Path) -> Result<DatasetSource, LakeError> {
         });
     }
     Ok(DatasetSource {
-        name: dataset_name(dir),
+        name: dir_name(dir),
         path: dir.to_path_buf(),
         files,
         partition_columns: keys,
@@ -258,12 +261,7 @@ pub fn discover(path: &Path) -> Discovery {
         datasets: vec![Err((dataset_name(path), path.to_path_buf(), e))],
         skipped: Vec::new(),
     };
-    if !path.exists() {
-        return failed(LakeError::NotFound {
-            path: path.to_path_buf(),
-        });
-    }
-    if path.is_file() {
+    if files::is_file(path) {
         return match FileFormat::of(path) {
             Some(format) => Discovery {
                 lake_root: None,
@@ -275,22 +273,27 @@ pub fn discover(path: &Path) -> Discovery {
             }),
         };
     }
+    if !files::is_dir(path) {
+        return failed(LakeError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
     let raw = path.join("raw");
-    let (lake_root, parent) = if raw.is_dir() {
+    let (lake_root, parent) = if files::is_dir(&raw) {
         (Some(path.to_path_buf()), raw)
     } else {
         (None, path.to_path_buf())
     };
     let zone_level = lake_root.is_some();
     let result = read_dir_sorted(&parent).and_then(|entries| {
-        if entries.iter().any(|p| p.is_dir() && partition_key(p).is_some()) {
+        if entries.iter().any(|e| e.is_dir && partition_key(&e.path).is_some()) {
             return Ok((vec![dataset_at(&parent)], Vec::new()));
         }
-        let children: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
+        let children: Vec<&PathBuf> = entries.iter().filter(|e| e.is_dir).map(|e| &e.path).collect();
         let files: Vec<DataFile> = entries
             .iter()
-            .filter(|p| p.is_file())
-            .filter_map(|p| FileFormat::of(p).map(|format| DataFile { path: p.clone(), format }))
+            .filter(|e| !e.is_dir)
+            .filter_map(|e| FileFormat::of(&e.path).map(|format| DataFile { path: e.path.clone(), format }))
             .collect();
         if children.is_empty() && files.is_empty() {
             return Err(LakeError::NothingReadable {
@@ -353,50 +356,35 @@ impl Zone {
 }
 
 /// A lake: its root, its zones and the bookkeeping piguard keeps under `_piguard/`. Every
-/// command reaches the lake's files through this type.
-#[derive(Debug, Clone)]
+/// command reaches the lake's files through this type; the lake is a local directory or a
+/// prefix of an object store, which only [`files`] tells apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lake {
-    /// The local directory, or (on object storage) the root URL, for naming things.
+    /// The local directory, or the root's URL (`s3://bucket/prefix`).
     root: PathBuf,
-    /// Where the lake is when it is not on the local file system.
-    remote: Option<LakeStore>,
 }
-
-impl PartialEq for Lake {
-    fn eq(&self, other: &Lake) -> bool {
-        self.root == other.root
-    }
-}
-
-impl Eq for Lake {}
 
 impl Lake {
     /// The lake at local directory `root` (which may not exist yet).
     pub fn at(root: impl Into<PathBuf>) -> Lake {
-        Lake { root: root.into(), remote: None }
+        Lake { root: root.into() }
     }
 
-    /// The lake at `location`: `s3://bucket/prefix` (see [`LakeStore::s3`]), or a local
-    /// directory.
+    /// The lake at `location`: `s3://bucket/prefix` (credentials and endpoint from `AWS_*`,
+    /// see [`store::store_for`]), or a local directory.
     pub fn open(location: &str) -> Result<Lake, StoreError> {
-        if location.starts_with("s3://") {
-            let store = LakeStore::s3(location)?;
-            return Ok(Lake { root: PathBuf::from(store.url().as_str()), remote: Some(store) });
+        if store::url_of(Path::new(location)).is_none() {
+            return Ok(Lake::at(location));
         }
-        Ok(Lake::at(location))
+        let root = PathBuf::from(location.trim_end_matches('/'));
+        // Reached once now, so that a bad location or configuration fails before anything runs.
+        store::object_of(&root)?;
+        Ok(Lake { root })
     }
 
     /// Whether the lake is on the local file system.
     pub fn is_local(&self) -> bool {
-        self.remote.is_none()
-    }
-
-    /// The lake's store: its object store, or the local file system.
-    pub fn store(&self) -> Result<LakeStore, StoreError> {
-        match &self.remote {
-            Some(store) => Ok(store.clone()),
-            None => LakeStore::local(&self.root),
-        }
+        store::is_local(&self.root)
     }
 
     /// The lake's root directory (its URL, on object storage).
@@ -406,7 +394,7 @@ impl Lake {
 
     /// Whether the root holds any zone.
     pub fn exists(&self) -> bool {
-        [Zone::Raw, Zone::Deid, Zone::Export].iter().any(|z| self.zone(*z).is_dir())
+        [Zone::Raw, Zone::Deid, Zone::Export].iter().any(|z| files::is_dir(&self.zone(*z)))
     }
 
     /// A zone's directory.
@@ -423,7 +411,7 @@ impl Lake {
     /// or every partition purged), an error when it cannot be read.
     pub fn dataset(&self, zone: Zone, name: &str) -> Result<Option<DatasetSource>, LakeError> {
         let dir = self.dataset_dir(zone, name);
-        if !dir.is_dir() {
+        if !files::is_dir(&dir) {
             // A loose file of the zone (`raw/customers.csv`) is a dataset of its own.
             return Ok(loose::file_named(&self.zone(zone), name)
                 .and_then(|path| FileFormat::of(&path).map(|format| DatasetSource::file(DataFile { path, format }))));
@@ -451,9 +439,26 @@ impl Lake {
         subdir_names(&self.zone(zone))
     }
 
-    /// The runs of export `name`, oldest first (run ids sort by time).
+    /// The runs of export `name`, oldest first (run ids sort by time), published or not.
     pub fn export_runs(&self, name: &str) -> Vec<String> {
         subdir_names(&self.dataset_dir(Zone::Export, name))
+    }
+
+    /// Where export `name` records its published run (`export/NAME/_latest`, holding the run
+    /// id): on an object store a run's files appear one by one, so readers follow this
+    /// pointer, written after the last of them.
+    pub fn export_pointer(&self, name: &str) -> PathBuf {
+        self.dataset_dir(Zone::Export, name).join(EXPORT_POINTER)
+    }
+
+    /// The published run of export `name`: the one its pointer names, or, in a lake exported
+    /// to before pointers were written, the latest run directory (a local run appears whole).
+    pub fn published_export(&self, name: &str) -> Option<String> {
+        match files::read(&self.export_pointer(name)) {
+            Ok(id) => String::from_utf8(id).ok().map(|id| id.trim().to_string()),
+            Err(_) if self.is_local() => self.export_runs(name).pop(),
+            Err(_) => None,
+        }
     }
 
     /// `_piguard/`: inventory, manifests, audit log, erasure ledger, lock.
@@ -466,14 +471,23 @@ impl Lake {
         self.meta_dir().join("inventory.json")
     }
 
-    /// The audit log (`_piguard/audit.jsonl`).
+    /// The audit log: `_piguard/audit.jsonl`, or on an object store the folder
+    /// `_piguard/audit/` of one object per entry.
     pub fn audit_path(&self) -> PathBuf {
-        self.meta_dir().join("audit.jsonl")
+        self.sealed_log_path("audit")
     }
 
-    /// The erasure ledger (`_piguard/erasure.jsonl`).
+    /// The erasure ledger: `_piguard/erasure.jsonl`, or on an object store the folder
+    /// `_piguard/erasure/` of one object per record.
     pub fn ledger_path(&self) -> PathBuf {
-        self.meta_dir().join("erasure.jsonl")
+        self.sealed_log_path("erasure")
+    }
+
+    fn sealed_log_path(&self, name: &str) -> PathBuf {
+        match self.is_local() {
+            true => self.meta_dir().join(format!("{name}.jsonl")),
+            false => self.meta_dir().join(name),
+        }
     }
 
     /// Where run `run_id`'s manifest is.
@@ -483,8 +497,16 @@ impl Lake {
 
     /// The runs that wrote a manifest, oldest first (run ids sort by time).
     pub fn run_ids(&self) -> Vec<String> {
-        let mut ids = subdir_names(&self.meta_dir().join("runs"));
-        ids.retain(|id| self.manifest_path(id).is_file());
+        let runs = self.meta_dir().join("runs");
+        let mut ids: Vec<String> = files::walk(&runs)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(path, _)| {
+                let id = path.parent()?.file_name()?.to_str()?.to_string();
+                (path.file_name()? == "manifest.json" && path.parent()?.parent()? == runs && !is_hidden(&id)).then_some(id)
+            })
+            .collect();
+        ids.sort();
         ids
     }
 
@@ -494,20 +516,24 @@ impl Lake {
     }
 }
 
+/// The name of an export's pointer to its published run.
+pub const EXPORT_POINTER: &str = "_latest";
+
 /// The visible subdirectories of `dir`, by name (none when `dir` is missing).
 fn subdir_names(dir: &Path) -> Vec<String> {
     read_dir_sorted(dir)
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| p.is_dir())
-        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .filter(|e| e.is_dir)
+        .filter_map(|e| e.path.file_name().and_then(|n| n.to_str()).map(str::to_string))
         .collect()
 }
 
 /// Removes the temporaries (files and directories named `prefix…`, e.g. [`TMP_PREFIX`]) a
-/// killed process left under `dir`. Callers hold the [`LakeLock`], so none is being written.
+/// killed process left under local directory `dir`; an object store has none, since nothing
+/// is staged there to be renamed. Callers hold the [`LakeLock`], so none is being written.
 pub fn remove_temporaries(dir: &Path, prefix: &str) -> std::io::Result<()> {
-    if !dir.is_dir() {
+    if !store::is_local(dir) || !dir.is_dir() {
         return Ok(());
     }
     for entry in std::fs::read_dir(dir)? {
@@ -523,177 +549,83 @@ pub fn remove_temporaries(dir: &Path, prefix: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The lock every writer of a lake (`run`, `purge`, `erase`) holds, so that no two rewrite
-/// the same partition at once. Released when dropped or when the process dies.
-#[derive(Debug)]
-pub struct LakeLock {
-    _held: std::fs::File,
-}
-
-/// Another piguard process is writing the lake.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error("another piguard run, purge or erase holds the lake's lock {path}; try again when it has finished")]
-    Busy { path: PathBuf },
-    #[error("{path}: {cause}")]
-    Io { path: PathBuf, cause: std::io::Error },
-}
-
-impl LakeLock {
-    fn acquire(path: &Path) -> Result<LakeLock, LockError> {
-        let io = |cause| LockError::Io { path: path.to_path_buf(), cause };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        // Only the owner: a lock others can open is a lock others can hold.
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path).map_err(io)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        if file.try_lock().is_err() {
-            return Err(LockError::Busy { path: path.to_path_buf() });
-        }
-        Ok(LakeLock { _held: file })
-    }
-}
-
-/// Syncs a directory, so a rename or removal in it survives a power cut.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
-}
-
-/// Publishes a finished temporary file or directory: its contents synced, renamed over
-/// `target` (readers see the old one or the new, never a part), and the rename made durable.
-/// The one publish step of partitions, rewrites, exports and bookkeeping files.
-pub fn publish(tmp: &Path, target: &Path) -> std::io::Result<()> {
-    sync_tree(tmp)?;
-    std::fs::rename(tmp, target)?;
-    sync_dir(parent_dir(target))
-}
-
-/// Syncs a file, or a directory and everything in it.
-fn sync_tree(path: &Path) -> std::io::Result<()> {
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            sync_tree(&entry?.path())?;
-        }
-    }
-    std::fs::File::open(path)?.sync_all()
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then
-/// [`publish`]ed over the target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = parent_dir(path);
-    std::fs::create_dir_all(dir)?;
-    // Readable like the data files beside it (tempfile's default is owner-only).
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TMP_PREFIX)
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    let tmp = tmp.into_temp_path();
-    publish(&tmp, path)?;
-    // Renamed away: nothing is left for the guard to remove.
-    tmp.keep().map_err(|e| e.error)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use files::tests::memory_bucket;
+    use std::os::unix::fs::PermissionsExt;
 
     fn touch(p: &Path) {
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, b"x").unwrap();
+        files::write_atomic(p, b"x").unwrap();
     }
 
     #[test]
     fn discovers_lakes_dataset_dirs_partitions_and_files() {
         let dir = tempfile::tempdir().unwrap();
-        let lake = dir.path().join("lake");
-        touch(&lake.join("raw/users/part-0.parquet"));
-        touch(&lake.join("raw/logs/dt=2026-01-01/a.parquet"));
-        touch(&lake.join("raw/logs/dt=2026-01-02/b.parquet"));
-        touch(&lake.join("raw/logs/dt=2026-01-02/_SUCCESS"));
-        touch(&lake.join("raw/logs/dt=2026-01-02/.tmp-123.parquet"));
-        std::fs::create_dir_all(lake.join("raw/empty")).unwrap();
+        for root in [dir.path().to_path_buf(), memory_bucket("discover")] {
+            let lake = root.join("lake");
+            touch(&lake.join("raw/users/part-0.parquet"));
+            touch(&lake.join("raw/logs/dt=2026-01-01/a.parquet"));
+            touch(&lake.join("raw/logs/dt=2026-01-02/b.parquet"));
+            touch(&lake.join("raw/logs/dt=2026-01-02/_SUCCESS"));
+            touch(&lake.join("raw/logs/dt=2026-01-02/.tmp-123.parquet"));
+            touch(&lake.join("raw/empty/notes.txt"));
 
-        let d = discover(&lake);
-        assert_eq!(d.lake_root.as_deref(), Some(lake.as_path()));
-        let ok: Vec<&DatasetSource> = d.datasets.iter().filter_map(|r| r.as_ref().ok()).collect();
-        assert_eq!(ok.len(), 2);
-        let logs = ok.iter().find(|s| s.name == "logs").unwrap();
-        assert_eq!(logs.files.len(), 2);
-        assert_eq!(logs.partition_columns, ["dt"]);
-        let failed: Vec<_> = d.datasets.iter().filter_map(|r| r.as_ref().err()).collect();
-        assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].0, "empty");
+            let d = discover(&lake);
+            assert_eq!(d.lake_root.as_deref(), Some(lake.as_path()));
+            let ok: Vec<&DatasetSource> = d.datasets.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(ok.len(), 2, "{root:?}");
+            let logs = ok.iter().find(|s| s.name == "logs").unwrap();
+            assert_eq!(logs.files.len(), 2);
+            assert_eq!(logs.files[1].path, lake.join("raw/logs/dt=2026-01-02/b.parquet"));
+            assert_eq!(logs.partition_columns, ["dt"]);
+            let failed: Vec<_> = d.datasets.iter().filter_map(|r| r.as_ref().err()).collect();
+            assert_eq!(failed.len(), 1);
+            assert_eq!(failed[0].0, "empty");
 
-        let one = discover(&lake.join("raw/logs"));
-        assert!(one.lake_root.is_none());
-        assert_eq!(one.datasets.len(), 1);
+            let one = discover(&lake.join("raw/logs"));
+            assert!(one.lake_root.is_none());
+            assert_eq!(one.datasets.len(), 1);
 
-        let file = discover(&lake.join("raw/users/part-0.parquet"));
-        assert_eq!(file.datasets[0].as_ref().unwrap().name, "part-0");
+            let file = discover(&lake.join("raw/users/part-0.parquet"));
+            assert_eq!(file.datasets[0].as_ref().unwrap().name, "part-0");
 
-        assert!(matches!(
-            discover(&dir.path().join("missing")).datasets[0],
-            Err((_, _, LakeError::NotFound { .. }))
-        ));
+            assert!(matches!(discover(&root.join("missing")).datasets[0], Err((_, _, LakeError::NotFound { .. }))));
+        }
     }
 
     #[test]
     fn a_lake_names_its_zones_bookkeeping_and_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::at(dir.path());
-        assert!(!lake.exists());
-        touch(&lake.dataset_dir(Zone::Deid, "users").join("part-00000.parquet"));
-        touch(&lake.dataset_dir(Zone::Deid, ".tmp-x").join("part-00000.parquet"));
-        touch(&lake.dataset_dir(Zone::Export, "ads").join("20260102T000000Z-0001/ads.csv"));
-        touch(&lake.dataset_dir(Zone::Export, "ads").join("20260101T000000Z-0001/ads.csv"));
-        touch(&lake.dataset_dir(Zone::Export, "ads").join(".tmp-20260103T000000Z-0001/ads.csv"));
-        touch(&lake.manifest_path("20260101T000000Z-0002"));
-        std::fs::create_dir_all(lake.meta_dir().join("runs/20260102T000000Z-0003")).unwrap();
-        assert!(lake.exists());
-        assert_eq!(lake.dataset_names(Zone::Deid), ["users"]);
-        assert_eq!(lake.export_runs("ads"), ["20260101T000000Z-0001", "20260102T000000Z-0001"], "oldest first, staging hidden");
-        assert_eq!(lake.run_ids(), ["20260101T000000Z-0002"], "only runs that wrote a manifest");
-        assert!(lake.dataset(Zone::Deid, "users").unwrap().is_some());
-        assert!(lake.dataset(Zone::Raw, "users").unwrap().is_none());
-        std::fs::create_dir_all(lake.dataset_dir(Zone::Raw, "purged")).unwrap();
-        assert!(lake.dataset(Zone::Raw, "purged").unwrap().is_none(), "a dataset whose partitions were all purged");
-        let _held = lake.lock().unwrap();
-        assert!(matches!(lake.lock(), Err(LockError::Busy { .. })));
-        let mode = std::fs::metadata(lake.meta_dir().join("writer.lock")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-
-    #[test]
-    fn a_published_directory_appears_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let staging = dir.path().join(".tmp-run");
-        touch(&staging.join("a/b.parquet"));
-        touch(&staging.join("report.json"));
-        let target = dir.path().join("run");
-        publish(&staging, &target).unwrap();
-        assert!(target.join("a/b.parquet").is_file() && target.join("report.json").is_file());
-        assert!(!staging.exists());
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_file_and_leaves_no_temporaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("sub/inventory.json");
-        write_atomic(&target, b"first").unwrap();
-        write_atomic(&target, b"second").unwrap();
-        assert_eq!(std::fs::read(&target).unwrap(), b"second");
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&target).unwrap().permissions());
-        assert_eq!(mode & 0o777, 0o644);
-        let names: Vec<_> = std::fs::read_dir(target.parent().unwrap()).unwrap().collect();
-        assert_eq!(names.len(), 1);
+        for root in [dir.path().to_path_buf(), memory_bucket("names")] {
+            let lake = Lake::at(&root);
+            assert!(!lake.exists());
+            touch(&lake.dataset_dir(Zone::Deid, "users").join("part-00000.parquet"));
+            touch(&lake.dataset_dir(Zone::Deid, ".tmp-x").join("part-00000.parquet"));
+            touch(&lake.dataset_dir(Zone::Export, "ads").join("20260102T000000Z-0001/ads.csv"));
+            touch(&lake.dataset_dir(Zone::Export, "ads").join("20260101T000000Z-0001/ads.csv"));
+            touch(&lake.dataset_dir(Zone::Export, "ads").join(".tmp-20260103T000000Z-0001/ads.csv"));
+            touch(&lake.manifest_path("20260101T000000Z-0002"));
+            touch(&lake.meta_dir().join("runs/20260102T000000Z-0003/notes.txt"));
+            assert!(lake.exists());
+            assert_eq!(lake.dataset_names(Zone::Deid), ["users"]);
+            assert_eq!(lake.export_runs("ads"), ["20260101T000000Z-0001", "20260102T000000Z-0001"], "oldest first, staging hidden");
+            assert_eq!(lake.published_export("ads").is_some(), lake.is_local(), "without a pointer, only a local run is whole");
+            files::write_atomic(&lake.export_pointer("ads"), b"20260101T000000Z-0001").unwrap();
+            assert_eq!(lake.published_export("ads").as_deref(), Some("20260101T000000Z-0001"));
+            assert_eq!(lake.run_ids(), ["20260101T000000Z-0002"], "only runs that wrote a manifest");
+            assert!(lake.dataset(Zone::Deid, "users").unwrap().is_some());
+            assert!(lake.dataset(Zone::Raw, "users").unwrap().is_none());
+            let _held = lake.lock().unwrap();
+            if lake.is_local() {
+                std::fs::create_dir_all(lake.dataset_dir(Zone::Raw, "purged")).unwrap();
+                assert!(lake.dataset(Zone::Raw, "purged").unwrap().is_none(), "a dataset whose partitions were all purged");
+                assert!(matches!(lake.lock(), Err(LockError::Busy { .. })));
+                let mode = std::fs::metadata(lake.meta_dir().join("writer.lock")).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600);
+            } else {
+                assert!(matches!(lake.lock(), Err(LockError::Leased { .. })));
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext};
 
-use super::{DataFile, FileFormat, LakeError};
+use super::{DataFile, FileFormat, LakeError, files};
 
 /// A DataFrame over `files`, which share the format of the first. CSV columns are read as
 /// text, named by the first file's header; JSON is read as lines, or as one array of
@@ -53,7 +53,7 @@ pub async fn read_files(ctx: &SessionContext, files: &[DataFile]) -> Result<Data
 pub(crate) fn parquet_columns(path: &Path) -> Result<Vec<String>, LakeError> {
     use parquet::file::reader::FileReader;
     let corrupt = |message: String| LakeError::Parquet { path: path.to_path_buf(), message };
-    let file = std::fs::File::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
+    let file = files::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
     let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(|e| corrupt(e.to_string()))?;
     let meta = reader.metadata().file_metadata().clone();
     let decoded = contained(move || {
@@ -106,7 +106,7 @@ fn check_csv_quotes(path: &Path) -> Result<(), LakeError> {
         QuoteInQuoted,
     }
     let io = |cause| LakeError::Io { path: path.to_path_buf(), cause };
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut file = files::open(path).map_err(io)?;
     let mut buf = vec![0u8; 1 << 16];
     let (mut state, mut line, mut opened) = (State::FieldStart, 1u64, 0u64);
     loop {
@@ -141,7 +141,7 @@ fn check_csv_quotes(path: &Path) -> Result<(), LakeError> {
 
 /// The column names of a CSV file's header.
 pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, LakeError> {
-    let file = std::fs::File::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
+    let file = files::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
     let headers = reader.byte_headers().map_err(|e| LakeError::Csv {
         path: path.to_path_buf(),
@@ -174,7 +174,7 @@ pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, LakeError> {
 
 fn starts_with_bracket(path: &Path) -> Result<bool, LakeError> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
+    let mut file = files::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
     let mut buf = [0u8; 4096];
     loop {
         let n = file.read(&mut buf).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;

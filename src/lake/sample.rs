@@ -88,7 +88,7 @@ pub async fn sample_dataset(dataset: &DatasetSource, max_rows: usize) -> Result<
     let step = dataset.files.len().div_ceil(max_rows).max(1);
     let chosen: Vec<DataFile> = dataset.files.iter().step_by(step).cloned().collect();
     for file in &chosen {
-        let len = std::fs::metadata(&file.path).map_err(|cause| LakeError::Io { path: file.path.clone(), cause })?.len();
+        let len = super::files::meta(&file.path).map_err(|cause| LakeError::Io { path: file.path.clone(), cause })?.len;
         if len == 0 {
             return Err(LakeError::EmptyFile { path: file.path.clone() });
         }
@@ -103,7 +103,11 @@ pub async fn sample_dataset(dataset: &DatasetSource, max_rows: usize) -> Result<
         .with_batch_size(quota.clamp(1, 8192));
     // A sample prunes nothing, so statistics would only be read to be ignored.
     config.options_mut().execution.collect_statistics = false;
-    let ctx = SessionContext::new_with_config(config);
+    // Each partition reads its own file: with DataFusion's default, an idle partition takes
+    // over its siblings' files, so which file's rows made the sample depended on timing (the
+    // same lake gave other samples, and other inventories, from one scan to the next).
+    config.options_mut().execution.enable_file_stream_work_stealing = false;
+    let ctx = super::context(config);
     let mut columns = Columns::default();
     let mut rows = 0;
     for format in [FileFormat::Parquet, FileFormat::Csv, FileFormat::Json] {
@@ -229,6 +233,23 @@ mod tests {
         let uid = s.columns.iter().find(|c| c.name == "uid").unwrap();
         assert_eq!(uid.data_type, "Int64");
         assert_eq!(uid.values.value(1), "2");
+    }
+
+    #[test]
+    fn each_file_gives_its_own_share_whichever_is_read_first() {
+        // Five one-row files and a budget of 8 rows: 2 each for the first four, none for the
+        // last. A file's reader that runs out of its own rows must not take a sibling's.
+        let dir = tempfile::tempdir().unwrap();
+        for k in 0..5 {
+            let part = dir.path().join(format!("logs/dt=2026-01-0{}", k + 1));
+            std::fs::create_dir_all(&part).unwrap();
+            std::fs::write(part.join("part-0.csv"), format!("file\n{k}\n")).unwrap();
+        }
+        for _ in 0..5 {
+            let s = block_on(sample_dataset(&one(&dir.path().join("logs")), 8)).unwrap();
+            let values: Vec<&str> = (0..s.rows).map(|i| s.columns[0].values.value(i)).collect();
+            assert_eq!(values, ["0", "1", "2", "3"]);
+        }
     }
 
     #[test]

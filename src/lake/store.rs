@@ -1,130 +1,168 @@
-//! Where a lake's objects are: a local directory, or a prefix of an S3-compatible bucket
-//! (`s3://bucket/prefix`: AWS S3, Aliyun OSS, Tencent COS, MinIO), reached through the
-//! `object_store` crate that DataFusion and delta-rs use, so every reader of the lake sees
-//! the same store.
+//! Where a lake's objects are when it is not a local directory: a prefix of an S3-compatible
+//! bucket (`s3://bucket/prefix`: AWS S3, Aliyun OSS, Tencent COS, MinIO), reached through the
+//! `object_store` crate that DataFusion and delta-rs use, so every reader and writer of the
+//! lake shares one client per bucket.
+//!
+//! A lake's paths stay `Path`s: a local path, or the object's URL (`s3://bucket/key`). The
+//! stores are found by URL here, for piguard's own I/O ([`super::files`]), for DataFusion
+//! (every session piguard makes resolves the lake's URLs through [`LakeStores`]) and for
+//! delta-rs.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
-use datafusion::prelude::SessionContext;
-use futures::TryStreamExt;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
+use object_store::client::SpawnedReqwestConnector;
 use object_store::path::Path as ObjectPath;
 use url::Url;
 
 /// Why a lake's store could not be reached. Names the location, never a credential.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{location}: {message}")]
-    Location { location: String, message: String },
-    #[error("{location}: {cause}")]
-    Store { location: String, cause: object_store::Error },
+#[error("{location}: {message}")]
+pub struct StoreError {
+    pub location: String,
+    pub message: String,
 }
 
-/// A lake's store and the URL of the lake's root in it (ending in `/`).
-#[derive(Clone)]
-pub struct LakeStore {
-    url: Url,
-    /// The store's root is the bucket (or the file system's root), not the lake's.
-    store: Arc<dyn ObjectStore>,
+/// The stores of buckets, by `scheme://bucket`: S3 buckets are built from `AWS_*` on first
+/// use, others (tests' in-memory stores) are registered.
+static STORES: LazyLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = LazyLock::new(Default::default);
+
+fn bucket_key(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
 }
 
-impl std::fmt::Debug for LakeStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LakeStore").field("url", &self.url.as_str()).finish()
+/// Makes `store` the store of `url`'s bucket for this process (an in-memory store under
+/// `memory://test/`, say).
+pub fn register_store(url: &Url, store: Arc<dyn ObjectStore>) {
+    STORES.lock().expect("no panic holds the registry").insert(bucket_key(url), store);
+}
+
+/// The store holding the objects of `url`, rooted at its bucket. An `s3://` bucket's is
+/// built from the usual `AWS_*` variables (`AWS_ENDPOINT_URL` for an S3-compatible service,
+/// `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true` where it wants bucket-named hosts, as Aliyun OSS
+/// does, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint).
+pub fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let failed = |message: String| StoreError { location: url.to_string(), message };
+    let key = bucket_key(url);
+    let mut stores = STORES.lock().expect("no panic holds the registry");
+    if let Some(store) = stores.get(&key) {
+        return Ok(store.clone());
+    }
+    let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| failed("expected s3://BUCKET/PREFIX".into()))?;
+    if url.scheme() != "s3" {
+        return Err(failed("not a lake piguard can reach: expected a local directory or s3://BUCKET/PREFIX".into()));
+    }
+    // Every request runs on the I/O runtime, whoever makes it: a connection then never lives
+    // on a runtime whose workers are blocked (a caller waiting in `block_on`) or gone.
+    let connector = SpawnedReqwestConnector::new(IO_RUNTIME.handle().clone());
+    let builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_http_connector(connector);
+    let store: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(|e| failed(e.to_string()))?);
+    stores.insert(key, store.clone());
+    Ok(store)
+}
+
+/// The URL `path` names (`s3://bucket/key`), when it names an object rather than a local file.
+pub fn url_of(path: &Path) -> Option<&str> {
+    let text = path.to_str()?;
+    let (scheme, _) = text.split_once("://")?;
+    (!scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-')).then_some(text)
+}
+
+/// Whether `path` is on the local file system.
+pub fn is_local(path: &Path) -> bool {
+    url_of(path).is_none()
+}
+
+/// An object: its store and its key there.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub store: Arc<dyn ObjectStore>,
+    pub location: ObjectPath,
+}
+
+/// The object `path` names, `None` for a local path. The key is the URL's path as written
+/// (not percent-decoded), so that a key listed from the store names the same object again.
+pub fn object_of(path: &Path) -> Result<Option<Object>, StoreError> {
+    let Some(text) = url_of(path) else { return Ok(None) };
+    let failed = |message: String| StoreError { location: text.to_string(), message };
+    let url = Url::parse(text).map_err(|e| failed(e.to_string()))?;
+    let store = store_for(&url)?;
+    let after_scheme = &text[text.find("://").expect("a URL") + 3..];
+    let key = after_scheme.split_once('/').map_or("", |(_, key)| key).trim_matches('/');
+    let location = ObjectPath::parse(key).map_err(|e| failed(e.to_string()))?;
+    Ok(Some(Object { store, location }))
+}
+
+/// The runtime every request to an object store runs on (and piguard's own object-store
+/// calls, when their caller is not async): it lives as long as the process and nothing
+/// blocks its workers, so the connections a store pools are always served.
+static IO_RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))
+        .thread_name("piguard-io")
+        .enable_all()
+        .build()
+        .expect("the I/O runtime starts")
+});
+
+/// Runs `future` on the I/O runtime and waits for it, from any thread. On a worker of a
+/// multi-thread runtime (the I/O runtime's own included, where async code calls piguard's
+/// blocking file functions) the worker's other tasks move to another thread meanwhile, so
+/// waiting never starves the tasks it waits for.
+pub fn block_on<F>(future: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let wait = move || {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        IO_RUNTIME.spawn(async move {
+            let _ = sender.send(future.await);
+        });
+        receiver.recv().expect("the I/O runtime runs every task it is given to completion")
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
+        _ => wait(),
     }
 }
 
-impl LakeStore {
-    /// The lake at local directory `root`.
-    pub fn local(root: &Path) -> Result<LakeStore, StoreError> {
-        let location = || root.display().to_string();
-        let abs = std::path::absolute(root).map_err(|e| StoreError::Location { location: location(), message: e.to_string() })?;
-        let url = Url::from_directory_path(&abs).map_err(|()| StoreError::Location { location: location(), message: "not a directory path".into() })?;
-        Ok(LakeStore { url, store: Arc::new(LocalFileSystem::new()) })
-    }
+/// Spawns `future` on the I/O runtime (a lease's heartbeat).
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    IO_RUNTIME.spawn(future)
+}
 
-    /// The lake at `s3://bucket/prefix`, with credentials, region and endpoint from the
-    /// usual `AWS_*` variables (`AWS_ENDPOINT_URL` for an S3-compatible service,
-    /// `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true` where it wants bucket-named hosts, as Aliyun
-    /// OSS does, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint).
-    pub fn s3(url: &str) -> Result<LakeStore, StoreError> {
-        let failed = |message: String| StoreError::Location { location: url.to_string(), message };
-        let mut parsed = Url::parse(url).map_err(|e| failed(e.to_string()))?;
-        if parsed.scheme() != "s3" || parsed.host_str().is_none_or(str::is_empty) {
-            return Err(failed("expected s3://BUCKET/PREFIX".into()));
+/// The object stores DataFusion sessions use: the local file system, and every bucket
+/// [`store_for`] reaches, so a session reads and writes the lake's URLs as piguard does.
+#[derive(Debug, Default)]
+pub struct LakeStores {
+    local: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for LakeStores {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        if url.scheme() == "file" {
+            return self.local.register_store(url, store);
         }
-        if !parsed.path().ends_with('/') {
-            parsed.set_path(&format!("{}/", parsed.path()));
+        let previous = STORES.lock().expect("no panic holds the registry").get(&bucket_key(url)).cloned();
+        register_store(url, store);
+        previous
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        if url.scheme() == "file" {
+            return self.local.get_store(url);
         }
-        let bucket = parsed.host_str().unwrap_or_default();
-        let store = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()
-            .map_err(|e| failed(e.to_string()))?;
-        Ok(LakeStore { url: parsed, store: Arc::new(store) })
-    }
-
-    /// The lake's root: `file:///…/` or `s3://bucket/prefix/`.
-    pub fn url(&self) -> &Url {
-        &self.url
-    }
-
-    /// Whether the lake is on the local file system.
-    pub fn is_local(&self) -> bool {
-        self.url.scheme() == "file"
-    }
-
-    /// The store, its root the bucket's (or the file system's): what delta-rs and DataFusion
-    /// are handed.
-    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
-        self.store.clone()
-    }
-
-    /// The URL of `rel` (`deid/users/`) under the lake's root.
-    pub fn url_of(&self, rel: &str) -> Url {
-        self.url.join(rel).unwrap_or_else(|_| self.url.clone())
-    }
-
-    /// Lets `ctx` read the lake's URLs.
-    pub fn register(&self, ctx: &SessionContext) {
-        if !self.is_local() {
-            ctx.register_object_store(&self.url, self.store.clone());
-        }
-    }
-
-    /// The names of the visible "directories" directly under `rel` (`deid/`), sorted; none
-    /// when there is nothing there.
-    pub async fn subdirs(&self, rel: &str) -> Result<Vec<String>, StoreError> {
-        let url = self.url_of(rel);
-        let prefix = ObjectPath::from_url_path(url.path()).map_err(|e| StoreError::Location { location: url.to_string(), message: e.to_string() })?;
-        let listed = self.store.list_with_delimiter(Some(&prefix)).await;
-        let listed = match listed {
-            Ok(listed) => listed,
-            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
-            Err(cause) => return Err(StoreError::Store { location: url.to_string(), cause }),
-        };
-        let mut names: Vec<String> = listed
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().map(str::to_string))
-            .filter(|n| !super::is_hidden(n))
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
-    /// Whether any object is under `rel`.
-    pub async fn any_under(&self, rel: &str) -> Result<bool, StoreError> {
-        let url = self.url_of(rel);
-        let prefix = ObjectPath::from_url_path(url.path()).map_err(|e| StoreError::Location { location: url.to_string(), message: e.to_string() })?;
-        match self.store.list(Some(&prefix)).try_next().await {
-            Ok(found) => Ok(found.is_some()),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(cause) => Err(StoreError::Store { location: url.to_string(), cause }),
-        }
+        store_for(url).map_err(|e| datafusion::error::DataFusionError::External(e.into()))
     }
 }
 
@@ -133,16 +171,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_s3_lake_is_a_bucket_and_a_prefix() {
-        let store = LakeStore::s3("s3://analytics/lakes/prod").unwrap();
-        assert_eq!(store.url().as_str(), "s3://analytics/lakes/prod/");
-        assert_eq!(store.url_of("deid/users/").as_str(), "s3://analytics/lakes/prod/deid/users/");
-        assert!(!store.is_local());
-        for bad in ["s3://", "s3:///prefix", "gs://bucket/x", "not a url"] {
-            let e = LakeStore::s3(bad).unwrap_err().to_string();
+    fn a_url_names_a_bucket_and_a_key_exactly_as_written() {
+        let memory = Url::parse("memory://store-test/").unwrap();
+        register_store(&memory, Arc::new(object_store::memory::InMemory::new()));
+        let o = object_of(Path::new("memory://store-test/lakes/prod/raw/dt=2026-01-01/a%20b.parquet")).unwrap().unwrap();
+        assert_eq!(o.location.as_ref(), "lakes/prod/raw/dt=2026-01-01/a%20b.parquet");
+        assert!(object_of(Path::new("lake/raw/users")).unwrap().is_none());
+        assert!(is_local(Path::new("./s3:/x")) && !is_local(Path::new("s3://bucket/x")));
+        for bad in ["s3:///prefix", "gs://bucket/x"] {
+            let e = object_of(Path::new(bad)).unwrap_err().to_string();
             assert!(e.starts_with(bad), "the error names the location: {e}");
         }
-        let local = LakeStore::local(Path::new("lake")).unwrap();
-        assert!(local.is_local() && local.url().as_str().ends_with("/lake/"));
     }
 }

@@ -1,9 +1,10 @@
-//! The lake's zones as DataFusion tables, for `query` and `export`: every de-identified
-//! dataset its Delta table (the latest version, or one `--as-of`), every export its latest
-//! run, the raw zone as `raw.<dataset>` (hive partitions as columns) only when asked for.
+//! DataFusion sessions over the lake, and the lake's zones as DataFusion tables, for
+//! `query` and `export`: every de-identified dataset its Delta table (the latest version, or
+//! one `--as-of`), every export its published run, the raw zone as `raw.<dataset>` (hive
+//! partitions as columns) only when asked for.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::DataType;
 use datafusion::catalog::MemorySchemaProvider;
@@ -11,12 +12,33 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::SessionContext;
-use url::Url;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::delta::{AsOf, LakeTable, TableError};
-use super::{Lake, Zone, discover};
+use super::store::LakeStores;
+use super::{Lake, Zone, discover, store};
 use crate::transform::{PseudonymKey, udf};
+
+/// The runtime environment every session shares: the lake's stores, and one cache of the
+/// Parquet footers read (checked against each file's size and time), so that a file sampled
+/// for planning, read by `run` and read again by the leak gate has its footer fetched once
+/// (on an object store, a request saved each time). Listings are not cached: the lake
+/// changes under a command that writes it.
+static RUNTIME_ENV: LazyLock<Arc<RuntimeEnv>> = LazyLock::new(|| {
+    RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(LakeStores::default()))
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()
+        .expect("a runtime environment with default limits builds")
+});
+
+/// A session with `config` that reads and writes the lake wherever it is: every session
+/// piguard makes is one of these.
+pub fn context(config: SessionConfig) -> SessionContext {
+    SessionContext::new_with_config_rt(config, RUNTIME_ENV.clone())
+}
 
 /// Registers a directory of Parquet files (hive partitions included) as `name` (a name, never
 /// parsed: a lake file named `a.b` is the table `"a.b"`, not table `b` of schema `a`).
@@ -43,8 +65,12 @@ async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path) ->
         super::read::parquet_columns(&f.path).map_err(|e| unreadable(e.to_string()))?;
     }
     let partition_cols: Vec<(String, DataType)> = source.partition_columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect();
-    let abs = std::fs::canonicalize(dir)?;
-    let url = ListingTableUrl::parse(format!("{}/*.parquet", abs.display()))?;
+    // A URL lists everything under it (the extension picks the Parquet files); a local path
+    // takes a glob.
+    let url = match store::url_of(dir) {
+        Some(url) => ListingTableUrl::parse(format!("{url}/"))?,
+        None => ListingTableUrl::parse(format!("{}/*.parquet", std::fs::canonicalize(dir)?.display()))?,
+    };
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_cols);
@@ -62,32 +88,13 @@ async fn register_table(ctx: &SessionContext, name: TableReference, opened: Resu
     Ok(())
 }
 
-/// Registers the Parquet files directly under `url` (a lake on object storage) as `name`.
-async fn register_url(ctx: &SessionContext, name: TableReference, url: &Url) -> Result<(), DataFusionError> {
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new(ListingTableUrl::parse(url.as_str())?).with_listing_options(options).infer_schema(&ctx.state()).await?;
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
-}
-
-/// The visible subdirectories of `rel` (`deid/`, `export/ads/`) in the lake, by name.
-async fn names_under(lake: &Lake, rel: &str) -> Result<Vec<String>, DataFusionError> {
-    if lake.is_local() {
-        return Ok(super::subdir_names(&lake.root().join(rel)));
-    }
-    let store = lake.store().map_err(|e| DataFusionError::External(e.into()))?;
-    store.subdirs(rel).await.map_err(|e| DataFusionError::External(e.into()))
-}
-
 /// A session with the `piguard_*` functions (`piguard_hash` only with a key) and the tables
 /// of `zone`: for [`Zone::Deid`] the de-identified datasets and the exports, for
 /// [`Zone::Export`] the exports only, for [`Zone::Raw`] the raw datasets as `raw.<name>`.
 /// De-identified tables are read as of `as_of`.
 pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>, as_of: AsOf) -> Result<SessionContext, DataFusionError> {
-    let ctx = SessionContext::new();
+    let ctx = context(SessionConfig::new());
     udf::register(&ctx, key);
-    let store = lake.store().map_err(|e| DataFusionError::External(e.into()))?;
-    store.register(&ctx);
     if zone == Zone::Raw {
         let catalog = ctx.catalog("datafusion").ok_or_else(|| DataFusionError::Plan("no default catalog".into()))?;
         catalog.register_schema("raw", Arc::new(MemorySchemaProvider::new()))?;
@@ -97,19 +104,14 @@ pub async fn session(lake: &Lake, zone: Zone, key: Option<PseudonymKey>, as_of: 
         return Ok(ctx);
     }
     if zone == Zone::Deid {
-        for name in names_under(lake, "deid/").await? {
+        for name in lake.dataset_names(Zone::Deid) {
             // A directory without a committed table holds nothing any version published.
             register_table(&ctx, TableReference::bare(name.as_str()), LakeTable::open(lake, &name, as_of).await).await?;
         }
     }
-    for name in names_under(lake, "export/").await? {
-        let Some(latest) = names_under(lake, &format!("export/{name}/")).await?.pop() else { continue };
-        let table = TableReference::bare(name.as_str());
-        if lake.is_local() {
-            register_dir(&ctx, table, &lake.dataset_dir(Zone::Export, &name).join(latest)).await?;
-        } else {
-            register_url(&ctx, table, &store.url_of(&format!("export/{name}/{latest}/"))).await?;
-        }
+    for name in lake.dataset_names(Zone::Export) {
+        let Some(published) = lake.published_export(&name) else { continue };
+        register_dir(&ctx, TableReference::bare(name.as_str()), &lake.dataset_dir(Zone::Export, &name).join(published)).await?;
     }
     Ok(ctx)
 }

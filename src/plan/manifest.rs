@@ -123,7 +123,7 @@ pub enum ManifestError {
 impl Manifest {
     /// Reads the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let bytes = std::fs::read(path).map_err(|cause| ManifestError::Io { path: path.to_path_buf(), cause })?;
+        let bytes = crate::lake::files::read(path).map_err(|cause| ManifestError::Io { path: path.to_path_buf(), cause })?;
         serde_json::from_slice(&bytes).map_err(|e| ManifestError::Unreadable { path: path.to_path_buf(), message: e.to_string() })
     }
 }

@@ -11,7 +11,7 @@ use arrow::datatypes::DataType;
 use datafusion::common::Column;
 use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{Expr, cast};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::SessionConfig;
 
 use serde::{Deserialize, Serialize};
 
@@ -216,7 +216,7 @@ async fn newest_in(dataset: &str, column: &str, files: &[DataFile]) -> Result<Op
     if let Some(f) = files.iter().find(|f| f.format != FileFormat::Parquet) {
         return Err(failed(format!("{}: retention by a date column reads Parquet only", f.path.display())));
     }
-    let ctx = SessionContext::new();
+    let ctx = crate::lake::context(SessionConfig::new());
     let newest = max(cast(Expr::Column(Column::new_unqualified(column)), DataType::Date32));
     let df = crate::lake::read_files(&ctx, files).await.map_err(|e| failed(e.to_string()))?;
     let df = df.aggregate(vec![], vec![newest]).map_err(|e| failed(format!("dating partitions by `{column}`: {e}")))?;

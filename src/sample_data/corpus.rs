@@ -632,7 +632,7 @@ pub fn generate_corpus(dir: &Path, rows: usize, seed: u64) -> Result<CorpusLabel
     })?;
     let path = dir.join(LABELS_FILE);
     let json = serde_json::to_vec_pretty(&labels).expect("labels serialize");
-    lake::write_atomic(&path, &json).map_err(|cause| SampleDataError::Io { path, cause })?;
+    lake::files::write_atomic(&path, &json).map_err(|cause| SampleDataError::Io { path, cause })?;
     Ok(labels)
 }
 

@@ -15,7 +15,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::classify::detectors::{id_card_check_char, luhn_valid};
-use crate::lake::{self, Lake, Zone};
+use crate::lake::{self, Lake, Zone, files};
 
 pub mod corpus;
 
@@ -291,23 +291,30 @@ pub fn generate(dir: &Path, options: &SampleOptions) -> Result<SampleSummary, Sa
 }
 
 /// Builds `dir/raw/` with `write` under a temporary name and renames it into place when
-/// complete; refuses when `dir/raw` exists.
+/// complete; refuses when `dir/raw` exists. On an object store, which has no rename, the
+/// zone is built in a local temporary directory and then uploaded file by file.
 fn write_raw_zone<T>(dir: &Path, write: impl FnOnce(&Path) -> Result<T, SampleDataError>) -> Result<T, SampleDataError> {
     let raw = Lake::at(dir).zone(Zone::Raw);
-    if raw.exists() {
+    if files::exists(&raw) {
         return Err(SampleDataError::Exists { path: raw });
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| SampleDataError::Io { path, cause }
     };
+    if !lake::store::is_local(dir) {
+        let staging = tempfile::tempdir().map_err(io(dir))?;
+        let written = write(staging.path())?;
+        files::upload_dir(staging.path(), &raw).map_err(io(&raw))?;
+        return Ok(written);
+    }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let staging = tempfile::Builder::new()
         .prefix(".tmp-sample-")
         .tempdir_in(dir)
         .map_err(io(dir))?;
     let written = write(staging.path())?;
-    lake::publish(staging.path(), &raw).map_err(io(&raw))?;
+    files::publish(staging.path(), &raw).map_err(io(&raw))?;
     Ok(written)
 }
 

@@ -123,13 +123,19 @@ fn a_new_export_run_retires_the_previous_one() {
     let (lake, out) = lake_with(export);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     let root = lake.path().join("export/by_province");
-    let first: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    // The run directories, and the pointer readers follow to the published one.
+    let runs = || -> Vec<_> { std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n != "_latest").collect() };
+    let pointer = || std::fs::read_to_string(root.join("_latest")).unwrap();
+    let first = runs();
+    assert_eq!(first.len(), 1);
+    assert_eq!(pointer(), first[0].to_str().unwrap());
     let p = lake.path().join("p.toml");
     let out = piguard_in(lake.path(), Some(KEY), &["run", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let second: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!((first.len(), second.len()), (1, 1), "one current export");
+    let second = runs();
+    assert_eq!(second.len(), 1, "one current export");
     assert_ne!(first, second);
+    assert_eq!(pointer(), second[0].to_str().unwrap());
     let runs = lake.path().join("_piguard/runs");
     let mut manifests: Vec<_> = std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().path()).collect();
     manifests.sort();

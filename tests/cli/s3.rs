@@ -2,14 +2,15 @@
 //! requests, listings, conditional puts) over a temporary directory, in this process on
 //! 127.0.0.1. piguard reaches it as any S3 store, through `AWS_*` variables.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 
-use crate::{KEY, command, demo_lake, demo_pipeline, text};
+use crate::{KEY, command, demo_lake, demo_pipeline, text, walk};
 
 const ACCESS_KEY: &str = "piguard-test-access";
 const SECRET_KEY: &str = "piguard-test-secret-0123456789";
@@ -19,7 +20,7 @@ const BUCKET: &str = "analytics";
 pub struct S3Server {
     endpoint: String,
     runtime: tokio::runtime::Runtime,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 impl S3Server {
@@ -35,6 +36,8 @@ impl S3Server {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         runtime.spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                // Without this, Nagle's algorithm and delayed ACKs hold small responses ~40 ms.
+                let _ = socket.set_nodelay(true);
                 let service = service.clone();
                 tokio::spawn(async move {
                     let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -42,7 +45,7 @@ impl S3Server {
                 });
             }
         });
-        S3Server { endpoint, runtime, _root: root }
+        S3Server { endpoint, runtime, root }
     }
 
     /// Points `cmd` at the server, as a deployment's environment would.
@@ -84,6 +87,12 @@ impl S3Server {
             }
         });
         files.len()
+    }
+
+    /// Where the server keeps the objects under `prefix` of the bucket (s3s-fs stores an
+    /// object as a file named by its key), for looking at what is stored.
+    pub fn objects(&self, prefix: &str) -> std::path::PathBuf {
+        self.root.path().join(BUCKET).join(prefix)
     }
 
     /// Deletes object `key` of the bucket.
@@ -141,35 +150,219 @@ fn analysts_query_a_lake_on_s3_with_the_same_results_as_on_disk() {
     server.delete(&format!("lakes/demo/deid/users/{}", users[0]));
     let (code, _, stderr) = query(&server, remote, "select count(*) from users", &["--as-of", "0"]);
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("s3://analytics/lakes/demo/deid/users/: version 0 can no longer be read"), "{stderr}");
+    assert!(stderr.contains("s3://analytics/lakes/demo/deid/users: version 0 can no longer be read"), "{stderr}");
     assert_eq!(query(&server, remote, "select count(*) from users", &[]).1.lines().nth(1), Some("500"));
 
-    // Nothing there is not a lake; the raw zone, audited, stays local for now.
+    // Nothing there is not a lake.
     let (code, _, stderr) = query(&server, "s3://analytics/elsewhere", "select 1", &[]);
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("s3://analytics/elsewhere/: not a lake"), "{stderr}");
-    let (code, _, stderr) = query(&server, remote, "select count(*) from raw.users", &["--zone", "raw", "--reason", "audit"]);
-    assert_eq!(code, Some(2));
-    assert!(stderr.contains("cannot be queried yet"), "{stderr}");
+    assert!(stderr.contains("s3://analytics/elsewhere: not a lake"), "{stderr}");
+}
+
+/// `piguard ARGS` with the key, on `lake` (`LAKE` in an argument stands for it) through
+/// the server's configuration, from the empty directory `cwd`; the exit code, and stdout and
+/// stderr with the lake's root written `LAKE`.
+fn on(server: &S3Server, cwd: &Path, lake: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.replace("LAKE", lake)).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = command(None, Some(KEY), &args);
+    cmd.env("PIGUARD_LAKE", lake).current_dir(cwd);
+    let out = server.configure(&mut cmd).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout.replace(lake, "LAKE"), stderr.replace(lake, "LAKE"))
+}
+
+/// `text` with the ids of erasure requests (`er-…`) written `er-ID`.
+fn without_request_ids(text: &str) -> String {
+    text.split(' ').map(|w| if w.starts_with("er-20") { format!("er-ID{}", if w.ends_with(':') { ":" } else { "" }) } else { w.to_string() }).collect::<Vec<_>>().join(" ")
+}
+
+/// The rows of every de-identified table and export, by table, as a reader of `lake` sees them.
+fn tables(server: &S3Server, cwd: &Path, lake: &str) -> Vec<String> {
+    ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents", "advertiser_by_province"]
+        .iter()
+        .map(|t| {
+            let (code, out, err) = on(server, cwd, lake, &["query", &format!("select * from {t} order by 1, 2, 3"), "--format", "csv"]);
+            assert_eq!(code, Some(0), "{t} on {lake}: {err}");
+            out
+        })
+        .collect()
 }
 
 #[test]
-fn commands_that_write_refuse_a_lake_on_object_storage_and_write_nothing_locally() {
+fn the_whole_demo_runs_on_s3_with_the_same_results_as_on_disk() {
     let server = S3Server::start();
     let dir = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let local = dir.path().join("lake");
+    let lakes = [local.to_str().unwrap(), "s3://analytics/demo"];
     let pipeline = demo_pipeline();
-    for args in [
-        vec!["run", pipeline.to_str().unwrap()],
-        vec!["purge", "--dry-run"],
-        vec!["erase", "--subject", "1"],
-        vec!["audit", "verify"],
-    ] {
-        let mut args = args.clone();
-        args.extend(["--lake", "s3://analytics/lake"]);
-        let mut cmd = command(None, Some(KEY), &args);
-        let out = server.configure(&mut cmd).current_dir(dir.path()).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(text(&out).1.contains("needs a lake on the local file system"), "{args:?}: {}", text(&out).1);
+    let p = pipeline.to_str().unwrap();
+    // Runs `args` on both lakes: both succeed and print the same, but for the lake's root.
+    let same = |args: &[&str]| -> (String, String) {
+        let [disk, s3] = lakes.map(|lake| on(&server, cwd.path(), lake, args));
+        assert_eq!(disk.0, Some(0), "{args:?} on disk: {}", disk.2);
+        assert_eq!(s3.0, Some(0), "{args:?} on s3: {}", s3.2);
+        assert_eq!(without_request_ids(&s3.1), without_request_ids(&disk.1), "{args:?}");
+        (s3.1, s3.2)
+    };
+
+    same(&["sample-data", "LAKE", "--rows", "300", "--end-date", "2025-10-31"]);
+    let [disk, s3] = lakes.map(|lake| on(&server, cwd.path(), lake, &["scan", "LAKE"]));
+    let inventory = |out: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(out).unwrap();
+        v.as_object_mut().unwrap().remove("generated_at");
+        v
+    };
+    assert_eq!((disk.0, s3.0), (Some(0), Some(0)), "{}", s3.2);
+    assert_eq!(inventory(&s3.1), inventory(&disk.1), "the same inventory");
+    assert!(s3.1.contains("\"path\": \"LAKE/raw/users\""), "datasets named by their URLs");
+
+    for lake in lakes {
+        let (code, _, err) = on(&server, cwd.path(), lake, &["run", p]);
+        assert_eq!(code, Some(0), "run on {lake}: {err}");
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no local s3:/ directory");
+    let (_, verified) = same(&["verify", "LAKE/deid", "--lake", "LAKE"]);
+    assert!(verified.contains("verified 8 dataset(s), 8 against the raw zone: 0 finding(s)"), "{verified}");
+    assert_eq!(tables(&server, cwd.path(), lakes[1]), tables(&server, cwd.path(), lakes[0]), "the same de-identified zone and export");
+    let raw = same(&["query", "select count(*) as n, count(distinct user_id) as users from raw.users", "--zone", "raw", "--reason", "ticket 1", "--format", "csv"]).0;
+    assert_eq!(raw.lines().nth(1), Some("300,300"), "{raw}");
+
+    // Retention and erasure, counted from a day when a year of logs is past its time.
+    let today = "2026-11-23";
+    let (would, _) = same(&["purge", "--pipeline", p, "--dry-run", "--today", today]);
+    let (deleted, _) = same(&["purge", "--pipeline", p, "--today", today]);
+    assert_eq!(would.replace("would delete", "deleted"), deleted);
+    assert!(deleted.matches("deleted raw/browsing_logs/").count() > 100, "{deleted}");
+    let (erased, _) = same(&["erase", "--pipeline", p, "--subject", "100000007", "--reason", "ticket 2", "--today", today]);
+    assert!(erased.contains("removed ") && !erased.contains("removed 0 raw and 0"), "{erased}");
+    assert_eq!(tables(&server, cwd.path(), lakes[1]), tables(&server, cwd.path(), lakes[0]), "the same after purge and erasure");
+    let audit = lakes.map(|lake| {
+        let (code, out, err) = on(&server, cwd.path(), lake, &["audit", "verify"]);
+        assert_eq!(code, Some(0), "{lake}: {err}");
+        out.split(", head").next().unwrap().to_string()
+    });
+    assert_eq!(audit[1], audit[0], "as many audit entries");
+
+    // On the store: one object per audit entry and ledger record, the manifest, the export's
+    // pointer, and no lease left behind.
+    let stored = |rel: &str| server.objects("demo").join(rel);
+    let entries = std::fs::read_dir(stored("_piguard/audit")).unwrap().count();
+    assert!(audit[1].contains(&format!("audit log intact: {entries} entries")), "{}", audit[1]);
+    assert!(stored("_piguard/erasure/00000000000000000001.json").is_file());
+    assert!(stored("_piguard/inventory.json").is_file() && stored("_piguard/audit.head").is_file());
+    let published = std::fs::read_to_string(stored("export/advertiser_by_province/_latest")).unwrap();
+    assert!(stored(&format!("export/advertiser_by_province/{published}/report.json")).is_file());
+    assert!(!stored("_piguard/writer.lock").exists(), "the lease is released");
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0, "nothing written locally");
+
+    // An outside reader on the store: delta-rs's DataFusion provider, with nothing of piguard's.
+    // Without the deltalake-aws crate, s3:// tables need a log store: the default one, as on
+    // any store with conditional puts.
+    struct ConditionalPuts;
+    impl deltalake_core::logstore::LogStoreFactory for ConditionalPuts {
+        fn with_options(
+            &self,
+            prefixed: deltalake_core::logstore::ObjectStoreRef,
+            root: deltalake_core::logstore::ObjectStoreRef,
+            location: &url::Url,
+            options: &deltalake_core::logstore::StorageConfig,
+        ) -> deltalake_core::DeltaResult<std::sync::Arc<dyn deltalake_core::logstore::LogStore>> {
+            Ok(deltalake_core::logstore::default_logstore(prefixed, root, location, options))
+        }
+    }
+    deltalake_core::logstore::logstore_factories().insert(url::Url::parse("s3://").unwrap(), std::sync::Arc::new(ConditionalPuts));
+    let count = server.runtime.block_on(async {
+        let url = url::Url::parse("s3://analytics/demo/deid/users/").unwrap();
+        let table = deltalake_core::DeltaTableBuilder::from_url(url.clone()).unwrap().with_storage_backend(std::sync::Arc::new(server.client()), url).load().await.unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        table.update_datafusion_session(&ctx.state()).unwrap();
+        ctx.register_table("t", table.table_provider().await.unwrap()).unwrap();
+        let batches = ctx.sql("select count(*) from t").await.unwrap().collect().await.unwrap();
+        arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(batches[0].column(0)).value(0)
+    });
+    assert_eq!(count, 299, "every user but the one erased");
+}
+
+#[test]
+fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
+    const DATASETS: [&str; 8] = ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
+    let server = S3Server::start();
+    let lake = demo_lake();
+    // The last two weeks of browsing logs are as many partitions as a kill needs, and a
+    // tenth of the requests of the whole 14 months.
+    let logs = lake.path().join("raw/browsing_logs");
+    let mut days: Vec<PathBuf> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    days.sort();
+    for old in &days[..days.len() - 14] {
+        std::fs::remove_dir_all(old).unwrap();
+    }
+    assert!(server.upload(&lake.path().join("raw"), "lake/raw") > 0);
+    let remote = "s3://analytics/lake";
+    let cwd = tempfile::tempdir().unwrap();
+    let p = demo_pipeline();
+    let rows = |t: &str| {
+        let (code, out, err) = on(&server, cwd.path(), remote, &["query", &format!("select * from {t} order by 1, 2, 3"), "--format", "csv"]);
+        match code {
+            Some(0) => out,
+            // No version of the table yet.
+            _ if err.contains("not found") => String::new(),
+            _ => panic!("{t}: {err}"),
+        }
+    };
+    let run = on(&server, cwd.path(), remote, &["run", p.to_str().unwrap()]);
+    assert_eq!(run.0, Some(0), "{}", run.2);
+    let expected: Vec<String> = DATASETS.iter().map(|t| rows(t)).collect();
+
+    // What the server holds of the tables' logs and files, to kill the runs at the right time.
+    let deid = server.objects("lake/deid");
+    let count = |suffix: &str, in_log: bool| {
+        if !deid.is_dir() {
+            return 0;
+        }
+        walk(&deid).iter().filter(|f| f.to_str().unwrap().ends_with(suffix) && f.parent().unwrap().ends_with("_delta_log") == in_log).count()
+    };
+    let commits = || count(".json", true);
+    let data_files = || count(".parquet", false);
+    // Killed while the first new files are uploaded (nothing committed), then once some
+    // tables have committed their new version and others not yet.
+    let files_before = data_files();
+    let uploading = |_: usize| data_files() > files_before;
+    let some_committed = |before: usize| commits() > before + 2;
+    for kill_when in [&uploading as &dyn Fn(usize) -> bool, &some_committed] {
+        let before = commits();
+        let mut cmd = command(None, Some(KEY), &["run", p.to_str().unwrap(), "--lake", remote, "--force"]);
+        let mut child = server.configure(&mut cmd).current_dir(cwd.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !kill_when(before) && child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Every reader sees each table as one whole version, never a mix of two runs' files.
+        for (t, expected) in DATASETS.iter().zip(&expected) {
+            assert_eq!(&rows(t), expected, "{t}");
+        }
+    }
+    assert!(commits() < 3 * DATASETS.len(), "the kills came too late");
+    assert!(server.objects("lake/_piguard/writer.lock").is_file(), "a killed run leaves its lease");
+
+    // The next run takes over the dead run's lease at once, names both killed runs, finishes,
+    // and deletes what they uploaded and never committed.
+    let audit = on(&server, cwd.path(), remote, &["audit", "verify"]);
+    assert_eq!(audit.0, Some(0), "{}", audit.2);
+    assert_eq!(audit.2.matches("began and recorded no outcome").count(), 2, "{}", audit.2);
+    let rerun = on(&server, cwd.path(), remote, &["run", p.to_str().unwrap(), "--force"]);
+    assert_eq!(rerun.0, Some(0), "{}", rerun.2);
+    for (t, expected) in DATASETS.iter().zip(&expected) {
+        assert_eq!(&rows(t), expected, "{t}");
+        let table = deid.join(t);
+        let logs: String = walk(&table.join("_delta_log")).iter().filter(|f| f.extension().is_some_and(|x| x == "json")).map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        let uncommitted: Vec<_> = walk(&table)
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|x| x == "parquet") && !logs.contains(f.file_name().unwrap().to_str().unwrap()))
+            .collect();
+        assert!(uncommitted.is_empty(), "{t}: {uncommitted:?}");
+    }
+    assert!(!server.objects("lake/_piguard/writer.lock").exists());
 }

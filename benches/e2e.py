@@ -160,9 +160,15 @@ def main():
         for rows in [args.rows] + ([args.rows * args.scale] if args.scale else []):
             print(f"{rows:,} rows on {os.cpu_count()} cores:", flush=True)
             results.append(bench(args, rows, work))
+    report(results, "piguard", args)
+
+
+def report(results, job, args):
+    """Prints how `job`'s peak RSS grew from the first size to the second, and writes the
+    results to --out."""
     if len(results) == 2:
-        growth = results[1]["piguard"]["peak_rss_mib"] / results[0]["piguard"]["peak_rss_mib"]
-        print(f"piguard peak RSS at {args.scale}x the rows: {growth:.2f}x")
+        growth = results[1][job]["peak_rss_mib"] / results[0][job]["peak_rss_mib"]
+        print(f"{job} peak RSS at {args.scale}x the rows: {growth:.2f}x")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: DataFusion plain copy vs `piguard run` vs the same job in DuckDB SQL,
 # on generated data (2,000,000 rows, then 10x). Installs DuckDB into a virtualenv.
-# Usage: benches/e2e.sh [ROWS]     (results are printed and written to target-dir/e2e.json)
+# With `s3`: `piguard run` and `scan` on a lake in an S3 server (examples/s3_server.rs, the
+# s3s-fs server the tests run, as a process of its own) against the same lake on local disk.
+# Usage: benches/e2e.sh [s3] [ROWS]   (results are printed and written to target-dir/e2e[_s3].json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/piguard-target}"
@@ -9,6 +11,12 @@ venv="$CARGO_TARGET_DIR/e2e-venv"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet 'duckdb>=1.1'
+fi
+if [[ "${1:-}" == s3 ]]; then
+    cargo build --release --locked --bin piguard --example s3_server
+    exec "$venv/bin/python" benches/e2e_s3.py \
+        --piguard "$CARGO_TARGET_DIR/release/piguard" --s3-server "$CARGO_TARGET_DIR/release/examples/s3_server" \
+        --rows "${2:-2000000}" --out "$CARGO_TARGET_DIR/e2e_s3.json"
 fi
 # delta-rs's Python reader, to read the de-identified Delta table as an outside engine.
 "$venv/bin/python" -c 'import deltalake' 2>/dev/null || "$venv/bin/pip" install --quiet 'deltalake>=1.1'

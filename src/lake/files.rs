@@ -84,7 +84,7 @@ pub fn is_dir(path: &Path) -> bool {
 
 /// Whether anything is at `path`.
 pub fn exists(path: &Path) -> bool {
-    is_file(path) || is_dir(path)
+    is_dir(path) || is_file(path)
 }
 
 /// One entry of a directory.

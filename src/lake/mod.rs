@@ -261,7 +261,9 @@ pub fn discover(path: &Path) -> Discovery {
         datasets: vec![Err((dataset_name(path), path.to_path_buf(), e))],
         skipped: Vec::new(),
     };
-    if files::is_file(path) {
+    // A directory is asked for first: on an object store that is one listing, while asking
+    // for an object at a prefix's key can cost a server's error and its retries.
+    if !files::is_dir(path) && files::is_file(path) {
         return match FileFormat::of(path) {
             Some(format) => Discovery {
                 lake_root: None,

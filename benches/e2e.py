@@ -145,19 +145,30 @@ def outside_reader(args, env, lake, rows):
     return {"reader": f"deltalake {deltalake.__version__}", "version": table.version(), "rows": seen}
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(doc):
+    """The options the end-to-end benchmarks share: piguard, the job, the sizes and rounds."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--piguard", required=True)
-    p.add_argument("--df-copy", required=True)
     p.add_argument("--pipeline", default=os.path.join(os.path.dirname(__file__), "e2e_pipeline.toml"))
     p.add_argument("--rows", type=int, default=2_000_000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--scale", type=int, default=10, help="second size, as a multiple of --rows (0: skip)")
     p.add_argument("--out")
+    return p
+
+
+def sizes(args):
+    """The row counts to benchmark: --rows, then --scale times that."""
+    return [args.rows] + ([args.rows * args.scale] if args.scale else [])
+
+
+def main():
+    p = parser(__doc__)
+    p.add_argument("--df-copy", required=True)
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="piguard-e2e-") as work:
         results = []
-        for rows in [args.rows] + ([args.rows * args.scale] if args.scale else []):
+        for rows in sizes(args):
             print(f"{rows:,} rows on {os.cpu_count()} cores:", flush=True)
             results.append(bench(args, rows, work))
     report(results, "piguard", args)

@@ -14,7 +14,6 @@ puts) running as a separate process on 127.0.0.1. Timed in the same run, in roun
 The median wall time, rows per second and piguard's peak RSS (the server's memory is its own)
 are reported at ROWS and at 10x ROWS, with the S3 figures as ratios to the local ones.
 """
-import argparse
 import base64
 import hashlib
 import json
@@ -28,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from e2e import GENERATE, duckdb_cmd, measure, report  # noqa: E402
+from e2e import GENERATE, duckdb_cmd, measure, parser, report, sizes  # noqa: E402
 
 ACCESS_KEY = "piguard-bench-access"
 SECRET_KEY = "piguard-bench-secret-0123456789"
@@ -117,14 +116,8 @@ def bench(args, rows, work, server_root, env):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--piguard", required=True)
+    p = parser(__doc__)
     p.add_argument("--s3-server", required=True, help="examples/s3_server.rs, built")
-    p.add_argument("--pipeline", default=os.path.join(os.path.dirname(__file__), "e2e_pipeline.toml"))
-    p.add_argument("--rows", type=int, default=2_000_000)
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--scale", type=int, default=10, help="second size, as a multiple of --rows (0: skip)")
-    p.add_argument("--out")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="piguard-e2e-s3-") as work:
         server_root = os.path.join(work, "s3")
@@ -140,7 +133,7 @@ def main():
         )
         try:
             results = []
-            for i, rows in enumerate([args.rows] + ([args.rows * args.scale] if args.scale else [])):
+            for i, rows in enumerate(sizes(args)):
                 args.repeat = args.repeat if i == 0 else 1
                 print(f"{rows:,} rows on {os.cpu_count()} cores:", flush=True)
                 results.append(bench(args, rows, work, server_root, env))

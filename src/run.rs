@@ -394,12 +394,11 @@ impl PartitionWriter<'_> {
         }
         if !commit.is_empty() {
             let operation = TableOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
-            let held = self.lock.map(LakeLock::ensure_held).transpose();
-            let committed = match held {
-                Ok(_) => commit.commit(&lake.dataset_dir(Zone::Deid, name), table.as_ref(), &operation).await.map_err(RunError::from),
-                Err(e) => Err(e.into()),
+            let committed = async {
+                self.lock.map(LakeLock::ensure_held).transpose()?;
+                Ok::<_, RunError>(commit.commit(&lake.dataset_dir(Zone::Deid, name), table.as_ref(), &operation).await?)
             };
-            match committed {
+            match committed.await {
                 Ok(version) => record.table_version = Some(version),
                 Err(e) => {
                     abandon(&written, record);

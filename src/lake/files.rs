@@ -193,6 +193,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let payload = PutPayload::from(bytes.to_vec());
         return block_on(async move { o.store.put(&o.location, payload).await }).map(|_| ()).map_err(io_error);
     }
+    write_local(path, |file| file.write_all(bytes))
+}
+
+/// Writes local file `path` atomically with what `fill` writes: a temporary file in the same
+/// directory, synced, renamed over the target and the rename synced.
+fn write_local(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>) -> io::Result<()> {
     let dir = parent_dir(path);
     std::fs::create_dir_all(dir)?;
     // Readable like the data files beside it (tempfile's default is owner-only).
@@ -200,7 +206,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .prefix(TMP_PREFIX)
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    fill(tmp.as_file_mut())?;
     let tmp = tmp.into_temp_path();
     publish(&tmp, path)?;
     // Renamed away: nothing is left for the guard to remove.
@@ -210,14 +216,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Copies local file `from` to `to` (a path or a URL), streaming: whole or not at all.
 pub fn copy_from_local(from: &Path, to: &Path) -> io::Result<()> {
-    let Some(o) = remote(to)? else {
-        let dir = parent_dir(to);
-        std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!("{TMP_PREFIX}copy-{}", std::process::id()));
-        std::fs::copy(from, &tmp)?;
-        return publish(&tmp, to);
-    };
     let mut file = std::fs::File::open(from)?;
+    let Some(o) = remote(to)? else {
+        return write_local(to, |tmp| io::copy(&mut file, tmp).map(|_| ()));
+    };
     block_on(async move {
         // Large files go up in parts; the object appears only when the upload completes.
         let mut upload = object_store::buffered::BufWriter::new(o.store.clone(), o.location.clone());
@@ -554,6 +556,19 @@ pub(crate) mod tests {
         assert!(empty.is_empty());
         assert_eq!(empty.read(&mut [0u8; 4]).unwrap(), 0);
         assert_eq!(open(&root.join("missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_directory_uploads_the_same_files_to_a_store_or_a_directory() {
+        let from = tempfile::tempdir().unwrap();
+        write_atomic(&from.path().join("users/a.csv"), b"id\n1\n").unwrap();
+        write_atomic(&from.path().join("logs/dt=2026-01-01/b.csv"), b"id\n2\n").unwrap();
+        let local = tempfile::tempdir().unwrap();
+        for to in [local.path().join("raw"), memory_bucket("files-upload").join("raw")] {
+            upload_dir(from.path(), &to).unwrap();
+            let copied: Vec<(PathBuf, Vec<u8>)> = walk(&to).unwrap().into_iter().map(|(p, _)| (p.clone(), read(&p).unwrap())).collect();
+            assert_eq!(copied, [(to.join("logs/dt=2026-01-01/b.csv"), b"id\n2\n".to_vec()), (to.join("users/a.csv"), b"id\n1\n".to_vec())], "{to:?}");
+        }
     }
 
     #[test]

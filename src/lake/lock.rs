@@ -19,8 +19,8 @@ use std::time::Duration;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
-use super::files::io_error;
-use super::store::{Object, block_on, object_of, spawn};
+use super::files::{io_error, remote};
+use super::store::{Object, block_on, spawn};
 
 /// How long a lease holds without renewal; it is renewed every third of that.
 pub const LEASE_TTL: Duration = Duration::from_secs(60);
@@ -57,7 +57,7 @@ impl LakeLock {
     /// Takes the lock at `path` (a local file, or an object of a store), or says who holds it.
     pub fn acquire(path: &Path) -> Result<LakeLock, LockError> {
         let io = |cause| LockError::Io { path: path.to_path_buf(), cause };
-        let held = match object_of(path).map_err(|e| io(std::io::Error::other(e)))? {
+        let held = match remote(path).map_err(io)? {
             None => Held::File { _flock: flock(path)? },
             Some(object) => Held::Lease(Lease::acquire(path, object, LEASE_TTL, Holder::this_process())?),
         };
@@ -304,6 +304,7 @@ async fn renew(
 mod tests {
     use super::*;
     use crate::lake::files::tests::memory_bucket;
+    use crate::lake::store::object_of;
 
     fn other_host() -> Holder {
         Holder { host: "elsewhere".into(), machine: "another-boot".into(), pid: 1, started: 1 }

@@ -168,9 +168,9 @@ pub(crate) fn is_hidden(name: &str) -> bool {
 /// The visible entries of `dir`, sorted; a name that is not UTF-8 is an error, unless it is
 /// bookkeeping by its first byte (any other could be data).
 fn read_dir_sorted(dir: &Path) -> Result<Vec<files::DirEntry>, LakeError> {
-    let mut entries = files::list_dir(dir).map_err(|cause| LakeError::Io { path: dir.to_path_buf(), cause })?;
+    let entries = files::list_dir(dir).map_err(|cause| LakeError::Io { path: dir.to_path_buf(), cause })?;
     let mut visible = Vec::with_capacity(entries.len());
-    for entry in entries.drain(..) {
+    for entry in entries {
         let name = entry.path.file_name().unwrap_or_default();
         match name.to_str() {
             Some(name) if is_hidden(name) => {}
@@ -263,7 +263,8 @@ pub fn discover(path: &Path) -> Discovery {
     };
     // A directory is asked for first: on an object store that is one listing, while asking
     // for an object at a prefix's key can cost a server's error and its retries.
-    if !files::is_dir(path) && files::is_file(path) {
+    let is_dir = files::is_dir(path);
+    if !is_dir && files::is_file(path) {
         return match FileFormat::of(path) {
             Some(format) => Discovery {
                 lake_root: None,
@@ -275,7 +276,7 @@ pub fn discover(path: &Path) -> Discovery {
             }),
         };
     }
-    if !files::is_dir(path) {
+    if !is_dir {
         return failed(LakeError::NotFound {
             path: path.to_path_buf(),
         });

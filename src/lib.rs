@@ -23,6 +23,7 @@ pub mod plan;
 
 pub mod export;
 pub mod run;
+pub mod cluster;
 pub mod query;
 pub mod verify;
 pub mod integrity;

@@ -15,6 +15,7 @@ use piguard::integrity::{self, IntegrityError};
 use piguard::sealed::AuditKey;
 use piguard::category::Sensitivity;
 use piguard::classify::{Classifier, Rules};
+use piguard::cluster::Engine;
 use piguard::erase::EraseOptions;
 use piguard::inventory::{self, ScanOptions};
 use piguard::lake::{Lake, Zone, files};
@@ -129,6 +130,12 @@ enum Command {
         /// Rewrite every partition, even unchanged ones.
         #[arg(long)]
         force: bool,
+        /// Where partitions are read, transformed and written: `local`, or
+        /// ballista://HOST:PORT, a cluster of `piguard scheduler` and `piguard executor`
+        /// (the lake must be on storage every executor reaches). Planning, the leak gate and
+        /// the commit stay in this process.
+        #[arg(long, env = "PIGUARD_ENGINE", default_value = "local", value_name = "ENGINE")]
+        engine: Engine,
         #[command(flatten)]
         sample: SampleArgs,
         #[command(flatten)]
@@ -205,6 +212,18 @@ enum Command {
         #[command(flatten)]
         today: TodayArgs,
     },
+    /// Serve a Ballista scheduler for `run --engine ballista://HOST:PORT`.
+    ///
+    /// It plans the jobs clients send and hands their tasks to executors. It holds no key.
+    #[cfg(feature = "cluster")]
+    Scheduler(SchedulerArgs),
+    /// Serve a Ballista executor: it reads raw files, runs the transforms and writes Parquet.
+    ///
+    /// Needs the run's key in PIGUARD_KEY_FILE (or PIGUARD_KEY) on its own machine: plans carry
+    /// only the key's id, and a task planned with another key is refused. The lake's storage
+    /// (AWS_* for an object store) must be reachable from here as from the client.
+    #[cfg(feature = "cluster")]
+    Executor(ExecutorArgs),
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -225,6 +244,43 @@ enum Command {
         #[command(flatten)]
         classifiers: ClassifierArgs,
     },
+}
+
+/// Options of `piguard scheduler`.
+#[cfg(feature = "cluster")]
+#[derive(Args)]
+struct SchedulerArgs {
+    /// Address it listens on for clients and executors.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    bind: std::net::SocketAddr,
+    /// Seconds without a heartbeat after which an executor counts as dead and its tasks run
+    /// elsewhere.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    executor_timeout: u64,
+}
+
+/// Options of `piguard executor`.
+#[cfg(feature = "cluster")]
+#[derive(Args)]
+struct ExecutorArgs {
+    /// The scheduler, HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    scheduler: String,
+    /// Host it binds and advertises to the scheduler and other executors.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Its Arrow Flight port (shuffle data); its gRPC port is PORT+1.
+    #[arg(long, default_value_t = 50051)]
+    port: u16,
+    /// Tasks it runs at once (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    concurrency: usize,
+    /// Seconds between heartbeats to the scheduler.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat: u64,
+    /// Directory for shuffle files (default: a temporary directory).
+    #[arg(long)]
+    work_dir: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -328,9 +384,13 @@ fn main() -> ExitCode {
         Command::Scan { paths, sample, format, output, classifiers } => {
             classifiers.classifier().and_then(|c| scan(paths, sample.rows(), format, output, &c))
         }
-        Command::Run { pipeline, lake, dry_run, force, sample, classifiers } => classifiers.classifier().and_then(|c| {
-            run(RunOptions { lake: lake.lake()?, pipeline, dry_run, force, sample_rows: sample.rows() }, &c)
+        Command::Run { pipeline, lake, dry_run, force, engine, sample, classifiers } => classifiers.classifier().and_then(|c| {
+            run(RunOptions { lake: lake.lake()?, pipeline, dry_run, force, sample_rows: sample.rows(), engine }, &c)
         }),
+        #[cfg(feature = "cluster")]
+        Command::Scheduler(args) => scheduler(args),
+        #[cfg(feature = "cluster")]
+        Command::Executor(args) => executor(args),
         Command::Verify { paths, lake, sample, classifiers } => {
             classifiers.classifier().and_then(|c| {
                 let lake = lake.as_deref().map(Lake::open).transpose()?;
@@ -585,6 +645,43 @@ fn query(lake: &Lake, sql: &str, format: QueryFormat, zone: QueryZone, reason: O
     let audit_key = AuditKey::from_env(key.as_ref());
     runtime.block_on(sql_query::query(lake, QueryRequest { zone, reason, sql, format, as_of }, key, audit_key, &mut out))?;
     Ok(())
+}
+
+/// A runtime for a cluster process: Ballista's plans recurse deeply, so its threads get
+/// Ballista's 32 MiB stacks.
+#[cfg(feature = "cluster")]
+fn cluster_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    let built = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(32 << 20).build();
+    Ok(built.context("starting the async runtime")?)
+}
+
+#[cfg(feature = "cluster")]
+fn scheduler(args: SchedulerArgs) -> Result<(), Failure> {
+    let options = piguard::cluster::SchedulerOptions { bind: args.bind, executor_timeout_seconds: args.executor_timeout };
+    eprintln!("piguard scheduler listening on {}", args.bind);
+    Ok(cluster_runtime()?.block_on(piguard::cluster::scheduler(options))?)
+}
+
+#[cfg(feature = "cluster")]
+fn executor(args: ExecutorArgs) -> Result<(), Failure> {
+    // Checked before it registers: an executor without the key could run no pseudonymization.
+    let key = PseudonymKey::from_env()?;
+    let (host, port) = args
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| anyhow::anyhow!("--scheduler {}: expected HOST:PORT", args.scheduler))?;
+    eprintln!("piguard executor on {}:{} (key id {}), scheduler {host}:{port}", args.host, args.port, key.id());
+    let options = piguard::cluster::ExecutorOptions {
+        scheduler_host: host,
+        scheduler_port: port,
+        host: args.host,
+        port: args.port,
+        concurrency: args.concurrency,
+        heartbeat_seconds: args.heartbeat,
+        work_dir: args.work_dir,
+    };
+    Ok(cluster_runtime()?.block_on(piguard::cluster::executor(options, key))?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

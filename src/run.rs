@@ -20,6 +20,7 @@ use datafusion::prelude::{SessionConfig, SessionContext, lit};
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
 use crate::integrity::{self, IntegrityError};
 use crate::classify::Classifier;
+use crate::cluster::{ClusterError, Engine};
 use crate::export::{self, ExportError};
 use crate::lake::delta::{AsOf, TableCommit, TableFile, TableOperation, LakeTable, TableError, remove_uncommitted};
 use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LakeLock, LockError, TMP_PREFIX, Zone, files};
@@ -52,6 +53,8 @@ pub enum RunError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Table(#[from] TableError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     #[error("{0}; nothing was run")]
     Integrity(#[from] IntegrityError),
     #[error(
@@ -91,6 +94,8 @@ pub struct RunOptions {
     pub force: bool,
     /// Rows sampled per dataset to classify its columns.
     pub sample_rows: usize,
+    /// Where the partitions are read, transformed and written.
+    pub engine: Engine,
 }
 
 /// Progress, for the terminal or the log.
@@ -196,6 +201,7 @@ pub async fn run(
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ctx = lake::context(SessionConfig::new().with_target_partitions(threads));
+    let engine = engine_context(&options.engine, &ctx).await?;
     let udfs = Udfs {
         hash: ScalarUDF::new_from_impl(HashUdf::new(key.clone())),
         mask: ScalarUDF::new_from_impl(MaskUdf::default()),
@@ -214,7 +220,7 @@ pub async fn run(
     }
 
     let domains = subject_domains(plan.datasets.iter().map(|d| &d.planned));
-    let writer = PartitionWriter { ctx, udfs, run_id: &run_id, classifier, options, lock: lock.as_ref(), pending: &pending, domains: &domains, subjects: &subjects };
+    let writer = PartitionWriter { ctx, engine, udfs, run_id: &run_id, classifier, options, lock: lock.as_ref(), pending: &pending, domains: &domains, subjects: &subjects };
     let mut records = Vec::new();
     let mut failed = None;
     for p in &plan.datasets {
@@ -288,6 +294,17 @@ pub async fn run(
     Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
 }
 
+/// The session partitions are written with: `local`'s, or one whose plans run on a cluster.
+async fn engine_context(engine: &Engine, local: &SessionContext) -> Result<SessionContext, RunError> {
+    match engine {
+        Engine::Local => Ok(local.clone()),
+        #[cfg(feature = "cluster")]
+        Engine::Ballista { host, port } => Ok(crate::cluster::client(host, *port, local.copied_config()).await?),
+        #[cfg(not(feature = "cluster"))]
+        Engine::Ballista { .. } => Err(ClusterError::NotBuilt(engine.to_string()).into()),
+    }
+}
+
 /// Writes a run's manifest and its audit entry, while the run still holds the lake's lock.
 fn commit(lake: &Lake, lock: Option<&LakeLock>, audit: &AuditLog, manifest: &mut Manifest) -> Result<PathBuf, RunError> {
     lock.map(LakeLock::ensure_held).transpose()?;
@@ -331,7 +348,10 @@ fn progress_of(plan: &PipelinePlan, manifest: &Manifest) -> (Vec<String>, Vec<St
 
 /// Writes the partitions of one run.
 struct PartitionWriter<'a> {
+    /// The leak gate's session, in this process.
     ctx: SessionContext,
+    /// The session that reads, transforms and writes partitions: `ctx`, or a cluster's.
+    engine: SessionContext,
     udfs: Udfs,
     run_id: &'a str,
     classifier: &'a Classifier,
@@ -472,9 +492,13 @@ impl PartitionWriter<'_> {
         // Scrubbed: a cast or parse error quotes the value it failed on.
         let df_err = |e: datafusion::error::DataFusionError| RunError::Dataset {
             dataset: name.clone(),
-            message: format!("partition {}: {}", if partition.is_empty() { "(all)" } else { partition }, lake::read::scrubbed(&e)),
+            message: format!(
+                "partition {}: {}",
+                if partition.is_empty() { "(all)" } else { partition },
+                crate::cluster::find_key_refusal(&e.to_string()).unwrap_or_else(|| lake::read::scrubbed(&e))
+            ),
         };
-        let df = lake::read_files(&self.ctx, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
+        let df = lake::read_files(&self.engine, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
         let mut exprs = Vec::new();
         for field in df.schema().fields() {
             let Some(c) = plan.columns.iter().find(|c| &c.name == field.name()) else {

@@ -37,7 +37,12 @@ static RUNTIME_ENV: LazyLock<Arc<RuntimeEnv>> = LazyLock::new(|| {
 /// A session with `config` that reads and writes the lake wherever it is: every session
 /// piguard makes is one of these.
 pub fn context(config: SessionConfig) -> SessionContext {
-    SessionContext::new_with_config_rt(config, RUNTIME_ENV.clone())
+    SessionContext::new_with_config_rt(config, runtime_env())
+}
+
+/// The runtime environment every session shares, a cluster's processes included.
+pub fn runtime_env() -> Arc<RuntimeEnv> {
+    RUNTIME_ENV.clone()
 }
 
 /// Registers a directory of Parquet files (hive partitions included) as `name` (a name, never

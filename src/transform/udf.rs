@@ -76,7 +76,9 @@ fn utf8_field(name: &str) -> FieldRef {
 /// `piguard_hash(value, domain [, category])`.
 #[derive(Debug)]
 pub struct HashUdf {
-    key: PseudonymKey,
+    /// The key, or why this process must not make pseudonyms with the plan's key: it holds
+    /// none (a cluster's scheduler plans and never runs), or another (an executor refuses).
+    key: std::result::Result<PseudonymKey, String>,
     key_id: String,
     signature: Signature,
 }
@@ -85,7 +87,18 @@ impl HashUdf {
     /// The UDF, holding the key.
     pub fn new(key: PseudonymKey) -> Self {
         let key_id = key.id();
-        HashUdf { key, key_id, signature: Signature::variadic_any(Volatility::Immutable) }
+        HashUdf { key: Ok(key), key_id, signature: Signature::variadic_any(Volatility::Immutable) }
+    }
+
+    /// The UDF of a plan made with key `key_id`, in a process that must not run it: it plans
+    /// as the keyed one does, and fails with `refusal` when it would make a pseudonym.
+    pub fn refusing(key_id: String, refusal: String) -> Self {
+        HashUdf { key: Err(refusal), key_id, signature: Signature::variadic_any(Volatility::Immutable) }
+    }
+
+    /// The id of the key its pseudonyms are made with.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
 }
 
@@ -125,7 +138,8 @@ impl ScalarUDFImpl for HashUdf {
         let cat = category(arg_str(&args.args, 2, "category", f)?.as_deref(), f)?
             .or_else(|| category(Some(&domain), f).ok().flatten())
             .unwrap_or(Category::None);
-        let p = Pseudonymizer::new(&self.key, &domain);
+        let key = self.key.as_ref().map_err(|refusal| DataFusionError::Execution(format!("{f}: {refusal}")))?;
+        let p = Pseudonymizer::new(key, &domain);
         Ok(ColumnarValue::Array(hash_array(&p, cat, &value_array(&args)?).map_err(exec)?))
     }
 }
@@ -196,6 +210,11 @@ impl GeneralizeUdf {
             (None, Some(spec)) => Generalization::parse(spec),
             (None, None) => Err(TransformError::Invalid("piguard_generalize(value, spec) needs a spec such as 'grid:0.01'".into())),
         }
+    }
+
+    /// The generalization fixed by a plan, if any.
+    pub fn planned_generalization(&self) -> Option<Generalization> {
+        self.planned
     }
 }
 

@@ -2,6 +2,8 @@
 //! module per command, so the crate is linked once.
 
 mod bad_input;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod corpus;
 mod export;
 mod hardening;

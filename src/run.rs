@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use futures::StreamExt;
+
 use datafusion::common::Column;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::{Expr, ScalarUDF};
@@ -114,6 +116,10 @@ pub struct RunReport {
     /// Where the manifest was written (none for a dry run).
     pub manifest_path: Option<PathBuf>,
 }
+
+/// Partitions a cluster writes at once: enough to keep a few executors' task slots busy
+/// while the client checks finished ones; each in flight holds a leak-gate sketch here.
+const CLUSTER_JOBS_IN_FLIGHT: usize = 8;
 
 /// A run id that sorts by time: runs hold the lake's lock one at a time, so milliseconds
 /// order them (the latest run is the greatest id), and the salt keeps ids apart otherwise.
@@ -220,7 +226,11 @@ pub async fn run(
     }
 
     let domains = subject_domains(plan.datasets.iter().map(|d| &d.planned));
-    let writer = PartitionWriter { ctx, engine, udfs, run_id: &run_id, classifier, options, lock: lock.as_ref(), pending: &pending, domains: &domains, subjects: &subjects };
+    let jobs_in_flight = match options.engine {
+        Engine::Local => 1,
+        Engine::Ballista { .. } => CLUSTER_JOBS_IN_FLIGHT,
+    };
+    let writer = PartitionWriter { ctx, engine, jobs_in_flight, udfs, run_id: &run_id, classifier, options, lock: lock.as_ref(), pending: &pending, domains: &domains, subjects: &subjects };
     let mut records = Vec::new();
     let mut failed = None;
     for p in &plan.datasets {
@@ -352,6 +362,8 @@ struct PartitionWriter<'a> {
     ctx: SessionContext,
     /// The session that reads, transforms and writes partitions: `ctx`, or a cluster's.
     engine: SessionContext,
+    /// Partitions written at once.
+    jobs_in_flight: usize,
     udfs: Udfs,
     run_id: &'a str,
     classifier: &'a Classifier,
@@ -364,6 +376,22 @@ struct PartitionWriter<'a> {
     domains: &'a BTreeSet<String>,
     /// The raw subject ids of every planned dataset.
     subjects: &'a IdentifierSketch,
+}
+
+/// What writing one partition did.
+struct PartitionOutcome {
+    record: PartitionRecord,
+    /// The file written and its inputs' fingerprint, when one was.
+    written: Option<(PathBuf, String)>,
+    /// The table's files the new one replaces.
+    replaces: Vec<PathBuf>,
+}
+
+impl PartitionOutcome {
+    /// A partition left as it is.
+    fn untouched(record: PartitionRecord) -> Self {
+        PartitionOutcome { record, written: None, replaces: Vec::new() }
+    }
 }
 
 /// Deletes a dataset's files `written` but never committed (never seen, so removed now rather
@@ -394,24 +422,42 @@ impl PartitionWriter<'_> {
         let mut commit = TableCommit::default();
         let mut written = Vec::new();
         let mut changed = Vec::new();
-        for (partition, files) in p.source.partitions() {
-            let existing: Vec<&TableFile> = current.iter().filter(|f| f.partition == partition).collect();
-            match self.partition(p, &partition, &files, &existing, &mut commit).await {
-                Ok((part, output)) => {
-                    progress(RunEvent::Partition { dataset: name, partition: &partition, status: part.status, rows: part.rows });
-                    if part.status == PartitionStatus::Written {
+        let partitions = p.source.partitions();
+        let current = &current;
+        let outcomes = partitions.iter().map(|(partition, files)| async move {
+            let existing: Vec<&TableFile> = current.iter().filter(|f| &f.partition == partition).collect();
+            (partition, self.partition(p, partition, files, &existing).await)
+        });
+        // A cluster runs several partitions' jobs at once; here, one partition at a time
+        // already keeps every core busy, and memory holds one.
+        let mut outcomes = futures::stream::iter(outcomes).buffered(self.jobs_in_flight);
+        while let Some((partition, outcome)) = outcomes.next().await {
+            match outcome {
+                Ok(PartitionOutcome { record: part, written: output, replaces }) => {
+                    progress(RunEvent::Partition { dataset: name, partition, status: part.status, rows: part.rows });
+                    if let Some((file, fingerprint)) = &output {
+                        let added = commit.add(&lake.dataset_dir(Zone::Deid, name), file, part.rows, Some(fingerprint), self.run_id);
+                        if let Err(e) = added {
+                            written.push(file.clone());
+                            abandon(&written, record);
+                            return Err((partition.clone(), e.into()));
+                        }
+                        for f in current.iter().filter(|f| replaces.contains(&f.path)) {
+                            commit.remove(f);
+                        }
                         record.rows_written += part.rows;
                         changed.push(partition.clone());
+                        written.push(file.clone());
                     }
-                    written.extend(output);
                     record.partitions.push(part);
                 }
                 Err(e) => {
                     abandon(&written, record);
-                    return Err((partition, e));
+                    return Err((partition.clone(), e));
                 }
             }
         }
+        drop(outcomes);
         if !commit.is_empty() {
             let operation = TableOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
             let committed = async {
@@ -430,15 +476,8 @@ impl PartitionWriter<'_> {
     }
 
     /// Writes `partition` of `p` unless its inputs and plan are unchanged (or the run is
-    /// dry), adding the new file to `commit` in place of `existing`, and says what it did.
-    async fn partition(
-        &self,
-        p: &DatasetRun,
-        partition: &str,
-        files: &[DataFile],
-        existing: &[&TableFile],
-        commit: &mut TableCommit,
-    ) -> Result<(PartitionRecord, Option<PathBuf>), RunError> {
+    /// dry), and says what it did; the new file is to replace `existing` in the table.
+    async fn partition(&self, p: &DatasetRun, partition: &str, files: &[DataFile], existing: &[&TableFile]) -> Result<PartitionOutcome, RunError> {
         let root = self.options.lake.dataset_dir(Zone::Deid, p.planned.name());
         let out_dir = if partition.is_empty() { root.clone() } else { root.join(partition) };
         let inputs = inputs_of(files)?;
@@ -464,8 +503,8 @@ impl PartitionWriter<'_> {
             rows,
         };
         match (unchanged, self.options.force, self.options.dry_run) {
-            (Some(f), false, _) => Ok((record(PartitionStatus::Unchanged, f.rows.unwrap_or_default(), &f.path), None)),
-            (_, _, true) => Ok((record(PartitionStatus::Planned, 0, &out_dir), None)),
+            (Some(f), false, _) => Ok(PartitionOutcome::untouched(record(PartitionStatus::Unchanged, f.rows.unwrap_or_default(), &f.path))),
+            (_, _, true) => Ok(PartitionOutcome::untouched(record(PartitionStatus::Planned, 0, &out_dir))),
             _ => {
                 let output = out_dir.join(format!("part-00000-{}.parquet", self.run_id));
                 let rows = match self.write(p, files, &output, partition).await {
@@ -475,11 +514,11 @@ impl PartitionWriter<'_> {
                         return Err(e);
                     }
                 };
-                commit.add(&root, &output, rows, Some(&fingerprint), self.run_id).map_err(RunError::from)?;
-                for f in existing {
-                    commit.remove(f);
-                }
-                Ok((record(PartitionStatus::Written, rows, &output), Some(output)))
+                Ok(PartitionOutcome {
+                    record: record(PartitionStatus::Written, rows, &output),
+                    replaces: existing.iter().map(|f| f.path.clone()).collect(),
+                    written: Some((output, fingerprint)),
+                })
             }
         }
     }

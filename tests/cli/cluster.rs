@@ -144,6 +144,12 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
 }
 
 #[test]
+fn the_leak_gate_refuses_what_executors_wrote_with_raw_pi() {
+    let cluster = Cluster::start(&[KEY]);
+    crate::run::leak_gate_stops_pi_hidden_in_an_innocent_column(&["--engine", &cluster.engine()]);
+}
+
+#[test]
 fn an_executor_with_another_key_refuses_and_nothing_is_published() {
     let cluster = Cluster::start(&[OTHER_KEY]);
     let lake = small_demo_lake();

@@ -9,13 +9,17 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, StringArray};
 use arrow::compute::{cast, concat};
 use arrow::datatypes::DataType;
+use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
 use crate::classify::Classifier;
@@ -106,56 +110,193 @@ pub async fn check_dataset(
 pub const CHECK_CHUNK_ROWS: usize = 10_000;
 
 /// Checks every row of `columns` of `source`, a chunk at a time: a column is a finding when
-/// any chunk of it is (PI after row 10,000 is found as surely as before it).
+/// any chunk of it is (PI after row 10,000 is found as surely as before it). The check is an
+/// aggregate ([`LeakCheck`]) run where `ctx` runs its plans: on a cluster, each executor
+/// judges the rows it reads and returns counts, never values.
 pub async fn check_all_rows(ctx: &SessionContext, source: &DatasetSource, classifier: &Classifier, columns: &[String]) -> Result<Vec<Finding>, LakeError> {
     let file = source.files.first().ok_or_else(|| LakeError::NothingReadable { path: source.path.clone() })?;
     let failed = |e| lake::read::read_error(file, &e);
     let df = lake::read_files(ctx, &source.files).await?;
-    let present: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).filter(|n| columns.contains(n)).collect();
+    let present: Vec<(String, String)> = df
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| columns.contains(f.name()))
+        .map(|f| (f.name().clone(), lake::sample::reported_type(f.data_type())))
+        .collect();
     if present.is_empty() {
         return Ok(Vec::new());
     }
-    let df = df.select_columns(&present.iter().map(String::as_str).collect::<Vec<_>>()).map_err(failed)?;
-    let mut stream = df.execute_stream().await.map_err(failed)?;
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut pending: Vec<arrow::array::RecordBatch> = Vec::new();
-    let mut rows = 0;
-    let judge_chunk = |batches: &mut Vec<arrow::array::RecordBatch>, findings: &mut Vec<Finding>| {
-        let Some(first) = batches.first() else { return };
-        let schema = first.schema();
-        for (i, field) in schema.fields().iter().enumerate() {
-            if findings.iter().any(|f| &f.column == field.name()) {
-                continue;
-            }
-            let parts: Vec<ArrayRef> = batches.iter().filter_map(|b| lake::sample::as_strings(b.column(i))).collect();
-            let Ok(joined) = concat(&parts.iter().map(|a| a.as_ref()).collect::<Vec<_>>()) else { continue };
-            let Some(values) = joined.as_any().downcast_ref::<StringArray>() else { continue };
-            let data_type = lake::sample::reported_type(field.data_type());
-            if let Some((category, kind, values_checked, values_matched)) = judge(classifier, field.name(), &data_type, values) {
-                findings.push(Finding { dataset: source.name.clone(), path: source.path.display().to_string(), column: field.name().clone(), category, kind, values_checked, values_matched });
+    let classifier = Arc::new(classifier.clone());
+    let checks = present.iter().map(|(name, data_type)| {
+        AggregateUDF::new_from_impl(LeakCheck::new(classifier.clone(), name.clone(), data_type.clone())).call(vec![Expr::Column(Column::new_unqualified(name))]).alias(name)
+    });
+    let batches = df.aggregate(Vec::new(), checks.collect()).map_err(failed)?.collect().await.map_err(failed)?;
+    let mut findings = Vec::new();
+    for batch in &batches {
+        for (i, (name, _)) in present.iter().enumerate() {
+            let Some(verdicts) = batch.column(i).as_any().downcast_ref::<StringArray>() else { continue };
+            let judged = verdicts.iter().flatten().find_map(|v| serde_json::from_str::<Judgement>(v).ok());
+            if let Some(j) = judged {
+                findings.push(Finding { dataset: source.name.clone(), path: source.path.display().to_string(), column: name.clone(), category: j.category, kind: j.kind.as_str(), values_checked: j.checked, values_matched: j.matched });
             }
         }
-        batches.clear();
-    };
-    // The chunk judged last is kept, so that a short final stretch is judged together with
-    // it: share tests on a handful of values would find PI in chance matches.
-    let mut previous: Vec<arrow::array::RecordBatch> = Vec::new();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(failed)?;
-        rows += batch.num_rows();
-        pending.push(batch);
-        if rows >= CHECK_CHUNK_ROWS {
-            previous = pending.clone();
-            judge_chunk(&mut pending, &mut findings);
-            rows = 0;
-        }
     }
-    if !pending.is_empty() && rows < CHECK_CHUNK_ROWS / 2 {
-        previous.append(&mut pending);
-        pending = previous;
-    }
-    judge_chunk(&mut pending, &mut findings);
     Ok(findings)
+}
+
+/// What the value detectors found in a column: counts, never values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Judgement {
+    category: Category,
+    kind: JudgementKind,
+    checked: usize,
+    matched: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum JudgementKind {
+    Values,
+    Embedded,
+}
+
+impl JudgementKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            JudgementKind::Values => "values",
+            JudgementKind::Embedded => "embedded",
+        }
+    }
+}
+
+/// One column's rows judged a chunk of [`CHECK_CHUNK_ROWS`] at a time, until one chunk is a
+/// finding. A short final stretch is judged together with the chunk before it: share tests on
+/// a handful of values would find PI in chance matches.
+#[derive(Debug)]
+struct ColumnJudge {
+    classifier: Arc<Classifier>,
+    column: String,
+    data_type: String,
+    pending: Vec<ArrayRef>,
+    rows: usize,
+    previous: Vec<ArrayRef>,
+    found: Option<Judgement>,
+}
+
+impl ColumnJudge {
+    fn new(check: &LeakCheck) -> Self {
+        let LeakCheck { classifier, column, data_type, .. } = check.clone();
+        ColumnJudge { classifier, column, data_type, pending: Vec::new(), rows: 0, previous: Vec::new(), found: None }
+    }
+
+    fn push(&mut self, values: &ArrayRef) {
+        if self.found.is_some() {
+            return;
+        }
+        let Some(strings) = lake::sample::as_strings(values) else { return };
+        self.rows += strings.len();
+        self.pending.push(strings);
+        if self.rows >= CHECK_CHUNK_ROWS {
+            self.previous = std::mem::take(&mut self.pending);
+            self.rows = 0;
+            self.found = self.judge(&self.previous);
+        }
+    }
+
+    /// The finding, once every row was pushed.
+    fn finish(&mut self) -> Option<Judgement> {
+        if self.found.is_none() && !self.pending.is_empty() {
+            let mut last = std::mem::take(&mut self.pending);
+            if self.rows < CHECK_CHUNK_ROWS / 2 {
+                last.splice(0..0, std::mem::take(&mut self.previous));
+            }
+            self.rows = 0;
+            self.found = self.judge(&last);
+        }
+        self.found.clone()
+    }
+
+    fn judge(&self, parts: &[ArrayRef]) -> Option<Judgement> {
+        let joined = concat(&parts.iter().map(|a| a.as_ref()).collect::<Vec<_>>()).ok()?;
+        let values = joined.as_any().downcast_ref::<StringArray>()?;
+        let (category, kind, checked, matched) = judge(&self.classifier, &self.column, &self.data_type, values)?;
+        let kind = if kind == "values" { JudgementKind::Values } else { JudgementKind::Embedded };
+        Some(Judgement { category, kind, checked, matched })
+    }
+}
+
+impl Accumulator for ColumnJudge {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::error::Result<()> {
+        self.push(&values[0]);
+        Ok(())
+    }
+    fn evaluate(&mut self) -> datafusion::error::Result<ScalarValue> {
+        Ok(ScalarValue::Utf8(self.finish().map(|j| serde_json::to_string(&j).expect("serializes"))))
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.pending.iter().chain(&self.previous).map(|a| a.get_array_memory_size()).sum::<usize>()
+    }
+    fn state(&mut self) -> datafusion::error::Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::error::Result<()> {
+        let Some(states) = states[0].as_any().downcast_ref::<StringArray>() else { return Ok(()) };
+        if self.found.is_none() {
+            self.found = states.iter().flatten().find_map(|s| serde_json::from_str(s).ok());
+        }
+        Ok(())
+    }
+}
+
+/// `piguard_leak_check(column)`: the leak gate's value check of one column over every row,
+/// as an aggregate so that it runs where the rows are read. Its result is the finding's
+/// counts as JSON, or null.
+#[derive(Debug, Clone)]
+pub struct LeakCheck {
+    classifier: Arc<Classifier>,
+    column: String,
+    data_type: String,
+    signature: Signature,
+}
+
+impl LeakCheck {
+    /// The check of `column` (of `data_type`, as scan reports types) with `classifier`.
+    pub fn new(classifier: Arc<Classifier>, column: String, data_type: String) -> Self {
+        LeakCheck { classifier, column, data_type, signature: Signature::any(1, Volatility::Immutable) }
+    }
+
+    /// The classifier's rules, the column and its type: what another process rebuilds it from.
+    pub fn parts(&self) -> (&crate::classify::Rules, &str, &str) {
+        (self.classifier.rules(), &self.column, &self.data_type)
+    }
+}
+
+impl PartialEq for LeakCheck {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.column, &self.data_type, &self.classifier.rules().override_texts) == (&other.column, &other.data_type, &other.classifier.rules().override_texts)
+    }
+}
+impl Eq for LeakCheck {}
+impl std::hash::Hash for LeakCheck {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (&self.column, &self.data_type, &self.classifier.rules().override_texts).hash(state);
+    }
+}
+
+impl AggregateUDFImpl for LeakCheck {
+    fn name(&self) -> &str {
+        "piguard_leak_check"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn accumulator(&self, _: AccumulatorArgs) -> datafusion::error::Result<Box<dyn Accumulator>> {
+        Ok(Box::new(ColumnJudge::new(self)))
+    }
 }
 
 /// Shortest raw value worth remembering: shorter ones (`1`, `男`, `VIP`) are shared by chance.
@@ -347,6 +488,42 @@ pub async fn check_identifiers(
 mod tests {
     use super::*;
     use arrow::array::Int64Array;
+
+    fn phones(n: usize, from: u64) -> ArrayRef {
+        Arc::new(StringArray::from((0..n as u64).map(|i| format!("1381{:07}", from + i)).collect::<Vec<_>>()))
+    }
+
+    fn notes(n: usize) -> ArrayRef {
+        Arc::new(StringArray::from((0..n).map(|i| format!("order {i} shipped")).collect::<Vec<_>>()))
+    }
+
+    #[test]
+    fn each_partition_judges_its_rows_and_the_merge_keeps_a_finding() {
+        let check = LeakCheck::new(Arc::new(Classifier::new(crate::classify::Rules::builtin())), "remark".into(), "Utf8".into());
+        let accumulator = || ColumnJudge::new(&check);
+        // Phones past the first chunk of a partition are found; a partition without them is not.
+        let mut leaking = accumulator();
+        leaking.update_batch(&[notes(CHECK_CHUNK_ROWS)]).unwrap();
+        leaking.update_batch(&[phones(CHECK_CHUNK_ROWS, 0)]).unwrap();
+        let mut clean = accumulator();
+        clean.update_batch(&[notes(3 * CHECK_CHUNK_ROWS)]).unwrap();
+        let (leaking, clean) = (leaking.state().unwrap(), clean.state().unwrap());
+        assert_eq!(clean, vec![ScalarValue::Utf8(None)]);
+        let ScalarValue::Utf8(Some(state)) = &leaking[0] else { panic!("{leaking:?}") };
+        assert!(!state.contains("1381"), "counts, never values: {state}");
+        let mut merged = accumulator();
+        let states: ArrayRef = Arc::new(StringArray::from(vec![None, Some(state.as_str())]));
+        merged.merge_batch(&[states]).unwrap();
+        let ScalarValue::Utf8(Some(verdict)) = merged.evaluate().unwrap() else { panic!() };
+        let j: Judgement = serde_json::from_str(&verdict).unwrap();
+        assert_eq!((j.category, j.kind, j.checked, j.matched), (Category::Phone, JudgementKind::Values, CHECK_CHUNK_ROWS, CHECK_CHUNK_ROWS));
+        // A short final stretch is judged with the chunk before it: 40 phones after 10,000
+        // notes are too few to be a finding.
+        let mut short = accumulator();
+        short.update_batch(&[notes(CHECK_CHUNK_ROWS)]).unwrap();
+        short.update_batch(&[phones(40, 0)]).unwrap();
+        assert_eq!(short.evaluate().unwrap(), ScalarValue::Utf8(None));
+    }
 
     #[test]
     fn the_sketch_remembers_identifiers_not_short_values_or_dates() {

@@ -599,7 +599,8 @@ impl PartitionWriter<'_> {
                 _ => false,
             };
             let judged: Vec<String> = plan.columns.iter().filter(|c| !cannot_hold_pi(c) && !flagged.contains(&c.name)).map(|c| c.name.clone()).collect();
-            findings.extend(check_all_rows(&self.ctx, &check, self.classifier, &judged).await.map_err(lake_err)?);
+            // On a cluster, executors judge the rows and return counts.
+            findings.extend(check_all_rows(&self.engine, &check, self.classifier, &judged).await.map_err(lake_err)?);
             findings
         };
         if !findings.is_empty() {

@@ -100,6 +100,8 @@ pub struct Rules {
     pub origins: Vec<String>,
     /// The override files that were loaded, if any.
     pub override_files: Vec<PathBuf>,
+    /// Each override file's name and text, from which another process rebuilds these rules.
+    pub override_texts: Vec<(String, String)>,
     /// Compound-name rules, builtin first, with the file each came from.
     pub compounds: Vec<(CompoundRule, String)>,
 }
@@ -113,20 +115,7 @@ impl Rules {
     /// The builtin rules, with every category defined in `overrides/*.toml` replaced by the
     /// override's definition.
     pub fn load(overrides: Option<&Path>) -> Result<Rules, RulesError> {
-        let mut rules = Rules {
-            categories: Vec::new(),
-            origins: Vec::new(),
-            override_files: Vec::new(),
-            compounds: Vec::new(),
-        };
-        for (name, text) in BUILTIN {
-            let origin = format!("builtin:{name}");
-            let file = parse_file(&origin, text)?;
-            for rule in file.category {
-                rules.put(rule, origin.clone(), false)?;
-            }
-            rules.compounds.extend(file.compound.into_iter().map(|c| (c, origin.clone())));
-        }
+        let mut texts = Vec::new();
         if let Some(dir) = overrides {
             let io = |cause| RulesError::Io {
                 path: dir.to_path_buf(),
@@ -149,14 +138,37 @@ impl Rules {
                     path: path.clone(),
                     cause,
                 })?;
-                let origin = path.display().to_string();
-                let file = parse_file(&origin, &text)?;
-                for rule in file.category {
-                    rules.put(rule, origin.clone(), true)?;
-                }
-                rules.compounds.extend(file.compound.into_iter().map(|c| (c, origin.clone())));
-                rules.override_files.push(path);
+                texts.push((path.display().to_string(), text));
             }
+        }
+        Self::with_overrides(texts)
+    }
+
+    /// The builtin rules with the override files `texts` (name, text) applied, in order.
+    pub fn with_overrides(texts: Vec<(String, String)>) -> Result<Rules, RulesError> {
+        let mut rules = Rules {
+            categories: Vec::new(),
+            origins: Vec::new(),
+            override_files: Vec::new(),
+            override_texts: Vec::new(),
+            compounds: Vec::new(),
+        };
+        for (name, text) in BUILTIN {
+            let origin = format!("builtin:{name}");
+            let file = parse_file(&origin, text)?;
+            for rule in file.category {
+                rules.put(rule, origin.clone(), false)?;
+            }
+            rules.compounds.extend(file.compound.into_iter().map(|c| (c, origin.clone())));
+        }
+        for (origin, text) in texts {
+            let file = parse_file(&origin, &text)?;
+            for rule in file.category {
+                rules.put(rule, origin.clone(), true)?;
+            }
+            rules.compounds.extend(file.compound.into_iter().map(|c| (c, origin.clone())));
+            rules.override_files.push(PathBuf::from(&origin));
+            rules.override_texts.push((origin, text));
         }
         rules.check_keywords()?;
         rules.generated_keywords()?;

@@ -8,7 +8,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, Result, TableReference};
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 
+use crate::classify::{Classifier, Rules};
+use crate::leak::LeakCheck;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{Generalization, PseudonymKey};
 
@@ -27,6 +29,15 @@ enum Definition {
     Mask,
     Generalize { planned: Option<Generalization> },
     Redact,
+}
+
+/// What a plan carries for the leak gate's check of one column: the classifier's override
+/// rule files (the builtin rules are in every binary), the column and its type.
+#[derive(Debug, Serialize, Deserialize)]
+struct LeakCheckDefinition {
+    overrides: Vec<(String, String)>,
+    column: String,
+    data_type: String,
 }
 
 /// The piguard functions of one process: with the key on an executor, without it on a
@@ -56,6 +67,20 @@ impl Functions {
             return Ok(());
         };
         serde_json::to_writer(buf, &definition).map_err(|e| DataFusionError::Internal(format!("encoding {}: {e}", udf.name())))
+    }
+
+    fn encode_aggregate(&self, udaf: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        let Some(check) = udaf.inner().downcast_ref::<LeakCheck>() else { return Ok(()) };
+        let (rules, column, data_type) = check.parts();
+        let definition = LeakCheckDefinition { overrides: rules.override_texts.clone(), column: column.to_string(), data_type: data_type.to_string() };
+        serde_json::to_writer(buf, &definition).map_err(|e| DataFusionError::Internal(format!("encoding {}: {e}", udaf.name())))
+    }
+
+    fn decode_aggregate(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        let d: LeakCheckDefinition = serde_json::from_slice(buf)
+            .map_err(|_| DataFusionError::NotImplemented(format!("no aggregate named {name} travels in a piguard plan")))?;
+        let rules = Rules::with_overrides(d.overrides).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(Arc::new(AggregateUDF::new_from_impl(LeakCheck::new(Arc::new(Classifier::new(rules)), d.column, d.data_type))))
     }
 
     fn decode(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
@@ -123,6 +148,12 @@ impl LogicalExtensionCodec for LogicalCodec {
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.functions.encode(node, buf)
     }
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.functions.decode_aggregate(name, buf)
+    }
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.functions.encode_aggregate(node, buf)
+    }
 }
 
 /// Ballista's physical codec (shuffles, its own nodes) with piguard's functions.
@@ -151,6 +182,12 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     }
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.functions.encode(node, buf)
+    }
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.functions.decode_aggregate(name, buf)
+    }
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.functions.encode_aggregate(node, buf)
     }
 }
 
@@ -192,6 +229,19 @@ mod tests {
         assert!(err.contains("refused") && err.contains(&key(8).id()) && err.contains(&secret.id()), "{err}");
         assert!(!err.contains("13812345678"), "{err}");
         assert!(hashed(Functions::default()).unwrap_err().contains("holds no key"));
+    }
+
+    #[test]
+    fn the_leak_check_travels_with_the_runs_classifier_overrides() {
+        let overrides = vec![("rules/shoe.toml".to_string(), "[[category]]\nid = \"phone\"\nlabel_zh = \"电话\"\nsensitivity = \"general\"\naction = \"mask\"\nkeywords = [\"hotline\"]\n".to_string())];
+        let rules = Rules::with_overrides(overrides.clone()).unwrap();
+        let check = AggregateUDF::new_from_impl(LeakCheck::new(Arc::new(Classifier::new(rules)), "remark".into(), "Utf8".into()));
+        let mut buf = Vec::new();
+        Functions::default().encode_aggregate(&check, &mut buf).unwrap();
+        let decoded = Functions::default().decode_aggregate("piguard_leak_check", &buf).unwrap();
+        assert_eq!(decoded.as_ref(), &check, "the same column, type and rules");
+        let (rules, column, data_type) = decoded.inner().downcast_ref::<LeakCheck>().unwrap().parts();
+        assert_eq!((rules.override_texts.clone(), column, data_type), (overrides, "remark", "Utf8"));
     }
 
     #[test]

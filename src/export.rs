@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
+use datafusion::prelude::SessionContext;
 use parquet::arrow::ArrowWriter;
 
 use crate::lake::delta::AsOf;
@@ -34,7 +35,7 @@ fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-async fn collect(ctx: &datafusion::prelude::SessionContext, sql: &str, export: &str) -> Result<Vec<RecordBatch>, ExportError> {
+async fn collect(ctx: &SessionContext, sql: &str, export: &str) -> Result<Vec<RecordBatch>, ExportError> {
     let failed = |e: datafusion::error::DataFusionError| ExportError::Failed { export: export.to_string(), message: crate::lake::read::scrubbed(&e) };
     ctx.sql(sql).await.map_err(failed)?.collect().await.map_err(failed)
 }
@@ -42,11 +43,15 @@ async fn collect(ctx: &datafusion::prelude::SessionContext, sql: &str, export: &
 /// Computes an export from the de-identified zone and publishes it as
 /// `LAKE/export/<name>/<run-id>/` (Parquet, CSV and `report.json`), then points
 /// `LAKE/export/<name>/_latest` at it. Aggregates are small, so the result is collected
-/// before suppression and the files are encoded in memory.
-pub async fn write(lake: &Lake, plan: &ExportPlan, run_id: &str) -> Result<ExportRecord, ExportError> {
+/// before suppression and the files are encoded in memory. The aggregation runs on `deid`, a
+/// session with the de-identified datasets as tables (a cluster's), or in this process.
+pub async fn write(lake: &Lake, plan: &ExportPlan, run_id: &str, deid: Option<&SessionContext>) -> Result<ExportRecord, ExportError> {
     let name = &plan.spec.name;
     let failed = |message: String| ExportError::Failed { export: name.clone(), message };
-    let ctx = lake::session(lake, Zone::Deid, None, AsOf::Latest).await.map_err(|e| failed(e.to_string()))?;
+    let ctx = match deid {
+        Some(ctx) => ctx.clone(),
+        None => lake::session(lake, Zone::Deid, None, AsOf::Latest).await.map_err(|e| failed(e.to_string()))?,
+    };
     let subject = quote(&plan.subject);
     let from = quote(&plan.spec.from);
     let opted_out = plan.consent.as_ref().map(|c| {

@@ -287,7 +287,11 @@ pub async fn run(
     let exports = lake.zone(Zone::Export);
     lake::remove_temporaries(&exports, TMP_PREFIX).map_err(io_err(&exports))?;
     for e in &plan.exports {
-        match export::write(lake, e, &run_id).await {
+        let written = async {
+            let deid = export_session(&options.engine, &writer.engine, lake).await.map_err(|message| ExportError::Failed { export: e.spec.name.clone(), message })?;
+            export::write(lake, e, &run_id, deid.as_ref()).await
+        };
+        match written.await {
             Ok(record) => manifest.exports.push(record),
             Err(cause) => {
                 // The datasets are published: the manifest and the audit log still record them.
@@ -312,6 +316,18 @@ async fn engine_context(engine: &Engine, local: &SessionContext) -> Result<Sessi
         Engine::Ballista { host, port } => Ok(crate::cluster::client(host, *port, local.copied_config()).await?),
         #[cfg(not(feature = "cluster"))]
         Engine::Ballista { .. } => Err(ClusterError::NotBuilt(engine.to_string()).into()),
+    }
+}
+
+/// On a cluster, the session exports aggregate on: the versions just committed, as tables the
+/// cluster reads. `None` to aggregate in this process.
+async fn export_session(engine: &Engine, on: &SessionContext, lake: &Lake) -> Result<Option<SessionContext>, String> {
+    match engine {
+        Engine::Local => Ok(None),
+        #[cfg(feature = "cluster")]
+        Engine::Ballista { .. } => crate::cluster::snapshot::deid_session(on, lake).await.map(Some).map_err(|e| lake::read::scrubbed(&e)),
+        #[cfg(not(feature = "cluster"))]
+        Engine::Ballista { .. } => Err(ClusterError::NotBuilt(engine.to_string()).to_string()),
     }
 }
 

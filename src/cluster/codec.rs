@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 
+use super::snapshot::{SnapshotFiles, SnapshotTable};
 use crate::classify::{Classifier, Rules};
 use crate::leak::LeakCheck;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
@@ -131,10 +132,16 @@ impl LogicalExtensionCodec for LogicalCodec {
         self.inner.try_encode(node, buf)
     }
     fn try_decode_table_provider(&self, buf: &[u8], table_ref: &TableReference, schema: arrow::datatypes::SchemaRef, ctx: &TaskContext) -> Result<Arc<dyn TableProvider>> {
-        self.inner.try_decode_table_provider(buf, table_ref, schema, ctx)
+        match serde_json::from_slice::<SnapshotFiles>(buf) {
+            Ok(files) => Ok(Arc::new(SnapshotTable::from_plan(files, schema))),
+            Err(_) => self.inner.try_decode_table_provider(buf, table_ref, schema, ctx),
+        }
     }
     fn try_encode_table_provider(&self, table_ref: &TableReference, node: Arc<dyn TableProvider>, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_table_provider(table_ref, node, buf)
+        match node.downcast_ref::<SnapshotTable>() {
+            Some(table) => serde_json::to_writer(buf, table.files()).map_err(|e| DataFusionError::Internal(format!("encoding table {table_ref}: {e}"))),
+            None => self.inner.try_encode_table_provider(table_ref, node, buf),
+        }
     }
     fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
         self.inner.try_decode_file_format(buf, ctx)

@@ -11,6 +11,8 @@
 pub mod codec;
 #[cfg(feature = "cluster")]
 mod process;
+#[cfg(feature = "cluster")]
+pub mod snapshot;
 
 #[cfg(feature = "cluster")]
 pub use process::{ExecutorOptions, SchedulerOptions, client, executor, scheduler};

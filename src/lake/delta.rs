@@ -98,6 +98,8 @@ pub struct TableFile {
     pub partition: String,
     /// Rows it holds, as its writer recorded.
     pub rows: Option<u64>,
+    /// Its size in bytes.
+    pub size: u64,
     /// What it was made from, as its writer recorded.
     pub fingerprint: Option<String>,
     /// The action that removes it from the table.
@@ -240,6 +242,7 @@ impl LakeTable {
                     path: self.root.join(&rel),
                     partition,
                     rows: tag(TAG_ROWS).and_then(|r| r.parse().ok()),
+                    size: u64::try_from(add.size).unwrap_or_default(),
                     fingerprint: tag(TAG_FINGERPRINT),
                     remove: view.remove_action(true),
                 }

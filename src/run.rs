@@ -321,6 +321,7 @@ async fn engine_context(engine: &Engine, local: &SessionContext) -> Result<Sessi
 
 /// On a cluster, the session exports aggregate on: the versions just committed, as tables the
 /// cluster reads. `None` to aggregate in this process.
+#[cfg_attr(not(feature = "cluster"), allow(unused_variables))]
 async fn export_session(engine: &Engine, on: &SessionContext, lake: &Lake) -> Result<Option<SessionContext>, String> {
     match engine {
         Engine::Local => Ok(None),

@@ -130,10 +130,9 @@ impl TableProvider for SnapshotTable {
 pub async fn deid_session(engine: &SessionContext, lake: &Lake) -> Result<SessionContext> {
     for name in lake.dataset_names(Zone::Deid) {
         let table = LakeTable::open(lake, &name, AsOf::Latest).await.map_err(|e| DataFusionError::Execution(e.to_string()))?;
-        if let Some(t) = table {
-            if let Some(snapshot) = SnapshotTable::latest(engine, &t).await? {
-                engine.register_table(name.as_str(), Arc::new(snapshot))?;
-            }
+        let Some(table) = table else { continue };
+        if let Some(snapshot) = SnapshotTable::latest(engine, &table).await? {
+            engine.register_table(name.as_str(), Arc::new(snapshot))?;
         }
     }
     Ok(engine.clone())

@@ -346,6 +346,15 @@ impl LakeArgs {
     fn lake(&self) -> Result<Lake, Failure> {
         Ok(Lake::open(&self.lake)?)
     }
+
+    /// The lake, a local one by its absolute path.
+    fn absolute(&self) -> Result<Lake, Failure> {
+        if !piguard::lake::store::is_local(Path::new(&self.lake)) {
+            return self.lake();
+        }
+        let absolute = std::path::absolute(&self.lake).with_context(|| format!("{}: cannot make the path absolute", self.lake))?;
+        Ok(Lake::open(&absolute.display().to_string())?)
+    }
 }
 
 impl SampleArgs {
@@ -385,7 +394,9 @@ fn main() -> ExitCode {
             classifiers.classifier().and_then(|c| scan(paths, sample.rows(), format, output, &c))
         }
         Command::Run { pipeline, lake, dry_run, force, engine, sample, classifiers } => classifiers.classifier().and_then(|c| {
-            run(RunOptions { lake: lake.lake()?, pipeline, dry_run, force, sample_rows: sample.rows(), engine }, &c)
+            // Executors resolve paths in their own working directories: a cluster gets them absolute.
+            let lake = if engine == Engine::Local { lake.lake()? } else { lake.absolute()? };
+            run(RunOptions { lake, pipeline, dry_run, force, sample_rows: sample.rows(), engine }, &c)
         }),
         #[cfg(feature = "cluster")]
         Command::Scheduler(args) => scheduler(args),

@@ -184,6 +184,9 @@ pub async fn run(
     let key_id = key.id();
 
     let lake = &options.lake;
+    if options.engine != Engine::Local && lake.is_local() && lake.root().is_relative() {
+        return Err(RunError::Cluster(ClusterError::RelativeLake(lake.root().to_path_buf())));
+    }
     let plan = PipelinePlan::build(lake, &spec, classifier, &key_id, options.sample_rows).await?;
 
     let run_id = new_run_id();

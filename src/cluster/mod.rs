@@ -28,6 +28,8 @@ pub enum ClusterError {
     Client { url: String, message: String },
     #[error("{0}")]
     Process(String),
+    #[error("{}: a cluster's executors resolve a relative path in their own directories; give the lake's absolute path", .0.display())]
+    RelativeLake(std::path::PathBuf),
 }
 
 /// Why an executor refuses a task: its key (id `held`) is not the plan's (id `planned`).

@@ -147,7 +147,9 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     let (local, distributed) = (small_demo_lake(), small_demo_lake());
     let out = run(local.path(), KEY, "local").output().unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
-    let out = run(distributed.path(), KEY, &cluster.engine()).output().unwrap();
+    // The lake named relative to the client's directory, which is not the executors'.
+    let (parent, name) = (distributed.path().parent().unwrap(), distributed.path().file_name().unwrap());
+    let out = run(distributed.path(), KEY, &cluster.engine()).current_dir(parent).env("PIGUARD_LAKE", name).output().unwrap();
     assert!(out.status.success(), "{}\n{}", text(&out).1, cluster.logs());
     assert_same_tables(distributed.path(), local.path());
     verify(distributed.path());

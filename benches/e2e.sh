@@ -3,7 +3,9 @@
 # on generated data (2,000,000 rows, then 10x). Installs DuckDB into a virtualenv.
 # With `s3`: `piguard run` and `scan` on a lake in an S3 server (examples/s3_server.rs, the
 # s3s-fs server the tests run, as a process of its own) against the same lake on local disk.
-# Usage: benches/e2e.sh [s3] [ROWS]   (results are printed and written to target-dir/e2e[_s3].json)
+# With `cluster`: `piguard run` on a local Ballista cluster (a scheduler with one, then two
+# executors, each a process) against the local engine, on the same lake (benches/e2e_cluster.py).
+# Usage: benches/e2e.sh [s3|cluster] [ROWS]   (results are printed and written to target-dir/e2e[_s3|_cluster].json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/piguard-target}"
@@ -11,6 +13,11 @@ venv="$CARGO_TARGET_DIR/e2e-venv"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet 'duckdb>=1.1'
+fi
+if [[ "${1:-}" == cluster ]]; then
+    cargo build --release --locked --features cluster --bin piguard
+    exec "$venv/bin/python" benches/e2e_cluster.py --piguard "$CARGO_TARGET_DIR/release/piguard" \
+        --rows "${2:-2000000}" --out "$CARGO_TARGET_DIR/e2e_cluster.json"
 fi
 if [[ "${1:-}" == s3 ]]; then
     cargo build --release --locked --bin piguard --example s3_server

@@ -121,6 +121,11 @@ pub struct RunReport {
 /// while the client checks finished ones; each in flight holds a leak-gate sketch here.
 const CLUSTER_JOBS_IN_FLIGHT: usize = 8;
 
+/// Tasks a partition's large files (10 MiB and more) are split into on a cluster, whatever the
+/// client's cores: each task reads a range of row groups on whichever executor has a slot.
+#[cfg(feature = "cluster")]
+const CLUSTER_TASKS_PER_FILE_SCAN: usize = 16;
+
 /// A run id that sorts by time: runs hold the lake's lock one at a time, so milliseconds
 /// order them (the latest run is the greatest id), and the salt keeps ids apart otherwise.
 fn new_run_id() -> String {
@@ -316,7 +321,10 @@ async fn engine_context(engine: &Engine, local: &SessionContext) -> Result<Sessi
     match engine {
         Engine::Local => Ok(local.clone()),
         #[cfg(feature = "cluster")]
-        Engine::Ballista { host, port } => Ok(crate::cluster::client(host, *port, local.copied_config()).await?),
+        Engine::Ballista { host, port } => {
+            let config = local.copied_config().with_target_partitions(CLUSTER_TASKS_PER_FILE_SCAN);
+            Ok(crate::cluster::client(host, *port, config).await?)
+        }
         #[cfg(not(feature = "cluster"))]
         Engine::Ballista { .. } => Err(ClusterError::NotBuilt(engine.to_string()).into()),
     }

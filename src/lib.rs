@@ -4,7 +4,7 @@
 //! The binary is a thin layer over these modules; see `DESIGN.md` for the data flow. They
 //! are listed in layers, lowest first; a module imports only from the layers before it:
 //! vocabulary and kernels; the lake and its bookkeeping; classification of datasets and the
-//! leak gate; the plan; the commands (of which only `run` calls another, `export`, and
+//! leak gate; the plan; the engine a cluster runs plans on; the commands (of which only `run` calls another, `export`, and
 //! `purge` finishes erasures through `erase`).
 
 pub mod category;
@@ -21,9 +21,10 @@ pub mod leak;
 
 pub mod plan;
 
+pub mod cluster;
+
 pub mod export;
 pub mod run;
-pub mod cluster;
 pub mod query;
 pub mod verify;
 pub mod integrity;

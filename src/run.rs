@@ -485,7 +485,6 @@ impl PartitionWriter<'_> {
                 }
             }
         }
-        drop(outcomes);
         if !commit.is_empty() {
             let operation = TableOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
             let committed = async {

@@ -163,6 +163,16 @@ fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
 }
 
 #[test]
+fn an_executor_without_a_key_does_not_start() {
+    let out = command(None, None, &["executor", "--scheduler", "127.0.0.1:1"]).output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("PIGUARD_KEY"), "{stderr}");
+    let out = command(None, Some(KEY), &["executor", "--scheduler", "nowhere"]).output().unwrap();
+    assert!(text(&out).1.contains("--scheduler nowhere: expected HOST:PORT"), "{}", text(&out).1);
+}
+
+#[test]
 fn the_leak_gate_refuses_what_executors_wrote_with_raw_pi() {
     let cluster = Cluster::start(&[KEY]);
     crate::run::leak_gate_stops_pi_hidden_in_an_innocent_column(&["--engine", &cluster.engine()]);

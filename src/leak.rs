@@ -113,7 +113,7 @@ pub const CHECK_CHUNK_ROWS: usize = 10_000;
 /// any chunk of it is (PI after row 10,000 is found as surely as before it). The check is an
 /// aggregate ([`LeakCheck`]) run where `ctx` runs its plans: on a cluster, each executor
 /// judges the rows it reads and returns counts, never values.
-pub async fn check_all_rows(ctx: &SessionContext, source: &DatasetSource, classifier: &Classifier, columns: &[String]) -> Result<Vec<Finding>, LakeError> {
+pub async fn check_all_rows(ctx: &SessionContext, source: &DatasetSource, classifier: &Arc<Classifier>, columns: &[String]) -> Result<Vec<Finding>, LakeError> {
     let file = source.files.first().ok_or_else(|| LakeError::NothingReadable { path: source.path.clone() })?;
     let failed = |e| lake::read::read_error(file, &e);
     let df = lake::read_files(ctx, &source.files).await?;
@@ -127,7 +127,6 @@ pub async fn check_all_rows(ctx: &SessionContext, source: &DatasetSource, classi
     if present.is_empty() {
         return Ok(Vec::new());
     }
-    let classifier = Arc::new(classifier.clone());
     let checks = present.iter().map(|(name, data_type)| {
         AggregateUDF::new_from_impl(LeakCheck::new(classifier.clone(), name.clone(), data_type.clone())).call(vec![Expr::Column(Column::new_unqualified(name))]).alias(name)
     });

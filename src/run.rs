@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use futures::StreamExt;
@@ -238,7 +239,7 @@ pub async fn run(
         Engine::Local => 1,
         Engine::Ballista { .. } => CLUSTER_JOBS_IN_FLIGHT,
     };
-    let writer = PartitionWriter { ctx, engine, jobs_in_flight, udfs, run_id: &run_id, classifier, options, lock: lock.as_ref(), pending: &pending, domains: &domains, subjects: &subjects };
+    let writer = PartitionWriter { ctx, engine, jobs_in_flight, udfs, run_id: &run_id, classifier: Arc::new(classifier.clone()), options, lock: lock.as_ref(), pending: &pending, domains: &domains, subjects: &subjects };
     let mut records = Vec::new();
     let mut failed = None;
     for p in &plan.datasets {
@@ -294,9 +295,14 @@ pub async fn run(
     // An export staged by a killed run is never published: remove it.
     let exports = lake.zone(Zone::Export);
     lake::remove_temporaries(&exports, TMP_PREFIX).map_err(io_err(&exports))?;
+    // Made once for every export; a failure to make it is the first export's.
+    let deid = match plan.exports.is_empty() {
+        true => Ok(None),
+        false => export_session(&options.engine, &writer.engine, lake).await,
+    };
     for e in &plan.exports {
         let written = async {
-            let deid = export_session(&options.engine, &writer.engine, lake).await.map_err(|message| ExportError::Failed { export: e.spec.name.clone(), message })?;
+            let deid = deid.clone().map_err(|message| ExportError::Failed { export: e.spec.name.clone(), message })?;
             export::write(lake, e, &run_id, deid.as_ref()).await
         };
         match written.await {
@@ -394,7 +400,8 @@ struct PartitionWriter<'a> {
     jobs_in_flight: usize,
     udfs: Udfs,
     run_id: &'a str,
-    classifier: &'a Classifier,
+    /// Shared with the leak gate's aggregates, which may run on several threads or machines.
+    classifier: Arc<Classifier>,
     options: &'a RunOptions,
     /// The lake's lock (none on a dry run), held at every commit.
     lock: Option<&'a LakeLock>,
@@ -627,7 +634,7 @@ impl PartitionWriter<'_> {
             };
             let judged: Vec<String> = plan.columns.iter().filter(|c| !cannot_hold_pi(c) && !flagged.contains(&c.name)).map(|c| c.name.clone()).collect();
             // On a cluster, executors judge the rows and return counts.
-            findings.extend(check_all_rows(&self.engine, &check, self.classifier, &judged).await.map_err(lake_err)?);
+            findings.extend(check_all_rows(&self.engine, &check, &self.classifier, &judged).await.map_err(lake_err)?);
             findings
         };
         if !findings.is_empty() {

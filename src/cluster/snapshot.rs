@@ -64,8 +64,6 @@ impl SnapshotTable {
     /// The latest version of the table at `table`, `None` when there is none.
     async fn latest(ctx: &SessionContext, table: &LakeTable) -> Result<Option<SnapshotTable>> {
         let failed = |e: crate::lake::delta::TableError| DataFusionError::Execution(e.to_string());
-        let Some(source) = table.source("").map_err(failed)? else { return Ok(None) };
-        let schema = table.provider(ctx).await.map_err(failed)?.schema();
         let mut files = Vec::new();
         let mut store = None;
         for f in table.files().map_err(failed)? {
@@ -76,7 +74,9 @@ impl SnapshotTable {
             files.push(SnapshotFile { path, size: f.size, partition: values.collect() });
         }
         let Some(store) = store else { return Ok(None) };
-        Ok(Some(SnapshotTable { files: SnapshotFiles { store, partition_columns: source.partition_columns, files }, schema }))
+        let partition_columns = table.partition_columns().map_err(failed)?;
+        let schema = table.provider(ctx).await.map_err(failed)?.schema();
+        Ok(Some(SnapshotTable { files: SnapshotFiles { store, partition_columns, files }, schema }))
     }
 
     /// The table as a plan carries it.

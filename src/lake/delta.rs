@@ -255,9 +255,14 @@ impl LakeTable {
     /// The loaded version as a dataset for piguard's readers (`None` when it holds no file).
     pub fn source(&self, name: &str) -> Result<Option<DatasetSource>, TableError> {
         let files: Vec<DataFile> = self.files()?.into_iter().map(|f| DataFile { path: f.path, format: FileFormat::Parquet }).collect();
-        let snapshot = self.table.snapshot().map_err(delta_err(&self.root))?;
-        let partition_columns = snapshot.metadata().partition_columns().to_vec();
+        let partition_columns = self.partition_columns()?;
         Ok((!files.is_empty()).then(|| DatasetSource { name: name.to_string(), path: self.root.clone(), files, partition_columns }))
+    }
+
+    /// The loaded version's partition columns, in the order of its directories.
+    pub fn partition_columns(&self) -> Result<Vec<String>, TableError> {
+        let snapshot = self.table.snapshot().map_err(delta_err(&self.root))?;
+        Ok(snapshot.metadata().partition_columns().to_vec())
     }
 
     /// The loaded version as a DataFusion table (what outside engines read, too).

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{KEY, OTHER_KEY, command, demo_lake, demo_pipeline, piguard_in, text, visible_parquet_files};
-
-const DATASETS: [&str; 8] = ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
+use crate::{DEMO_DATASETS, KEY, OTHER_KEY, command, demo_pipeline, piguard_in, recent_demo_lake, text, visible_parquet_files};
 
 /// A port of 127.0.0.1 nobody listens on, whose successor is free too (an executor takes both).
 fn free_ports() -> u16 {
@@ -85,18 +83,6 @@ impl Drop for Cluster {
     }
 }
 
-/// The demo lake with its last two weeks of browsing logs: 35 partitions to write.
-fn small_demo_lake() -> tempfile::TempDir {
-    let lake = demo_lake();
-    let logs = lake.path().join("raw/browsing_logs");
-    let mut days: Vec<PathBuf> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
-    days.sort();
-    for old in &days[..days.len() - 14] {
-        std::fs::remove_dir_all(old).unwrap();
-    }
-    lake
-}
-
 fn run(lake: &Path, key: &str, engine: &str) -> Command {
     let pipeline = demo_pipeline();
     command(Some(lake), Some(key), &["run", pipeline.to_str().unwrap(), "--engine", engine])
@@ -110,7 +96,7 @@ fn tables(lake: &Path) -> Vec<(String, String)> {
         Ok(x) if field.contains('.') => format!("{x:.6}"),
         _ => field.to_string(),
     };
-    DATASETS
+    DEMO_DATASETS
         .iter()
         .chain(&["advertiser_by_province"])
         .map(|t| {
@@ -144,7 +130,7 @@ fn verify(lake: &Path) {
 #[test]
 fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     let cluster = Cluster::start(&[KEY, KEY]);
-    let (local, distributed) = (small_demo_lake(), small_demo_lake());
+    let (local, distributed) = (recent_demo_lake(14), recent_demo_lake(14));
     let out = run(local.path(), KEY, "local").output().unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
     // The lake named relative to the client's directory, which is not the executors'.
@@ -181,14 +167,14 @@ fn the_leak_gate_refuses_what_executors_wrote_with_raw_pi() {
 #[test]
 fn an_executor_with_another_key_refuses_and_nothing_is_published() {
     let cluster = Cluster::start(&[OTHER_KEY]);
-    let lake = small_demo_lake();
+    let lake = recent_demo_lake(14);
     let out = run(lake.path(), KEY, &cluster.engine()).output().unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}\n{}", cluster.logs());
     assert!(stderr.contains("refused: this executor's key"), "{stderr}");
     assert!(!stderr.contains(KEY) && !stderr.contains(OTHER_KEY), "a key is in the error");
     // The first dataset pseudonymizes: nothing of any dataset was published.
-    for d in DATASETS {
+    for d in DEMO_DATASETS {
         assert!(visible_parquet_files(&lake.path().join("deid").join(d)).is_empty(), "{d} was published");
     }
 }
@@ -196,7 +182,7 @@ fn an_executor_with_another_key_refuses_and_nothing_is_published() {
 #[test]
 fn a_run_survives_an_executor_killed_mid_run_or_publishes_nothing_half_done() {
     let mut cluster = Cluster::start(&[KEY, KEY]);
-    let (local, lake) = (small_demo_lake(), small_demo_lake());
+    let (local, lake) = (recent_demo_lake(14), recent_demo_lake(14));
     let out = run(local.path(), KEY, "local").output().unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
     let mut child = run(lake.path(), KEY, &cluster.engine()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();

@@ -96,6 +96,22 @@ pub fn demo_lake() -> tempfile::TempDir {
     dir
 }
 
+/// The demo lake's datasets.
+pub const DEMO_DATASETS: [&str; 8] = ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
+
+/// A copy of the bundled raw zone with the last `days` days of browsing logs only (the whole
+/// zone has 457 daily partitions; a run of two weeks writes 35 partitions in all).
+pub fn recent_demo_lake(days: usize) -> tempfile::TempDir {
+    let lake = demo_lake();
+    let logs = lake.path().join("raw/browsing_logs");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    for old in &dirs[..dirs.len() - days] {
+        std::fs::remove_dir_all(old).unwrap();
+    }
+    lake
+}
+
 /// Every file under `dir`, at any depth.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -12,7 +12,7 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
-use crate::{demo_pipeline, AUDIT_KEY, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text, walk};
+use crate::{demo_pipeline, AUDIT_KEY, DEMO_DATASETS, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text, walk};
 
 
 
@@ -338,10 +338,9 @@ pub fn leak_gate_stops_pi_hidden_in_an_innocent_column(extra: &[&str]) {
 
 #[test]
 fn a_killed_run_leaves_each_table_at_a_whole_version_and_the_rerun_finishes() {
-    const DATASETS: [&str; 8] = ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
     let reference = demo_lake();
     assert_eq!(run_demo(reference.path(), KEY, &[]).status.code(), Some(0));
-    let expected: BTreeMap<&str, BTreeSet<String>> = DATASETS.iter().map(|ds| (*ds, rows(&reference.path().join("deid").join(ds)))).collect();
+    let expected: BTreeMap<&str, BTreeSet<String>> = DEMO_DATASETS.iter().map(|ds| (*ds, rows(&reference.path().join("deid").join(ds)))).collect();
 
     let lake = demo_lake();
     let deid = lake.path().join("deid");
@@ -366,21 +365,21 @@ fn a_killed_run_leaves_each_table_at_a_whole_version_and_the_rerun_finishes() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // A reader sees each table whole (every row the run makes) or not at all, never part.
-        for ds in DATASETS {
+        for ds in DEMO_DATASETS {
             let seen = rows(&deid.join(ds));
             assert!(seen.is_empty() || seen == expected[ds], "{ds}: {} of {} rows visible", seen.len(), expected[ds].len());
         }
     }
     // The kills really interrupted the runs: not every table was committed twice.
-    let tables = |root: &Path| DATASETS.iter().filter(|ds| root.join("deid").join(ds).join("_delta_log").is_dir()).count();
-    assert!(tables(lake.path()) < DATASETS.len() || count(&is_commit) < 2 * DATASETS.len(), "the kills came too late");
+    let tables = |root: &Path| DEMO_DATASETS.iter().filter(|ds| root.join("deid").join(ds).join("_delta_log").is_dir()).count();
+    assert!(tables(lake.path()) < DEMO_DATASETS.len() || count(&is_commit) < 2 * DEMO_DATASETS.len(), "the kills came too late");
     // Each killed run announced itself before publishing: the log names both, and is intact.
     let audit = command(Some(lake.path()), Some(KEY), &["audit", "verify"]).output().unwrap();
     assert_eq!(audit.status.code(), Some(0), "{}", text(&audit).1);
     assert_eq!(text(&audit).1.matches("began and recorded no outcome").count(), 2, "{}", text(&audit).1);
     let out = run_demo(lake.path(), KEY, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    for ds in DATASETS {
+    for ds in DEMO_DATASETS {
         assert_eq!(rows(&deid.join(ds)), expected[ds], "{ds}");
         // What the killed runs wrote and never committed is gone from disk, not only unseen.
         let on_disk: Vec<PathBuf> = walk(&deid.join(ds)).into_iter().filter(|p| is_data(p)).collect();

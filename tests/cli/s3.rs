@@ -2,7 +2,7 @@
 //! requests, listings, conditional puts) over a temporary directory, in this process on
 //! 127.0.0.1. piguard reaches it as any S3 store, through `AWS_*` variables.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 
-use crate::{KEY, command, demo_lake, demo_pipeline, text, walk};
+use crate::{DEMO_DATASETS, KEY, command, demo_lake, demo_pipeline, recent_demo_lake, text, walk};
 
 const ACCESS_KEY: &str = "piguard-test-access";
 const SECRET_KEY: &str = "piguard-test-secret-0123456789";
@@ -286,17 +286,10 @@ fn the_whole_demo_runs_on_s3_with_the_same_results_as_on_disk() {
 
 #[test]
 fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
-    const DATASETS: [&str; 8] = ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
     let server = S3Server::start();
-    let lake = demo_lake();
     // The last two weeks of browsing logs are as many partitions as a kill needs, and a
     // tenth of the requests of the whole 14 months.
-    let logs = lake.path().join("raw/browsing_logs");
-    let mut days: Vec<PathBuf> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
-    days.sort();
-    for old in &days[..days.len() - 14] {
-        std::fs::remove_dir_all(old).unwrap();
-    }
+    let lake = recent_demo_lake(14);
     assert!(server.upload(&lake.path().join("raw"), "lake/raw") > 0);
     let remote = "s3://analytics/lake";
     let cwd = tempfile::tempdir().unwrap();
@@ -312,7 +305,7 @@ fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
     };
     let run = on(&server, cwd.path(), remote, &["run", p.to_str().unwrap()]);
     assert_eq!(run.0, Some(0), "{}", run.2);
-    let expected: Vec<String> = DATASETS.iter().map(|t| rows(t)).collect();
+    let expected: Vec<String> = DEMO_DATASETS.iter().map(|t| rows(t)).collect();
 
     // What the server holds of the tables' logs and files, to kill the runs at the right time.
     let deid = server.objects("lake/deid");
@@ -340,11 +333,11 @@ fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // Every reader sees each table as one whole version, never a mix of two runs' files.
-        for (t, expected) in DATASETS.iter().zip(&expected) {
+        for (t, expected) in DEMO_DATASETS.iter().zip(&expected) {
             assert_eq!(&rows(t), expected, "{t}");
         }
     }
-    assert!(commits() < 3 * DATASETS.len(), "the kills came too late");
+    assert!(commits() < 3 * DEMO_DATASETS.len(), "the kills came too late");
     assert!(server.objects("lake/_piguard/writer.lock").is_file(), "a killed run leaves its lease");
 
     // The next run takes over the dead run's lease at once, names both killed runs, finishes,
@@ -354,7 +347,7 @@ fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
     assert_eq!(audit.2.matches("began and recorded no outcome").count(), 2, "{}", audit.2);
     let rerun = on(&server, cwd.path(), remote, &["run", p.to_str().unwrap(), "--force"]);
     assert_eq!(rerun.0, Some(0), "{}", rerun.2);
-    for (t, expected) in DATASETS.iter().zip(&expected) {
+    for (t, expected) in DEMO_DATASETS.iter().zip(&expected) {
         assert_eq!(&rows(t), expected, "{t}");
         let table = deid.join(t);
         let logs: String = walk(&table.join("_delta_log")).iter().filter(|f| f.extension().is_some_and(|x| x == "json")).map(|f| std::fs::read_to_string(f).unwrap()).collect();

@@ -81,14 +81,35 @@ def duckdb_cmd(sql):
     return [sys.executable, "-c", f"import duckdb; duckdb.sql('SET enable_progress_bar = false'); duckdb.sql({sql!r})"]
 
 
-def bench(args, rows, work):
-    lake = os.path.join(work, f"lake-{rows}")
-    src_dir = os.path.join(lake, "raw", "events")
-    os.makedirs(src_dir, exist_ok=True)
-    src = os.path.join(src_dir, "part-0.parquet")
+def generated(lake, rows):
+    """LAKE/raw/events/part-0.parquet, `rows` rows generated with DuckDB unless already there."""
+    src = os.path.join(lake, "raw", "events", "part-0.parquet")
+    os.makedirs(os.path.dirname(src), exist_ok=True)
     if not os.path.exists(src):
         print(f"generating {rows:,} rows ...", flush=True)
         subprocess.run(duckdb_cmd(GENERATE.format(rows=rows, path=src)), check=True)
+    return src
+
+
+def timed_rounds(jobs, rows, repeat, env, before):
+    """Runs every job in turn, `repeat` rounds, so that a slow spell on the shared machine hits
+    all alike; per job, the median wall time, the peak RSS and the rows per second, printed."""
+    runs = {name: [] for name in jobs}
+    for _ in range(repeat):
+        for name, cmd in jobs.items():
+            runs[name].append(measure(cmd, env, before))
+    width = max(map(len, jobs))
+    result = {}
+    for name, measured in runs.items():
+        seconds = statistics.median(r[0] for r in measured)
+        result[name] = {"seconds": seconds, "peak_rss_mib": max(r[1] for r in measured), "rows_per_second": rows / seconds}
+        print(f"  {name:<{width}} {seconds:7.2f} s  {rows / seconds / 1e6:6.2f} M rows/s  peak RSS {result[name]['peak_rss_mib']:6.0f} MiB", flush=True)
+    return result
+
+
+def bench(args, rows, work):
+    lake = os.path.join(work, f"lake-{rows}")
+    src = generated(lake, rows)
     out = os.path.join(work, "out.parquet")
     env = dict(os.environ, PIGUARD_KEY="benchmark-key-0123456789abcdef0123456789")
 
@@ -105,17 +126,7 @@ def bench(args, rows, work):
         "duckdb_job": duckdb_cmd(DUCKDB_JOB.format(src=src, dst=out)),
     }
     result = {"rows": rows, "input_mib": os.path.getsize(src) / 2**20}
-    # Rounds of every job in turn, so that a slow spell on the shared machine hits all alike.
-    runs = {name: [] for name in jobs}
-    for _ in range(args.repeat):
-        for name, cmd in jobs.items():
-            runs[name].append(measure(cmd, env, clean))
-    for name, runs in runs.items():
-        result[name] = {
-            "seconds": statistics.median(r[0] for r in runs),
-            "peak_rss_mib": max(r[1] for r in runs),
-        }
-        print(f"  {name:<18} {result[name]['seconds']:7.2f} s   peak RSS {result[name]['peak_rss_mib']:7.0f} MiB", flush=True)
+    result.update(timed_rounds(jobs, rows, args.repeat, env, clean))
     base = result["df_copy"]["seconds"]
     result["piguard_vs_df_copy"] = result["piguard"]["seconds"] / base
     result["piguard_vs_df_copy_deid_codec"] = result["piguard"]["seconds"] / result["df_copy_deid_codec"]["seconds"]

@@ -14,15 +14,15 @@ a speed-up. Timed in the same run, in rounds; the median wall time, the client's
 the executors' are reported at ROWS and at 10x ROWS, as ratios to the local run.
 """
 import os
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from e2e import GENERATE, duckdb_cmd, measure, parser, report, sizes  # noqa: E402
+from e2e import generated, parser, report, sizes, timed_rounds  # noqa: E402
 
 
 def free_ports():
@@ -75,28 +75,18 @@ def peak_rss_mib(pid):
 
 def bench(args, rows, work, clusters, env):
     lake = os.path.join(work, f"lake-{rows}")
-    src = os.path.join(lake, "raw", "events", "part-0.parquet")
-    os.makedirs(os.path.dirname(src), exist_ok=True)
-    if not os.path.exists(src):
-        print(f"generating {rows:,} rows ...", flush=True)
-        subprocess.run(duckdb_cmd(GENERATE.format(rows=rows, path=src)), check=True)
+    src = generated(lake, rows)
 
     def clean():
         for zone in ("deid", "_piguard"):
-            subprocess.run(["rm", "-rf", os.path.join(lake, zone)], check=True)
+            shutil.rmtree(os.path.join(lake, zone), ignore_errors=True)
 
     run = [args.piguard, "run", args.pipeline, "--lake", lake, "--engine"]
     jobs = {"run_local": run + ["local"]}
     jobs.update({f"run_cluster_{n}": run + [url] for n, (url, _) in clusters.items()})
     result = {"rows": rows, "input_mib": os.path.getsize(src) / 2**20}
-    runs = {job: [] for job in jobs}
-    for _ in range(args.repeat):
-        for job, cmd in jobs.items():
-            runs[job].append(measure(cmd, env, clean))
-    for job, measured in runs.items():
-        seconds = statistics.median(r[0] for r in measured)
-        result[job] = {"seconds": seconds, "peak_rss_mib": max(r[1] for r in measured), "rows_per_second": rows / seconds}
-        print(f"  {job:<14} {seconds:7.2f} s  {rows / seconds / 1e6:6.2f} M rows/s  client peak RSS {result[job]['peak_rss_mib']:6.0f} MiB", flush=True)
+    # The peak RSS measured is the client's; the executors' is read from /proc below.
+    result.update(timed_rounds(jobs, rows, args.repeat, env, clean))
     for n, (_, procs) in clusters.items():
         job = f"run_cluster_{n}"
         result[job]["executor_peak_rss_mib"] = [peak_rss_mib(p.pid) for p in procs[1:]]

@@ -20,14 +20,13 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from e2e import GENERATE, duckdb_cmd, measure, parser, report, sizes  # noqa: E402
+from e2e import generated, parser, report, sizes, timed_rounds  # noqa: E402
 
 ACCESS_KEY = "piguard-bench-access"
 SECRET_KEY = "piguard-bench-secret-0123456789"
@@ -61,11 +60,7 @@ def start_server(binary, root):
 def bench(args, rows, work, server_root, env):
     name = f"lake-{rows}"
     local = os.path.join(work, name)
-    src = os.path.join(local, "raw", "events", "part-0.parquet")
-    os.makedirs(os.path.dirname(src), exist_ok=True)
-    if not os.path.exists(src):
-        print(f"generating {rows:,} rows ...", flush=True)
-        subprocess.run(duckdb_cmd(GENERATE.format(rows=rows, path=src)), check=True)
+    src = generated(local, rows)
     # The server keeps each object as a file named by its key, and its ETag beside it: landing
     # both is what an upload would leave (without the ETag, s3s-fs hashes the whole object on
     # every request). Everything piguard reads and writes goes over HTTP.
@@ -92,14 +87,7 @@ def bench(args, rows, work, server_root, env):
         "scan_s3": [args.piguard, "scan", remote],
     }
     result = {"rows": rows, "input_mib": os.path.getsize(src) / 2**20}
-    runs = {job: [] for job in jobs}
-    for _ in range(args.repeat):
-        for job, cmd in jobs.items():
-            runs[job].append(measure(cmd, env, clean))
-    for job, measured in runs.items():
-        seconds = statistics.median(r[0] for r in measured)
-        result[job] = {"seconds": seconds, "peak_rss_mib": max(r[1] for r in measured), "rows_per_second": rows / seconds}
-        print(f"  {job:<11} {seconds:7.2f} s  {rows / seconds / 1e6:6.2f} M rows/s  peak RSS {result[job]['peak_rss_mib']:6.0f} MiB", flush=True)
+    result.update(timed_rounds(jobs, rows, args.repeat, env, clean))
     for kind in ("run", "scan"):
         result[f"{kind}_s3_vs_local"] = result[f"{kind}_s3"]["seconds"] / result[f"{kind}_local"]["seconds"]
         print(f"  {kind} on S3 / on local disk = {result[f'{kind}_s3_vs_local']:.2f}x")

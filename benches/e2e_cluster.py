@@ -51,15 +51,18 @@ def wait_for(port, proc):
     sys.exit(f"nothing listens on {port}")
 
 
-def start_cluster(piguard, executors, env):
-    """A scheduler and `executors` executors; returns the engine URL and the processes."""
+def start_cluster(piguard, executors, env, work):
+    """A scheduler and `executors` executors (their shuffle files under `work`); returns the
+    engine URL and the processes."""
     port = free_ports()
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     procs = [subprocess.Popen([piguard, "scheduler", "--bind", f"127.0.0.1:{port}"], **quiet)]
     wait_for(port, procs[0])
-    for _ in range(executors):
+    for i in range(executors):
         flight = free_ports()
-        procs.append(subprocess.Popen([piguard, "executor", "--scheduler", f"127.0.0.1:{port}", "--port", str(flight)], **quiet))
+        work_dir = os.path.join(work, f"executor-{executors}-{i}")
+        os.makedirs(work_dir)
+        procs.append(subprocess.Popen([piguard, "executor", "--scheduler", f"127.0.0.1:{port}", "--port", str(flight), "--work-dir", work_dir], **quiet))
         wait_for(flight, procs[-1])
     time.sleep(1)
     return f"ballista://127.0.0.1:{port}", procs
@@ -113,18 +116,19 @@ def bench(args, rows, work, clusters, env):
 def main():
     args = parser(__doc__).parse_args()
     env = dict(os.environ, PIGUARD_KEY="benchmark-key-0123456789abcdef0123456789")
-    clusters = {n: start_cluster(args.piguard, n, env) for n in (1, 2)}
-    try:
-        with tempfile.TemporaryDirectory(prefix="piguard-e2e-cluster-") as work:
+    with tempfile.TemporaryDirectory(prefix="piguard-e2e-cluster-") as work:
+        clusters = {n: start_cluster(args.piguard, n, env, work) for n in (1, 2)}
+        try:
             results = []
             for i, rows in enumerate(sizes(args)):
                 args.repeat = args.repeat if i == 0 else 1
                 print(f"{rows:,} rows on {os.cpu_count()} cores:", flush=True)
                 results.append(bench(args, rows, work, clusters, env))
-    finally:
-        for _, procs in clusters.values():
-            for p in procs:
-                p.kill()
+        finally:
+            for _, procs in clusters.values():
+                for p in procs:
+                    p.kill()
+                    p.wait()
     report(results, "run_cluster_2", args)
 
 

@@ -7,18 +7,20 @@
 //! or when free text in it still embeds such values. Generalized URLs and gender are not
 //! findings: they remain by design.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt64Array};
 use arrow::compute::{cast, concat};
-use arrow::datatypes::DataType;
-use datafusion::common::{Column, ScalarValue};
+use arrow::datatypes::{DataType, UInt64Type};
+use datafusion::common::{Column, DataFusionError, JoinType, ScalarValue};
+use datafusion::functions_aggregate::expr_fn::{approx_distinct, count, min};
 use datafusion::logical_expr::function::AccumulatorArgs;
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility};
-use datafusion::prelude::SessionContext;
-use futures::StreamExt;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, binary_expr, cast as cast_expr,
+};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
@@ -298,53 +300,31 @@ impl AggregateUDFImpl for LeakCheck {
     }
 }
 
-/// Shortest raw value worth remembering: shorter ones (`1`, `男`, `VIP`) are shared by chance.
-const SKETCH_MIN_LEN: usize = 6;
+/// Shortest raw value worth fingerprinting: shorter ones (`1`, `男`, `VIP`) are shared by chance.
+const FINGERPRINT_MIN_LEN: usize = 6;
 
-/// Most fingerprints one sketch holds (16 to 32 MiB with the map's overhead). Beyond it the
-/// sketch keeps a fixed fraction of them, chosen by the fingerprint itself, and checks only
-/// values in the same fraction: a column that carries many raw identifiers is still found,
-/// and memory stays bounded whatever the size of a partition.
-const SKETCH_CAPACITY: usize = 1 << 20;
+/// Most distinct raw fingerprints a check compares kept values against from each reference
+/// (a partition's protected columns; the lake's subject ids): 16 to 32 MiB in a hash table.
+/// Beyond it a reference keeps a fixed fraction of them, chosen by the fingerprint itself,
+/// so a column that carries many raw identifiers is still found, and memory stays bounded
+/// whatever the size of a partition or of the lake.
+const REFERENCE_CAPACITY: usize = 1 << 20;
 
-/// Fingerprints of raw identifier values (64-bit hashes, never the values), each with the
-/// category of the column it came from. The leak gate checks every kept value against it, so
-/// a column that carries raw identifiers is found whatever its name and whatever the
-/// classifier thinks of it. A match is exact up to a 64-bit hash collision.
-#[derive(Debug, Clone, Default)]
-pub struct IdentifierSketch {
-    fingerprints: HashMap<u64, Category, BuildHasherDefault<PassThrough>>,
-    /// Only fingerprints whose lowest `shift` bits are zero are held (and checked).
-    shift: u32,
-}
+/// Column names of the check's plans.
+const FP: &str = "fp";
+const CATEGORY: &str = "category";
+const KEPT: &str = "kept";
+const KEY: &str = "kept_fp";
 
-/// The map's hasher: fingerprints are already well mixed.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// A value as remembered, if it is worth remembering.
+/// A value as fingerprinted, if it is worth fingerprinting.
 fn normalized(v: &str) -> Option<&str> {
     let v = crate::classify::detectors::normalize_value(v);
     // Dates and times are shared by every table of a lake; they identify nobody.
-    (v.len() >= SKETCH_MIN_LEN && !crate::classify::detectors::starts_with_date(v)).then_some(v)
+    (v.len() >= FINGERPRINT_MIN_LEN && !crate::classify::detectors::starts_with_date(v)).then_some(v)
 }
 
 /// FNV-1a over the ASCII-lower-cased bytes, then a SplitMix64 finalizer so that every bit,
-/// the low ones the capacity sampling looks at included, is uniform.
+/// the low ones the sampling looks at included, is uniform.
 fn fingerprint(v: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in v.bytes() {
@@ -355,132 +335,211 @@ fn fingerprint(v: &str) -> u64 {
     h ^ (h >> 31)
 }
 
-/// An array's values as text, when it holds text or integers (what identifiers are).
-fn as_text(array: &dyn Array) -> Option<StringArray> {
-    let text_like = matches!(array.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-        || array.data_type().is_integer();
-    if !text_like {
-        return None;
-    }
-    let cast = cast(array, &DataType::Utf8).ok()?;
-    cast.as_any().downcast_ref::<StringArray>().cloned()
+/// Whether a column of this type can hold identifiers: text or integers.
+fn fingerprintable(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) || data_type.is_integer()
 }
 
-impl IdentifierSketch {
-    /// How many distinct values it remembers.
-    pub fn len(&self) -> usize {
-        self.fingerprints.len()
-    }
+/// `piguard_fingerprint(value)`: a 64-bit hash of an identifier-like value (text or an
+/// integer, normalized as `scan` reads it, case ignored), null for short values, dates and
+/// other types. The leak gate compares raw identifiers and kept values by it where they are
+/// read, so that only counts come back. A match is exact up to a 64-bit collision.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FingerprintUdf {
+    signature: Signature,
+}
 
-    /// Whether it remembers nothing.
-    pub fn is_empty(&self) -> bool {
-        self.fingerprints.is_empty()
-    }
-
-    /// One in how many values it can recognize: 1 until it reached its capacity.
-    pub fn one_in(&self) -> u64 {
-        1 << self.shift
-    }
-
-    fn held(&self, fp: u64) -> bool {
-        fp.trailing_zeros() >= self.shift
-    }
-
-    /// Remembers the values of `array`, from a column of `category`.
-    pub fn insert(&mut self, array: &dyn Array, category: Category) {
-        let Some(text) = as_text(array) else { return };
-        for v in text.iter().flatten().filter_map(normalized) {
-            let fp = fingerprint(v);
-            if !self.held(fp) {
-                continue;
-            }
-            self.fingerprints.entry(fp).or_insert(category);
-            if self.fingerprints.len() > SKETCH_CAPACITY {
-                self.shift += 1;
-                let shift = self.shift;
-                self.fingerprints.retain(|fp, _| fp.trailing_zeros() >= shift);
-            }
-        }
-    }
-
-    /// The category of the remembered value `v`, if it is one.
-    pub fn get(&self, v: &str) -> Option<Category> {
-        self.get_fingerprint(fingerprint(normalized(v)?))
-    }
-
-    fn get_fingerprint(&self, fp: u64) -> Option<Category> {
-        if self.held(fp) { self.fingerprints.get(&fp).copied() } else { None }
-    }
-
-    /// Remembers every value of `columns` (name, category) in `files`, streaming.
-    pub async fn add_files(&mut self, ctx: &SessionContext, files: &[DataFile], columns: &[(String, Category)]) -> Result<(), LakeError> {
-        let df = lake::read_files(ctx, files).await?;
-        let present: Vec<&(String, Category)> = columns.iter().filter(|(c, _)| df.schema().field_with_unqualified_name(c).is_ok()).collect();
-        if present.is_empty() {
-            return Ok(());
-        }
-        let names: Vec<&str> = present.iter().map(|(c, _)| c.as_str()).collect();
-        let err = |e: datafusion::error::DataFusionError| lake::read::read_error(&files[0], &e);
-        let mut stream = df.select_columns(&names).map_err(err)?.execute_stream().await.map_err(err)?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(err)?;
-            for (i, (_, category)) in present.iter().enumerate() {
-                self.insert(batch.column(i).as_ref(), *category);
-            }
-        }
-        Ok(())
+impl Default for FingerprintUdf {
+    fn default() -> Self {
+        FingerprintUdf { signature: Signature::any(1, Volatility::Immutable) }
     }
 }
 
-/// Checks every value of `columns` in `source` against the sketches: a column holding any
-/// remembered raw value is a finding (with counts, never values).
+impl ScalarUDFImpl for FingerprintUdf {
+    fn name(&self) -> &str {
+        "piguard_fingerprint"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::UInt64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let values = args.args[0].to_array(args.number_rows)?;
+        let fingerprints = match fingerprintable(values.data_type()) {
+            true => {
+                let text = cast(&values, &DataType::Utf8)?;
+                let text = text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+                text.iter().map(|v| v.and_then(normalized).map(fingerprint)).collect()
+            }
+            false => UInt64Array::new_null(values.len()),
+        };
+        Ok(ColumnarValue::Array(Arc::new(fingerprints)))
+    }
+}
+
+fn fingerprint_of(column: &str) -> Expr {
+    ScalarUDF::new_from_impl(FingerprintUdf::default()).call(vec![Expr::Column(Column::new_unqualified(column))])
+}
+
+/// How many low bits of a fingerprint must be zero for a reference of at most `expected`
+/// distinct values to keep it within [`REFERENCE_CAPACITY`].
+fn sample_shift(expected: usize) -> u32 {
+    let mut shift = 0;
+    while expected >> shift > REFERENCE_CAPACITY {
+        shift += 1;
+    }
+    shift
+}
+
+/// Whether fingerprint `fp` is in the sample of one in 2^`shift`.
+fn in_sample(fp: Expr, shift: u32) -> Expr {
+    binary_expr(fp, Operator::BitwiseAnd, lit((1u64 << shift) - 1)).eq(lit(0u64))
+}
+
+/// The fingerprints (`fp`, `category`) of the values of `columns` (name, category) in `df`
+/// that are in the sample of one in 2^`shift`, duplicates included; `None` when `df` has
+/// none of the columns.
+fn fingerprints(df: &DataFrame, columns: &[(String, Category)], shift: u32) -> datafusion::error::Result<Option<DataFrame>> {
+    let mut parts = columns
+        .iter()
+        .filter(|(c, _)| df.schema().field_with_unqualified_name(c).is_ok_and(|f| fingerprintable(f.data_type())))
+        .map(|(c, category)| {
+            let listed = df.clone().select(vec![fingerprint_of(c).alias(FP), lit(category.id()).alias(CATEGORY)])?;
+            listed.filter(col(FP).is_not_null().and(in_sample(col(FP), shift)))
+        });
+    let Some(first) = parts.next().transpose()? else { return Ok(None) };
+    parts.try_fold(first, |all, part| all.union(part?)).map(Some)
+}
+
+/// Each fingerprint once, with one of its categories.
+fn distinct(fingerprints: DataFrame) -> datafusion::error::Result<DataFrame> {
+    fingerprints.aggregate(vec![col(FP)], vec![min(col(CATEGORY)).alias(CATEGORY)])
+}
+
+/// One dataset's subject column in the raw zone: ids that no kept column of any dataset may
+/// carry.
+#[derive(Debug, Clone)]
+pub struct RawSubjectColumn {
+    /// The dataset, named in errors.
+    pub dataset: String,
+    /// Its raw files.
+    pub files: Vec<DataFile>,
+    /// Its subject column.
+    pub column: String,
+    /// What the column's ids are.
+    pub category: Category,
+}
+
+/// The lake's subject ids as distinct fingerprints (`fp`, `category`), one table per
+/// dataset, sampled together to at most [`REFERENCE_CAPACITY`]: first counted
+/// (approximately, in bounded memory), then listed. Plans run where `ctx` runs them. An error
+/// names the dataset that could not be read.
+pub async fn subject_fingerprints(ctx: &SessionContext, subjects: &[RawSubjectColumn]) -> Result<Vec<(String, DataFrame)>, (String, LakeError)> {
+    let mut listed = Vec::new();
+    let mut total = 0;
+    for s in subjects {
+        let failed = unreadable(s);
+        let df = lake::read_files(ctx, &s.files).await.map_err(|e| (s.dataset.clone(), e))?;
+        let columns = [(s.column.clone(), s.category)];
+        let Some(all) = fingerprints(&df, &columns, 0).map_err(&failed)? else { continue };
+        let counted = all.aggregate(Vec::new(), vec![approx_distinct(col(FP))]).map_err(&failed)?.collect().await.map_err(failed)?;
+        let count = counted.first().and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>()).map_or(0, |a| a.value(0));
+        total += usize::try_from(count).unwrap_or(usize::MAX);
+        listed.push((s, df, columns));
+    }
+    let shift = sample_shift(total);
+    let mut tables = Vec::new();
+    for (s, df, columns) in listed {
+        if let Some(sampled) = fingerprints(&df, &columns, shift).map_err(unreadable(s))? {
+            tables.push((s.dataset.clone(), distinct(sampled).map_err(unreadable(s))?));
+        }
+    }
+    Ok(tables)
+}
+
+/// The error of reading `s`'s raw files, naming its dataset.
+fn unreadable(s: &RawSubjectColumn) -> impl Fn(DataFusionError) -> (String, LakeError) + '_ {
+    move |e| (s.dataset.clone(), lake::read::read_error(&s.files[0], &e))
+}
+
+/// `df` planned with each join's sides as written. The check's join must hold the bounded
+/// reference and stream the partition's values past it; going by estimated sizes, the planner
+/// would hold the values instead (2.3 GB more at 20 M rows).
+fn without_join_reordering(df: DataFrame) -> DataFrame {
+    let (state, plan) = df.into_parts();
+    let mut config = state.config().clone();
+    config.options_mut().optimizer.join_reordering = false;
+    DataFrame::new(SessionStateBuilder::new_from_existing(state).with_config(config).build(), plan)
+}
+
+/// Checks every value of the `kept` columns of `output` (`rows` rows) against the raw values
+/// of the `protected` columns (name, category) of `raw` and against `subjects` (as
+/// [`subject_fingerprints`] lists them): a column holding any of them is a finding, with
+/// counts, never values. The check is one plan run where `ctx` runs its plans: on a cluster,
+/// executors compare fingerprints and only the counts come back.
 pub async fn check_identifiers(
     ctx: &SessionContext,
-    source: &DatasetSource,
-    columns: &[String],
-    sketches: &[&IdentifierSketch],
+    output: &DatasetSource,
+    kept: &[String],
+    rows: usize,
+    raw: &[DataFile],
+    protected: &[(String, Category)],
+    subjects: Option<DataFrame>,
 ) -> Result<Vec<Finding>, LakeError> {
-    if sketches.iter().all(|s| s.is_empty()) {
-        return Ok(Vec::new());
-    }
-    let df = lake::read_files(ctx, &source.files).await?;
-    let present: Vec<&str> = columns.iter().map(String::as_str).filter(|c| df.schema().field_with_unqualified_name(c).is_ok()).collect();
+    let out = lake::read_files(ctx, &output.files).await?;
+    let failed = |e: DataFusionError| lake::read::read_error(&output.files[0], &e);
+    let present: Vec<&String> = kept.iter().filter(|c| out.schema().field_with_unqualified_name(c).is_ok_and(|f| fingerprintable(f.data_type()))).collect();
     if present.is_empty() {
         return Ok(Vec::new());
     }
-    let err = |e: datafusion::error::DataFusionError| lake::read::read_error(&source.files[0], &e);
-    let mut stream = df.select_columns(&present).map_err(err)?.execute_stream().await.map_err(err)?;
-    // Per column: values checked, values matched, the first category matched.
-    let mut tally: Vec<(usize, usize, Option<Category>)> = vec![(0, 0, None); present.len()];
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(err)?;
-        for (i, t) in tally.iter_mut().enumerate() {
-            let Some(text) = as_text(batch.column(i).as_ref()) else { continue };
-            for v in text.iter().flatten() {
-                t.0 += 1;
-                let Some(fp) = normalized(v).map(fingerprint) else { continue };
-                if let Some(category) = sketches.iter().find_map(|s| s.get_fingerprint(fp)) {
-                    t.1 += 1;
-                    t.2.get_or_insert(category);
-                }
-            }
+    let own = match raw.first() {
+        Some(first) => {
+            let df = lake::read_files(ctx, raw).await?;
+            fingerprints(&df, protected, sample_shift(rows.saturating_mul(protected.len()))).map_err(|e| lake::read::read_error(first, &e))?
         }
-    }
-    Ok(present
-        .iter()
-        .zip(tally)
-        .filter_map(|(column, (checked, matched, category))| {
-            category.map(|category| Finding {
-                dataset: source.name.clone(),
-                path: source.path.display().to_string(),
-                column: column.to_string(),
+        None => None,
+    };
+    let subjects = subjects.map(|s| s.select(vec![col(FP), cast_expr(col(CATEGORY), DataType::Utf8).alias(CATEGORY)])).transpose().map_err(failed)?;
+    let known = match (own, subjects) {
+        (Some(own), Some(subjects)) => own.union(subjects).map_err(failed)?,
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => return Ok(Vec::new()),
+    };
+    let checked = present.iter().map(|c| {
+        let values = out.clone().filter(Expr::Column(Column::new_unqualified(*c)).is_not_null())?;
+        values.select(vec![lit(c.as_str()).alias(KEPT), fingerprint_of(c).alias(KEY)])
+    });
+    let checked = checked.reduce(|all, part| all?.union(part?)).expect("a kept column").map_err(failed)?;
+    let tally = distinct(known)
+        .and_then(|known| known.join(checked, JoinType::Right, &[FP], &[KEY], None))
+        .and_then(|joined| joined.aggregate(vec![col(KEPT)], vec![count(lit(1)).alias("checked"), count(col(FP)).alias("matched"), min(col(CATEGORY)).alias(CATEGORY)]))
+        .map_err(failed)?;
+    let tally = without_join_reordering(tally).collect().await.map_err(failed)?;
+    let mut findings = Vec::new();
+    for batch in &tally {
+        let text = |i: usize| cast(batch.column(i), &DataType::Utf8).map_err(|e| failed(e.into()));
+        let number = |i: usize| cast(batch.column(i), &DataType::UInt64).map_err(|e| failed(e.into()));
+        let (columns, checked, matched, categories) = (text(0)?, number(1)?, number(2)?, text(3)?);
+        let (columns, categories) = (columns.as_string::<i32>(), categories.as_string::<i32>());
+        let (checked, matched) = (checked.as_primitive::<UInt64Type>(), matched.as_primitive::<UInt64Type>());
+        for i in 0..batch.num_rows() {
+            let category = categories.is_valid(i).then(|| serde_json::from_value::<Category>(serde_json::Value::String(categories.value(i).to_string())));
+            let Some(category) = category.transpose().map_err(|e| failed(DataFusionError::Internal(e.to_string())))? else { continue };
+            findings.push(Finding {
+                dataset: output.name.clone(),
+                path: output.path.display().to_string(),
+                column: columns.value(i).to_string(),
                 category,
                 kind: "raw_identifier",
-                values_checked: checked,
-                values_matched: matched,
-            })
-        })
-        .collect())
+                values_checked: checked.value(i) as usize,
+                values_matched: matched.value(i) as usize,
+            });
+        }
+    }
+    findings.sort_by_key(|f| present.iter().position(|c| **c == f.column));
+    Ok(findings)
 }
 
 #[cfg(test)]
@@ -524,29 +583,72 @@ mod tests {
         assert_eq!(short.evaluate().unwrap(), ScalarValue::Utf8(None));
     }
 
-    #[test]
-    fn the_sketch_remembers_identifiers_not_short_values_or_dates() {
-        let mut sketch = IdentifierSketch::default();
-        sketch.insert(&StringArray::from(vec![Some(" 13812345678 "), Some("男"), None, Some("2026-05-01 12:00:00"), Some("Zhang.Wei@QQ.com")]), Category::Phone);
-        sketch.insert(&Int64Array::from(vec![100000123]), Category::AccountId);
-        assert_eq!(sketch.len(), 3);
-        assert_eq!(sketch.get("13812345678"), Some(Category::Phone));
-        assert_eq!(sketch.get("zhang.wei@qq.com"), Some(Category::Phone), "case does not hide a value");
-        assert_eq!(sketch.get("tel:13812345678\0"), Some(Category::Phone), "nor decoration");
-        assert_eq!(sketch.get("100000123"), Some(Category::AccountId), "integers are remembered as text");
-        assert_eq!(sketch.get("男"), None);
-        assert_eq!(sketch.get("13812345679"), None);
-        assert_eq!(sketch.one_in(), 1);
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap()
+    }
+
+    fn csv(dir: &std::path::Path, name: &str, header: &str, rows: impl Iterator<Item = String>) -> DataFile {
+        let path = dir.join(format!("{name}.csv"));
+        std::fs::write(&path, std::iter::once(header.to_string()).chain(rows).collect::<Vec<_>>().join("\n")).unwrap();
+        DataFile { path, format: crate::lake::FileFormat::Csv }
     }
 
     #[test]
-    fn a_full_sketch_keeps_a_fraction_and_still_finds_a_carried_column() {
-        let mut sketch = IdentifierSketch::default();
-        let ids: Vec<String> = (0..(SKETCH_CAPACITY as u64 + 1000)).map(|i| format!("{}", 10_000_000_000u64 + i)).collect();
-        sketch.insert(&StringArray::from(ids.iter().map(String::as_str).collect::<Vec<_>>()), Category::AccountId);
-        assert!(sketch.len() <= SKETCH_CAPACITY && sketch.one_in() == 2, "{} held, one in {}", sketch.len(), sketch.one_in());
-        let found = ids.iter().take(1000).filter(|v| sketch.get(v).is_some()).count();
-        assert!((350..650).contains(&found), "about half of a carried column is recognized: {found}");
-        assert!(ids.iter().take(1000).map(|v| format!("{v}x")).all(|v| sketch.get(&v).is_none()));
+    fn fingerprints_skip_short_values_and_dates_and_ignore_case_and_decoration() {
+        let values = StringArray::from(vec![Some(" 13812345678 "), Some("tel:13812345678\0"), Some("Zhang.Wei@QQ.com"), Some("zhang.wei@qq.com"), Some("男"), None, Some("2026-05-01 12:00:00"), Some("100000123")]);
+        let args = |array: ArrayRef| ScalarFunctionArgs {
+            number_rows: array.len(),
+            args: vec![ColumnarValue::Array(array)],
+            arg_fields: Vec::new(),
+            return_field: Arc::new(arrow::datatypes::Field::new("fp", DataType::UInt64, true)),
+            config_options: Arc::new(datafusion::config::ConfigOptions::default()),
+        };
+        let udf = FingerprintUdf::default();
+        let ColumnarValue::Array(fps) = udf.invoke_with_args(args(Arc::new(values))).unwrap() else { panic!() };
+        let fps = fps.as_primitive::<UInt64Type>();
+        assert_eq!(fps.value(0), fps.value(1), "decoration does not hide a value");
+        assert_eq!(fps.value(2), fps.value(3), "nor case");
+        assert_ne!(fps.value(0), fps.value(2));
+        assert!(fps.is_null(4) && fps.is_null(5) && fps.is_null(6), "short values and dates identify nobody");
+        let ColumnarValue::Array(ints) = udf.invoke_with_args(args(Arc::new(Int64Array::from(vec![100000123])))).unwrap() else { panic!() };
+        assert_eq!(ints.as_primitive::<UInt64Type>().value(0), fps.value(7), "integers are fingerprinted as text");
+        let ColumnarValue::Array(floats) = udf.invoke_with_args(args(Arc::new(arrow::array::Float64Array::from(vec![1.5e9])))).unwrap() else { panic!() };
+        assert!(floats.is_null(0));
+        assert_eq!((sample_shift(REFERENCE_CAPACITY), sample_shift(REFERENCE_CAPACITY + 1), sample_shift(4 * REFERENCE_CAPACITY + 4)), (0, 1, 3));
+    }
+
+    #[test]
+    fn the_check_counts_kept_values_carrying_raw_identifiers_or_subject_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = csv(dir.path(), "raw", "phone,city", (0..200).map(|i| format!("1381{i:07},Hangzhou")));
+        let users = csv(dir.path(), "users", "user_id", (0..50).map(|i| format!("{}", 700_000_000 + i)));
+        // `note` carries 30 raw phones; `ref` carries 5 subject ids; `city` kept as it is.
+        let out = csv(dir.path(), "out", "note,ref,city,amount", (0..100).map(|i| {
+            let note = if i < 30 { format!("1381{i:07}") } else { format!("N{i:08}") };
+            format!("{note},{},Hangzhou,{i}", if i < 5 { 700_000_000 + i } else { 900_000_000 + i })
+        }));
+        let output = DatasetSource { name: "out".into(), path: out.path.clone(), files: vec![out], partition_columns: Vec::new() };
+        let kept: Vec<String> = ["note", "ref", "city", "amount", "gone"].map(String::from).to_vec();
+        let protected = [("phone".to_string(), Category::Phone), ("missing".to_string(), Category::IdCard)];
+        let subject = RawSubjectColumn { dataset: "users".into(), files: vec![users], column: "user_id".into(), category: Category::AccountId };
+        let ctx = lake::context(datafusion::prelude::SessionConfig::new());
+        runtime().block_on(async {
+            let subjects = subject_fingerprints(&ctx, &[subject]).await.unwrap();
+            assert_eq!(subjects.len(), 1);
+            let subjects = subjects.into_iter().next().map(|(_, t)| t);
+            let found = check_identifiers(&ctx, &output, &kept, 100, std::slice::from_ref(&raw), &protected, subjects.clone()).await.unwrap();
+            let summary: Vec<_> = found.iter().map(|f| (f.column.as_str(), f.category, f.kind, f.values_checked, f.values_matched)).collect();
+            assert_eq!(summary, [("note", Category::Phone, "raw_identifier", 100, 30), ("ref", Category::AccountId, "raw_identifier", 100, 5)]);
+            let described = found.iter().map(Finding::describe).collect::<Vec<_>>().join("; ");
+            assert!(!described.contains("1381") && !described.contains("7000000"), "counts, never values: {described}");
+
+            // A partition too large for the reference keeps a fraction of its fingerprints
+            // (about half here): a column carrying many raw values is still found.
+            let sampled = check_identifiers(&ctx, &output, &kept, REFERENCE_CAPACITY + 1, std::slice::from_ref(&raw), &protected[..1], None).await.unwrap();
+            assert_eq!(sampled.len(), 1, "{sampled:?}");
+            assert!((5..26).contains(&sampled[0].values_matched), "{sampled:?}");
+            let none = check_identifiers(&ctx, &output, &["city".to_string()], 100, std::slice::from_ref(&raw), &protected, subjects).await.unwrap();
+            assert!(none.is_empty(), "{none:?}");
+        });
     }
 }

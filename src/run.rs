@@ -27,7 +27,7 @@ use crate::cluster::{ClusterError, Engine};
 use crate::export::{self, ExportError};
 use crate::lake::delta::{AsOf, TableCommit, TableFile, TableOperation, LakeTable, TableError, remove_uncommitted};
 use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LakeLock, LockError, TMP_PREFIX, Zone, files};
-use crate::leak::{Finding, IdentifierSketch, check_all_rows, check_identifiers};
+use crate::leak::{Finding, RawSubjectColumn, check_all_rows, check_identifiers, subject_fingerprints};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
 use crate::sealed::AuditKey;
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
@@ -223,23 +223,19 @@ pub async fn run(
         redact: ScalarUDF::new_from_impl(RedactUdf::default()),
     };
 
-    // The lake's subject ids, which no kept column of any dataset may carry.
-    let mut subjects = IdentifierSketch::default();
+    // A killed run's scratch files go first.
     if !options.dry_run {
-        for p in &plan.datasets {
-            if let Some(s) = p.planned.subject_column.as_ref().filter(|s| s.hashed) {
-                let read = subjects.add_files(&ctx, &p.source.files, &[(s.column.clone(), s.category)]).await;
-                read.map_err(|e| RunError::Dataset { dataset: p.planned.name().to_string(), message: e.to_string() })?;
-            }
-        }
+        let scratch = lake.meta_dir().join(LEAK_GATE_DIR);
+        files::delete_tree(&scratch).map_err(io_err(&scratch))?;
     }
+    let leak_gate = LeakGateFiles::new(lake, &run_id, &plan);
 
     let domains = subject_domains(plan.datasets.iter().map(|d| &d.planned));
     let jobs_in_flight = match options.engine {
         Engine::Local => 1,
         Engine::Ballista { .. } => CLUSTER_JOBS_IN_FLIGHT,
     };
-    let writer = PartitionWriter { ctx, engine, jobs_in_flight, udfs, run_id: &run_id, classifier: Arc::new(classifier.clone()), options, lock: lock.as_ref(), pending: &pending, domains: &domains, subjects: &subjects };
+    let writer = PartitionWriter { engine, jobs_in_flight, udfs, run_id: &run_id, classifier: Arc::new(classifier.clone()), options, lock: lock.as_ref(), pending: &pending, domains: &domains, leak_gate: &leak_gate };
     let mut records = Vec::new();
     let mut failed = None;
     for p in &plan.datasets {
@@ -322,6 +318,60 @@ pub async fn run(
     Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
 }
 
+/// Where runs keep the leak gate's scratch files, under `_piguard/`.
+const LEAK_GATE_DIR: &str = "leak-gate";
+
+/// The leak gate's run-wide files, under `_piguard/leak-gate/<run-id>/`: deleted when the run
+/// ends; a killed run's are deleted by the next.
+struct LeakGateFiles {
+    dir: PathBuf,
+    /// The subject column of each planned dataset that has one.
+    columns: Vec<RawSubjectColumn>,
+    /// Their ids as fingerprints, one file per dataset, written when first needed (a run that
+    /// writes nothing reads none of them).
+    subjects: tokio::sync::OnceCell<Vec<DataFile>>,
+}
+
+impl LeakGateFiles {
+    fn new(lake: &Lake, run_id: &str, plan: &PipelinePlan) -> Self {
+        let columns = plan
+            .datasets
+            .iter()
+            .filter_map(|p| {
+                let s = p.planned.subject_column.as_ref().filter(|s| s.hashed)?;
+                Some(RawSubjectColumn { dataset: p.planned.name().to_string(), files: p.source.files.clone(), column: s.column.clone(), category: s.category })
+            })
+            .collect();
+        LeakGateFiles { dir: lake.meta_dir().join(LEAK_GATE_DIR).join(run_id), columns, subjects: tokio::sync::OnceCell::new() }
+    }
+
+    /// The files of the lake's subject fingerprints, listed where `engine` runs its plans: on
+    /// a cluster the executors read the raw zone and write them.
+    async fn subjects(&self, engine: &SessionContext) -> Result<&[DataFile], RunError> {
+        self.subjects.get_or_try_init(|| self.write_subjects(engine)).await.map(Vec::as_slice)
+    }
+
+    async fn write_subjects(&self, engine: &SessionContext) -> Result<Vec<DataFile>, RunError> {
+        let failed = |dataset: String, message: String| RunError::Dataset { dataset, message };
+        let tables = subject_fingerprints(engine, &self.columns).await.map_err(|(dataset, e)| failed(dataset, e.to_string()))?;
+        files::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let mut written = Vec::new();
+        for (dataset, table) in tables {
+            let path = self.dir.join(format!("{dataset}.parquet"));
+            let wrote = table.write_parquet(&path.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), None).await;
+            wrote.map_err(|e| failed(dataset, lake::read::scrubbed(&e)))?;
+            written.push(DataFile { path, format: FileFormat::Parquet });
+        }
+        Ok(written)
+    }
+}
+
+impl Drop for LeakGateFiles {
+    fn drop(&mut self) {
+        let _ = files::delete_tree(&self.dir);
+    }
+}
+
 /// The session partitions are written with: `local`'s, or one whose plans run on a cluster.
 async fn engine_context(engine: &Engine, local: &SessionContext) -> Result<SessionContext, RunError> {
     match engine {
@@ -392,9 +442,8 @@ fn progress_of(plan: &PipelinePlan, manifest: &Manifest) -> (Vec<String>, Vec<St
 
 /// Writes the partitions of one run.
 struct PartitionWriter<'a> {
-    /// The leak gate's session, in this process.
-    ctx: SessionContext,
-    /// The session that reads, transforms and writes partitions: `ctx`, or a cluster's.
+    /// The session that reads, transforms, writes and checks partitions: this process's, or
+    /// a cluster's.
     engine: SessionContext,
     /// Partitions written at once.
     jobs_in_flight: usize,
@@ -409,8 +458,8 @@ struct PartitionWriter<'a> {
     pending: &'a BTreeMap<String, Vec<String>>,
     /// The pseudonym domains of the subject columns.
     domains: &'a BTreeSet<String>,
-    /// The raw subject ids of every planned dataset.
-    subjects: &'a IdentifierSketch,
+    /// The lake's subject ids, as fingerprints.
+    leak_gate: &'a LeakGateFiles,
 }
 
 /// What writing one partition did.
@@ -620,9 +669,13 @@ impl PartitionWriter<'_> {
         let findings = if rows == 0 {
             Vec::new()
         } else {
-            let mut own = IdentifierSketch::default();
-            own.add_files(&self.ctx, files, &plan.protected_columns()).await.map_err(lake_err)?;
-            let mut findings = check_identifiers(&self.ctx, &check, &plan.kept_columns(), &[self.subjects, &own]).await.map_err(lake_err)?;
+            let subjects = match self.leak_gate.subjects(&self.engine).await? {
+                [] => None,
+                written => Some(lake::read_files(&self.engine, written).await.map_err(lake_err)?),
+            };
+            let (kept, protected) = (plan.kept_columns(), plan.protected_columns());
+            let checked = check_identifiers(&self.engine, &check, &kept, rows as usize, files, &protected, subjects).await;
+            let mut findings = checked.map_err(lake_err)?;
             // Every row, except columns found already or kept with a reason, and those whose
             // kernel cannot output PI: pseudonyms (HMAC digests) and numbers or times rounded
             // by a generalization (checking them took a seventh of the benchmark's run).

@@ -2,18 +2,18 @@
 //!
 //! Given the lake, it also checks every value of the columns a dataset's written plan keeps
 //! against the raw values of the columns that plan protects and the lake's subject ids, as
-//! `run` does before publishing. That sketch covers a whole raw dataset at once, so its
-//! memory grows with the distinct identifiers of the largest dataset (about 24 bytes each).
+//! `run` does before publishing. The subject ids are held in memory as fingerprints, a
+//! bounded sample of them in a large lake.
 
 use std::path::PathBuf;
 
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use serde::Serialize;
 
 use crate::classify::Classifier;
 use crate::inventory::FailedDataset;
 use crate::lake::{self, DatasetSource, Lake, LakeError, Zone};
-use crate::leak::{Finding, IdentifierSketch, check_dataset, check_identifiers};
+use crate::leak::{Finding, RawSubjectColumn, check_dataset, check_identifiers, subject_fingerprints};
 use crate::plan::{PlanError, WrittenDataset, written_plans};
 
 /// The result of checking some outputs.
@@ -31,7 +31,8 @@ struct RawReference<'a> {
     ctx: SessionContext,
     lake: &'a Lake,
     written: Vec<WrittenDataset>,
-    subjects: IdentifierSketch,
+    /// The lake's subject ids as fingerprints.
+    subjects: Option<DataFrame>,
 }
 
 impl RawReference<'_> {
@@ -41,11 +42,9 @@ impl RawReference<'_> {
         let written = self.written.iter().find(|w| w.planned.name() == source.name)?;
         let plan = &written.planned.plan;
         Some(async {
-            let mut own = IdentifierSketch::default();
-            if let Some(raw) = self.lake.dataset(Zone::Raw, &source.name)? {
-                own.add_files(&self.ctx, &raw.files, &plan.protected_columns()).await?;
-            }
-            check_identifiers(&self.ctx, source, &plan.kept_columns(), &[&self.subjects, &own]).await
+            let raw = self.lake.dataset(Zone::Raw, &source.name)?.map(|r| r.files).unwrap_or_default();
+            let rows = lake::read_files(&self.ctx, &source.files).await?.count().await.map_err(|e| lake::read::read_error(&source.files[0], &e))?;
+            check_identifiers(&self.ctx, source, &plan.kept_columns(), rows, &raw, &plan.protected_columns(), self.subjects.clone()).await
         }.await)
     }
 }
@@ -53,13 +52,28 @@ impl RawReference<'_> {
 async fn reference(lake: &Lake) -> Result<RawReference<'_>, PlanError> {
     let ctx = lake::context(SessionConfig::new());
     let written = written_plans(lake, &[])?;
-    let mut subjects = IdentifierSketch::default();
-    for w in &written {
-        let (Some(s), Ok(Some(raw))) = (w.planned.subject_column.as_ref().filter(|s| s.hashed), lake.dataset(Zone::Raw, w.planned.name())) else {
-            continue;
-        };
-        // A raw dataset that cannot be read leaves its subjects out; `run` would fail on it.
-        let _ = subjects.add_files(&ctx, &raw.files, &[(s.column.clone(), s.category)]).await;
+    let mut columns: Vec<RawSubjectColumn> = written
+        .iter()
+        .filter_map(|w| {
+            let s = w.planned.subject_column.as_ref().filter(|s| s.hashed)?;
+            let raw = lake.dataset(Zone::Raw, w.planned.name()).ok()??;
+            Some(RawSubjectColumn { dataset: w.planned.name().to_string(), files: raw.files, column: s.column.clone(), category: s.category })
+        })
+        .collect();
+    // A raw dataset that cannot be read leaves its subjects out; `run` would fail on it.
+    let tables = loop {
+        match subject_fingerprints(&ctx, &columns).await {
+            Ok(tables) => break tables,
+            Err((dataset, _)) => columns.retain(|c| c.dataset != dataset),
+        }
+    };
+    let mut subjects: Option<DataFrame> = None;
+    for (_, table) in tables {
+        let Ok(held) = table.cache().await else { continue };
+        subjects = Some(match subjects {
+            Some(all) => all.union(held).expect("fingerprint tables share one schema"),
+            None => held,
+        });
     }
     Ok(RawReference { ctx, lake, written, subjects })
 }

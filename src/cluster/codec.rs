@@ -18,7 +18,7 @@ use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtens
 
 use super::snapshot::{SnapshotFiles, SnapshotTable};
 use crate::classify::{Classifier, Rules};
-use crate::leak::LeakCheck;
+use crate::leak::{FingerprintUdf, LeakCheck};
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{Generalization, PseudonymKey};
 
@@ -30,6 +30,7 @@ enum Definition {
     Mask,
     Generalize { planned: Option<Generalization> },
     Redact,
+    Fingerprint,
 }
 
 /// What a plan carries for the leak gate's check of one column: the classifier's override
@@ -64,6 +65,8 @@ impl Functions {
             Definition::Mask
         } else if inner.downcast_ref::<RedactUdf>().is_some() {
             Definition::Redact
+        } else if inner.downcast_ref::<FingerprintUdf>().is_some() {
+            Definition::Fingerprint
         } else {
             return Ok(());
         };
@@ -105,6 +108,7 @@ impl Functions {
             Definition::Generalize { planned: None } => ScalarUDF::new_from_impl(GeneralizeUdf::default()),
             Definition::Mask => ScalarUDF::new_from_impl(MaskUdf::default()),
             Definition::Redact => ScalarUDF::new_from_impl(RedactUdf::default()),
+            Definition::Fingerprint => ScalarUDF::new_from_impl(FingerprintUdf::default()),
         };
         Ok(Arc::new(udf))
     }
@@ -256,7 +260,8 @@ mod tests {
         let g = Generalization::Time { grain: TimeGrain::Month };
         let decoded = Functions::default().decode("piguard_generalize", &encoded(GeneralizeUdf::planned(g))).unwrap();
         assert_eq!(decoded.inner().downcast_ref::<GeneralizeUdf>().unwrap().planned_generalization(), Some(g));
-        for (name, buf) in [("piguard_mask", encoded(MaskUdf::default())), ("piguard_redact", encoded(RedactUdf::default()))] {
+        let stateless = [("piguard_mask", encoded(MaskUdf::default())), ("piguard_redact", encoded(RedactUdf::default())), ("piguard_fingerprint", encoded(FingerprintUdf::default()))];
+        for (name, buf) in stateless {
             assert_eq!(Functions::default().decode(name, &buf).unwrap().name(), name);
         }
         assert!(Functions::default().decode("upper", b"").is_err());

@@ -34,13 +34,15 @@ struct Cluster {
     scheduler: Child,
     executors: Vec<Child>,
     logs: tempfile::TempDir,
+    /// The executors' shuffle files, which a killed executor leaves behind.
+    _work: tempfile::TempDir,
 }
 
 impl Cluster {
     /// A scheduler and one executor per key in `keys`; executors are declared dead after 4 s
     /// without a heartbeat (they beat every second).
     fn start(keys: &[&str]) -> Cluster {
-        let logs = tempfile::tempdir().unwrap();
+        let (logs, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let log = |name: &str| Stdio::from(std::fs::File::create(logs.path().join(name)).unwrap());
         let port = free_ports();
         let bind = format!("127.0.0.1:{port}");
@@ -51,7 +53,8 @@ impl Cluster {
             .enumerate()
             .map(|(i, key)| {
                 let flight = free_ports();
-                let args = ["executor", "--scheduler", &bind, "--port", &flight.to_string(), "--concurrency", "2", "--heartbeat", "1"];
+                let work_dir = work.path().join(i.to_string());
+                let args = ["executor", "--scheduler", &bind, "--port", &flight.to_string(), "--concurrency", "2", "--heartbeat", "1", "--work-dir", work_dir.to_str().unwrap()];
                 let mut child = command(None, Some(key), &args).stdout(log(&format!("executor{i}.out"))).stderr(log(&format!("executor{i}.err"))).spawn().unwrap();
                 wait_for(flight, "executor", &mut child);
                 child
@@ -59,7 +62,7 @@ impl Cluster {
             .collect();
         // Executors register right after they listen.
         std::thread::sleep(Duration::from_secs(1));
-        Cluster { port, scheduler, executors, logs }
+        Cluster { port, scheduler, executors, logs, _work: work }
     }
 
     fn engine(&self) -> String {
@@ -162,6 +165,7 @@ fn an_executor_without_a_key_does_not_start() {
 fn the_leak_gate_refuses_what_executors_wrote_with_raw_pi() {
     let cluster = Cluster::start(&[KEY]);
     crate::run::leak_gate_stops_pi_hidden_in_an_innocent_column(&["--engine", &cluster.engine()]);
+    crate::run::leak_gate_finds_raw_identifiers_in_kept_columns(&["--engine", &cluster.engine()]);
 }
 
 #[test]

@@ -577,12 +577,19 @@ fn carried_identifiers_lake(ref_users: &[u64]) -> tempfile::TempDir {
 
 #[test]
 fn the_leak_gate_finds_raw_identifiers_in_kept_columns_whatever_their_names() {
+    leak_gate_finds_raw_identifiers_in_kept_columns(&[]);
+}
+
+/// The leak gate finds kept columns carrying a partition's raw protected values or another
+/// dataset's subject ids, with `extra` arguments to `run` (an engine); its scratch files go
+/// with the run.
+pub fn leak_gate_finds_raw_identifiers_in_kept_columns(extra: &[&str]) {
     let users: Vec<u64> = (0..10).map(|i| 500_000_000 + i * 7).collect();
     let lake = carried_identifiers_lake(&users);
     let auto = "[[dataset]]\nname = \"accounts\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n\n\
                 [[dataset]]\nname = \"visits\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n";
     let p = write_pipeline(lake.path(), auto);
-    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    let out = run_with(lake.path(), &p, Some(KEY), extra);
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("column note_ref: raw values of a protected account_id column (100 of 100"), "{stderr}");
@@ -590,11 +597,13 @@ fn the_leak_gate_finds_raw_identifiers_in_kept_columns_whatever_their_names() {
 
     // Dropping it publishes accounts; the subject ids of the lake still stop visits.
     let p = write_pipeline(lake.path(), &auto.replacen("default_action = \"auto\"\n", "default_action = \"auto\"\ncolumns.note_ref = \"drop\"\n", 1));
-    let out = run_with(lake.path(), &p, Some(KEY), &[]);
+    let out = run_with(lake.path(), &p, Some(KEY), extra);
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("column ref_user: raw values of a protected account_id column (100 of 100"), "{stderr}");
     assert!(stderr.contains("published accounts") && stderr.contains("not published: visits"), "{stderr}");
+    let scratch = lake.path().join("_piguard/leak-gate");
+    assert!(std::fs::read_dir(&scratch).map_or(true, |mut d| d.next().is_none()), "the subject fingerprints outlived the run");
 }
 
 #[test]

@@ -432,6 +432,15 @@ pub struct RawSubjectColumn {
     pub category: Category,
 }
 
+impl RawSubjectColumn {
+    /// `planned`'s subject column in its raw files (listed by `files` only when needed), when
+    /// it has one whose ids the de-identified zone hides (pseudonymized).
+    pub fn of(planned: &crate::plan::PlannedDataset, files: impl FnOnce() -> Option<Vec<DataFile>>) -> Option<Self> {
+        let s = planned.subject_column.as_ref().filter(|s| s.hashed)?;
+        Some(RawSubjectColumn { dataset: planned.name().to_string(), files: files()?, column: s.column.clone(), category: s.category })
+    }
+}
+
 /// The lake's subject ids as distinct fingerprints (`fp`, `category`), one table per
 /// dataset, sampled together to at most [`REFERENCE_CAPACITY`]: first counted
 /// (approximately, in bounded memory), then listed. Plans run where `ctx` runs them. An error

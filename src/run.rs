@@ -18,7 +18,7 @@ use futures::StreamExt;
 use datafusion::common::Column;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::{Expr, ScalarUDF};
-use datafusion::prelude::{SessionConfig, SessionContext, lit};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
 use crate::integrity::{self, IntegrityError};
@@ -328,27 +328,30 @@ struct LeakGateFiles {
     /// The subject column of each planned dataset that has one.
     columns: Vec<RawSubjectColumn>,
     /// Their ids as fingerprints, one file per dataset, written when first needed (a run that
-    /// writes nothing reads none of them).
-    subjects: tokio::sync::OnceCell<Vec<DataFile>>,
+    /// writes nothing reads none of them) and read as one table; `None` without any.
+    subjects: tokio::sync::OnceCell<Option<DataFrame>>,
 }
 
 impl LeakGateFiles {
     fn new(lake: &Lake, run_id: &str, plan: &PipelinePlan) -> Self {
-        let columns = plan
-            .datasets
-            .iter()
-            .filter_map(|p| {
-                let s = p.planned.subject_column.as_ref().filter(|s| s.hashed)?;
-                Some(RawSubjectColumn { dataset: p.planned.name().to_string(), files: p.source.files.clone(), column: s.column.clone(), category: s.category })
-            })
-            .collect();
+        let columns = plan.datasets.iter().filter_map(|p| RawSubjectColumn::of(&p.planned, || Some(p.source.files.clone()))).collect();
         LeakGateFiles { dir: lake.meta_dir().join(LEAK_GATE_DIR).join(run_id), columns, subjects: tokio::sync::OnceCell::new() }
     }
 
-    /// The files of the lake's subject fingerprints, listed where `engine` runs its plans: on
-    /// a cluster the executors read the raw zone and write them.
-    async fn subjects(&self, engine: &SessionContext) -> Result<&[DataFile], RunError> {
-        self.subjects.get_or_try_init(|| self.write_subjects(engine)).await.map(Vec::as_slice)
+    /// The lake's subject fingerprints, listed where `engine` runs its plans (on a cluster the
+    /// executors read the raw zone and write them), as a table read by `engine`.
+    async fn subjects(&self, engine: &SessionContext) -> Result<Option<DataFrame>, RunError> {
+        let table = self.subjects.get_or_try_init(|| async {
+            match self.write_subjects(engine).await?.as_slice() {
+                [] => Ok(None),
+                // Each file is named after the dataset whose subject ids it holds.
+                written => lake::read_files(engine, written).await.map(Some).map_err(|e| RunError::Dataset {
+                    dataset: written[0].path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                    message: e.to_string(),
+                }),
+            }
+        });
+        table.await.cloned()
     }
 
     async fn write_subjects(&self, engine: &SessionContext) -> Result<Vec<DataFile>, RunError> {
@@ -669,10 +672,7 @@ impl PartitionWriter<'_> {
         let findings = if rows == 0 {
             Vec::new()
         } else {
-            let subjects = match self.leak_gate.subjects(&self.engine).await? {
-                [] => None,
-                written => Some(lake::read_files(&self.engine, written).await.map_err(lake_err)?),
-            };
+            let subjects = self.leak_gate.subjects(&self.engine).await?;
             let (kept, protected) = (plan.kept_columns(), plan.protected_columns());
             let checked = check_identifiers(&self.engine, &check, &kept, rows as usize, files, &protected, subjects).await;
             let mut findings = checked.map_err(lake_err)?;

@@ -54,11 +54,7 @@ async fn reference(lake: &Lake) -> Result<RawReference<'_>, PlanError> {
     let written = written_plans(lake, &[])?;
     let mut columns: Vec<RawSubjectColumn> = written
         .iter()
-        .filter_map(|w| {
-            let s = w.planned.subject_column.as_ref().filter(|s| s.hashed)?;
-            let raw = lake.dataset(Zone::Raw, w.planned.name()).ok()??;
-            Some(RawSubjectColumn { dataset: w.planned.name().to_string(), files: raw.files, column: s.column.clone(), category: s.category })
-        })
+        .filter_map(|w| RawSubjectColumn::of(&w.planned, || Some(lake.dataset(Zone::Raw, w.planned.name()).ok()??.files)))
         .collect();
     // A raw dataset that cannot be read leaves its subjects out; `run` would fail on it.
     let tables = loop {

@@ -64,12 +64,7 @@ fn classify_column(c: &mut Criterion) {
 /// A directory of `count` datasets, hard links to a generated lake's datasets in turn.
 fn many_datasets(root: &Path, count: usize) -> PathBuf {
     generate(root, &SampleOptions { users: 10_000, ..Default::default() }).expect("generated");
-    let sources: Vec<PathBuf> = discover(root)
-        .datasets
-        .into_iter()
-        .flatten()
-        .map(|s| s.path)
-        .collect();
+    let sources: Vec<PathBuf> = discover(root).datasets.into_iter().flatten().map(|s| s.path).collect();
     let many = root.join("many");
     for i in 0..count {
         link_tree(&sources[i % sources.len()], &many.join(format!("dataset_{i:03}")));
@@ -101,16 +96,9 @@ fn whole_scans(c: &mut Criterion) {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let many = vec![many_datasets(dir.path(), 100)];
-    let rows: usize = scan(&many, &classifier, &options)
-        .inventory
-        .datasets
-        .iter()
-        .map(|d| d.rows_sampled)
-        .sum();
+    let rows: usize = scan(&many, &classifier, &options).inventory.datasets.iter().map(|d| d.rows_sampled).sum();
     group.throughput(Throughput::Elements(rows as u64));
-    group.bench_function("100_datasets_x_10000_rows", |b| {
-        b.iter(|| scan(&many, &classifier, &options))
-    });
+    group.bench_function("100_datasets_x_10000_rows", |b| b.iter(|| scan(&many, &classifier, &options)));
     group.finish();
 }
 

@@ -12,8 +12,7 @@ use arrow::datatypes::DataType;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use piguard::category::Category;
 use piguard::transform::{
-    Generalization, PseudonymKey, Pseudonymizer, RedactStyle, TimeGrain, generalize, hash_array,
-    mask_array, redact_array,
+    Generalization, PseudonymKey, Pseudonymizer, RedactStyle, TimeGrain, generalize, hash_array, mask_array, redact_array,
 };
 
 const N: usize = 100_000;
@@ -25,10 +24,15 @@ fn kernels(c: &mut Criterion) {
     let names: ArrayRef = Arc::new(StringViewArray::from_iter_values((0..N).map(|i| ["张伟", "欧阳娜娜", "王芳"][i % 3])));
     let emails: ArrayRef = Arc::new(StringViewArray::from_iter_values((0..N).map(|i| format!("user{i}@example.com"))));
     let texts: ArrayRef = Arc::new(StringArray::from_iter_values((0..N).map(|i| {
-        if i % 4 == 0 { format!("你好，我的手机号是138{:08}，到了请打电话", i) } else { "好的，明天下午三点见，谢谢！".to_string() }
+        if i % 4 == 0 {
+            format!("你好，我的手机号是138{:08}，到了请打电话", i)
+        } else {
+            "好的，明天下午三点见，谢谢！".to_string()
+        }
     })));
     let lats: ArrayRef = Arc::new(Float64Array::from_iter_values((0..N).map(|i| 39.9 + (i % 1000) as f64 / 1e5)));
-    let times: ArrayRef = Arc::new(TimestampMicrosecondArray::from_iter_values((0..N).map(|i| 1_767_225_600_000_000 + i as i64 * 1_000_000)));
+    let times: ArrayRef =
+        Arc::new(TimestampMicrosecondArray::from_iter_values((0..N).map(|i| 1_767_225_600_000_000 + i as i64 * 1_000_000)));
     let key = PseudonymKey::from_bytes(vec![7; 32], "bench").expect("32 bytes");
     let p = Pseudonymizer::new(&key, "phone");
 

@@ -26,8 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async {
         let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads));
         let df = ctx.read_parquet(input.as_str(), ParquetReadOptions::default()).await?;
-        df.write_parquet(output, DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
-            .await?;
+        df.write_parquet(output, DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet)).await?;
         Ok::<_, datafusion::error::DataFusionError>(())
     })?;
     Ok(())

@@ -12,7 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [_, root, port, access, secret] = args.as_slice() else {
         return Err("usage: s3_server ROOT PORT ACCESS_KEY SECRET_KEY".into());
     };
-    let mut service = s3s::service::S3ServiceBuilder::new(s3s_fs::FileSystem::new(PathBuf::from(root)).map_err(|e| format!("{root}: {e:?}"))?);
+    let mut service =
+        s3s::service::S3ServiceBuilder::new(s3s_fs::FileSystem::new(PathBuf::from(root)).map_err(|e| format!("{root}: {e:?}"))?);
     service.set_auth(s3s::auth::SimpleAuth::from_single(access.as_str(), secret.as_str()));
     let service = service.build();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

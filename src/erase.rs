@@ -29,7 +29,9 @@ use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableError, TableOperatio
 use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LakeLock, LockError, TMP_PREFIX, Zone, files};
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError, LeftFile};
 use crate::plan::retention::DatingError;
-use crate::plan::{PlanError, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, subject_domains, written_policies};
+use crate::plan::{
+    PlanError, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, subject_domains, written_policies,
+};
 use crate::sealed::AuditKey;
 use crate::transform::PseudonymKey;
 use crate::transform::udf::HashUdf;
@@ -225,7 +227,15 @@ impl<'a> Eraser<'a> {
     /// table's files holding them are rewritten to new files that one commit puts in place of
     /// the old, and the table is then vacuumed, since older versions hold the subject too;
     /// other files are rewritten in place. What cannot be read is left, with why.
-    async fn erase_in(&self, outcome: &mut ErasureOutcome, request: &ErasureRecord, found: &Subject<'_>, zone: Zone, scope: &Scope<'_>, id: Option<&str>) -> Result<(), RetentionError> {
+    async fn erase_in(
+        &self,
+        outcome: &mut ErasureOutcome,
+        request: &ErasureRecord,
+        found: &Subject<'_>,
+        zone: Zone,
+        scope: &Scope<'_>,
+        id: Option<&str>,
+    ) -> Result<(), RetentionError> {
         let p = found.planned;
         let dir = self.lake.dataset_dir(zone, p.name());
         let table = match LakeTable::open_at(dir.clone(), AsOf::Latest).await {
@@ -380,7 +390,8 @@ impl<'a> Eraser<'a> {
     }
 
     async fn count(&self, file: &DataFile, matches: Expr) -> Result<u64, RetentionError> {
-        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
+        let failed =
+            |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
         let df = self.ctx.read_parquet(file.path.display().to_string(), ParquetReadOptions::default()).await.map_err(failed)?;
         Ok(df.filter(matches).map_err(failed)?.count().await.map_err(failed)? as u64)
     }
@@ -404,7 +415,8 @@ impl<'a> Eraser<'a> {
 
     /// Writes the rows of `file` where `keep` holds to `target`, and says how many.
     async fn write_kept(&self, file: &DataFile, keep: Expr, target: &Path, options: TableParquetOptions) -> Result<u64, RetentionError> {
-        let failed = |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
+        let failed =
+            |e: datafusion::error::DataFusionError| RetentionError::File { path: file.path.clone(), message: lake::read::scrubbed(&e) };
         let df = self.ctx.read_parquet(file.path.display().to_string(), ParquetReadOptions::default()).await.map_err(failed)?;
         let written = df
             .filter(keep)
@@ -475,9 +487,7 @@ fn may_contain(file: &DataFile, subject: &SubjectColumn, zone: Zone, reference: 
     };
     let failed = |e: parquet::errors::ParquetError| RetentionError::File { path: file.path.clone(), message: e.to_string() };
     let handle = files::open(&file.path).map_err(io_err(&file.path))?;
-    let options = ReadOptionsBuilder::new()
-        .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
-        .build();
+    let options = ReadOptionsBuilder::new().with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build()).build();
     let reader = SerializedFileReader::new_with_options(handle, options).map_err(failed)?;
     let meta = reader.metadata();
     let Some(index) = meta.file_metadata().schema_descr().columns().iter().position(|c| c.path().string() == subject.column) else {
@@ -560,7 +570,9 @@ pub async fn erase(options: &EraseOptions, key: &PseudonymKey, audit_key: &Audit
     // The raw partitions each request may rewrite, for its `began` entry.
     let targets: BTreeMap<String, usize> = written
         .iter()
-        .map(|w| (w.planned.name().to_string(), lake.dataset(Zone::Raw, w.planned.name()).ok().flatten().map_or(0, |s| s.partitions().len())))
+        .map(|w| {
+            (w.planned.name().to_string(), lake.dataset(Zone::Raw, w.planned.name()).ok().flatten().map_or(0, |s| s.partitions().len()))
+        })
         .collect();
     let mut outcomes = Vec::new();
     for id in &options.subjects {
@@ -602,9 +614,22 @@ fn append_to_ledger(audit: &AuditLog, ledger: &ErasureLedger, record: &ErasureRe
 }
 
 /// Appends a request's new state to the ledger and the audit log.
-pub(crate) fn record(audit: &AuditLog, ledger: &ErasureLedger, request: &ErasureRecord, outcome: &ErasureOutcome, by: &str) -> Result<(), RetentionError> {
+pub(crate) fn record(
+    audit: &AuditLog,
+    ledger: &ErasureLedger,
+    request: &ErasureRecord,
+    outcome: &ErasureOutcome,
+    by: &str,
+) -> Result<(), RetentionError> {
     let rows = outcome.rows_removed_raw + outcome.rows_removed_deid;
-    let next = ErasureRecord { state: outcome.state(), recorded_at: now(), held: outcome.held.clone(), left: outcome.left.clone(), rows_removed: rows, ..request.clone() };
+    let next = ErasureRecord {
+        state: outcome.state(),
+        recorded_at: now(),
+        held: outcome.held.clone(),
+        left: outcome.left.clone(),
+        rows_removed: rows,
+        ..request.clone()
+    };
     let ledger_seal = append_to_ledger(audit, ledger, &next)?;
     audit.append(&AuditEvent::Erase {
         by: by.to_string(),

@@ -36,7 +36,10 @@ fn quote(ident: &str) -> String {
 }
 
 async fn collect(ctx: &SessionContext, sql: &str, export: &str) -> Result<Vec<RecordBatch>, ExportError> {
-    let failed = |e: datafusion::error::DataFusionError| ExportError::Failed { export: export.to_string(), message: crate::lake::read::scrubbed(&e) };
+    let failed = |e: datafusion::error::DataFusionError| ExportError::Failed {
+        export: export.to_string(),
+        message: crate::lake::read::scrubbed(&e),
+    };
     ctx.sql(sql).await.map_err(failed)?.collect().await.map_err(failed)
 }
 

@@ -80,14 +80,23 @@ pub fn check(lake: &Lake, key: &AuditKey) -> Result<Integrity, IntegrityError> {
         let path = lake.manifest_path(run_id);
         let Some(anchor) = Manifest::load(&path)?.audit else { continue };
         if !holds(entries, &anchor) {
-            let problem = format!("run {run_id}'s manifest records audit entry {} (seal {}), which the log no longer holds: entries were removed or the log rewritten", anchor.seq, short(&anchor.hash));
+            let problem = format!(
+                "run {run_id}'s manifest records audit entry {} (seal {}), which the log no longer holds: entries were removed or the log rewritten",
+                anchor.seq,
+                short(&anchor.hash)
+            );
             return Err(tampered(log.path().to_path_buf(), anchor.seq as usize, problem));
         }
         manifests_checked += 1;
     }
-    let recorded = entries.iter().filter_map(|e| e.get("ledger")).filter_map(|l| serde_json::from_value::<Seal>(l.clone()).ok()).max_by_key(|s| s.seq);
+    let recorded =
+        entries.iter().filter_map(|e| e.get("ledger")).filter_map(|l| serde_json::from_value::<Seal>(l.clone()).ok()).max_by_key(|s| s.seq);
     if let Some(seal) = recorded.filter(|s| !state.seals.contains(s)) {
-        let problem = format!("the audit log records ledger entry {} (seal {}), which the ledger no longer holds: requests were removed from it", seal.seq, short(&seal.hash));
+        let problem = format!(
+            "the audit log records ledger entry {} (seal {}), which the ledger no longer holds: requests were removed from it",
+            seal.seq,
+            short(&seal.hash)
+        );
         return Err(tampered(ledger.path().to_path_buf(), seal.seq as usize, problem));
     }
 
@@ -127,15 +136,19 @@ fn describe_began(line: usize, e: &Map<String, Value>) -> String {
         .map(|t| t.iter().map(|(d, n)| format!("{d} ({n} partition(s))")).collect())
         .unwrap_or_default();
     let targets = if targets.is_empty() { "nothing named".to_string() } else { targets.join(", ") };
-    format!("{} {} (audit entry {line}) began and recorded no outcome: it may have published or deleted part of {targets}", field("operation"), field("id"))
+    format!(
+        "{} {} (audit entry {line}) began and recorded no outcome: it may have published or deleted part of {targets}",
+        field("operation"),
+        field("id")
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use crate::audit::Operation;
     use crate::transform::PseudonymKey;
+    use std::collections::BTreeMap;
 
     #[test]
     fn a_command_that_began_and_recorded_no_outcome_is_named() {
@@ -143,7 +156,11 @@ mod tests {
         let lake = Lake::at(dir.path());
         let key = AuditKey::derived(&PseudonymKey::from_bytes(vec![9; 32], "test").unwrap());
         let log = AuditLog::open(&lake, &key);
-        let began = |id: &str| AuditEvent::Began { operation: Operation::Purge, id: id.into(), targets: BTreeMap::from([("raw/logs".to_string(), 3)]) };
+        let began = |id: &str| AuditEvent::Began {
+            operation: Operation::Purge,
+            id: id.into(),
+            targets: BTreeMap::from([("raw/logs".to_string(), 3)]),
+        };
         log.append(&began("purge-1")).unwrap();
         let closed = AuditEvent::Purge {
             purge_id: "purge-1".into(),
@@ -161,7 +178,9 @@ mod tests {
         log.append(&began("purge-2")).unwrap();
         let checked = check(&lake, &key).unwrap();
         assert_eq!(checked.unfinished.len(), 1, "{:?}", checked.unfinished);
-        assert!(checked.unfinished[0].contains("purge purge-2 (audit entry 3)") && checked.unfinished[0].contains("raw/logs (3 partition(s))"));
+        assert!(
+            checked.unfinished[0].contains("purge purge-2 (audit entry 3)") && checked.unfinished[0].contains("raw/logs (3 partition(s))")
+        );
         let other = AuditKey::derived(&PseudonymKey::from_bytes(vec![8; 32], "test").unwrap());
         assert!(matches!(check(&lake, &other), Err(IntegrityError::Tampered(_))), "another key cannot vouch for the log");
     }

@@ -14,12 +14,13 @@ use arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt64Array};
 use arrow::compute::{cast, concat};
 use arrow::datatypes::{DataType, UInt64Type};
 use datafusion::common::{Column, DataFusionError, JoinType, ScalarValue};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::functions_aggregate::expr_fn::{approx_distinct, count, min};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, binary_expr, cast as cast_expr,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility, binary_expr, cast as cast_expr,
 };
-use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +102,15 @@ pub async fn check_dataset(
     let sample = lake::sample_dataset(source, sample_rows).await?;
     let findings = sample.columns.iter().filter(|c| !skip.contains(&c.name)).filter_map(|col| {
         let (category, kind, values_checked, values_matched) = judge(classifier, &col.name, &col.data_type, &col.values)?;
-        Some(Finding { dataset: source.name.clone(), path: source.path.display().to_string(), column: col.name.clone(), category, kind, values_checked, values_matched })
+        Some(Finding {
+            dataset: source.name.clone(),
+            path: source.path.display().to_string(),
+            column: col.name.clone(),
+            category,
+            kind,
+            values_checked,
+            values_matched,
+        })
     });
     Ok(findings.collect())
 }
@@ -115,7 +124,12 @@ pub const CHECK_CHUNK_ROWS: usize = 10_000;
 /// any chunk of it is (PI after row 10,000 is found as surely as before it). The check is an
 /// aggregate ([`LeakCheck`]) run where `ctx` runs its plans: on a cluster, each executor
 /// judges the rows it reads and returns counts, never values.
-pub async fn check_all_rows(ctx: &SessionContext, source: &DatasetSource, classifier: &Arc<Classifier>, columns: &[String]) -> Result<Vec<Finding>, LakeError> {
+pub async fn check_all_rows(
+    ctx: &SessionContext,
+    source: &DatasetSource,
+    classifier: &Arc<Classifier>,
+    columns: &[String],
+) -> Result<Vec<Finding>, LakeError> {
     let file = source.files.first().ok_or_else(|| LakeError::NothingReadable { path: source.path.clone() })?;
     let failed = |e| lake::read::read_error(file, &e);
     let df = lake::read_files(ctx, &source.files).await?;
@@ -130,7 +144,9 @@ pub async fn check_all_rows(ctx: &SessionContext, source: &DatasetSource, classi
         return Ok(Vec::new());
     }
     let checks = present.iter().map(|(name, data_type)| {
-        AggregateUDF::new_from_impl(LeakCheck::new(classifier.clone(), name.clone(), data_type.clone())).call(vec![Expr::Column(Column::new_unqualified(name))]).alias(name)
+        AggregateUDF::new_from_impl(LeakCheck::new(classifier.clone(), name.clone(), data_type.clone()))
+            .call(vec![Expr::Column(Column::new_unqualified(name))])
+            .alias(name)
     });
     let batches = df.aggregate(Vec::new(), checks.collect()).map_err(failed)?.collect().await.map_err(failed)?;
     let mut findings = Vec::new();
@@ -139,7 +155,15 @@ pub async fn check_all_rows(ctx: &SessionContext, source: &DatasetSource, classi
             let Some(verdicts) = batch.column(i).as_any().downcast_ref::<StringArray>() else { continue };
             let judged = verdicts.iter().flatten().find_map(|v| serde_json::from_str::<Judgement>(v).ok());
             if let Some(j) = judged {
-                findings.push(Finding { dataset: source.name.clone(), path: source.path.display().to_string(), column: name.clone(), category: j.category, kind: j.kind.as_str(), values_checked: j.checked, values_matched: j.matched });
+                findings.push(Finding {
+                    dataset: source.name.clone(),
+                    path: source.path.display().to_string(),
+                    column: name.clone(),
+                    category: j.category,
+                    kind: j.kind.as_str(),
+                    values_checked: j.checked,
+                    values_matched: j.matched,
+                });
             }
         }
     }
@@ -275,7 +299,8 @@ impl LeakCheck {
 
 impl PartialEq for LeakCheck {
     fn eq(&self, other: &Self) -> bool {
-        (&self.column, &self.data_type, &self.classifier.rules().override_texts) == (&other.column, &other.data_type, &other.classifier.rules().override_texts)
+        (&self.column, &self.data_type, &self.classifier.rules().override_texts)
+            == (&other.column, &other.data_type, &other.classifier.rules().override_texts)
     }
 }
 impl Eq for LeakCheck {}
@@ -445,7 +470,10 @@ impl RawSubjectColumn {
 /// dataset, sampled together to at most [`REFERENCE_CAPACITY`]: first counted
 /// (approximately, in bounded memory), then listed. Plans run where `ctx` runs them. An error
 /// names the dataset that could not be read.
-pub async fn subject_fingerprints(ctx: &SessionContext, subjects: &[RawSubjectColumn]) -> Result<Vec<(String, DataFrame)>, (String, LakeError)> {
+pub async fn subject_fingerprints(
+    ctx: &SessionContext,
+    subjects: &[RawSubjectColumn],
+) -> Result<Vec<(String, DataFrame)>, (String, LakeError)> {
     let mut listed = Vec::new();
     let mut total = 0;
     for s in subjects {
@@ -501,18 +529,21 @@ pub async fn check_identifiers(
 ) -> Result<Vec<Finding>, LakeError> {
     let out = lake::read_files(ctx, &output.files).await?;
     let failed = |e: DataFusionError| lake::read::read_error(&output.files[0], &e);
-    let present: Vec<&String> = kept.iter().filter(|c| out.schema().field_with_unqualified_name(c).is_ok_and(|f| fingerprintable(f.data_type()))).collect();
+    let present: Vec<&String> =
+        kept.iter().filter(|c| out.schema().field_with_unqualified_name(c).is_ok_and(|f| fingerprintable(f.data_type()))).collect();
     if present.is_empty() {
         return Ok(Vec::new());
     }
     let own = match raw.first() {
         Some(first) => {
             let df = lake::read_files(ctx, raw).await?;
-            fingerprints(&df, protected, sample_shift(rows.saturating_mul(protected.len()))).map_err(|e| lake::read::read_error(first, &e))?
+            fingerprints(&df, protected, sample_shift(rows.saturating_mul(protected.len())))
+                .map_err(|e| lake::read::read_error(first, &e))?
         }
         None => None,
     };
-    let subjects = subjects.map(|s| s.select(vec![col(FP), cast_expr(col(CATEGORY), DataType::Utf8).alias(CATEGORY)])).transpose().map_err(failed)?;
+    let subjects =
+        subjects.map(|s| s.select(vec![col(FP), cast_expr(col(CATEGORY), DataType::Utf8).alias(CATEGORY)])).transpose().map_err(failed)?;
     let known = match (own, subjects) {
         (Some(own), Some(subjects)) => own.union(subjects).map_err(failed)?,
         (Some(one), None) | (None, Some(one)) => one,
@@ -525,7 +556,12 @@ pub async fn check_identifiers(
     let checked = checked.reduce(|all, part| all?.union(part?)).expect("a kept column").map_err(failed)?;
     let tally = distinct(known)
         .and_then(|known| known.join(checked, JoinType::Right, &[FP], &[KEY], None))
-        .and_then(|joined| joined.aggregate(vec![col(KEPT)], vec![count(lit(1)).alias("checked"), count(col(FP)).alias("matched"), min(col(CATEGORY)).alias(CATEGORY)]))
+        .and_then(|joined| {
+            joined.aggregate(
+                vec![col(KEPT)],
+                vec![count(lit(1)).alias("checked"), count(col(FP)).alias("matched"), min(col(CATEGORY)).alias(CATEGORY)],
+            )
+        })
         .map_err(failed)?;
     let tally = reference_on_the_left(tally).collect().await.map_err(failed)?;
     let mut findings = Vec::new();
@@ -536,7 +572,9 @@ pub async fn check_identifiers(
         let (columns, categories) = (columns.as_string::<i32>(), categories.as_string::<i32>());
         let (checked, matched) = (checked.as_primitive::<UInt64Type>(), matched.as_primitive::<UInt64Type>());
         for i in 0..batch.num_rows() {
-            let category = categories.is_valid(i).then(|| serde_json::from_value::<Category>(serde_json::Value::String(categories.value(i).to_string())));
+            let category = categories
+                .is_valid(i)
+                .then(|| serde_json::from_value::<Category>(serde_json::Value::String(categories.value(i).to_string())));
             let Some(category) = category.transpose().map_err(|e| failed(DataFusionError::Internal(e.to_string())))? else { continue };
             findings.push(Finding {
                 dataset: output.name.clone(),
@@ -585,7 +623,10 @@ mod tests {
         merged.merge_batch(&[states]).unwrap();
         let ScalarValue::Utf8(Some(verdict)) = merged.evaluate().unwrap() else { panic!() };
         let j: Judgement = serde_json::from_str(&verdict).unwrap();
-        assert_eq!((j.category, j.kind, j.checked, j.matched), (Category::Phone, JudgementKind::Values, CHECK_CHUNK_ROWS, CHECK_CHUNK_ROWS));
+        assert_eq!(
+            (j.category, j.kind, j.checked, j.matched),
+            (Category::Phone, JudgementKind::Values, CHECK_CHUNK_ROWS, CHECK_CHUNK_ROWS)
+        );
         // A short final stretch is judged with the chunk before it: 40 phones after 10,000
         // notes are too few to be a finding.
         let mut short = accumulator();
@@ -606,7 +647,16 @@ mod tests {
 
     #[test]
     fn fingerprints_skip_short_values_and_dates_and_ignore_case_and_decoration() {
-        let values = StringArray::from(vec![Some(" 13812345678 "), Some("tel:13812345678\0"), Some("Zhang.Wei@QQ.com"), Some("zhang.wei@qq.com"), Some("男"), None, Some("2026-05-01 12:00:00"), Some("100000123")]);
+        let values = StringArray::from(vec![
+            Some(" 13812345678 "),
+            Some("tel:13812345678\0"),
+            Some("Zhang.Wei@QQ.com"),
+            Some("zhang.wei@qq.com"),
+            Some("男"),
+            None,
+            Some("2026-05-01 12:00:00"),
+            Some("100000123"),
+        ]);
         let args = |array: ArrayRef| ScalarFunctionArgs {
             number_rows: array.len(),
             args: vec![ColumnarValue::Array(array)],
@@ -623,9 +673,15 @@ mod tests {
         assert!(fps.is_null(4) && fps.is_null(5) && fps.is_null(6), "short values and dates identify nobody");
         let ColumnarValue::Array(ints) = udf.invoke_with_args(args(Arc::new(Int64Array::from(vec![100000123])))).unwrap() else { panic!() };
         assert_eq!(ints.as_primitive::<UInt64Type>().value(0), fps.value(7), "integers are fingerprinted as text");
-        let ColumnarValue::Array(floats) = udf.invoke_with_args(args(Arc::new(arrow::array::Float64Array::from(vec![1.5e9])))).unwrap() else { panic!() };
+        let ColumnarValue::Array(floats) = udf.invoke_with_args(args(Arc::new(arrow::array::Float64Array::from(vec![1.5e9])))).unwrap()
+        else {
+            panic!()
+        };
         assert!(floats.is_null(0));
-        assert_eq!((sample_shift(REFERENCE_CAPACITY), sample_shift(REFERENCE_CAPACITY + 1), sample_shift(4 * REFERENCE_CAPACITY + 4)), (0, 1, 3));
+        assert_eq!(
+            (sample_shift(REFERENCE_CAPACITY), sample_shift(REFERENCE_CAPACITY + 1), sample_shift(4 * REFERENCE_CAPACITY + 4)),
+            (0, 1, 3)
+        );
     }
 
     #[test]
@@ -634,31 +690,47 @@ mod tests {
         let raw = csv(dir.path(), "raw", "phone,city", (0..200).map(|i| format!("1381{i:07},Hangzhou")));
         let users = csv(dir.path(), "users", "user_id", (0..50).map(|i| format!("{}", 700_000_000 + i)));
         // `note` carries 30 raw phones; `ref` carries 5 subject ids; `city` kept as it is.
-        let out = csv(dir.path(), "out", "note,ref,city,amount", (0..100).map(|i| {
-            let note = if i < 30 { format!("1381{i:07}") } else { format!("N{i:08}") };
-            format!("{note},{},Hangzhou,{i}", if i < 5 { 700_000_000 + i } else { 900_000_000 + i })
-        }));
+        let out = csv(
+            dir.path(),
+            "out",
+            "note,ref,city,amount",
+            (0..100).map(|i| {
+                let note = if i < 30 { format!("1381{i:07}") } else { format!("N{i:08}") };
+                format!("{note},{},Hangzhou,{i}", if i < 5 { 700_000_000 + i } else { 900_000_000 + i })
+            }),
+        );
         let output = DatasetSource { name: "out".into(), path: out.path.clone(), files: vec![out], partition_columns: Vec::new() };
         let kept: Vec<String> = ["note", "ref", "city", "amount", "gone"].map(String::from).to_vec();
         let protected = [("phone".to_string(), Category::Phone), ("missing".to_string(), Category::IdCard)];
-        let subject = RawSubjectColumn { dataset: "users".into(), files: vec![users], column: "user_id".into(), category: Category::AccountId };
+        let subject =
+            RawSubjectColumn { dataset: "users".into(), files: vec![users], column: "user_id".into(), category: Category::AccountId };
         let ctx = lake::context(datafusion::prelude::SessionConfig::new());
         runtime().block_on(async {
             let subjects = subject_fingerprints(&ctx, &[subject]).await.unwrap();
             assert_eq!(subjects.len(), 1);
             let subjects = subjects.into_iter().next().map(|(_, t)| t);
-            let found = check_identifiers(&ctx, &output, &kept, 100, std::slice::from_ref(&raw), &protected, subjects.clone()).await.unwrap();
-            let summary: Vec<_> = found.iter().map(|f| (f.column.as_str(), f.category, f.kind, f.values_checked, f.values_matched)).collect();
-            assert_eq!(summary, [("note", Category::Phone, "raw_identifier", 100, 30), ("ref", Category::AccountId, "raw_identifier", 100, 5)]);
+            let found =
+                check_identifiers(&ctx, &output, &kept, 100, std::slice::from_ref(&raw), &protected, subjects.clone()).await.unwrap();
+            let summary: Vec<_> =
+                found.iter().map(|f| (f.column.as_str(), f.category, f.kind, f.values_checked, f.values_matched)).collect();
+            assert_eq!(
+                summary,
+                [("note", Category::Phone, "raw_identifier", 100, 30), ("ref", Category::AccountId, "raw_identifier", 100, 5)]
+            );
             let described = found.iter().map(Finding::describe).collect::<Vec<_>>().join("; ");
             assert!(!described.contains("1381") && !described.contains("7000000"), "counts, never values: {described}");
 
             // A partition too large for the reference keeps a fraction of its fingerprints
             // (about half here): a column carrying many raw values is still found.
-            let sampled = check_identifiers(&ctx, &output, &kept, REFERENCE_CAPACITY + 1, std::slice::from_ref(&raw), &protected[..1], None).await.unwrap();
+            let sampled =
+                check_identifiers(&ctx, &output, &kept, REFERENCE_CAPACITY + 1, std::slice::from_ref(&raw), &protected[..1], None)
+                    .await
+                    .unwrap();
             assert_eq!(sampled.len(), 1, "{sampled:?}");
             assert!((5..26).contains(&sampled[0].values_matched), "{sampled:?}");
-            let none = check_identifiers(&ctx, &output, &["city".to_string()], 100, std::slice::from_ref(&raw), &protected, subjects).await.unwrap();
+            let none = check_identifiers(&ctx, &output, &["city".to_string()], 100, std::slice::from_ref(&raw), &protected, subjects)
+                .await
+                .unwrap();
             assert!(none.is_empty(), "{none:?}");
         });
     }

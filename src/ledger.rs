@@ -92,7 +92,9 @@ pub enum LedgerError {
     Tampered(#[from] VerifyError),
     #[error("erasure ledger {path}: entry {seq} is not a ledger record; nothing was done")]
     Corrupt { path: PathBuf, seq: usize },
-    #[error("erasure request {request_id} was recorded with key id {recorded}, but the key now set has id {current}: the subject cannot be found with another key; set the key it was recorded with")]
+    #[error(
+        "erasure request {request_id} was recorded with key id {recorded}, but the key now set has id {current}: the subject cannot be found with another key; set the key it was recorded with"
+    )]
     OtherKey { request_id: String, recorded: String, current: String },
 }
 
@@ -146,13 +148,13 @@ impl ErasureLedger {
         let mut state = LedgerState { torn_tail: verified.torn_tail, ..Default::default() };
         for (i, entry) in verified.entries.into_iter().enumerate() {
             let hash = entry.get("hash").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
-            let record = serde_json::from_value(serde_json::Value::Object(entry)).map_err(|_| LedgerError::Corrupt { path: self.path().to_path_buf(), seq: i + 1 })?;
+            let record = serde_json::from_value(serde_json::Value::Object(entry))
+                .map_err(|_| LedgerError::Corrupt { path: self.path().to_path_buf(), seq: i + 1 })?;
             state.records.push(record);
             state.seals.push(Seal { seq: i as u64 + 1, hash });
         }
         Ok(state)
     }
-
 }
 
 /// Of `records` (oldest first), the latest of every request that is not done, in the order
@@ -175,7 +177,11 @@ pub fn pending_subjects(open: &[ErasureRecord], key_id: &str) -> Result<BTreeMap
     let mut by_dataset: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in open {
         if r.key_id != key_id {
-            return Err(LedgerError::OtherKey { request_id: r.request_id.clone(), recorded: r.key_id.clone(), current: key_id.to_string() });
+            return Err(LedgerError::OtherKey {
+                request_id: r.request_id.clone(),
+                recorded: r.key_id.clone(),
+                current: key_id.to_string(),
+            });
         }
         for (dataset, reference) in &r.subject_refs {
             by_dataset.entry(dataset.clone()).or_default().push(reference.clone());
@@ -198,7 +204,6 @@ mod iso_date {
         NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(serde::de::Error::custom)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

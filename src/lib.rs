@@ -11,10 +11,10 @@ pub mod category;
 pub mod classify;
 pub mod transform;
 
-pub mod lake;
-pub mod sealed;
-pub mod ledger;
 pub mod audit;
+pub mod lake;
+pub mod ledger;
+pub mod sealed;
 
 pub mod inventory;
 pub mod leak;
@@ -23,11 +23,11 @@ pub mod plan;
 
 pub mod cluster;
 
-pub mod export;
-pub mod run;
-pub mod query;
-pub mod verify;
-pub mod integrity;
 pub mod erase;
+pub mod export;
+pub mod integrity;
 pub mod purge;
+pub mod query;
+pub mod run;
 pub mod sample_data;
+pub mod verify;

@@ -11,21 +11,21 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use piguard::audit::AuditLog;
-use piguard::integrity::{self, IntegrityError};
-use piguard::sealed::AuditKey;
 use piguard::category::Sensitivity;
 use piguard::classify::{Classifier, Rules};
 use piguard::cluster::Engine;
 use piguard::erase::EraseOptions;
+use piguard::integrity::{self, IntegrityError};
 use piguard::inventory::{self, ScanOptions};
+use piguard::lake::delta::AsOf;
 use piguard::lake::{Lake, Zone, files};
 use piguard::ledger::ErasureState;
 use piguard::plan::manifest::PartitionStatus;
 use piguard::purge::PurgeOptions;
-use piguard::lake::delta::AsOf;
 use piguard::query::{self as sql_query, OutputFormat, QueryRequest};
 use piguard::run::{self as pipeline_run, RunEvent, RunOptions};
 use piguard::sample_data::{self, SampleOptions};
+use piguard::sealed::AuditKey;
 use piguard::transform::{KeyError, PseudonymKey};
 use piguard::{erase as erasure, purge as retention_purge, verify};
 
@@ -334,10 +334,7 @@ struct Failure {
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure {
-            code: 2,
-            error: e.into(),
-        }
+        Failure { code: 2, error: e.into() }
     }
 }
 
@@ -402,12 +399,10 @@ fn main() -> ExitCode {
         Command::Scheduler(args) => scheduler(args),
         #[cfg(feature = "cluster")]
         Command::Executor(args) => executor(args),
-        Command::Verify { paths, lake, sample, classifiers } => {
-            classifiers.classifier().and_then(|c| {
-                let lake = lake.as_deref().map(Lake::open).transpose()?;
-                verify_outputs(&paths, lake.as_ref(), sample.rows(), &c)
-            })
-        }
+        Command::Verify { paths, lake, sample, classifiers } => classifiers.classifier().and_then(|c| {
+            let lake = lake.as_deref().map(Lake::open).transpose()?;
+            verify_outputs(&paths, lake.as_ref(), sample.rows(), &c)
+        }),
         Command::Query { sql, lake, format, zone, reason, as_of } => {
             lake.lake().and_then(|lake| query(&lake, &sql, format, zone, reason.as_deref(), as_of.unwrap_or_default()))
         }
@@ -446,14 +441,7 @@ fn error_chain(error: &anyhow::Error) -> String {
 }
 
 fn sample(dir: PathBuf, users: usize, seed: u64, end_date: NaiveDate) -> Result<(), Failure> {
-    let summary = sample_data::generate(
-        &dir,
-        &SampleOptions {
-            users,
-            seed,
-            end_date,
-        },
-    )?;
+    let summary = sample_data::generate(&dir, &SampleOptions { users, seed, end_date })?;
     for (name, rows, files) in &summary.datasets {
         eprintln!("wrote {name}: {rows} rows in {files} file(s)");
     }
@@ -472,11 +460,14 @@ fn sample_corpus(dir: PathBuf, rows: usize, seed: u64) -> Result<(), Failure> {
     Ok(())
 }
 
-fn scan(paths: Vec<PathBuf>, sample_rows: usize, format: ReportFormat, output: Option<PathBuf>, classifier: &Classifier) -> Result<(), Failure> {
-    let options = ScanOptions {
-        sample_rows,
-        ..ScanOptions::default()
-    };
+fn scan(
+    paths: Vec<PathBuf>,
+    sample_rows: usize,
+    format: ReportFormat,
+    output: Option<PathBuf>,
+    classifier: &Classifier,
+) -> Result<(), Failure> {
+    let options = ScanOptions { sample_rows, ..ScanOptions::default() };
     let result = inventory::scan(&paths, classifier, &options);
     for (root, inv) in &result.lakes {
         let path = Lake::at(root).inventory_path();
@@ -499,17 +490,17 @@ fn scan(paths: Vec<PathBuf>, sample_rows: usize, format: ReportFormat, output: O
     };
     match &output {
         Some(path) => {
-            files::write_atomic(path, report.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
+            files::write_atomic(path, report.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("report written to {}", path.display());
         }
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth a message.
             if let Err(e) = out.write_all(report.as_bytes()).and_then(|()| out.flush())
-                && e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(anyhow::Error::from(e).context("writing the report").into());
-                }
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(anyhow::Error::from(e).context("writing the report").into());
+            }
         }
     }
     let count = |s: Sensitivity| inv.pi_columns().filter(|(_, c)| c.sensitivity == s).count();
@@ -525,10 +516,7 @@ fn scan(paths: Vec<PathBuf>, sample_rows: usize, format: ReportFormat, output: O
     for f in &inv.failed {
         eprintln!("piguard: error: dataset {} could not be read: {}", f.name, f.error);
     }
-    Err(Failure {
-        code: 2,
-        error: anyhow::anyhow!("{} dataset(s) could not be read", inv.failed.len()),
-    })
+    Err(Failure { code: 2, error: anyhow::anyhow!("{} dataset(s) could not be read", inv.failed.len()) })
 }
 
 fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
@@ -537,7 +525,9 @@ fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
     let raw = options.lake.zone(Zone::Raw);
     if !files::is_dir(&raw) {
         let root = options.lake.root().display();
-        return Err(anyhow::anyhow!("{root}: not a lake (no raw/ zone); create one with `piguard sample-data {root}` or pass --lake").into());
+        return Err(
+            anyhow::anyhow!("{root}: not a lake (no raw/ zone); create one with `piguard sample-data {root}` or pass --lake").into()
+        );
     }
     let runtime = runtime()?;
     let terminal = std::io::stderr().is_terminal();
@@ -545,10 +535,7 @@ fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
     // (dataset, partitions written, unchanged, rows written), logged when the dataset is done.
     let mut current: Option<(String, usize, usize, u64)> = None;
     let log = |bar: &indicatif::ProgressBar, d: &(String, usize, usize, u64)| {
-        let line = format!(
-            "piguard run dataset={} partitions_written={} partitions_unchanged={} rows_written={}",
-            d.0, d.1, d.2, d.3
-        );
+        let line = format!("piguard run dataset={} partitions_written={} partitions_unchanged={} rows_written={}", d.0, d.1, d.2, d.3);
         if terminal { bar.println(line) } else { eprintln!("{line}") }
     };
     let mut progress = |event: RunEvent<'_>| match event {
@@ -591,10 +578,7 @@ fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            return Err(Failure {
-                code: e.exit_code(),
-                error: e.into(),
-            });
+            return Err(Failure { code: e.exit_code(), error: e.into() });
         }
     };
     if options.dry_run {
@@ -630,10 +614,7 @@ fn verify_outputs(paths: &[PathBuf], lake: Option<&Lake>, sample_rows: usize, cl
         return Err(anyhow::anyhow!("{} dataset(s) could not be read", report.failed.len()).into());
     }
     if !report.findings.is_empty() {
-        return Err(Failure {
-            code: 1,
-            error: anyhow::anyhow!("raw PI found in {} column(s)", report.findings.len()),
-        });
+        return Err(Failure { code: 1, error: anyhow::anyhow!("raw PI found in {} column(s)", report.findings.len()) });
     }
     Ok(())
 }
@@ -718,11 +699,19 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
         let rows = p.rows.map_or("?".to_string(), |r| r.to_string());
         println!(
             "{verb} {}/{}/{}: dated {}, {} days old (max_days {}), {rows} rows, {} bytes",
-            p.zone.dir(), p.dataset, p.partition, p.date, p.age_days, p.max_days, p.bytes
+            p.zone.dir(),
+            p.dataset,
+            p.partition,
+            p.date,
+            p.age_days,
+            p.max_days,
+            p.bytes
         );
     }
     for u in &report.undated {
-        eprintln!("piguard: warning: kept {u}: its partition value is not a plausible date (YYYY-MM-DD, YYYYMMDD or YYYY-MM, from 1990), so it is never purged by age");
+        eprintln!(
+            "piguard: warning: kept {u}: its partition value is not a plausible date (YYYY-MM-DD, YYYYMMDD or YYYY-MM, from 1990), so it is never purged by age"
+        );
     }
     for id in &report.erasures_due {
         println!("would carry erasure {id} further (its floor has passed or it was interrupted)");
@@ -801,7 +790,10 @@ fn audit_verify(lake: &Lake) -> Result<(), Failure> {
                 eprintln!("piguard: warning: {u}");
             }
             for t in &v.torn {
-                eprintln!("piguard: warning: {} ends in a torn entry a crash left; `piguard audit repair` (or the next audited command) sets it aside", t.display());
+                eprintln!(
+                    "piguard: warning: {} ends in a torn entry a crash left; `piguard audit repair` (or the next audited command) sets it aside",
+                    t.display()
+                );
             }
             println!(
                 "audit log intact: {} entries, head {}; {} run manifest(s) anchored in it; erasure ledger intact ({} records)",

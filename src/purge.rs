@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use crate::audit::{AuditEvent, AuditLog, Operation};
-use crate::erase::{ErasureOutcome, Eraser, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
+use crate::erase::{Eraser, ErasureOutcome, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
 use crate::integrity;
 use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableOperation, vacuum_latest, vacuum_scope};
 use crate::lake::{self, DataFile, FileFormat, Lake, Zone, files};
@@ -201,12 +201,15 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
     // Without a key (allowed only when nothing is open) or on a dry run, only report.
     let acting = eraser.as_ref();
     for request in &open {
-        let due = matches!(request.state, ErasureState::Requested | ErasureState::Incomplete) || request.held.iter().any(|h| h.until <= options.today);
+        let due = matches!(request.state, ErasureState::Requested | ErasureState::Incomplete)
+            || request.held.iter().any(|h| h.until <= options.today);
         let Some(eraser) = acting else {
             if due {
                 report.erasures_due.push(request.request_id.clone());
             }
-            report.still_held.extend(request.held.iter().filter(|h| h.until > options.today).map(|h| (request.request_id.clone(), h.clone())));
+            report
+                .still_held
+                .extend(request.held.iter().filter(|h| h.until > options.today).map(|h| (request.request_id.clone(), h.clone())));
             continue;
         };
         let outcome = if due { eraser.finish(request).await? } else { unchanged(request) };

@@ -13,9 +13,9 @@ use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, check_reason};
-use crate::sealed::{AuditKey, AuditKeyError};
 use crate::lake::delta::AsOf;
 use crate::lake::{self, Lake, Zone};
+use crate::sealed::{AuditKey, AuditKeyError};
 use crate::transform::PseudonymKey;
 
 /// How results are printed.

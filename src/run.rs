@@ -21,17 +21,17 @@ use datafusion::logical_expr::{Expr, ScalarUDF};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
-use crate::integrity::{self, IntegrityError};
 use crate::classify::Classifier;
 use crate::cluster::{ClusterError, Engine};
 use crate::export::{self, ExportError};
-use crate::lake::delta::{AsOf, TableCommit, TableFile, TableOperation, LakeTable, TableError, remove_uncommitted};
+use crate::integrity::{self, IntegrityError};
+use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableError, TableFile, TableOperation, remove_uncommitted};
 use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LakeLock, LockError, TMP_PREFIX, Zone, files};
 use crate::leak::{Finding, RawSubjectColumn, check_all_rows, check_identifiers, subject_fingerprints};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
-use crate::sealed::AuditKey;
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
 use crate::plan::{ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, deid_parquet_options, sha256_hex, subject_domains};
+use crate::sealed::AuditKey;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{PseudonymKey, RedactStyle};
 
@@ -205,7 +205,8 @@ pub async fn run(
         false => pending_subjects(&open_requests(&integrity::check(lake, audit_key)?.ledger), &key_id)?,
     };
 
-    let partitions: BTreeMap<String, usize> = plan.datasets.iter().map(|d| (d.planned.name().to_string(), d.source.partitions().len())).collect();
+    let partitions: BTreeMap<String, usize> =
+        plan.datasets.iter().map(|d| (d.planned.name().to_string(), d.source.partitions().len())).collect();
     progress(RunEvent::Planned { datasets: plan.datasets.len(), partitions: partitions.values().sum() });
     let audit = AuditLog::open(lake, audit_key);
     // Announced before anything is published, so a run that dies part-way is in the log.
@@ -235,7 +236,18 @@ pub async fn run(
         Engine::Local => 1,
         Engine::Ballista { .. } => CLUSTER_JOBS_IN_FLIGHT,
     };
-    let writer = PartitionWriter { engine, jobs_in_flight, udfs, run_id: &run_id, classifier: Arc::new(classifier.clone()), options, lock: lock.as_ref(), pending: &pending, domains: &domains, leak_gate: &leak_gate };
+    let writer = PartitionWriter {
+        engine,
+        jobs_in_flight,
+        udfs,
+        run_id: &run_id,
+        classifier: Arc::new(classifier.clone()),
+        options,
+        lock: lock.as_ref(),
+        pending: &pending,
+        domains: &domains,
+        leak_gate: &leak_gate,
+    };
     let mut records = Vec::new();
     let mut failed = None;
     for p in &plan.datasets {
@@ -306,10 +318,16 @@ pub async fn run(
             Err(cause) => {
                 // The datasets are published: the manifest and the audit log still record them.
                 let cause = RunError::from(cause);
-                manifest.failure = Some(RunFailure { dataset: format!("export {}", e.spec.name), partition: String::new(), error: cause.to_string() });
+                manifest.failure =
+                    Some(RunFailure { dataset: format!("export {}", e.spec.name), partition: String::new(), error: cause.to_string() });
                 let manifest_path = commit(lake, lock.as_ref(), &audit, &mut manifest)?;
                 let published = plan.datasets.iter().map(|d| d.planned.name().to_string()).collect();
-                return Err(RunError::Incomplete { cause: Box::new(cause), published, not_published: vec![format!("export {}", e.spec.name)], manifest: manifest_path });
+                return Err(RunError::Incomplete {
+                    cause: Box::new(cause),
+                    published,
+                    not_published: vec![format!("export {}", e.spec.name)],
+                    manifest: manifest_path,
+                });
             }
         }
     }
@@ -361,7 +379,8 @@ impl LeakGateFiles {
         let mut written = Vec::new();
         for (dataset, table) in tables {
             let path = self.dir.join(format!("{dataset}.parquet"));
-            let wrote = table.write_parquet(&path.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), None).await;
+            let wrote =
+                table.write_parquet(&path.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), None).await;
             wrote.map_err(|e| failed(dataset, lake::read::scrubbed(&e)))?;
             written.push(DataFile { path, format: FileFormat::Parquet });
         }
@@ -417,7 +436,11 @@ fn commit(lake: &Lake, lock: Option<&LakeLock>, audit: &AuditLog, manifest: &mut
         datasets: manifest.datasets.len(),
         partitions_written: count(PartitionStatus::Written),
         partitions_unchanged: count(PartitionStatus::Unchanged),
-        exports: manifest.exports.iter().map(|e| format!("{} ({} rows, {} suppressed)", e.export, e.rows_published, e.rows_suppressed)).collect(),
+        exports: manifest
+            .exports
+            .iter()
+            .map(|e| format!("{} ({} rows, {} suppressed)", e.export, e.rows_published, e.rows_suppressed))
+            .collect(),
         rows_written: manifest.datasets.iter().map(|d| d.rows_written).sum(),
         failed: manifest.failure.as_ref().map(|f| f.dataset.clone()),
     };
@@ -495,7 +518,12 @@ impl PartitionWriter<'_> {
     /// Writes the partitions of `p` whose inputs or plan changed (none on a dry run) and
     /// commits them to the dataset's table as one version, recording each in `record`. On
     /// failure, names the partition at fault; nothing of the dataset is then published.
-    async fn dataset(&self, p: &DatasetRun, record: &mut DatasetRecord, progress: &mut dyn FnMut(RunEvent<'_>)) -> Result<(), (String, RunError)> {
+    async fn dataset(
+        &self,
+        p: &DatasetRun,
+        record: &mut DatasetRecord,
+        progress: &mut dyn FnMut(RunEvent<'_>),
+    ) -> Result<(), (String, RunError)> {
         let name = p.planned.name();
         let lake = &self.options.lake;
         let table = LakeTable::open(lake, name, AsOf::Latest).await.map_err(|e| (String::new(), e.into()))?;
@@ -563,7 +591,13 @@ impl PartitionWriter<'_> {
 
     /// Writes `partition` of `p` unless its inputs and plan are unchanged (or the run is
     /// dry), and says what it did; the new file is to replace `existing` in the table.
-    async fn partition(&self, p: &DatasetRun, partition: &str, files: &[DataFile], existing: &[&TableFile]) -> Result<PartitionOutcome, RunError> {
+    async fn partition(
+        &self,
+        p: &DatasetRun,
+        partition: &str,
+        files: &[DataFile],
+        existing: &[&TableFile],
+    ) -> Result<PartitionOutcome, RunError> {
         let root = self.options.lake.dataset_dir(Zone::Deid, p.planned.name());
         let out_dir = if partition.is_empty() { root.clone() } else { root.join(partition) };
         let inputs = inputs_of(files)?;
@@ -623,13 +657,17 @@ impl PartitionWriter<'_> {
                 crate::cluster::find_key_refusal(&e.to_string()).unwrap_or_else(|| lake::read::scrubbed(&e))
             ),
         };
-        let df = lake::read_files(&self.engine, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
+        let df =
+            lake::read_files(&self.engine, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
         let mut exprs = Vec::new();
         for field in df.schema().fields() {
             let Some(c) = plan.columns.iter().find(|c| &c.name == field.name()) else {
                 return Err(RunError::Dataset {
                     dataset: name.clone(),
-                    message: format!("column `{}` appears in partition {partition} but was not in the classified sample; nothing was written for it (rescan with a larger --sample-rows)", field.name()),
+                    message: format!(
+                        "column `{}` appears in partition {partition} but was not in the classified sample; nothing was written for it (rescan with a larger --sample-rows)",
+                        field.name()
+                    ),
                 });
             };
             exprs.extend(column_expr(c, &self.udfs));
@@ -653,10 +691,8 @@ impl PartitionWriter<'_> {
             .write_parquet(&output.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
             .await
             .map_err(df_err)?;
-        let rows = written
-            .first()
-            .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0)))
-            .unwrap_or(0);
+        let rows =
+            written.first().and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0))).unwrap_or(0);
 
         // The leak gate: every kept value of every row is checked against the partition's raw
         // values of the columns the plan protects and the lake's subject ids; then every row of
@@ -685,7 +721,8 @@ impl PartitionWriter<'_> {
                 Step::Generalize { generalization } => generalization.yields_only_coarse_numbers(),
                 _ => false,
             };
-            let judged: Vec<String> = plan.columns.iter().filter(|c| !cannot_hold_pi(c) && !flagged.contains(&c.name)).map(|c| c.name.clone()).collect();
+            let judged: Vec<String> =
+                plan.columns.iter().filter(|c| !cannot_hold_pi(c) && !flagged.contains(&c.name)).map(|c| c.name.clone()).collect();
             // On a cluster, executors judge the rows and return counts.
             findings.extend(check_all_rows(&self.engine, &check, &self.classifier, &judged).await.map_err(lake_err)?);
             findings

@@ -426,7 +426,8 @@ impl SealedLog {
                     let entries = entries.clone();
                     async move { entries.store.get(&entry_location(&entries, seq)).await?.bytes().await }
                 });
-                let bytes: Vec<bytes::Bytes> = futures::stream::iter(reads).buffered(16).try_collect().await.map_err(|e| io(io_error(e)))?;
+                let bytes: Vec<bytes::Bytes> =
+                    futures::stream::iter(reads).buffered(16).try_collect().await.map_err(|e| io(io_error(e)))?;
                 Ok((bytes.into_iter().map(|b| b.to_vec()).collect(), None))
             });
         }
@@ -456,14 +457,23 @@ impl SealedLog {
                 serde_json::from_slice(line).map_err(|_| bad(i + 1, "not a JSON object (edited or truncated)".into()))?;
             let hash = entry.get("hash").and_then(Value::as_str).unwrap_or_default();
             if entry.get("prev").and_then(Value::as_str) != Some(prev.as_str()) {
-                return Err(bad(i + 1, "its `prev` is not the previous entry's seal: an entry before it was removed, inserted or moved".into()));
+                return Err(bad(
+                    i + 1,
+                    "its `prev` is not the previous entry's seal: an entry before it was removed, inserted or moved".into(),
+                ));
             }
             if entry.get("seq").and_then(Value::as_u64) != Some(i as u64 + 1) {
                 return Err(bad(i + 1, format!("expected entry number {}: entries were removed, inserted or moved", i + 1)));
             }
             let kid = entry.get("kid").and_then(Value::as_str).unwrap_or_default();
             if kid != key.id() {
-                return Err(bad(i + 1, format!("sealed with key id `{kid}`, not the audit key now set (id {}): forged, or the wrong key is set (a lake whose pseudonym key is rotated needs PIGUARD_AUDIT_KEY set from its first command)", key.id())));
+                return Err(bad(
+                    i + 1,
+                    format!(
+                        "sealed with key id `{kid}`, not the audit key now set (id {}): forged, or the wrong key is set (a lake whose pseudonym key is rotated needs PIGUARD_AUDIT_KEY set from its first command)",
+                        key.id()
+                    ),
+                ));
             }
             if hash != seal(key, &entry) {
                 return Err(bad(i + 1, "its content does not match its seal: the entry was edited or forged".into()));
@@ -477,7 +487,10 @@ impl SealedLog {
         match head {
             // A kill between appending and updating the head leaves the head one entry behind.
             Some(h) if h.seq > seq => {
-                return Err(bad(lines + 1, format!("the log ends at entry {seq} but its head records entry {}: entries were removed from the end", h.seq)));
+                return Err(bad(
+                    lines + 1,
+                    format!("the log ends at entry {seq} but its head records entry {}: entries were removed from the end", h.seq),
+                ));
             }
             Some(h) if h.seq == seq && h.hash != prev => {
                 return Err(bad(lines, "the last entry is not the one the head records: it was replaced".into()));

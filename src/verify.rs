@@ -41,11 +41,19 @@ impl RawReference<'_> {
     async fn check(&self, source: &DatasetSource) -> Option<Result<Vec<Finding>, LakeError>> {
         let written = self.written.iter().find(|w| w.planned.name() == source.name)?;
         let plan = &written.planned.plan;
-        Some(async {
-            let raw = self.lake.dataset(Zone::Raw, &source.name)?.map(|r| r.files).unwrap_or_default();
-            let rows = lake::read_files(&self.ctx, &source.files).await?.count().await.map_err(|e| lake::read::read_error(&source.files[0], &e))?;
-            check_identifiers(&self.ctx, source, &plan.kept_columns(), rows, &raw, &plan.protected_columns(), self.subjects.clone()).await
-        }.await)
+        Some(
+            async {
+                let raw = self.lake.dataset(Zone::Raw, &source.name)?.map(|r| r.files).unwrap_or_default();
+                let rows = lake::read_files(&self.ctx, &source.files)
+                    .await?
+                    .count()
+                    .await
+                    .map_err(|e| lake::read::read_error(&source.files[0], &e))?;
+                check_identifiers(&self.ctx, source, &plan.kept_columns(), rows, &raw, &plan.protected_columns(), self.subjects.clone())
+                    .await
+            }
+            .await,
+        )
     }
 }
 
@@ -76,7 +84,12 @@ async fn reference(lake: &Lake) -> Result<RawReference<'_>, PlanError> {
 
 /// Checks every dataset found at `paths`, and with `lake`, cross-checks them against its
 /// raw zone.
-pub async fn verify(paths: &[PathBuf], classifier: &Classifier, sample_rows: usize, lake: Option<&Lake>) -> Result<VerifyReport, PlanError> {
+pub async fn verify(
+    paths: &[PathBuf],
+    classifier: &Classifier,
+    sample_rows: usize,
+    lake: Option<&Lake>,
+) -> Result<VerifyReport, PlanError> {
     let reference = match lake {
         Some(lake) => Some(reference(lake).await?),
         None => None,

@@ -133,10 +133,7 @@ pub fn os_user() -> String {
         return user;
     }
     let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|rest| rest.split_whitespace().next().map(str::to_string))
     });
     let Some(uid) = uid else { return "unknown".into() };
     std::fs::read_to_string("/etc/passwd")

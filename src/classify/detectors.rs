@@ -166,10 +166,7 @@ impl Detector {
     /// share with people (a product's image URL, a store's address).
     pub fn overrules_not_pi(self) -> bool {
         self.is_strong()
-            && !matches!(
-                self,
-                Detector::GeoPoint | Detector::Geohash | Detector::StreetAddress | Detector::Url | Detector::EmbeddedPi
-            )
+            && !matches!(self, Detector::GeoPoint | Detector::Geohash | Detector::StreetAddress | Detector::Url | Detector::EmbeddedPi)
     }
 
     /// Whether a column whose name points to this detector's category, but whose values
@@ -241,8 +238,8 @@ const ID_CHECK_CHARS: &[u8; 11] = b"10X98765432";
 /// Province-level prefixes of GB/T 2260 administrative codes (71/81/82/83: Taiwan, Hong
 /// Kong, Macau residence permits).
 const PROVINCE_PREFIXES: [u8; 35] = [
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51,
-    52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    83,
 ];
 
 /// The GB 11643 check character for the first 17 digits of an ID number.
@@ -250,11 +247,7 @@ pub fn id_card_check_char(first17: &[u8]) -> Option<u8> {
     if first17.len() != 17 || !first17.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let sum: u32 = first17
-        .iter()
-        .zip(ID_WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = first17.iter().zip(ID_WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     Some(ID_CHECK_CHARS[(sum % 11) as usize])
 }
 
@@ -264,9 +257,7 @@ fn has_province_prefix(digits: &[u8]) -> bool {
 }
 
 fn parse_ymd(digits: &[u8]) -> Option<NaiveDate> {
-    let num = |r: std::ops::Range<usize>| -> u32 {
-        digits[r].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
-    };
+    let num = |r: std::ops::Range<usize>| -> u32 { digits[r].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')) };
     NaiveDate::from_ymd_opt(num(0..4) as i32, num(4..6), num(6..8))
 }
 
@@ -318,11 +309,7 @@ fn luhn_sum(value: &[u8], skip: &[u8]) -> Option<(u32, usize)> {
             return None;
         }
         let d = u32::from(b - b'0');
-        sum += if count % 2 == 1 {
-            if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-        } else {
-            d
-        };
+        sum += if count % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d };
         count += 1;
     }
     Some((sum, count))
@@ -351,9 +338,7 @@ fn has_issuer_prefix(value: &str) -> bool {
 /// A card number of 16 to 19 digits (spaces or dashes between groups allowed) with an
 /// issuer prefix, passing Luhn.
 pub fn is_bank_card(value: &str) -> bool {
-    has_issuer_prefix(value)
-        && luhn_sum(value.as_bytes(), b" -")
-            .is_some_and(|(sum, n)| (16..=19).contains(&n) && sum.is_multiple_of(10))
+    has_issuer_prefix(value) && luhn_sum(value.as_bytes(), b" -").is_some_and(|(sum, n)| (16..=19).contains(&n) && sum.is_multiple_of(10))
 }
 
 /// A 15-digit IMEI (14 digits + Luhn check digit).
@@ -361,16 +346,11 @@ pub fn is_imei(value: &str) -> bool {
     value.len() == 15 && luhn_valid(value)
 }
 
-const CN_MNC: [&str; 13] = [
-    "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "11", "15", "20",
-];
+const CN_MNC: [&str; 13] = ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "11", "15", "20"];
 
 /// A 15-digit IMSI of a mainland operator: MCC 460 and a known MNC.
 pub fn is_imsi(value: &str) -> bool {
-    value.len() == 15
-        && value.bytes().all(|b| b.is_ascii_digit())
-        && value.starts_with("460")
-        && CN_MNC.contains(&&value[3..5])
+    value.len() == 15 && value.bytes().all(|b| b.is_ascii_digit()) && value.starts_with("460") && CN_MNC.contains(&&value[3..5])
 }
 
 /// A phone number reduced to its digits: separators and a `+86`/`0086` country prefix removed.
@@ -419,16 +399,12 @@ pub fn is_email(value: &str) -> bool {
     if local.is_empty() || local.len() > 64 || domain.len() > 253 {
         return false;
     }
-    let local_ok = local
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b));
+    let local_ok = local.bytes().all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b));
     let labels: Vec<&str> = domain.split('.').collect();
     let tld = labels.last().copied().unwrap_or("");
     local_ok
         && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        && labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         && tld.len() >= 2
         && tld.bytes().all(|b| b.is_ascii_alphabetic())
 }
@@ -443,33 +419,18 @@ pub fn is_mac(value: &str) -> bool {
     if sep != b':' && sep != b'-' {
         return false;
     }
-    b.iter().enumerate().all(|(i, c)| {
-        if i % 3 == 2 {
-            *c == sep
-        } else {
-            c.is_ascii_hexdigit()
-        }
-    })
+    b.iter().enumerate().all(|(i, c)| if i % 3 == 2 { *c == sep } else { c.is_ascii_hexdigit() })
 }
 
 /// Sixteen hex digits with at least one letter (all-digit strings are more likely numbers).
 pub fn is_android_id(value: &str) -> bool {
-    value.len() == 16
-        && value.bytes().all(|b| b.is_ascii_hexdigit())
-        && value.bytes().any(|b| b.is_ascii_alphabetic())
+    value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit()) && value.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 /// The 8-4-4-4-12 hex shape.
 pub fn is_uuid(value: &str) -> bool {
     let b = value.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
+    b.len() == 36 && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// An `http://` or `https://` URL with a host.
@@ -487,17 +448,12 @@ pub fn is_url(value: &str) -> bool {
 }
 
 fn decimals(value: &str) -> usize {
-    value.split_once('.').map_or(0, |(_, frac)| {
-        frac.bytes().take_while(u8::is_ascii_digit).count()
-    })
+    value.split_once('.').map_or(0, |(_, frac)| frac.bytes().take_while(u8::is_ascii_digit).count())
 }
 
 /// A number within `±limit` written with at least `min_decimals` decimals.
 pub fn is_precise_coordinate(value: &str, limit: f64, min_decimals: usize) -> bool {
-    decimals(value) >= min_decimals
-        && value
-            .parse::<f64>()
-            .is_ok_and(|x| x.is_finite() && x.abs() <= limit)
+    decimals(value) >= min_decimals && value.parse::<f64>().is_ok_and(|x| x.is_finite() && x.abs() <= limit)
 }
 
 /// Two coordinates in either order (comma, semicolon or space separated), both within range
@@ -559,8 +515,8 @@ const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高�
 
 /// Compound surnames (复姓).
 pub const COMPOUND_SURNAMES: [&str; 20] = [
-    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文",
-    "司徒", "夏侯", "令狐", "端木", "独孤", "南宫", "西门", "轩辕", "呼延",
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "令狐", "端木", "独孤", "南宫",
+    "西门", "轩辕", "呼延",
 ];
 
 fn is_han(c: char) -> bool {
@@ -569,8 +525,7 @@ fn is_han(c: char) -> bool {
 
 /// Whether a name starts with a known Chinese surname.
 pub fn has_cn_surname(name: &str) -> bool {
-    COMPOUND_SURNAMES.iter().any(|s| name.starts_with(s))
-        || name.chars().next().is_some_and(|c| SURNAMES.contains(c))
+    COMPOUND_SURNAMES.iter().any(|s| name.starts_with(s)) || name.chars().next().is_some_and(|c| SURNAMES.contains(c))
 }
 
 /// Two to four Han characters led by a known surname, or a transliterated minority name
@@ -584,23 +539,54 @@ pub fn is_cn_name(value: &str) -> bool {
 }
 
 const ADMIN_MARKERS: [&str; 9] = ["省", "市", "自治区", "自治州", "区", "县", "旗", "镇", "乡"];
-const STREET_MARKERS: [&str; 15] = [
-    "路", "街", "道", "巷", "弄", "号", "村", "小区", "栋", "幢", "单元", "室", "大厦", "花园", "苑",
-];
+const STREET_MARKERS: [&str; 15] = ["路", "街", "道", "巷", "弄", "号", "村", "小区", "栋", "幢", "单元", "室", "大厦", "花园", "苑"];
 
 /// A mainland address: at least six characters with an administrative division and a
 /// street-level marker.
 pub fn is_cn_address(value: &str) -> bool {
-    value.chars().count() >= 6
-        && ADMIN_MARKERS.iter().any(|m| value.contains(m))
-        && STREET_MARKERS.iter().any(|m| value.contains(m))
+    value.chars().count() >= 6 && ADMIN_MARKERS.iter().any(|m| value.contains(m)) && STREET_MARKERS.iter().any(|m| value.contains(m))
 }
 
 /// Street types of English addresses, lower case.
 const STREET_TYPES: [&str; 38] = [
-    "street", "st", "road", "rd", "avenue", "ave", "av", "boulevard", "blvd", "drive", "dr", "lane", "ln", "way",
-    "court", "ct", "place", "pl", "terrace", "close", "crescent", "highway", "hwy", "parkway", "pkwy", "square",
-    "sq", "circle", "cir", "trail", "row", "walk", "grove", "gardens", "mews", "hill", "park", "plaza",
+    "street",
+    "st",
+    "road",
+    "rd",
+    "avenue",
+    "ave",
+    "av",
+    "boulevard",
+    "blvd",
+    "drive",
+    "dr",
+    "lane",
+    "ln",
+    "way",
+    "court",
+    "ct",
+    "place",
+    "pl",
+    "terrace",
+    "close",
+    "crescent",
+    "highway",
+    "hwy",
+    "parkway",
+    "pkwy",
+    "square",
+    "sq",
+    "circle",
+    "cir",
+    "trail",
+    "row",
+    "walk",
+    "grove",
+    "gardens",
+    "mews",
+    "hill",
+    "park",
+    "plaza",
 ];
 
 /// A house number (`12`, `221B`, `12-14`) followed within four words by a street type that
@@ -627,7 +613,8 @@ pub fn street_address_span(text: &str) -> Option<(usize, usize)> {
     let bare: Vec<&str> = words.iter().map(|w| w.1).collect();
     (0..words.len()).find_map(|first| {
         let k = first + street_at(&bare[first..])?;
-        let unit = |w: &str| matches!(w.trim_end_matches([',', '.']).to_ascii_lowercase().as_str(), "apt" | "suite" | "ste" | "unit" | "flat");
+        let unit =
+            |w: &str| matches!(w.trim_end_matches([',', '.']).to_ascii_lowercase().as_str(), "apt" | "suite" | "ste" | "unit" | "flat");
         let last = match bare.get(k + 1..k + 3) {
             Some([u, n]) if unit(u) => k + 2,
             _ => k,
@@ -643,7 +630,8 @@ fn street_at(words: &[&str]) -> Option<usize> {
     let digits = number.bytes().take_while(u8::is_ascii_digit).count();
     let rest = &number[digits..];
     let number_ok = (1..=5).contains(&digits)
-        && (rest.is_empty() || (rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_alphabetic()))
+        && (rest.is_empty()
+            || (rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_alphabetic()))
             || rest.strip_prefix('-').is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit())));
     if !number_ok {
         return None;
@@ -655,8 +643,10 @@ fn street_at(words: &[&str]) -> Option<usize> {
         let named = words[1..k].iter().all(|w| w.chars().next().is_some_and(char::is_alphabetic));
         let unit_follows = words.get(k + 1).is_some_and(|next| {
             let next = next.trim_end_matches([',', '.']).to_ascii_lowercase();
-            matches!(next.as_str(), "apt" | "suite" | "ste" | "unit" | "flat" | "floor" | "fl" | "n" | "s" | "e" | "w" | "ne" | "nw" | "se" | "sw")
-                || next.starts_with('#')
+            matches!(
+                next.as_str(),
+                "apt" | "suite" | "ste" | "unit" | "flat" | "floor" | "fl" | "n" | "s" | "e" | "w" | "ne" | "nw" | "se" | "sw"
+            ) || next.starts_with('#')
         });
         if named && STREET_TYPES.contains(&bare.as_str()) && (ends_part || unit_follows) {
             return Some(k);
@@ -672,9 +662,7 @@ pub fn is_intl_phone(value: &str) -> bool {
     let separators = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')');
     if let Some(rest) = v.strip_prefix('+') {
         let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
-        return rest.chars().all(|c| c.is_ascii_digit() || separators(c))
-            && (8..=15).contains(&digits.len())
-            && !digits.starts_with('0');
+        return rest.chars().all(|c| c.is_ascii_digit() || separators(c)) && (8..=15).contains(&digits.len()) && !digits.starts_with('0');
     }
     let v = v.strip_prefix("1 ").or_else(|| v.strip_prefix("1-")).unwrap_or(v);
     let b = v.as_bytes();
@@ -697,9 +685,9 @@ pub fn is_url_path(value: &str) -> bool {
 /// digits like any SHA-256 digest, so only a name tells them apart.
 pub fn is_push_token(value: &str) -> bool {
     let token = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    value.split_once(":APA91b").is_some_and(|(instance, payload)| {
-        instance.len() >= 11 && payload.len() >= 20 && token(instance) && token(payload)
-    })
+    value
+        .split_once(":APA91b")
+        .is_some_and(|(instance, payload)| instance.len() >= 11 && payload.len() >= 20 && token(instance) && token(payload))
 }
 
 /// Free text (it has spaces or Chinese) that carries a mobile number, an ID number, an
@@ -767,16 +755,12 @@ pub fn is_birth_date(value: &str, today: NaiveDate) -> bool {
         digits[4..6].copy_from_slice(&d[5..7]);
         digits[6..].copy_from_slice(&d[8..10]);
     }
-    digits.iter().all(u8::is_ascii_digit)
-        && parse_ymd(&digits).is_some_and(|d| d.year() >= 1900 && d <= today)
+    digits.iter().all(u8::is_ascii_digit) && parse_ymd(&digits).is_some_and(|d| d.year() >= 1900 && d <= today)
 }
 
 /// A gender value in Chinese or English.
 pub fn is_gender(value: &str) -> bool {
-    matches!(
-        value.to_ascii_lowercase().as_str(),
-        "男" | "女" | "男性" | "女性" | "未知" | "m" | "f" | "male" | "female" | "unknown"
-    )
+    matches!(value.to_ascii_lowercase().as_str(), "男" | "女" | "男性" | "女性" | "未知" | "m" | "f" | "male" | "female" | "unknown")
 }
 
 #[cfg(test)]
@@ -833,25 +817,12 @@ mod tests {
 
     #[test]
     fn phones() {
-        for ok in [
-            "13812345678",
-            "+86 138 1234 5678",
-            "0086-13812345678",
-            "8613812345678",
-            "138-1234-5678",
-            "010-12345678",
-            "(0755) 8888 1234",
-        ] {
+        for ok in
+            ["13812345678", "+86 138 1234 5678", "0086-13812345678", "8613812345678", "138-1234-5678", "010-12345678", "(0755) 8888 1234"]
+        {
             assert!(is_cn_phone(ok), "{ok}");
         }
-        for bad in [
-            "12812345678",
-            "1381234567",
-            "138123456789",
-            "01012345678",
-            "13812345678a",
-            "",
-        ] {
+        for bad in ["12812345678", "1381234567", "138123456789", "01012345678", "13812345678a", ""] {
             assert!(!is_cn_phone(bad), "{bad}");
         }
         assert_eq!(canonical_phone("+86 138-1234-5678").unwrap(), "13812345678");

@@ -122,8 +122,7 @@ impl Tally {
 
 /// Strings that mean "no value" in exported data.
 fn is_null_token(v: &str) -> bool {
-    v.is_empty()
-        || matches!(v, "-" | "\\N" | "null" | "NULL" | "Null" | "None" | "none" | "NaN" | "nan" | "N/A" | "n/a")
+    v.is_empty() || matches!(v, "-" | "\\N" | "null" | "NULL" | "Null" | "None" | "none" | "NaN" | "nan" | "N/A" | "n/a")
 }
 
 impl Classifier {
@@ -216,9 +215,7 @@ impl Classifier {
                 t.overruling_matched += usize::from(overruling);
                 // A category far below its threshold cannot reach it; stop paying for it
                 // unless the column's name points to it (its share is reported).
-                if t.checked == ABANDON_AFTER
-                    && Some(t.rule) != name_rule
-                    && t.share() < (rule.min_share * 0.5).min(MIXED_MIN_SHARE * 0.5)
+                if t.checked == ABANDON_AFTER && Some(t.rule) != name_rule && t.share() < (rule.min_share * 0.5).min(MIXED_MIN_SHARE * 0.5)
                 {
                     t.alive = false;
                 }
@@ -243,51 +240,63 @@ impl Classifier {
                 let kw = keyword.clone().unwrap_or_default();
                 let Some(t) = tallies.iter().find(|t| t.rule == n) else {
                     if let Some(v) = value_winner(None) {
-                        return self.verdict_from_values(v, keyword, &format!(
-                            "values contradict name keyword '{kw}'"
-                        ));
+                        return self.verdict_from_values(v, keyword, &format!("values contradict name keyword '{kw}'"));
                     }
-                    return self.verdict(n, 0.8, keyword, 0, 0, Vec::new(),
-                        format!("name keyword '{kw}'; {} has no value detector", rule.id));
+                    return self.verdict(
+                        n,
+                        0.8,
+                        keyword,
+                        0,
+                        0,
+                        Vec::new(),
+                        format!("name keyword '{kw}'; {} has no value detector", rule.id),
+                    );
                 };
                 let share = t.share();
                 if t.checked == 0 {
-                    return self.verdict(n, 0.7, keyword, 0, 0, Vec::new(),
-                        format!("name keyword '{kw}'; no non-null values sampled"));
+                    return self.verdict(n, 0.7, keyword, 0, 0, Vec::new(), format!("name keyword '{kw}'; no non-null values sampled"));
                 }
                 if share >= rule.min_share {
-                    return self.verdict(n, 0.9 + 0.09 * share, keyword, t.checked, t.matched,
+                    return self.verdict(
+                        n,
+                        0.9 + 0.09 * share,
+                        keyword,
+                        t.checked,
+                        t.matched,
                         self.matched_detectors(t),
-                        format!("name keyword '{kw}' and {} of values match", percent(share)));
+                        format!("name keyword '{kw}' and {} of values match", percent(share)),
+                    );
                 }
                 if let Some(v) = value_winner(Some(n)) {
-                    return self.verdict_from_values(v, keyword, &format!(
-                        "values contradict name keyword '{kw}'"
-                    ));
+                    return self.verdict_from_values(v, keyword, &format!("values contradict name keyword '{kw}'"));
                 }
                 let all_veto = rule.detectors.iter().all(|d| d.vetoes());
                 if all_veto && t.checked >= VETO_MIN_VALUES && share < VETO_MAX_SHARE {
-                    return self.none_verdict(0.6, keyword, t.checked, format!(
-                        "name keyword '{kw}' suggests {}, but only {} of {} values match it",
-                        rule.id, percent(share), t.checked
-                    ));
+                    return self.none_verdict(
+                        0.6,
+                        keyword,
+                        t.checked,
+                        format!("name keyword '{kw}' suggests {}, but only {} of {} values match it", rule.id, percent(share), t.checked),
+                    );
                 }
                 let detectors: Vec<&str> = rule.detectors.iter().map(|d| d.name()).collect();
-                self.verdict(n, 0.6 + 0.3 * share, keyword, t.checked, t.matched,
+                self.verdict(
+                    n,
+                    0.6 + 0.3 * share,
+                    keyword,
+                    t.checked,
+                    t.matched,
                     self.matched_detectors(t),
-                    format!("name keyword '{kw}'; values do not confirm it ({} match {})",
-                        percent(share), detectors.join("/")))
+                    format!("name keyword '{kw}'; values do not confirm it ({} match {})", percent(share), detectors.join("/")),
+                )
             }
             Some(_) => {
                 if let Some(v) = winner_by(None, Tally::overruling_share, None) {
                     let kw = keyword.clone().unwrap_or_default();
-                    return self.verdict_from_values(v, keyword, &format!(
-                        "values overrule the non-PI name keyword '{kw}'"
-                    ));
+                    return self.verdict_from_values(v, keyword, &format!("values overrule the non-PI name keyword '{kw}'"));
                 }
                 let kw = keyword.clone().unwrap_or_default();
-                self.none_verdict(0.9, keyword, non_null,
-                    format!("name keyword '{kw}' marks a look-alike that is not PI"))
+                self.none_verdict(0.9, keyword, non_null, format!("name keyword '{kw}' marks a look-alike that is not PI"))
             }
             None => {
                 if let Some(v) = value_winner(None) {
@@ -301,8 +310,7 @@ impl Classifier {
                     return self.unknown_identifier(column_name, non_null, &shape);
                 }
                 let confidence = if non_null >= VETO_MIN_VALUES { 0.8 } else { 0.6 };
-                self.none_verdict(confidence, None, non_null,
-                    "no name keyword and no detector matched enough values".into())
+                self.none_verdict(confidence, None, non_null, "no name keyword and no detector matched enough values".into())
             }
         }
     }
@@ -334,10 +342,15 @@ impl Classifier {
 
     fn verdict_from_values(&self, t: &Tally, keyword: Option<String>, why: &str) -> ColumnVerdict {
         let share = t.strong_share();
-        self.verdict(t.rule, 0.5 + 0.45 * share, keyword, t.checked, t.matched,
+        self.verdict(
+            t.rule,
+            0.5 + 0.45 * share,
+            keyword,
+            t.checked,
+            t.matched,
             self.matched_detectors(t),
-            format!("{why}; {} of values pass {} validation", percent(share),
-                self.rules.categories[t.rule].id))
+            format!("{why}; {} of values pass {} validation", percent(share), self.rules.categories[t.rule].id),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -367,13 +380,7 @@ impl Classifier {
             category: Category::None,
             sensitivity: Sensitivity::None,
             confidence: round2(confidence),
-            evidence: Evidence {
-                name_keyword,
-                values_checked: checked,
-                values_matched: 0,
-                detectors: Vec::new(),
-                reason,
-            },
+            evidence: Evidence { name_keyword, values_checked: checked, values_matched: 0, detectors: Vec::new(), reason },
             suggested_action: action,
         }
     }
@@ -392,10 +399,7 @@ fn identifier_shape(values: &StringArray) -> Option<String> {
     if sample.len() < IDENTIFIER_MIN_VALUES {
         return None;
     }
-    let token = |v: &&str| {
-        (6..=64).contains(&v.len())
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
-    };
+    let token = |v: &&str| (6..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'));
     let with_digits = sample.iter().filter(|v| v.bytes().any(|b| b.is_ascii_digit())).count();
     if !sample.iter().all(token) || with_digits * 2 < sample.len() {
         return None;
@@ -413,7 +417,11 @@ fn identifier_shape(values: &StringArray) -> Option<String> {
             "{} of {} sampled values distinct, {}",
             distinct.len(),
             sample.len(),
-            if fixed_width { format!("identifier-like tokens of {min} to {max} characters") } else { "identifier-like letter-digit tokens".into() }
+            if fixed_width {
+                format!("identifier-like tokens of {min} to {max} characters")
+            } else {
+                "identifier-like letter-digit tokens".into()
+            }
         )
     })
 }

@@ -111,14 +111,9 @@ impl NameMatcher {
                 entries.push((category, keyword));
             }
         }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .expect("keyword patterns are plain strings");
-        NameMatcher {
-            automaton,
-            keywords: entries,
-        }
+        let automaton =
+            AhoCorasick::builder().match_kind(MatchKind::Standard).build(&patterns).expect("keyword patterns are plain strings");
+        NameMatcher { automaton, keywords: entries }
     }
 
     /// The best keyword in `column_name`: the one ending last (the head of a compound name
@@ -126,22 +121,10 @@ impl NameMatcher {
     /// then the first declared.
     pub fn best(&self, column_name: &str) -> Option<NameHit> {
         let hay = haystack(column_name);
-        self.automaton
-            .find_overlapping_iter(&hay)
-            .max_by_key(|m| {
-                (
-                    m.end(),
-                    m.len(),
-                    std::cmp::Reverse(m.pattern().as_usize()),
-                )
-            })
-            .map(|m| {
-                let (category, keyword) = &self.keywords[m.pattern().as_usize()];
-                NameHit {
-                    category: *category,
-                    keyword: keyword.clone(),
-                }
-            })
+        self.automaton.find_overlapping_iter(&hay).max_by_key(|m| (m.end(), m.len(), std::cmp::Reverse(m.pattern().as_usize()))).map(|m| {
+            let (category, keyword) = &self.keywords[m.pattern().as_usize()];
+            NameHit { category: *category, keyword: keyword.clone() }
+        })
     }
 
     /// The normalized form used for a keyword, for duplicate checks.

@@ -27,19 +27,11 @@ const BUILTIN: [(&str, &str); 8] = [
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("cannot read classifier rules {path}: {cause}")]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("classifier rule file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("classifier rule file {path}: category `{category}`, key `{key}`: {message}")]
-    Invalid {
-        path: String,
-        category: Category,
-        key: &'static str,
-        message: String,
-    },
+    Invalid { path: String, category: Category, key: &'static str, message: String },
 }
 
 fn default_min_share() -> f64 {
@@ -117,10 +109,7 @@ impl Rules {
     pub fn load(overrides: Option<&Path>) -> Result<Rules, RulesError> {
         let mut texts = Vec::new();
         if let Some(dir) = overrides {
-            let io = |cause| RulesError::Io {
-                path: dir.to_path_buf(),
-                cause,
-            };
+            let io = |cause| RulesError::Io { path: dir.to_path_buf(), cause };
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(io)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -134,10 +123,7 @@ impl Rules {
                 });
             }
             for path in files {
-                let text = std::fs::read_to_string(&path).map_err(|cause| RulesError::Io {
-                    path: path.clone(),
-                    cause,
-                })?;
+                let text = std::fs::read_to_string(&path).map_err(|cause| RulesError::Io { path: path.clone(), cause })?;
                 texts.push((path.display().to_string(), text));
             }
         }
@@ -177,14 +163,12 @@ impl Rules {
 
     fn put(&mut self, rule: CategoryRule, origin: String, is_override: bool) -> Result<(), RulesError> {
         match self.categories.iter().position(|r| r.id == rule.id) {
-            Some(i) if is_override && !self.origins[i].starts_with("builtin:") => {
-                Err(RulesError::Invalid {
-                    path: origin,
-                    category: rule.id,
-                    key: "id",
-                    message: format!("already defined in {}", self.origins[i]),
-                })
-            }
+            Some(i) if is_override && !self.origins[i].starts_with("builtin:") => Err(RulesError::Invalid {
+                path: origin,
+                category: rule.id,
+                key: "id",
+                message: format!("already defined in {}", self.origins[i]),
+            }),
             Some(i) if is_override => {
                 self.categories[i] = rule;
                 self.origins[i] = origin;
@@ -209,22 +193,19 @@ impl Rules {
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, rule) in self.categories.iter().enumerate() {
             for keyword in &rule.keywords {
-                let invalid = |message: String| RulesError::Invalid {
-                    path: self.origins[i].clone(),
-                    category: rule.id,
-                    key: "keywords",
-                    message,
-                };
+                let invalid =
+                    |message: String| RulesError::Invalid { path: self.origins[i].clone(), category: rule.id, key: "keywords", message };
                 let Some(normalized) = NameMatcher::normalized(keyword) else {
                     return Err(invalid(format!("keyword {keyword:?} has no letters or digits")));
                 };
                 if let Some(&j) = seen.get(&normalized)
-                    && j != i {
-                        return Err(invalid(format!(
-                            "keyword {keyword:?} is also a keyword of `{}` ({})",
-                            self.categories[j].id, self.origins[j]
-                        )));
-                    }
+                    && j != i
+                {
+                    return Err(invalid(format!(
+                        "keyword {keyword:?} is also a keyword of `{}` ({})",
+                        self.categories[j].id, self.origins[j]
+                    )));
+                }
                 seen.insert(normalized, i);
             }
         }
@@ -235,11 +216,8 @@ impl Rules {
     /// normalize to a keyword written in a category. Two compounds that give one keyword to
     /// two categories are an error naming both files.
     pub fn generated_keywords(&self) -> Result<Vec<(Category, String)>, RulesError> {
-        let written: std::collections::HashSet<String> = self
-            .categories
-            .iter()
-            .flat_map(|r| r.keywords.iter().filter_map(|k| NameMatcher::normalized(k)))
-            .collect();
+        let written: std::collections::HashSet<String> =
+            self.categories.iter().flat_map(|r| r.keywords.iter().filter_map(|k| NameMatcher::normalized(k))).collect();
         let mut seen: HashMap<String, (Category, &str)> = HashMap::new();
         let mut out = Vec::new();
         for (compound, origin) in &self.compounds {
@@ -319,10 +297,8 @@ impl Rules {
 }
 
 fn parse_file(origin: &str, text: &str) -> Result<RuleFile, RulesError> {
-    let file: RuleFile = toml::from_str(text).map_err(|e| RulesError::Parse {
-        path: origin.to_string(),
-        message: e.to_string().trim_end().to_string(),
-    })?;
+    let file: RuleFile =
+        toml::from_str(text).map_err(|e| RulesError::Parse { path: origin.to_string(), message: e.to_string().trim_end().to_string() })?;
     for rule in &file.category {
         if !(rule.min_share > 0.0 && rule.min_share <= 1.0) {
             return Err(RulesError::Invalid {

@@ -76,7 +76,8 @@ impl Functions {
     fn encode_aggregate(&self, udaf: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
         let Some(check) = udaf.inner().downcast_ref::<LeakCheck>() else { return Ok(()) };
         let (rules, column, data_type) = check.parts();
-        let definition = LeakCheckDefinition { overrides: rules.override_texts.clone(), column: column.to_string(), data_type: data_type.to_string() };
+        let definition =
+            LeakCheckDefinition { overrides: rules.override_texts.clone(), column: column.to_string(), data_type: data_type.to_string() };
         serde_json::to_writer(buf, &definition).map_err(|e| DataFusionError::Internal(format!("encoding {}: {e}", udaf.name())))
     }
 
@@ -100,7 +101,8 @@ impl Functions {
                     ScalarUDF::new_from_impl(HashUdf::refusing(key_id, refusal))
                 }
                 None => {
-                    let refusal = format!("this process holds no key (the plan names key id {key_id}): it plans pseudonyms and never makes them");
+                    let refusal =
+                        format!("this process holds no key (the plan names key id {key_id}): it plans pseudonyms and never makes them");
                     ScalarUDF::new_from_impl(HashUdf::refusing(key_id, refusal))
                 }
             },
@@ -135,7 +137,13 @@ impl LogicalExtensionCodec for LogicalCodec {
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
         self.inner.try_encode(node, buf)
     }
-    fn try_decode_table_provider(&self, buf: &[u8], table_ref: &TableReference, schema: arrow::datatypes::SchemaRef, ctx: &TaskContext) -> Result<Arc<dyn TableProvider>> {
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: arrow::datatypes::SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
         match serde_json::from_slice::<SnapshotFiles>(buf) {
             Ok(files) => Ok(Arc::new(SnapshotTable::from_plan(files, schema))),
             Err(_) => self.inner.try_decode_table_provider(buf, table_ref, schema, ctx),
@@ -143,7 +151,9 @@ impl LogicalExtensionCodec for LogicalCodec {
     }
     fn try_encode_table_provider(&self, table_ref: &TableReference, node: Arc<dyn TableProvider>, buf: &mut Vec<u8>) -> Result<()> {
         match node.downcast_ref::<SnapshotTable>() {
-            Some(table) => serde_json::to_writer(buf, table.files()).map_err(|e| DataFusionError::Internal(format!("encoding table {table_ref}: {e}"))),
+            Some(table) => {
+                serde_json::to_writer(buf, table.files()).map_err(|e| DataFusionError::Internal(format!("encoding table {table_ref}: {e}")))
+            }
             None => self.inner.try_encode_table_provider(table_ref, node, buf),
         }
     }
@@ -182,10 +192,21 @@ impl PhysicalCodec {
 }
 
 impl PhysicalExtensionCodec for PhysicalCodec {
-    fn try_decode(&self, buf: &[u8], inputs: &[Arc<dyn ExecutionPlan>], ctx: &TaskContext, proto_converter: &dyn PhysicalProtoConverterExtension) -> Result<Arc<dyn ExecutionPlan>> {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         self.inner.try_decode(buf, inputs, ctx, proto_converter)
     }
-    fn try_encode(&self, node: Arc<dyn ExecutionPlan>, buf: &mut Vec<u8>, proto_converter: &dyn PhysicalProtoConverterExtension) -> Result<()> {
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
         self.inner.try_encode(node, buf, proto_converter)
     }
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
@@ -233,7 +254,10 @@ mod tests {
             let ctx = datafusion::prelude::SessionContext::new();
             ctx.register_udf(udf.as_ref().clone());
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            runtime.block_on(async { ctx.sql("select piguard_hash('13812345678', 'phone')").await?.collect().await }).map(|_| ()).map_err(|e| e.to_string())
+            runtime
+                .block_on(async { ctx.sql("select piguard_hash('13812345678', 'phone')").await?.collect().await })
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         };
         assert_eq!(hashed(Functions::with_key(secret.clone())), Ok(()));
         let err = hashed(Functions::with_key(key(8))).unwrap_err();
@@ -244,7 +268,11 @@ mod tests {
 
     #[test]
     fn the_leak_check_travels_with_the_runs_classifier_overrides() {
-        let overrides = vec![("rules/shoe.toml".to_string(), "[[category]]\nid = \"phone\"\nlabel_zh = \"电话\"\nsensitivity = \"general\"\naction = \"mask\"\nkeywords = [\"hotline\"]\n".to_string())];
+        let overrides = vec![(
+            "rules/shoe.toml".to_string(),
+            "[[category]]\nid = \"phone\"\nlabel_zh = \"电话\"\nsensitivity = \"general\"\naction = \"mask\"\nkeywords = [\"hotline\"]\n"
+                .to_string(),
+        )];
         let rules = Rules::with_overrides(overrides.clone()).unwrap();
         let check = AggregateUDF::new_from_impl(LeakCheck::new(Arc::new(Classifier::new(rules)), "remark".into(), "Utf8".into()));
         let mut buf = Vec::new();
@@ -260,7 +288,11 @@ mod tests {
         let g = Generalization::Time { grain: TimeGrain::Month };
         let decoded = Functions::default().decode("piguard_generalize", &encoded(GeneralizeUdf::planned(g))).unwrap();
         assert_eq!(decoded.inner().downcast_ref::<GeneralizeUdf>().unwrap().planned_generalization(), Some(g));
-        let stateless = [("piguard_mask", encoded(MaskUdf::default())), ("piguard_redact", encoded(RedactUdf::default())), ("piguard_fingerprint", encoded(FingerprintUdf::default()))];
+        let stateless = [
+            ("piguard_mask", encoded(MaskUdf::default())),
+            ("piguard_redact", encoded(RedactUdf::default())),
+            ("piguard_fingerprint", encoded(FingerprintUdf::default())),
+        ];
         for (name, buf) in stateless {
             assert_eq!(Functions::default().decode(name, &buf).unwrap().name(), name);
         }

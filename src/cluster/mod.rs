@@ -34,7 +34,9 @@ pub enum ClusterError {
 
 /// Why an executor refuses a task: its key (id `held`) is not the plan's (id `planned`).
 pub fn key_refusal(held: &str, planned: &str) -> String {
-    format!("refused: this executor's key (id {held}) is not the key the plan was made with (id {planned}); give every executor the run's PIGUARD_KEY_FILE")
+    format!(
+        "refused: this executor's key (id {held}) is not the key the plan was made with (id {planned}); give every executor the run's PIGUARD_KEY_FILE"
+    )
 }
 
 /// The refusal [`key_refusal`] wrote, found in `text` (a cluster's error, which the client
@@ -72,7 +74,9 @@ impl std::str::FromStr for Engine {
         let url = url::Url::parse(s).map_err(|_| bad())?;
         match (url.scheme(), url.host_str(), url.port()) {
             ("ballista", Some(_), Some(_)) if !cfg!(feature = "cluster") => Err(ClusterError::NotBuilt(s.to_string())),
-            ("ballista", Some(host), Some(port)) if url.path().is_empty() || url.path() == "/" => Ok(Engine::Ballista { host: host.to_string(), port }),
+            ("ballista", Some(host), Some(port)) if url.path().is_empty() || url.path() == "/" => {
+                Ok(Engine::Ballista { host: host.to_string(), port })
+            }
             _ => Err(bad()),
         }
     }

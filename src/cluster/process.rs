@@ -14,9 +14,9 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::ClusterError;
+use super::codec::{Functions, LogicalCodec, PhysicalCodec};
 use crate::lake;
 use crate::transform::PseudonymKey;
-use super::codec::{Functions, LogicalCodec, PhysicalCodec};
 
 /// A session whose queries run on the cluster at `host:port`: plans are sent with piguard's
 /// codecs, and files are listed and footers read through the lake's stores.
@@ -109,4 +109,3 @@ pub async fn executor(options: ExecutorOptions, key: PseudonymKey) -> Result<(),
     };
     start_executor_process(Arc::new(config)).await.map_err(|e| ClusterError::Process(e.to_string()))
 }
-

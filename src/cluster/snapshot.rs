@@ -9,9 +9,9 @@ use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::datasource::TableType;
+use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::Expr;
@@ -98,14 +98,27 @@ impl TableProvider for SnapshotTable {
     fn table_type(&self) -> TableType {
         TableType::Base
     }
-    async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, _filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let partitioned = |c: &str| self.files.partition_columns.iter().any(|p| p == c);
         let file_fields: Vec<_> = self.schema.fields().iter().filter(|f| !partitioned(f.name())).cloned().collect();
-        let partition_fields: Vec<_> = self.files.partition_columns.iter().map(|c| self.schema.field_with_name(c).map(|f| Arc::new(f.clone()))).collect::<std::result::Result<_, _>>()?;
-        let table_schema = TableSchema::builder(Arc::new(Schema::new(file_fields))).with_table_partition_cols(partition_fields.clone()).build();
+        let partition_fields: Vec<_> = self
+            .files
+            .partition_columns
+            .iter()
+            .map(|c| self.schema.field_with_name(c).map(|f| Arc::new(f.clone())))
+            .collect::<std::result::Result<_, _>>()?;
+        let table_schema =
+            TableSchema::builder(Arc::new(Schema::new(file_fields))).with_table_partition_cols(partition_fields.clone()).build();
         let mut files = Vec::new();
         for f in &self.files.files {
-            let values = f.partition.iter().zip(&partition_fields).map(|(v, field)| ScalarValue::try_from_string(v.clone(), field.data_type()));
+            let values =
+                f.partition.iter().zip(&partition_fields).map(|(v, field)| ScalarValue::try_from_string(v.clone(), field.data_type()));
             files.push(PartitionedFile::new(f.path.clone(), f.size).with_partition_values(values.collect::<Result<_>>()?));
         }
         let groups = state.config().target_partitions().max(1);
@@ -113,7 +126,8 @@ impl TableProvider for SnapshotTable {
         let file_groups: Vec<FileGroup> = files.chunks(chunk).map(|c| FileGroup::new(c.to_vec())).collect();
         // The scan's columns are the files' then the partition columns; the table's may be in
         // another order, which the projection restores.
-        let order: Vec<usize> = table_schema.table_schema().fields().iter().map(|f| self.schema.index_of(f.name())).collect::<std::result::Result<_, _>>()?;
+        let order: Vec<usize> =
+            table_schema.table_schema().fields().iter().map(|f| self.schema.index_of(f.name())).collect::<std::result::Result<_, _>>()?;
         let wanted = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let projection = Some(wanted.iter().map(|i| order.iter().position(|o| o == i).expect("every column is scanned")).collect());
         let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(&self.files.store)?, Arc::new(ParquetSource::new(table_schema)))

@@ -74,12 +74,7 @@ pub struct FailedDataset {
 impl Inventory {
     /// Columns that hold PI, over all datasets.
     pub fn pi_columns(&self) -> impl Iterator<Item = (&DatasetInventory, &ColumnInventory)> {
-        self.datasets.iter().flat_map(|d| {
-            d.columns
-                .iter()
-                .filter(|c| c.category != Category::None)
-                .map(move |c| (d, c))
-        })
+        self.datasets.iter().flat_map(|d| d.columns.iter().filter(|c| c.category != Category::None).map(move |c| (d, c)))
     }
 }
 
@@ -103,10 +98,7 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions {
-            sample_rows: DEFAULT_SAMPLE_ROWS,
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        }
+        ScanOptions { sample_rows: DEFAULT_SAMPLE_ROWS, threads: std::thread::available_parallelism().map_or(2, |n| n.get()) }
     }
 }
 
@@ -172,20 +164,14 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
         for entry in found.datasets {
             match entry {
                 Ok(source) => jobs.push((lake_index, source)),
-                Err((name, path, error)) => failed.push((
-                    lake_index,
-                    FailedDataset {
-                        name,
-                        path: path.display().to_string(),
-                        error: error.to_string(),
-                    },
-                )),
+                Err((name, path, error)) => {
+                    failed.push((lake_index, FailedDataset { name, path: path.display().to_string(), error: error.to_string() }))
+                }
             }
         }
     }
 
-    let results: Mutex<Vec<(usize, Result<DatasetInventory, FailedDataset>)>> =
-        Mutex::new(Vec::with_capacity(jobs.len()));
+    let results: Mutex<Vec<(usize, Result<DatasetInventory, FailedDataset>)>> = Mutex::new(Vec::with_capacity(jobs.len()));
     let next = AtomicUsize::new(0);
     let threads = options.threads.clamp(1, jobs.len().max(1));
     // One runtime the workers share: each reads its datasets on it and classifies them on its
@@ -194,11 +180,13 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("a runtime starts");
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((_, source)) = jobs.get(i) else { break };
-                let r = runtime.block_on(classify_dataset(source, classifier, options.sample_rows));
-                results.lock().expect("no worker panics holding the lock").push((i, r));
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((_, source)) = jobs.get(i) else { break };
+                    let r = runtime.block_on(classify_dataset(source, classifier, options.sample_rows));
+                    results.lock().expect("no worker panics holding the lock").push((i, r));
+                }
             });
         }
     });
@@ -217,8 +205,7 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
         failed,
         skipped,
     };
-    let mut per_lake: Vec<(Vec<DatasetInventory>, Vec<FailedDataset>)> =
-        roots.iter().map(|_| (Vec::new(), Vec::new())).collect();
+    let mut per_lake: Vec<(Vec<DatasetInventory>, Vec<FailedDataset>)> = roots.iter().map(|_| (Vec::new(), Vec::new())).collect();
     let mut all_ok = Vec::new();
     let mut all_failed = Vec::new();
     for (i, r) in results {
@@ -250,8 +237,5 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
         .enumerate()
         .map(|(l, (root, (ok, bad)))| (root, new_inventory(ok, bad, skipped_of(Some(l)))))
         .collect();
-    Scan {
-        inventory: new_inventory(all_ok, all_failed, skipped_of(None)),
-        lakes,
-    }
+    Scan { inventory: new_inventory(all_ok, all_failed, skipped_of(None)), lakes }
 }

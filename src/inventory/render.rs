@@ -9,11 +9,7 @@ use crate::category::{Category, Sensitivity};
 use crate::classify::Rules;
 
 fn label(rules: &Rules, category: Category) -> &str {
-    rules
-        .categories
-        .iter()
-        .find(|r| r.id == category)
-        .map_or("", |r| r.label_zh.as_str())
+    rules.categories.iter().find(|r| r.id == category).map_or("", |r| r.label_zh.as_str())
 }
 
 /// (category → (columns, datasets)) over PI columns, most sensitive first.
@@ -26,9 +22,7 @@ fn summary(inv: &Inventory) -> Vec<(Category, Sensitivity, usize, usize)> {
             e.1.push(&d.name);
         }
     }
-    by.into_iter()
-        .map(|((s, c), (n, ds))| (c, s, n, ds.len()))
-        .collect()
+    by.into_iter().map(|((s, c), (n, ds))| (c, s, n, ds.len())).collect()
 }
 
 fn sensitivity_counts(inv: &Inventory) -> [usize; 3] {
@@ -85,7 +79,8 @@ pub fn render_markdown(inv: &Inventory, rules: &Rules) -> String {
     let undecided = needs_decision(inv);
     if !undecided.is_empty() {
         let _ = writeln!(out, "## Columns that need a decision\n");
-        let _ = writeln!(out, "Identifier-like columns no rule claims: give each `hash`, `drop`, or `keep` with a reason in the pipeline.\n");
+        let _ =
+            writeln!(out, "Identifier-like columns no rule claims: give each `hash`, `drop`, or `keep` with a reason in the pipeline.\n");
         for (d, c) in &undecided {
             let _ = writeln!(out, "- **{}.{}**: {}", d, md_cell(&c.name), md_cell(&c.evidence.reason));
         }
@@ -106,16 +101,9 @@ pub fn render_markdown(inv: &Inventory, rules: &Rules) -> String {
             d.format,
             d.files,
             d.rows_sampled,
-            if d.partition_columns.is_empty() {
-                String::new()
-            } else {
-                format!(", partitioned by {}", d.partition_columns.join(", "))
-            }
+            if d.partition_columns.is_empty() { String::new() } else { format!(", partitioned by {}", d.partition_columns.join(", ")) }
         );
-        let _ = writeln!(
-            out,
-            "| column | type | category | sensitivity | confidence | suggested action | evidence |"
-        );
+        let _ = writeln!(out, "| column | type | category | sensitivity | confidence | suggested action | evidence |");
         let _ = writeln!(out, "|---|---|---|---|---:|---|---|");
         for c in &d.columns {
             let _ = writeln!(
@@ -194,13 +182,7 @@ pub fn render_html(inv: &Inventory, rules: &Rules) -> String {
     if !inv.failed.is_empty() {
         let _ = write!(out, "<section class=\"failed\"><h2>Datasets that could not be read</h2><ul>");
         for f in &inv.failed {
-            let _ = write!(
-                out,
-                "<li><b>{}</b> (<code>{}</code>): {}</li>",
-                esc(&f.name),
-                esc(&f.path),
-                esc(&f.error)
-            );
+            let _ = write!(out, "<li><b>{}</b> (<code>{}</code>): {}</li>", esc(&f.name), esc(&f.path), esc(&f.error));
         }
         let _ = writeln!(out, "</ul></section>");
     }

@@ -311,7 +311,13 @@ fn register_log_store(url: &Url) {
 struct ConditionalPutLogStores;
 
 impl LogStoreFactory for ConditionalPutLogStores {
-    fn with_options(&self, prefixed: ObjectStoreRef, root: ObjectStoreRef, location: &Url, options: &StorageConfig) -> DeltaResult<Arc<dyn LogStore>> {
+    fn with_options(
+        &self,
+        prefixed: ObjectStoreRef,
+        root: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
         Ok(default_logstore(prefixed, root, location, options))
     }
 }
@@ -410,7 +416,9 @@ impl TableCommit {
         files::sync_file(file).map_err(io)?;
         let meta = files::meta(file).map_err(io)?;
         let modified = meta.modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let rel = file.strip_prefix(root).map_err(|_| TableError::Delta { table: root.to_path_buf(), message: format!("{} is outside the table", file.display()) })?;
+        let rel = file
+            .strip_prefix(root)
+            .map_err(|_| TableError::Delta { table: root.to_path_buf(), message: format!("{} is outside the table", file.display()) })?;
         if self.schema.is_none() {
             let reader = files::open(file).map_err(io)?;
             let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
@@ -465,7 +473,8 @@ impl TableCommit {
         let mut actions: Vec<Action> = self.removes.into_iter().map(Action::Remove).collect();
         actions.extend(self.adds.into_iter().map(Action::Add));
         let Some(table) = table else {
-            let schema = schema.ok_or_else(|| TableError::Delta { table: root.clone(), message: "a new table needs a data file".into() })?;
+            let schema =
+                schema.ok_or_else(|| TableError::Delta { table: root.clone(), message: "a new table needs a data file".into() })?;
             files::create_dir_all(&root).map_err(|cause| TableError::Io { path: root.clone(), cause })?;
             let created = CreateBuilder::new()
                 .with_location(table_url(&root)?.to_string())

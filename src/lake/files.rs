@@ -17,8 +17,8 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::store::{Object, block_on, object_of};
 use super::TMP_PREFIX;
+use super::store::{Object, block_on, object_of};
 
 /// A file's size and when it was last written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,10 +114,8 @@ pub fn list_dir(dir: &Path) -> io::Result<Vec<DirEntry>> {
             .map_err(io_error)?;
             let dirs = listed.common_prefixes.iter().map(|p| (p, true));
             let files = listed.objects.iter().map(|m| (&m.location, false));
-            let entries: Vec<DirEntry> = dirs
-                .chain(files)
-                .filter_map(|(p, is_dir)| p.filename().map(|name| DirEntry { path: dir.join(name), is_dir }))
-                .collect();
+            let entries: Vec<DirEntry> =
+                dirs.chain(files).filter_map(|(p, is_dir)| p.filename().map(|name| DirEntry { path: dir.join(name), is_dir })).collect();
             if entries.is_empty() {
                 return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: nothing is stored there", dir.display())));
             }
@@ -202,10 +200,8 @@ fn write_local(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> io::Result<
     let dir = parent_dir(path);
     std::fs::create_dir_all(dir)?;
     // Readable like the data files beside it (tempfile's default is owner-only).
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TMP_PREFIX)
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(TMP_PREFIX).permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).tempfile_in(dir)?;
     fill(tmp.as_file_mut())?;
     let tmp = tmp.into_temp_path();
     publish(&tmp, path)?;
@@ -412,9 +408,14 @@ impl LakeFile {
                 file.seek(SeekFrom::Start(start))?;
                 Source::Local(file)
             }
-            Source::Remote { object, tail, .. } => {
-                Source::Remote { object: object.clone(), pos: start, buf: Bytes::new(), buf_at: start, chunk: FIRST_CHUNK, tail: tail.clone() }
-            }
+            Source::Remote { object, tail, .. } => Source::Remote {
+                object: object.clone(),
+                pos: start,
+                buf: Bytes::new(),
+                buf_at: start,
+                chunk: FIRST_CHUNK,
+                tail: tail.clone(),
+            },
         };
         Ok(LakeFile { source, len: self.len })
     }
@@ -508,7 +509,8 @@ pub(crate) mod tests {
             assert!(is_dir(&at("raw/users")) && !is_file(&at("raw/users")));
             assert!(is_file(&at("raw/users/_SUCCESS")) && !is_dir(&at("raw/users/_SUCCESS")));
             let listed = list_dir(&at("raw/users")).unwrap();
-            let names: Vec<(String, bool)> = listed.iter().map(|e| (e.path.file_name().unwrap().to_str().unwrap().to_string(), e.is_dir)).collect();
+            let names: Vec<(String, bool)> =
+                listed.iter().map(|e| (e.path.file_name().unwrap().to_str().unwrap().to_string(), e.is_dir)).collect();
             assert_eq!(names, [("_SUCCESS".into(), false), ("dt=2026-01-01".into(), true), ("dt=2026-01-02".into(), true)], "{root:?}");
             assert_eq!(listed[1].path, at("raw/users/dt=2026-01-01"));
             assert_eq!(list_dir(&at("raw/nothing")).unwrap_err().kind(), io::ErrorKind::NotFound);
@@ -567,7 +569,11 @@ pub(crate) mod tests {
         for to in [local.path().join("raw"), memory_bucket("files-upload").join("raw")] {
             upload_dir(from.path(), &to).unwrap();
             let copied: Vec<(PathBuf, Vec<u8>)> = walk(&to).unwrap().into_iter().map(|(p, _)| (p.clone(), read(&p).unwrap())).collect();
-            assert_eq!(copied, [(to.join("logs/dt=2026-01-01/b.csv"), b"id\n2\n".to_vec()), (to.join("users/a.csv"), b"id\n1\n".to_vec())], "{to:?}");
+            assert_eq!(
+                copied,
+                [(to.join("logs/dt=2026-01-01/b.csv"), b"id\n2\n".to_vec()), (to.join("users/a.csv"), b"id\n1\n".to_vec())],
+                "{to:?}"
+            );
         }
     }
 

@@ -34,7 +34,9 @@ pub enum LockError {
         "another piguard run, purge or erase holds the lake's lock {path} (process {holder}, lease valid until {until}); try again when it has finished, or after the lease has expired if that process died"
     )]
     Leased { path: PathBuf, holder: String, until: String },
-    #[error("{path}: this process lost the lease on the lake's lock (it could not renew it before it expired, and another writer may hold it now); nothing more was published")]
+    #[error(
+        "{path}: this process lost the lease on the lake's lock (it could not renew it before it expired, and another writer may hold it now); nothing more was published"
+    )]
     Lost { path: PathBuf },
     #[error("{path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
@@ -49,7 +51,9 @@ pub struct LakeLock {
 #[derive(Debug)]
 enum Held {
     /// Held for its `flock`, which closing the file releases.
-    File { _flock: std::fs::File },
+    File {
+        _flock: std::fs::File,
+    },
     Lease(Lease),
 }
 
@@ -186,7 +190,9 @@ impl Lease {
         };
         let version = match taken.map_err(|cause| LockError::Io { path: path.to_path_buf(), cause })? {
             Taken::Held { version } => version,
-            Taken::Busy(other) => return Err(LockError::Leased { path: path.to_path_buf(), holder: other.holder.to_string(), until: other.expires() }),
+            Taken::Busy(other) => {
+                return Err(LockError::Leased { path: path.to_path_buf(), holder: other.holder.to_string(), until: other.expires() });
+            }
         };
         let lost = Arc::new(AtomicBool::new(false));
         let valid_until_ms = Arc::new(AtomicI64::new(now_ms() + ttl.as_millis() as i64));
@@ -342,7 +348,10 @@ mod tests {
             crate::lake::files::write_atomic(&path, &serde_json::to_vec(&record).unwrap()).unwrap();
         };
         stale(other_host(), now_ms() + 60_000);
-        assert!(matches!(Lease::acquire(&path, object(&path), LEASE_TTL, Holder::this_process()), Err(LockError::Leased { .. })), "a live lease elsewhere holds");
+        assert!(
+            matches!(Lease::acquire(&path, object(&path), LEASE_TTL, Holder::this_process()), Err(LockError::Leased { .. })),
+            "a live lease elsewhere holds"
+        );
         stale(other_host(), now_ms() - 1);
         let taken = Lease::acquire(&path, object(&path), LEASE_TTL, Holder::this_process()).unwrap();
         assert_eq!(lease_of(&path).token, taken.token);

@@ -58,10 +58,7 @@ impl FileFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
     #[error("{path}: {cause}")]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
     #[error("{path}: empty file")]
@@ -73,19 +70,9 @@ pub enum LakeError {
     #[error("{path}: not a readable Parquet file (truncated or corrupt?): {message}")]
     Parquet { path: PathBuf, message: String },
     #[error("{path}: line {line}: {message}")]
-    Csv {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
-    #[error(
-        "{path}: line {line}, column {column}: not valid UTF-8 (if the file is GBK-encoded, convert it: iconv -f GBK -t UTF-8)"
-    )]
-    NotUtf8 {
-        path: PathBuf,
-        line: u64,
-        column: String,
-    },
+    Csv { path: PathBuf, line: u64, message: String },
+    #[error("{path}: line {line}, column {column}: not valid UTF-8 (if the file is GBK-encoded, convert it: iconv -f GBK -t UTF-8)")]
+    NotUtf8 { path: PathBuf, line: u64, column: String },
     #[error("{path}: not readable as JSON lines or a JSON array of objects: {message}")]
     Json { path: PathBuf, message: String },
     #[error("{path}: {problem}")]
@@ -128,12 +115,8 @@ impl DatasetSource {
     pub fn partitions(&self) -> std::collections::BTreeMap<String, Vec<DataFile>> {
         let mut groups: std::collections::BTreeMap<String, Vec<DataFile>> = Default::default();
         for f in &self.files {
-            let rel = f
-                .path
-                .parent()
-                .and_then(|p| p.strip_prefix(&self.path).ok())
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let rel =
+                f.path.parent().and_then(|p| p.strip_prefix(&self.path).ok()).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
             groups.entry(rel).or_default().push(f.clone());
         }
         groups
@@ -142,10 +125,7 @@ impl DatasetSource {
     /// The format of most of its files.
     pub fn format(&self) -> FileFormat {
         let count = |f| self.files.iter().filter(|d| d.format == f).count();
-        [FileFormat::Parquet, FileFormat::Csv, FileFormat::Json]
-            .into_iter()
-            .max_by_key(|f| count(*f))
-            .unwrap_or(FileFormat::Parquet)
+        [FileFormat::Parquet, FileFormat::Csv, FileFormat::Json].into_iter().max_by_key(|f| count(*f)).unwrap_or(FileFormat::Parquet)
     }
 }
 
@@ -189,12 +169,7 @@ fn partition_key(dir: &Path) -> Option<String> {
 }
 
 /// Collects the data files of a dataset directory, descending into `key=value` directories.
-fn collect_files(
-    dir: &Path,
-    files: &mut Vec<DataFile>,
-    keys: &mut Vec<String>,
-    depth: usize,
-) -> Result<(), LakeError> {
+fn collect_files(dir: &Path, files: &mut Vec<DataFile>, keys: &mut Vec<String>, depth: usize) -> Result<(), LakeError> {
     for entry in read_dir_sorted(dir)? {
         if entry.is_dir {
             if let Some(key) = partition_key(&entry.path) {
@@ -239,16 +214,9 @@ fn listed_at(dir: &Path) -> Result<DatasetSource, LakeError> {
     let mut keys = Vec::new();
     collect_files(dir, &mut files, &mut keys, 0)?;
     if files.is_empty() {
-        return Err(LakeError::NothingReadable {
-            path: dir.to_path_buf(),
-        });
+        return Err(LakeError::NothingReadable { path: dir.to_path_buf() });
     }
-    Ok(DatasetSource {
-        name: dir_name(dir),
-        path: dir.to_path_buf(),
-        files,
-        partition_columns: keys,
-    })
+    Ok(DatasetSource { name: dir_name(dir), path: dir.to_path_buf(), files, partition_columns: keys })
 }
 
 /// Finds the datasets at `path`: a data file; a dataset directory (hive partitions, or loose
@@ -256,11 +224,8 @@ fn listed_at(dir: &Path) -> Result<DatasetSource, LakeError> {
 /// are different tables (one dataset each); or a lake, whose datasets are those of its `raw/`
 /// zone, where every loose file is a dataset. Loose files that are no table are skipped.
 pub fn discover(path: &Path) -> Discovery {
-    let failed = |e: LakeError| Discovery {
-        lake_root: None,
-        datasets: vec![Err((dataset_name(path), path.to_path_buf(), e))],
-        skipped: Vec::new(),
-    };
+    let failed =
+        |e: LakeError| Discovery { lake_root: None, datasets: vec![Err((dataset_name(path), path.to_path_buf(), e))], skipped: Vec::new() };
     // A directory is asked for first: on an object store that is one listing, while asking
     // for an object at a prefix's key can cost a server's error and its retries.
     let is_dir = files::is_dir(path);
@@ -271,22 +236,14 @@ pub fn discover(path: &Path) -> Discovery {
                 datasets: vec![Ok(DatasetSource::file(DataFile { path: path.to_path_buf(), format }))],
                 skipped: Vec::new(),
             },
-            None => failed(LakeError::Unsupported {
-                path: path.to_path_buf(),
-            }),
+            None => failed(LakeError::Unsupported { path: path.to_path_buf() }),
         };
     }
     if !is_dir {
-        return failed(LakeError::NotFound {
-            path: path.to_path_buf(),
-        });
+        return failed(LakeError::NotFound { path: path.to_path_buf() });
     }
     let raw = path.join("raw");
-    let (lake_root, parent) = if files::is_dir(&raw) {
-        (Some(path.to_path_buf()), raw)
-    } else {
-        (None, path.to_path_buf())
-    };
+    let (lake_root, parent) = if files::is_dir(&raw) { (Some(path.to_path_buf()), raw) } else { (None, path.to_path_buf()) };
     let zone_level = lake_root.is_some();
     let result = read_dir_sorted(&parent).and_then(|entries| {
         if entries.iter().any(|e| e.is_dir && partition_key(&e.path).is_some()) {
@@ -299,9 +256,7 @@ pub fn discover(path: &Path) -> Discovery {
             .filter_map(|e| FileFormat::of(&e.path).map(|format| DataFile { path: e.path.clone(), format }))
             .collect();
         if children.is_empty() && files.is_empty() {
-            return Err(LakeError::NothingReadable {
-                path: parent.clone(),
-            });
+            return Err(LakeError::NothingReadable { path: parent.clone() });
         }
         let (tables, skipped) = loose::tables(&parent, files, !zone_level && children.is_empty());
         let mut found: Vec<Result<DatasetSource, LakeError>> = children.iter().map(|c| dataset_at(c)).collect();
@@ -317,10 +272,7 @@ pub fn discover(path: &Path) -> Discovery {
                 .collect(),
             skipped,
         },
-        Err(e) => Discovery {
-            lake_root,
-            ..failed(e)
-        },
+        Err(e) => Discovery { lake_root, ..failed(e) },
     }
 }
 

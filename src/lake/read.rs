@@ -66,7 +66,9 @@ pub(crate) fn parquet_columns(path: &Path) -> Result<Vec<String>, LakeError> {
     };
     let mut seen = std::collections::HashSet::new();
     match schema.fields().iter().find(|f| !seen.insert(f.name().as_str())) {
-        Some(f) => Err(LakeError::Columns { path: path.to_path_buf(), problem: format!("column `{}` appears twice; rename one", f.name()) }),
+        Some(f) => {
+            Err(LakeError::Columns { path: path.to_path_buf(), problem: format!("column `{}` appears twice; rename one", f.name()) })
+        }
         None => Ok(schema.fields().iter().map(|f| f.name().clone()).collect()),
     }
 }
@@ -155,9 +157,11 @@ pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, LakeError> {
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            std::str::from_utf8(h)
-                .map(|n| n.trim().to_string())
-                .map_err(|_| LakeError::NotUtf8 { path: path.to_path_buf(), line: 1, column: format!("#{}", i + 1) })
+            std::str::from_utf8(h).map(|n| n.trim().to_string()).map_err(|_| LakeError::NotUtf8 {
+                path: path.to_path_buf(),
+                line: 1,
+                column: format!("#{}", i + 1),
+            })
         })
         .collect::<Result<Vec<String>, _>>()?;
     let problem = |problem: String| Err(LakeError::Columns { path: path.to_path_buf(), problem });
@@ -196,7 +200,8 @@ fn number_after(message: &str, word: &str) -> Option<u64> {
 }
 
 /// Wrappers the layers of DataFusion and Arrow put around a reader's message.
-const WRAPPERS: [&str; 7] = ["External error: ", "Execution error: ", "Arrow error: ", "Parquet error: ", "Csv error: ", "Json error: ", "Object Store error: "];
+const WRAPPERS: [&str; 7] =
+    ["External error: ", "Execution error: ", "Arrow error: ", "Parquet error: ", "Csv error: ", "Json error: ", "Object Store error: "];
 
 /// The first line of a reader's error without its wrappers and with every quoted part
 /// removed, since a reader may quote the value it could not parse.
@@ -262,7 +267,9 @@ mod tests {
     #[test]
     fn reader_errors_lose_their_wrappers_and_any_quoted_value() {
         let file = DataFile { path: "landing/x.csv".into(), format: FileFormat::Csv };
-        let e = DataFusionError::Execution("Arrow error: Parser error: Error while parsing value '13812345678' as type Int64 for column 2 at line 4".into());
+        let e = DataFusionError::Execution(
+            "Arrow error: Parser error: Error while parsing value '13812345678' as type Int64 for column 2 at line 4".into(),
+        );
         let err = read_error(&file, &e).to_string();
         assert!(err.starts_with("landing/x.csv: line 4: Parser error"), "{err}");
         assert!(!err.contains("13812345678") && err.contains("'…'"), "{err}");

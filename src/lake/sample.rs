@@ -64,17 +64,9 @@ impl Columns {
                     StringArray::from(Vec::<Option<&str>>::new())
                 } else {
                     let joined = concat(&refs).expect("chunks are all Utf8");
-                    joined
-                        .as_any()
-                        .downcast_ref::<StringArray>()
-                        .expect("chunks are all Utf8")
-                        .clone()
+                    joined.as_any().downcast_ref::<StringArray>().expect("chunks are all Utf8").clone()
                 };
-                SampledColumn {
-                    name,
-                    data_type,
-                    values,
-                }
+                SampledColumn { name, data_type, values }
             })
             .collect();
         DatasetSample { rows, columns }
@@ -131,7 +123,13 @@ pub async fn sample_dataset(dataset: &DatasetSource, max_rows: usize) -> Result<
 
 /// Reads up to `quota` rows from each of `files` (one format), `budget` in all, into
 /// `columns`; returns the rows read.
-async fn sample_files(ctx: &SessionContext, files: &[DataFile], quota: usize, budget: usize, columns: &mut Columns) -> Result<usize, LakeError> {
+async fn sample_files(
+    ctx: &SessionContext,
+    files: &[DataFile],
+    quota: usize,
+    budget: usize,
+    columns: &mut Columns,
+) -> Result<usize, LakeError> {
     let df = read_files(ctx, files).await?;
     // Every column is reported, even of files without rows (classified by name).
     for field in df.schema().fields() {
@@ -142,7 +140,8 @@ async fn sample_files(ctx: &SessionContext, files: &[DataFile], quota: usize, bu
     // Files are opened a few at a time: reading a small file is mostly waiting for the I/O
     // threads, which overlaps. Each file's share is fixed up front, so the sample does not
     // depend on which file answers first.
-    let wants: Vec<usize> = (0..plan.output_partitioning().partition_count()).map(|i| quota.min(budget.saturating_sub(i * quota))).collect();
+    let wants: Vec<usize> =
+        (0..plan.output_partitioning().partition_count()).map(|i| quota.min(budget.saturating_sub(i * quota))).collect();
     let read = |(partition, want): (usize, usize)| {
         let plan = plan.clone();
         let task = ctx.task_ctx();

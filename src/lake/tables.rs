@@ -8,9 +8,9 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::DataType;
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -76,16 +76,19 @@ async fn register_dir(ctx: &SessionContext, name: TableReference, dir: &Path) ->
         Some(url) => ListingTableUrl::parse(format!("{url}/"))?,
         None => ListingTableUrl::parse(format!("{}/*.parquet", std::fs::canonicalize(dir)?.display()))?,
     };
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(partition_cols);
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet").with_table_partition_cols(partition_cols);
     let config = ListingTableConfig::new(url).with_listing_options(options).infer_schema(&ctx.state()).await?;
     ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 
 /// Registers an opened Delta table as `name` (nothing when there was no table).
-async fn register_table(ctx: &SessionContext, name: TableReference, opened: Result<Option<LakeTable>, TableError>) -> Result<(), DataFusionError> {
+async fn register_table(
+    ctx: &SessionContext,
+    name: TableReference,
+    opened: Result<Option<LakeTable>, TableError>,
+) -> Result<(), DataFusionError> {
     let failed = |e: TableError| DataFusionError::Execution(e.to_string());
     if let Some(table) = opened.map_err(failed)? {
         ctx.register_table(name, table.provider(ctx).await.map_err(failed)?)?;

@@ -21,11 +21,21 @@ use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Step {
     /// Keyed pseudonym in `domain`, canonicalized as `category`.
-    Hash { domain: String, category: Category },
+    Hash {
+        domain: String,
+        category: Category,
+    },
     /// Mask with `spec`, or the category's preset.
-    Mask { category: Category, spec: Option<MaskSpec> },
-    Generalize { generalization: Generalization },
-    Redact { style: RedactStyle },
+    Mask {
+        category: Category,
+        spec: Option<MaskSpec>,
+    },
+    Generalize {
+        generalization: Generalization,
+    },
+    Redact {
+        style: RedactStyle,
+    },
     Drop,
     Keep,
 }
@@ -133,9 +143,7 @@ fn default_generalization(category: Category, data_type: &str) -> Option<General
         Category::IpAddress => Generalization::IpPrefix,
         Category::Address => Generalization::Region,
         Category::BrowsingHistory => Generalization::UrlPath,
-        _ if data_type.starts_with("Timestamp") || data_type.starts_with("Date") => {
-            Generalization::Time { grain: TimeGrain::Day }
-        }
+        _ if data_type.starts_with("Timestamp") || data_type.starts_with("Date") => Generalization::Time { grain: TimeGrain::Day },
         _ => return None,
     })
 }
@@ -326,7 +334,8 @@ mod tests {
             col("status", Category::None, Sensitivity::None, Action::Keep),
             col("remark", Category::Communication, Sensitivity::Sensitive, Action::Redact),
         ];
-        let problems = resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.amount = \"keep\"\ncolumns.ghost = \"drop\"\n"), &cols, &[]).unwrap_err();
+        let problems =
+            resolve(&dataset("[[dataset]]\nname = \"o\"\ncolumns.amount = \"keep\"\ncolumns.ghost = \"drop\"\n"), &cols, &[]).unwrap_err();
         let all = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
         assert!(all.contains("`phone` holds PI"), "{all}");
         assert!(all.contains("`remark` holds PI"), "{all}");
@@ -344,12 +353,15 @@ mod tests {
         )
         .unwrap();
         let steps: Vec<(&str, &Step)> = plan.columns.iter().map(|c| (c.name.as_str(), &c.step)).collect();
-        assert_eq!(steps, [
-            ("phone", &Step::Hash { domain: "phone".into(), category: Category::Phone }),
-            ("amount", &Step::Keep),
-            ("status", &Step::Keep),
-            ("remark", &Step::Redact { style: RedactStyle::Mask }),
-        ]);
+        assert_eq!(
+            steps,
+            [
+                ("phone", &Step::Hash { domain: "phone".into(), category: Category::Phone }),
+                ("amount", &Step::Keep),
+                ("status", &Step::Keep),
+                ("remark", &Step::Redact { style: RedactStyle::Mask }),
+            ]
+        );
         assert_eq!(plan.columns[1].reason.as_deref(), Some("GMV reporting"));
 
         // The old spelling of the default names a column that is not there, and says so.
@@ -359,12 +371,9 @@ mod tests {
         // A real column named `default` is configured like any other.
         let mut with_default = cols.to_vec();
         with_default.push(col("default", Category::Phone, Sensitivity::General, Action::Hash));
-        let plan = resolve(
-            &dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"drop\"\ncolumns.default = \"hash\"\n"),
-            &with_default,
-            &[],
-        )
-        .unwrap();
+        let plan =
+            resolve(&dataset("[[dataset]]\nname = \"o\"\ndefault_action = \"drop\"\ncolumns.default = \"hash\"\n"), &with_default, &[])
+                .unwrap();
         let default_col = plan.columns.iter().find(|c| c.name == "default").unwrap();
         assert!(matches!(default_col.step, Step::Hash { .. }));
         assert_eq!(plan.columns.iter().filter(|c| c.step == Step::Drop).count(), 4);
@@ -372,7 +381,10 @@ mod tests {
 
     #[test]
     fn actions_must_fit_the_column_type_when_planned() {
-        let typed = |name: &str, data_type: &str| ColumnInventory { data_type: data_type.into(), ..col(name, Category::None, Sensitivity::None, Action::Keep) };
+        let typed = |name: &str, data_type: &str| ColumnInventory {
+            data_type: data_type.into(),
+            ..col(name, Category::None, Sensitivity::None, Action::Keep)
+        };
         let cols = [
             typed("seen_at", "Timestamp(µs)"),
             typed("amount", "Float64"),
@@ -381,7 +393,9 @@ mod tests {
             typed("born", "Date32"),
         ];
         let ok = resolve(
-            &dataset("[[dataset]]\nname = \"t\"\ncolumns.seen_at = { action = \"generalize\", time = \"day\" }\ncolumns.amount = { action = \"generalize\", bucket = 100 }\ncolumns.tags = \"drop\"\ncolumns.ip = { action = \"generalize\", to = \"ip\" }\ncolumns.born = { action = \"generalize\", to = \"birth_year\" }\n"),
+            &dataset(
+                "[[dataset]]\nname = \"t\"\ncolumns.seen_at = { action = \"generalize\", time = \"day\" }\ncolumns.amount = { action = \"generalize\", bucket = 100 }\ncolumns.tags = \"drop\"\ncolumns.ip = { action = \"generalize\", to = \"ip\" }\ncolumns.born = { action = \"generalize\", to = \"birth_year\" }\n",
+            ),
             &cols,
             &[],
         );
@@ -412,7 +426,9 @@ mod tests {
         ];
         let plan = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\n"), &cols, &[]).unwrap();
         assert_eq!(plan.columns[0].step, Step::Generalize { generalization: Generalization::Grid { size: 0.01 } });
-        let err = resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\ncolumns.score = \"generalize\"\n"), &cols, &[]).unwrap_err();
+        let err =
+            resolve(&dataset("[[dataset]]\nname = \"l\"\ncolumns.lat = \"generalize\"\ncolumns.score = \"generalize\"\n"), &cols, &[])
+                .unwrap_err();
         assert_eq!(err.len(), 1, "{err:?}");
         assert!(err[0].to_string().contains("`score`") && err[0].to_string().contains("needs parameters"), "{err:?}");
     }

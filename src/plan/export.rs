@@ -63,7 +63,8 @@ impl Metric {
     /// `count_distinct_subjects`, `count`, `sum(column)` or `avg(column)`.
     pub fn parse(text: &str) -> Option<Metric> {
         let t = text.trim();
-        let arg = |f: &str| t.strip_prefix(f).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')')).map(|c| c.trim().to_string());
+        let arg =
+            |f: &str| t.strip_prefix(f).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')')).map(|c| c.trim().to_string());
         match t {
             "count_distinct_subjects" => Some(Metric::CountDistinctSubjects),
             "count" => Some(Metric::Count),
@@ -132,7 +133,9 @@ pub fn plan(spec: &ExportSpec, datasets: &[DatasetPlan]) -> Result<ExportPlan, V
     let mut metrics = Vec::new();
     for (name, text) in &spec.metrics {
         match Metric::parse(text) {
-            None => problems.push(format!("metric `{name} = \"{text}\"`: expected count_distinct_subjects, count, sum(column) or avg(column)")),
+            None => {
+                problems.push(format!("metric `{name} = \"{text}\"`: expected count_distinct_subjects, count, sum(column) or avg(column)"))
+            }
             Some(m) => {
                 if let Metric::Sum(c) | Metric::Avg(c) = &m {
                     problems.extend(check(c, &format!("metric `{name}`")));
@@ -175,11 +178,7 @@ pub fn plan(spec: &ExportSpec, datasets: &[DatasetPlan]) -> Result<ExportPlan, V
             }
         },
     };
-    if problems.is_empty() {
-        Ok(ExportPlan { spec: spec.clone(), subject, metrics, consent })
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(ExportPlan { spec: spec.clone(), subject, metrics, consent }) } else { Err(problems) }
 }
 
 #[cfg(test)]

@@ -147,7 +147,12 @@ pub fn written_datasets(lake: &Lake) -> Result<Vec<WrittenDataset>, ManifestErro
         let manifest = Manifest::load(&lake.manifest_path(&run_id))?;
         for d in manifest.datasets {
             if !found.iter().any(|w| w.planned.plan.name == d.planned.plan.name) {
-                found.push(WrittenDataset { run_id: run_id.clone(), key_id: manifest.key_id.clone(), pipeline_sha256: manifest.pipeline_sha256.clone(), planned: d.planned });
+                found.push(WrittenDataset {
+                    run_id: run_id.clone(),
+                    key_id: manifest.key_id.clone(),
+                    pipeline_sha256: manifest.pipeline_sha256.clone(),
+                    planned: d.planned,
+                });
             }
         }
     }

@@ -51,9 +51,7 @@ pub enum PlanProblem {
         "dataset {dataset}: `columns.default` names no column of the dataset: the action of unlisted columns is now `default_action = \"auto\"` (or another action) in the [[dataset]]"
     )]
     LegacyDefault { dataset: String },
-    #[error(
-        "dataset {dataset}: column `{column}`: {step} does not apply to its type {data_type}: choose an action that does, or drop it"
-    )]
+    #[error("dataset {dataset}: column `{column}`: {step} does not apply to its type {data_type}: choose an action that does, or drop it")]
     ActionDoesNotFit { dataset: String, column: String, step: String, data_type: String },
     #[error("dataset {dataset}: subject column `{column}` is not in the dataset")]
     MissingSubject { dataset: String, column: String },
@@ -67,9 +65,7 @@ pub enum PlanProblem {
         "dataset {dataset}: column `{column}` is nested or binary ({data_type}): nothing can check what it holds, so the pipeline must decide it: drop it, or keep it with a `reason`"
     )]
     UndecidedOpaque { dataset: String, column: String, data_type: String },
-    #[error(
-        "dataset {dataset}: column `{column}`: generalize needs parameters for a {category} column: grid, geohash, time, bucket or to"
-    )]
+    #[error("dataset {dataset}: column `{column}`: generalize needs parameters for a {category} column: grid, geohash, time, bucket or to")]
     GeneralizeNeedsParameters { dataset: String, column: String, category: Category },
     #[error(
         "dataset {dataset}: subject column `{column}` has action `{action}`, so an erasure could not find the person's rows in the de-identified zone: hash it or keep it"
@@ -90,9 +86,13 @@ pub enum PlanError {
     Problems(Vec<PlanProblem>),
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
-    #[error("dataset {dataset}: no run has written it yet, so there is no plan to take its subject column and retention from: run the pipeline first")]
+    #[error(
+        "dataset {dataset}: no run has written it yet, so there is no plan to take its subject column and retention from: run the pipeline first"
+    )]
     NotRun { dataset: String },
-    #[error("lake {lake}: no run has written it yet, so there are no plans to take subject columns and retention from: run the pipeline first")]
+    #[error(
+        "lake {lake}: no run has written it yet, so there are no plans to take subject columns and retention from: run the pipeline first"
+    )]
     NothingRun { lake: PathBuf },
     #[error(
         "{path} (sha256 {sha256}) is not the pipeline dataset {dataset} was last run with (run {run_id}, sha256 {recorded}): its retention would apply to data no run planned with it; run it first (`piguard run {path}`), or pass the file that run read"
@@ -123,7 +123,9 @@ impl PlannedDataset {
     pub fn subject_columns(&self, domains: &BTreeSet<String>) -> Vec<(String, SubjectColumn)> {
         let own = self.subject_column.iter().map(|s| (self.name().to_string(), s.clone()));
         let others = self.plan.columns.iter().filter_map(|c| match &c.step {
-            Step::Hash { domain, category } if domains.contains(domain) && self.subject_column.as_ref().is_none_or(|s| s.column != c.name) => {
+            Step::Hash { domain, category }
+                if domains.contains(domain) && self.subject_column.as_ref().is_none_or(|s| s.column != c.name) =>
+            {
                 let column = SubjectColumn { column: c.name.clone(), domain: domain.clone(), category: *category, hashed: true };
                 Some((format!("{}.{}", self.name(), c.name), column))
             }
@@ -165,7 +167,13 @@ impl PipelinePlan {
     /// `classifier`. Fails closed with every problem listed: a dataset missing or unreadable,
     /// PI without an action, a subject column that erasure could not find again, a retention
     /// policy below a legal floor, an export that would carry identifiers.
-    pub async fn build(lake: &Lake, spec: &PipelineSpec, classifier: &Classifier, key_id: &str, sample_rows: usize) -> Result<PipelinePlan, PlanError> {
+    pub async fn build(
+        lake: &Lake,
+        spec: &PipelineSpec,
+        classifier: &Classifier,
+        key_id: &str,
+        sample_rows: usize,
+    ) -> Result<PipelinePlan, PlanError> {
         let mut datasets = Vec::new();
         let mut problems = Vec::new();
         for d in &spec.datasets {
@@ -211,7 +219,8 @@ impl PipelinePlan {
                 }
             };
             let described: Vec<(&str, &Step, &Category)> = plan.columns.iter().map(|c| (c.name.as_str(), &c.step, &c.category)).collect();
-            let plan_hash = sha256_hex(serde_json::to_string(&(env!("CARGO_PKG_VERSION"), key_id, described)).expect("serializes").as_bytes());
+            let plan_hash =
+                sha256_hex(serde_json::to_string(&(env!("CARGO_PKG_VERSION"), key_id, described)).expect("serializes").as_bytes());
             datasets.push(DatasetRun { source, planned: PlannedDataset { plan, subject_column, retention }, plan_hash });
         }
         let mut exports = Vec::new();

@@ -5,9 +5,9 @@
 //! day) or by the newest value of a date column. Its age on `today` is `today - date` in
 //! days: it is past `max_days` when older than that, and under a floor while younger.
 
-use chrono::{Datelike, NaiveDate};
 use arrow::array::{Array, Date32Array};
 use arrow::datatypes::DataType;
+use chrono::{Datelike, NaiveDate};
 use datafusion::common::Column;
 use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{Expr, cast};
@@ -103,8 +103,12 @@ impl RetentionPolicy {
                 .find_map(|(k, d)| d.filter(|d| *d < LOG_FLOOR_DAYS).map(|d| (k, d)));
             if let Some((key, days)) = lowered {
                 let detected = match (spec.kind, url_column, shape) {
-                    (None, Some(c), _) => format!(" (detected from its URL column `{}`; declare kind = \"browsing_log\" to make it explicit)", c.name),
-                    (None, None, Some(shape)) => format!(" (detected from its shape, an access log: {shape}; declare kind = \"browsing_log\" to make it explicit)"),
+                    (None, Some(c), _) => {
+                        format!(" (detected from its URL column `{}`; declare kind = \"browsing_log\" to make it explicit)", c.name)
+                    }
+                    (None, None, Some(shape)) => {
+                        format!(" (detected from its shape, an access log: {shape}; declare kind = \"browsing_log\" to make it explicit)")
+                    }
                     _ => String::new(),
                 };
                 return Err(format!("{}{detected}", log_floor_violation(key, days)));
@@ -113,7 +117,9 @@ impl RetentionPolicy {
         let age = match &spec.age {
             Some(a) if plan.partition_columns.contains(a) => Some(AgeSource::Partition(a.clone())),
             Some(a) if plan.columns.iter().any(|c| &c.name == a && c.step == Step::Drop) => {
-                return Err(format!("age = \"{a}\" is dropped from the de-identified zone, so its partitions there could not be dated: keep or generalize it"));
+                return Err(format!(
+                    "age = \"{a}\" is dropped from the de-identified zone, so its partitions there could not be dated: keep or generalize it"
+                ));
             }
             Some(a) if plan.columns.iter().any(|c| &c.name == a) => Some(AgeSource::Column(a.clone())),
             Some(a) => return Err(format!("age = \"{a}\" is neither a partition key nor a column of the dataset")),
@@ -200,14 +206,12 @@ fn parse_partition_date(v: &str) -> Option<NaiveDate> {
 }
 
 fn parse_date_shapes(v: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(v, "%Y%m%d"))
-        .ok()
-        .or_else(|| {
-            let first = NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d").ok()?;
-            let next = if first.month() == 12 { first.with_year(first.year() + 1)?.with_month(1)? } else { first.with_month(first.month() + 1)? };
-            next.pred_opt()
-        })
+    NaiveDate::parse_from_str(v, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(v, "%Y%m%d")).ok().or_else(|| {
+        let first = NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d").ok()?;
+        let next =
+            if first.month() == 12 { first.with_year(first.year() + 1)?.with_month(1)? } else { first.with_month(first.month() + 1)? };
+        next.pred_opt()
+    })
 }
 
 /// The newest date in `column` over Parquet `files`.
@@ -264,7 +268,12 @@ mod tests {
 
     #[test]
     fn access_logs_are_browsing_logs_by_their_shape() {
-        let access = plan(&[("path", Category::None), ("client_ip", Category::IpAddress), ("status", Category::None), ("event_time", Category::None)]);
+        let access = plan(&[
+            ("path", Category::None),
+            ("client_ip", Category::IpAddress),
+            ("status", Category::None),
+            ("event_time", Category::None),
+        ]);
         let err = RetentionPolicy::resolve(&access, Some(&spec(Some(30), None, None))).unwrap_err();
         assert!(err.contains("access log: `client_ip`, `path`, `event_time`"), "{err}");
         assert!(RetentionPolicy::resolve(&access, None).unwrap().browsing_log);

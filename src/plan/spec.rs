@@ -12,19 +12,11 @@ use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read pipeline {path}: {cause}")]
-    Io {
-        path: String,
-        cause: std::io::Error,
-    },
+    Io { path: String, cause: std::io::Error },
     #[error("pipeline {path}: {message}")]
     Parse { path: String, message: String },
     #[error("pipeline {path}: dataset `{dataset}`, column `{column}`: {message}")]
-    Column {
-        path: String,
-        dataset: String,
-        column: String,
-        message: String,
-    },
+    Column { path: String, dataset: String, column: String, message: String },
 }
 
 /// A parsed pipeline.
@@ -153,13 +145,19 @@ pub struct ColumnTable {
 pub enum Chosen {
     /// Use the inventory's suggestion.
     Auto,
-    Hash { domain: Option<String> },
-    Mask { spec: Option<MaskSpec> },
+    Hash {
+        domain: Option<String>,
+    },
+    Mask {
+        spec: Option<MaskSpec>,
+    },
     /// `None`: the category's default generalization.
     Generalize(Option<Generalization>),
     Redact(RedactStyle),
     Drop,
-    Keep { reason: Option<String> },
+    Keep {
+        reason: Option<String>,
+    },
 }
 
 impl Chosen {
@@ -232,10 +230,8 @@ impl ColumnSpec {
             Action::Drop => Chosen::Drop,
             Action::Hash => Chosen::Hash { domain: t.domain.clone() },
             Action::Mask => Chosen::Mask {
-                spec: (t.keep_first.is_some() || t.keep_last.is_some()).then(|| MaskSpec {
-                    keep_first: t.keep_first.unwrap_or(0),
-                    keep_last: t.keep_last.unwrap_or(0),
-                }),
+                spec: (t.keep_first.is_some() || t.keep_last.is_some())
+                    .then(|| MaskSpec { keep_first: t.keep_first.unwrap_or(0), keep_last: t.keep_last.unwrap_or(0) }),
             },
             Action::Generalize => {
                 let positive = |what: &str, x: f64| {
@@ -274,9 +270,7 @@ impl ColumnSpec {
                 }
             }
             Action::Redact => Chosen::Redact(t.style.unwrap_or_default()),
-            Action::Keep => Chosen::Keep {
-                reason: t.reason.clone().filter(|r| !r.trim().is_empty()),
-            },
+            Action::Keep => Chosen::Keep { reason: t.reason.clone().filter(|r| !r.trim().is_empty()) },
         })
     }
 }
@@ -297,29 +291,22 @@ impl PipelineSpec {
     /// Reads and checks a pipeline file.
     pub fn load(path: &Path) -> Result<PipelineSpec, SpecError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|cause| SpecError::Io {
-            path: shown.clone(),
-            cause,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|cause| SpecError::Io { path: shown.clone(), cause })?;
         Self::parse(&shown, &text)
     }
 
     /// Parses and checks pipeline text; `origin` names it in errors.
     pub fn parse(origin: &str, text: &str) -> Result<PipelineSpec, SpecError> {
-        let spec: PipelineSpec = toml::from_str(text).map_err(|e| SpecError::Parse {
-            path: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let spec: PipelineSpec = toml::from_str(text)
+            .map_err(|e| SpecError::Parse { path: origin.to_string(), message: e.to_string().trim_end().to_string() })?;
         if spec.datasets.is_empty() {
-            return Err(SpecError::Parse {
-                path: origin.to_string(),
-                message: "no [[dataset]] to run".into(),
-            });
+            return Err(SpecError::Parse { path: origin.to_string(), message: "no [[dataset]] to run".into() });
         }
         let mut names = Vec::new();
         let named = spec.datasets.iter().map(|d| ("dataset", &d.name)).chain(spec.exports.iter().map(|e| ("export", &e.name)));
         for (what, name) in named {
-            let problem = table_name_problem(name).or_else(|| names.contains(name).then_some("used twice (datasets and exports share one namespace in queries)"));
+            let problem = table_name_problem(name)
+                .or_else(|| names.contains(name).then_some("used twice (datasets and exports share one namespace in queries)"));
             if let Some(problem) = problem {
                 return Err(SpecError::Parse { path: origin.to_string(), message: format!("{what} name `{name}` is {problem}") });
             }
@@ -342,11 +329,7 @@ impl PipelineSpec {
             }
         }
         for (dataset, r) in &spec.retention {
-            let problem = if !names.contains(dataset) {
-                Some("names no [[dataset]] of this pipeline".to_string())
-            } else {
-                r.problem()
-            };
+            let problem = if !names.contains(dataset) { Some("names no [[dataset]] of this pipeline".to_string()) } else { r.problem() };
             if let Some(message) = problem {
                 return Err(SpecError::Parse { path: origin.to_string(), message: format!("[retention.{dataset}]: {message}") });
             }
@@ -396,7 +379,9 @@ columns.status = { action = "keep", reason = "order status, not PI" }
 
     #[test]
     fn mistakes_name_the_file_dataset_and_column() {
-        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.x = { action = \"hash\", grid = 0.01 }\n").unwrap_err().to_string();
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.x = { action = \"hash\", grid = 0.01 }\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("p.toml") && err.contains("`u`") && err.contains("`x`") && err.contains("grid"), "{err}");
         let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolums.x = \"hash\"\n").unwrap_err().to_string();
         assert!(err.contains("colums"), "{err}");
@@ -405,17 +390,28 @@ columns.status = { action = "keep", reason = "order status, not PI" }
         for name in ["../etc", "a.b", "/abs", "_hidden", ""] {
             let err = PipelineSpec::parse("p.toml", &format!("[[dataset]]\nname = \"{name}\"\n")).unwrap_err().to_string();
             assert!(err.contains("not a plain name") || err.contains("empty"), "{name}: {err}");
-            let export = format!("[[dataset]]\nname = \"u\"\n[[export]]\nname = \"{name}\"\nfrom = \"u\"\ngroup_by = []\nmetrics = {{ n = \"count\" }}\n");
+            let export = format!(
+                "[[dataset]]\nname = \"u\"\n[[export]]\nname = \"{name}\"\nfrom = \"u\"\ngroup_by = []\nmetrics = {{ n = \"count\" }}\n"
+            );
             let err = PipelineSpec::parse("p.toml", &export).unwrap_err().to_string();
             assert!(err.contains(&format!("export name `{name}`")), "{name}: {err}");
         }
         let twice = "[[dataset]]\nname = \"u\"\n[[export]]\nname = \"u\"\nfrom = \"u\"\ngroup_by = []\nmetrics = { n = \"count\" }\n";
         assert!(PipelineSpec::parse("p.toml", twice).unwrap_err().to_string().contains("used twice"));
-        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.t = { action = \"generalize\", grid = 0.01, time = \"hour\" }\n").unwrap_err().to_string();
+        let err = PipelineSpec::parse(
+            "p.toml",
+            "[[dataset]]\nname = \"u\"\ncolumns.t = { action = \"generalize\", grid = 0.01, time = \"hour\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("one of"), "{err}");
-        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.l = { action = \"generalize\", grid = -1 }\n").unwrap_err().to_string();
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ncolumns.l = { action = \"generalize\", grid = -1 }\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`l`") && err.contains("positive"), "{err}");
-        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ndefault_action = { action = \"keep\", grid = 1 }\n").unwrap_err().to_string();
+        let err = PipelineSpec::parse("p.toml", "[[dataset]]\nname = \"u\"\ndefault_action = { action = \"keep\", grid = 1 }\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("default_action") && err.contains("grid"), "{err}");
     }
 }

@@ -89,5 +89,4 @@ mod tests {
         let key = PseudonymKey::from_bytes(vec![7; 32], "test").unwrap();
         assert_eq!(hashed.reference(&key, " 42 "), Pseudonymizer::new(&key, "acct").pseudonym("42"), "ids are canonicalized");
     }
-
 }

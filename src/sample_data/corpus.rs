@@ -18,8 +18,8 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CENTRES, REGIONS, Rng, SampleDataError, address, email, id_card, mobile, person_name, uuid, with_luhn, without_luhn,
-    write_parquet, write_raw_zone,
+    CENTRES, REGIONS, Rng, SampleDataError, address, email, id_card, mobile, person_name, uuid, with_luhn, without_luhn, write_parquet,
+    write_raw_zone,
 };
 use crate::category::Category;
 use crate::inventory::Inventory;
@@ -197,34 +197,79 @@ impl Gen {
 }
 
 const FIRST_EN: [&str; 24] = [
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth",
-    "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Emma", "Oliver", "Sophia",
-    "Liam", "Olivia", "Noah",
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Emma",
+    "Oliver",
+    "Sophia",
+    "Liam",
+    "Olivia",
+    "Noah",
 ];
 const LAST_EN: [&str; 20] = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Wilson", "Anderson", "Taylor", "Thomas", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
 ];
 const US_STREETS: [&str; 10] = ["Oak", "Maple", "Main", "Cedar", "Elm", "Washington", "Lake", "Hill", "Park", "Pine"];
 const US_SUFFIXES: [&str; 8] = ["St", "Street", "Ave", "Avenue", "Rd", "Blvd", "Dr", "Ln"];
-const US_CITIES: [(&str, &str); 6] = [
-    ("Springfield", "IL"), ("Austin", "TX"), ("Portland", "OR"), ("Columbus", "OH"), ("Denver", "CO"), ("Madison", "WI"),
-];
+const US_CITIES: [(&str, &str); 6] =
+    [("Springfield", "IL"), ("Austin", "TX"), ("Portland", "OR"), ("Columbus", "OH"), ("Denver", "CO"), ("Madison", "WI")];
 const UK_STREETS: [&str; 6] = ["Baker Street", "High Street", "Station Road", "Church Lane", "Mill Road", "Victoria Close"];
 const UK_TOWNS: [(&str, &str); 4] = [("London", "NW1 6XE"), ("Leeds", "LS1 4AP"), ("Bristol", "BS8 1TH"), ("York", "YO1 7HH")];
 const PRODUCTS: [&str; 8] = [
-    "蓝牙耳机 降噪版", "iPhone 15 手机壳", "有机牛奶 250ml*12", "儿童运动鞋", "Wireless Mouse M330", "咖啡豆 500g",
-    "扫地机器人 T8", "保温杯 500ml",
+    "蓝牙耳机 降噪版",
+    "iPhone 15 手机壳",
+    "有机牛奶 250ml*12",
+    "儿童运动鞋",
+    "Wireless Mouse M330",
+    "咖啡豆 500g",
+    "扫地机器人 T8",
+    "保温杯 500ml",
 ];
 const SHOPS: [&str; 6] = ["朝阳大悦城店", "徐家汇旗舰店", "南山科技园店", "西湖银泰店", "春熙路店", "光谷步行街店"];
 const CITIES: [&str; 8] = ["北京市", "上海市", "深圳市", "杭州市", "成都市", "武汉市", "南京市", "西安市"];
-const CHATS_CN: [&str; 6] = [
-    "你好，请问什么时候发货？", "我的新号码是{phone}，有事打这个", "收到了，谢谢", "地址改成{address}",
-    "麻烦开一下发票", "好的，明天见",
-];
+const CHATS_CN: [&str; 6] =
+    ["你好，请问什么时候发货？", "我的新号码是{phone}，有事打这个", "收到了，谢谢", "地址改成{address}", "麻烦开一下发票", "好的，明天见"];
 const CHATS_EN: [&str; 5] = [
-    "Customer cannot log in after the update", "Please call me back at {phone}", "Refund processed, thanks",
-    "Ship to {address} instead", "Thanks for the quick help",
+    "Customer cannot log in after the update",
+    "Please call me back at {phone}",
+    "Refund processed, thanks",
+    "Ship to {address} instead",
+    "Thanks for the quick help",
 ];
 const DIAGNOSES: [&str; 6] = ["高血压", "2型糖尿病", "J45.909 Asthma", "急性上呼吸道感染", "腰椎间盘突出", "过敏性鼻炎"];
 
@@ -470,51 +515,513 @@ const fn t(name: &'static str, format: FileFormat, columns: &'static [(&'static 
 }
 
 const TABLES: [Table; 45] = [
-    t("ods_user_info", Parquet, &[("user_id", UserIdNum), ("xm", NameCn), ("sfzh", IdCard), ("sjhm", PhoneCn), ("dzyx", Email), ("csrq", BirthDate), ("xb", Gender), ("jtzz", AddressCn), ("zcsj", EventTime), ("etl_time", EventTime)]),
-    t("dwd_trade_order_di", Parquet, &[("order_no", OrderNo), ("buyer_no", UserIdNum), ("收货人姓名", NameCn), ("收货人电话", PhoneCn), ("收货地址", AddressCn), ("pay_amt", Amount), ("goods_qty", Quantity), ("sku_code", SkuCode), ("order_status", Status), ("create_time", EventTime)]),
-    t("dwd_pay_flow", Csv, &[("trade_no", TradeNo), ("cust_no", UserIdNum), ("yhkh", BankCard), ("持卡人", NameCn), ("支付金额", Amount), ("bank_name", BankName), ("pay_channel", Channel), ("pay_time", EventTime)]),
-    t("ads_user_profile_df", Parquet, &[("member_code", MemberCode), ("gender", Gender), ("city_name", CityName), ("total_gmv", Amount), ("order_cnt", Count), ("last_login_ip", Ipv4), ("prefer_category", CategoryName), ("dt", EventDate)]),
-    t("ods_app_event_log", Json, &[("event_id", SeqId), ("device_id", AndroidId), ("oaid", Oaid), ("app_ver", AppVersion), ("event_name", EventName), ("page_url", Url), ("client_ip", Ipv4), ("event_time", EventTime)]),
-    t("ods_sdk_device", Parquet, &[("imei", Imei), ("imsi", Imsi), ("mac_addr", Mac), ("idfa", Idfa), ("push_token", PushToken), ("device_model", DeviceModel), ("os_name", OsName), ("first_seen", EventTime)]),
-    t("dwd_ride_order", Parquet, &[("order_id", OrderNo), ("passenger_id", UserIdNum), ("driver_id", MemberCode), ("start_lng", Lon), ("start_lat", Lat), ("end_point", LonLat), ("pickup_time", EventTime), ("fare_amt", Amount), ("city_code", CityCode)]),
-    t("dwd_delivery_waybill", Csv, &[("waybill_no", TradeNo), ("rider_phone", PhoneCn), ("receiver_addr", AddressCn), ("receiver_name", NameCn), ("geo_point", WktPoint), ("courier_code", MemberCode), ("delivered_at", EventTime), ("weight_kg", Weight)]),
-    t("crm_customer_export", Csv, &[("Customer ID", CustomerKey), ("First Name", FirstNameEn), ("Last Name", LastNameEn), ("Email", Email), ("Phone", PhoneUs), ("Mailing Street", AddressUs), ("Company", Company), ("Lead Source", Channel), ("Created Date", EventDate)]),
-    t("hubspot_contacts", Json, &[("contactId", CustomerKey), ("firstName", FirstNameEn), ("lastName", LastNameEn), ("emailAddress", Email), ("mobilePhone", PhoneUs), ("homeAddress", AddressUs), ("lifecycleStage", Status), ("createdAt", EventTime)]),
-    t("stripe_charges", Csv, &[("charge_id", ChargeId), ("customer", CustomerKey), ("amount", Amount), ("currency", Currency), ("billing_email", Email), ("billing_address", AddressUs), ("created", EventTime)]),
-    t("zendesk_tickets", Json, &[("ticket_id", SeqId), ("requester_email", Email), ("requester_name", NameEn), ("description", ChatEn), ("status", Status), ("priority", Priority), ("created_at", EventTime)]),
-    t("uk_orders", Csv, &[("order_ref", OrderRef), ("customer_name", NameEn), ("delivery_address", AddressUk), ("phone", PhoneUk), ("total", Amount), ("dispatched_at", EventTime)]),
-    t("ods_wechat_user", Parquet, &[("openid", OpenId), ("unionid", OpenId), ("nickname", Nickname), ("subscribe_time", EventTime), ("city", CityName), ("sex", Gender)]),
-    t("ods_member_card", Parquet, &[("hybh", MemberCode), ("会员姓名", NameCn), ("手机号码", PhoneCn), ("证件号码", IdCard), ("积分余额", Amount), ("开卡门店", ShopName), ("开卡时间", EventTime)]),
-    t("dwd_checkin_di", Parquet, &[("user_id", UserIdNum), ("checkin_location_time", EventTime), ("checkin_location", LatLon), ("poi_name", ShopName), ("time_zone", TimeZone), ("checkin_date", EventDate)]),
-    t("ods_nginx_access_log", Csv, &[("remote_addr", Ipv4), ("request_path", UrlPath), ("http_referer", Url), ("status", HttpStatus), ("body_bytes_sent", Bytes), ("request_time", Seconds), ("time_local", EventTime)]),
-    t("dwd_click_log", Json, &[("uid", UserIdNum), ("page", UrlPath), ("element_id", ElementId), ("click_time", EventTime), ("gaid", Oaid), ("session_id", SessionId)]),
-    t("ods_search_log", Csv, &[("user_key", CustomerKey), ("search_kw", SearchTerm), ("result_cnt", Count), ("search_time", EventTime), ("client_ipv6", Ipv6)]),
-    t("ods_im_message", Parquet, &[("msg_id", RequestId), ("from_uid", UserIdNum), ("to_uid", UserIdNum), ("msg_content", ChatCn), ("send_time", EventTime)]),
-    t("dwd_kyc_verify", Parquet, &[("apply_no", TradeNo), ("zjhm", IdCard), ("hzhm", Passport), ("real_name", NameCn), ("face_feature", FaceFeature), ("verify_result", Status), ("verify_time", EventTime)]),
-    t("ods_hospital_visit", Csv, &[("patient_no", MemberCode), ("patient_name", NameCn), ("diagnosis", Diagnosis), ("dept_name", DeptName), ("visit_date", EventDate), ("fee", Amount)]),
-    t("ods_login_log", Json, &[("login_name", Nickname), ("login_ip", Ipv4), ("login_result", Status), ("otp_code", Otp), ("pwd_hash", Password), ("login_time", EventTime)]),
-    t("dim_sku", Parquet, &[("id", SeqId), ("sku_code", SkuCode), ("sku_name", ProductName), ("category_name", CategoryName), ("image_url", ImageUrl), ("brand", Brand), ("created_at", EventTime)]),
-    t("dim_store", Csv, &[("store_code", GridId), ("store_name", ShopName), ("city_name", CityName), ("province_name", Province), ("manager_phone", PhoneCn), ("open_date", EventDate)]),
-    t("ods_coupon_issue", Json, &[("coupon_code", CouponCode), ("member_id", MemberCode), ("face_value", Amount), ("issue_time", EventTime), ("expire_date", EventDate), ("channel", Channel)]),
-    t("dwd_refund", Parquet, &[("refund_no", TradeNo), ("order_no", OrderNo), ("refund_amt", Amount), ("refund_reason", ReasonText), ("buyer_tel", PhoneCn), ("audit_time", EventTime)]),
+    t(
+        "ods_user_info",
+        Parquet,
+        &[
+            ("user_id", UserIdNum),
+            ("xm", NameCn),
+            ("sfzh", IdCard),
+            ("sjhm", PhoneCn),
+            ("dzyx", Email),
+            ("csrq", BirthDate),
+            ("xb", Gender),
+            ("jtzz", AddressCn),
+            ("zcsj", EventTime),
+            ("etl_time", EventTime),
+        ],
+    ),
+    t(
+        "dwd_trade_order_di",
+        Parquet,
+        &[
+            ("order_no", OrderNo),
+            ("buyer_no", UserIdNum),
+            ("收货人姓名", NameCn),
+            ("收货人电话", PhoneCn),
+            ("收货地址", AddressCn),
+            ("pay_amt", Amount),
+            ("goods_qty", Quantity),
+            ("sku_code", SkuCode),
+            ("order_status", Status),
+            ("create_time", EventTime),
+        ],
+    ),
+    t(
+        "dwd_pay_flow",
+        Csv,
+        &[
+            ("trade_no", TradeNo),
+            ("cust_no", UserIdNum),
+            ("yhkh", BankCard),
+            ("持卡人", NameCn),
+            ("支付金额", Amount),
+            ("bank_name", BankName),
+            ("pay_channel", Channel),
+            ("pay_time", EventTime),
+        ],
+    ),
+    t(
+        "ads_user_profile_df",
+        Parquet,
+        &[
+            ("member_code", MemberCode),
+            ("gender", Gender),
+            ("city_name", CityName),
+            ("total_gmv", Amount),
+            ("order_cnt", Count),
+            ("last_login_ip", Ipv4),
+            ("prefer_category", CategoryName),
+            ("dt", EventDate),
+        ],
+    ),
+    t(
+        "ods_app_event_log",
+        Json,
+        &[
+            ("event_id", SeqId),
+            ("device_id", AndroidId),
+            ("oaid", Oaid),
+            ("app_ver", AppVersion),
+            ("event_name", EventName),
+            ("page_url", Url),
+            ("client_ip", Ipv4),
+            ("event_time", EventTime),
+        ],
+    ),
+    t(
+        "ods_sdk_device",
+        Parquet,
+        &[
+            ("imei", Imei),
+            ("imsi", Imsi),
+            ("mac_addr", Mac),
+            ("idfa", Idfa),
+            ("push_token", PushToken),
+            ("device_model", DeviceModel),
+            ("os_name", OsName),
+            ("first_seen", EventTime),
+        ],
+    ),
+    t(
+        "dwd_ride_order",
+        Parquet,
+        &[
+            ("order_id", OrderNo),
+            ("passenger_id", UserIdNum),
+            ("driver_id", MemberCode),
+            ("start_lng", Lon),
+            ("start_lat", Lat),
+            ("end_point", LonLat),
+            ("pickup_time", EventTime),
+            ("fare_amt", Amount),
+            ("city_code", CityCode),
+        ],
+    ),
+    t(
+        "dwd_delivery_waybill",
+        Csv,
+        &[
+            ("waybill_no", TradeNo),
+            ("rider_phone", PhoneCn),
+            ("receiver_addr", AddressCn),
+            ("receiver_name", NameCn),
+            ("geo_point", WktPoint),
+            ("courier_code", MemberCode),
+            ("delivered_at", EventTime),
+            ("weight_kg", Weight),
+        ],
+    ),
+    t(
+        "crm_customer_export",
+        Csv,
+        &[
+            ("Customer ID", CustomerKey),
+            ("First Name", FirstNameEn),
+            ("Last Name", LastNameEn),
+            ("Email", Email),
+            ("Phone", PhoneUs),
+            ("Mailing Street", AddressUs),
+            ("Company", Company),
+            ("Lead Source", Channel),
+            ("Created Date", EventDate),
+        ],
+    ),
+    t(
+        "hubspot_contacts",
+        Json,
+        &[
+            ("contactId", CustomerKey),
+            ("firstName", FirstNameEn),
+            ("lastName", LastNameEn),
+            ("emailAddress", Email),
+            ("mobilePhone", PhoneUs),
+            ("homeAddress", AddressUs),
+            ("lifecycleStage", Status),
+            ("createdAt", EventTime),
+        ],
+    ),
+    t(
+        "stripe_charges",
+        Csv,
+        &[
+            ("charge_id", ChargeId),
+            ("customer", CustomerKey),
+            ("amount", Amount),
+            ("currency", Currency),
+            ("billing_email", Email),
+            ("billing_address", AddressUs),
+            ("created", EventTime),
+        ],
+    ),
+    t(
+        "zendesk_tickets",
+        Json,
+        &[
+            ("ticket_id", SeqId),
+            ("requester_email", Email),
+            ("requester_name", NameEn),
+            ("description", ChatEn),
+            ("status", Status),
+            ("priority", Priority),
+            ("created_at", EventTime),
+        ],
+    ),
+    t(
+        "uk_orders",
+        Csv,
+        &[
+            ("order_ref", OrderRef),
+            ("customer_name", NameEn),
+            ("delivery_address", AddressUk),
+            ("phone", PhoneUk),
+            ("total", Amount),
+            ("dispatched_at", EventTime),
+        ],
+    ),
+    t(
+        "ods_wechat_user",
+        Parquet,
+        &[
+            ("openid", OpenId),
+            ("unionid", OpenId),
+            ("nickname", Nickname),
+            ("subscribe_time", EventTime),
+            ("city", CityName),
+            ("sex", Gender),
+        ],
+    ),
+    t(
+        "ods_member_card",
+        Parquet,
+        &[
+            ("hybh", MemberCode),
+            ("会员姓名", NameCn),
+            ("手机号码", PhoneCn),
+            ("证件号码", IdCard),
+            ("积分余额", Amount),
+            ("开卡门店", ShopName),
+            ("开卡时间", EventTime),
+        ],
+    ),
+    t(
+        "dwd_checkin_di",
+        Parquet,
+        &[
+            ("user_id", UserIdNum),
+            ("checkin_location_time", EventTime),
+            ("checkin_location", LatLon),
+            ("poi_name", ShopName),
+            ("time_zone", TimeZone),
+            ("checkin_date", EventDate),
+        ],
+    ),
+    t(
+        "ods_nginx_access_log",
+        Csv,
+        &[
+            ("remote_addr", Ipv4),
+            ("request_path", UrlPath),
+            ("http_referer", Url),
+            ("status", HttpStatus),
+            ("body_bytes_sent", Bytes),
+            ("request_time", Seconds),
+            ("time_local", EventTime),
+        ],
+    ),
+    t(
+        "dwd_click_log",
+        Json,
+        &[
+            ("uid", UserIdNum),
+            ("page", UrlPath),
+            ("element_id", ElementId),
+            ("click_time", EventTime),
+            ("gaid", Oaid),
+            ("session_id", SessionId),
+        ],
+    ),
+    t(
+        "ods_search_log",
+        Csv,
+        &[("user_key", CustomerKey), ("search_kw", SearchTerm), ("result_cnt", Count), ("search_time", EventTime), ("client_ipv6", Ipv6)],
+    ),
+    t(
+        "ods_im_message",
+        Parquet,
+        &[("msg_id", RequestId), ("from_uid", UserIdNum), ("to_uid", UserIdNum), ("msg_content", ChatCn), ("send_time", EventTime)],
+    ),
+    t(
+        "dwd_kyc_verify",
+        Parquet,
+        &[
+            ("apply_no", TradeNo),
+            ("zjhm", IdCard),
+            ("hzhm", Passport),
+            ("real_name", NameCn),
+            ("face_feature", FaceFeature),
+            ("verify_result", Status),
+            ("verify_time", EventTime),
+        ],
+    ),
+    t(
+        "ods_hospital_visit",
+        Csv,
+        &[
+            ("patient_no", MemberCode),
+            ("patient_name", NameCn),
+            ("diagnosis", Diagnosis),
+            ("dept_name", DeptName),
+            ("visit_date", EventDate),
+            ("fee", Amount),
+        ],
+    ),
+    t(
+        "ods_login_log",
+        Json,
+        &[
+            ("login_name", Nickname),
+            ("login_ip", Ipv4),
+            ("login_result", Status),
+            ("otp_code", Otp),
+            ("pwd_hash", Password),
+            ("login_time", EventTime),
+        ],
+    ),
+    t(
+        "dim_sku",
+        Parquet,
+        &[
+            ("id", SeqId),
+            ("sku_code", SkuCode),
+            ("sku_name", ProductName),
+            ("category_name", CategoryName),
+            ("image_url", ImageUrl),
+            ("brand", Brand),
+            ("created_at", EventTime),
+        ],
+    ),
+    t(
+        "dim_store",
+        Csv,
+        &[
+            ("store_code", GridId),
+            ("store_name", ShopName),
+            ("city_name", CityName),
+            ("province_name", Province),
+            ("manager_phone", PhoneCn),
+            ("open_date", EventDate),
+        ],
+    ),
+    t(
+        "ods_coupon_issue",
+        Json,
+        &[
+            ("coupon_code", CouponCode),
+            ("member_id", MemberCode),
+            ("face_value", Amount),
+            ("issue_time", EventTime),
+            ("expire_date", EventDate),
+            ("channel", Channel),
+        ],
+    ),
+    t(
+        "dwd_refund",
+        Parquet,
+        &[
+            ("refund_no", TradeNo),
+            ("order_no", OrderNo),
+            ("refund_amt", Amount),
+            ("refund_reason", ReasonText),
+            ("buyer_tel", PhoneCn),
+            ("audit_time", EventTime),
+        ],
+    ),
     t("ads_geo_heatmap", Csv, &[("grid_id", GridId), ("region_name", CityName), ("pv", Count), ("uv", Count), ("stat_date", EventDate)]),
-    t("ods_telemetry_crash", Json, &[("crash_id", RequestId), ("android_id", AndroidId), ("app_version", AppVersion), ("os_version", OsVersion), ("stack_hash", FileSha256), ("occurred_at", EventTime), ("battery_temp", Temperature)]),
-    t("ods_iot_tracker", Parquet, &[("imei", Imei), ("position", GeoJson), ("speed_kmh", Speed), ("gps_time", EventTime), ("geohash", Geohash), ("coord_type", CoordType)]),
-    t("ods_driver_profile", Csv, &[("driver_no", MemberCode), ("driver_name", NameCn), ("license_no", IdCard), ("phone", PhoneCn), ("join_date", EventDate), ("rating", Score)]),
-    t("support_calls", Csv, &[("call_id", RequestId), ("caller_number", PhoneUs), ("agent_name", NameEn), ("duration_sec", Count), ("notes", ChatEn), ("started_at", EventTime)]),
-    t("saas_users_export", Json, &[("userId", UserIdNum), ("username", Nickname), ("email", Email), ("lastLoginIp", Ipv4), ("plan", Plan), ("signupTs", EventTime)]),
-    t("ods_address_book", Parquet, &[("owner_uid", UserIdNum), ("contact_name", NameCn), ("contact_mobile", PhoneCn), ("relation", Relation), ("sync_time", EventTime)]),
-    t("dwd_lbs_trace", Parquet, &[("uid", UserIdNum), ("loc", LonLat), ("accuracy_m", AccuracyM), ("provider", Provider), ("locate_time", EventTime), ("coord_type", CoordType)]),
-    t("legacy_export_2019", Csv, &[("c1", SeqId), ("c2", IdCard), ("c3", PhoneCn), ("c4", EventTime), ("c5", UnknownToken), ("c6", Status), ("c7", Email)]),
-    t("ext_fields_tbl", Json, &[("ext1", AddressCn), ("ext2", BankCard), ("ext3", Mac), ("ext4", Url), ("ext5", ProductName), ("ext6", Imei)]),
-    t("ods_merchant", Parquet, &[("merchant_id", MerchantCode), ("merchant_name", ShopName), ("credit_code", CreditCode), ("contact_phone", PhoneCn), ("create_time", EventTime)]),
-    t("ods_invoice", Csv, &[("invoice_no", TradeNo), ("invoice_amt", Amount), ("tax_amt", Amount), ("issue_date", EventDate), ("buyer_email", Email)]),
-    t("dwd_ad_impression", Json, &[("imp_id", RequestId), ("idfa", Idfa), ("adgroup_id", GridId), ("ip", Ipv4), ("imp_time", EventTime), ("trace_id", TraceId)]),
-    t("ods_family_member", Parquet, &[("holder_id", UserIdNum), ("member_name", NameCn), ("成员身份证", IdCard), ("relation", Relation), ("birthday", BirthDate)]),
-    t("dwd_user_tag_wide", Parquet, &[("user_id", UserIdNum), ("prefer_category", CategoryName), ("rfm_level", Status), ("last_order_time", EventTime), ("total_spend", Amount), ("is_vip", BoolFlag), ("lbs_city", CityName)]),
-    t("ods_bike_trip", Csv, &[("trip_id", SeqId), ("rider_id", UserIdNum), ("start_geohash", Geohash), ("end_geohash", Geohash), ("start_time", EventTime), ("end_time", EventTime), ("cost", Amount)]),
-    t("ods_job_applicant", Json, &[("applicant_no", MemberCode), ("name", NameCn), ("gender", Gender), ("birth_date", BirthDate), ("edu", Education), ("expected_salary", Amount), ("apply_time", EventTime)]),
-    t("saas_billing_invoices", Csv, &[("invoice_id", ChargeId), ("account_holder", NameEn), ("amount_due", Amount), ("billing_phone", PhoneUs), ("street_address", AddressUs), ("due_date", EventDate)]),
+    t(
+        "ods_telemetry_crash",
+        Json,
+        &[
+            ("crash_id", RequestId),
+            ("android_id", AndroidId),
+            ("app_version", AppVersion),
+            ("os_version", OsVersion),
+            ("stack_hash", FileSha256),
+            ("occurred_at", EventTime),
+            ("battery_temp", Temperature),
+        ],
+    ),
+    t(
+        "ods_iot_tracker",
+        Parquet,
+        &[
+            ("imei", Imei),
+            ("position", GeoJson),
+            ("speed_kmh", Speed),
+            ("gps_time", EventTime),
+            ("geohash", Geohash),
+            ("coord_type", CoordType),
+        ],
+    ),
+    t(
+        "ods_driver_profile",
+        Csv,
+        &[
+            ("driver_no", MemberCode),
+            ("driver_name", NameCn),
+            ("license_no", IdCard),
+            ("phone", PhoneCn),
+            ("join_date", EventDate),
+            ("rating", Score),
+        ],
+    ),
+    t(
+        "support_calls",
+        Csv,
+        &[
+            ("call_id", RequestId),
+            ("caller_number", PhoneUs),
+            ("agent_name", NameEn),
+            ("duration_sec", Count),
+            ("notes", ChatEn),
+            ("started_at", EventTime),
+        ],
+    ),
+    t(
+        "saas_users_export",
+        Json,
+        &[("userId", UserIdNum), ("username", Nickname), ("email", Email), ("lastLoginIp", Ipv4), ("plan", Plan), ("signupTs", EventTime)],
+    ),
+    t(
+        "ods_address_book",
+        Parquet,
+        &[
+            ("owner_uid", UserIdNum),
+            ("contact_name", NameCn),
+            ("contact_mobile", PhoneCn),
+            ("relation", Relation),
+            ("sync_time", EventTime),
+        ],
+    ),
+    t(
+        "dwd_lbs_trace",
+        Parquet,
+        &[
+            ("uid", UserIdNum),
+            ("loc", LonLat),
+            ("accuracy_m", AccuracyM),
+            ("provider", Provider),
+            ("locate_time", EventTime),
+            ("coord_type", CoordType),
+        ],
+    ),
+    t(
+        "legacy_export_2019",
+        Csv,
+        &[("c1", SeqId), ("c2", IdCard), ("c3", PhoneCn), ("c4", EventTime), ("c5", UnknownToken), ("c6", Status), ("c7", Email)],
+    ),
+    t(
+        "ext_fields_tbl",
+        Json,
+        &[("ext1", AddressCn), ("ext2", BankCard), ("ext3", Mac), ("ext4", Url), ("ext5", ProductName), ("ext6", Imei)],
+    ),
+    t(
+        "ods_merchant",
+        Parquet,
+        &[
+            ("merchant_id", MerchantCode),
+            ("merchant_name", ShopName),
+            ("credit_code", CreditCode),
+            ("contact_phone", PhoneCn),
+            ("create_time", EventTime),
+        ],
+    ),
+    t(
+        "ods_invoice",
+        Csv,
+        &[("invoice_no", TradeNo), ("invoice_amt", Amount), ("tax_amt", Amount), ("issue_date", EventDate), ("buyer_email", Email)],
+    ),
+    t(
+        "dwd_ad_impression",
+        Json,
+        &[("imp_id", RequestId), ("idfa", Idfa), ("adgroup_id", GridId), ("ip", Ipv4), ("imp_time", EventTime), ("trace_id", TraceId)],
+    ),
+    t(
+        "ods_family_member",
+        Parquet,
+        &[("holder_id", UserIdNum), ("member_name", NameCn), ("成员身份证", IdCard), ("relation", Relation), ("birthday", BirthDate)],
+    ),
+    t(
+        "dwd_user_tag_wide",
+        Parquet,
+        &[
+            ("user_id", UserIdNum),
+            ("prefer_category", CategoryName),
+            ("rfm_level", Status),
+            ("last_order_time", EventTime),
+            ("total_spend", Amount),
+            ("is_vip", BoolFlag),
+            ("lbs_city", CityName),
+        ],
+    ),
+    t(
+        "ods_bike_trip",
+        Csv,
+        &[
+            ("trip_id", SeqId),
+            ("rider_id", UserIdNum),
+            ("start_geohash", Geohash),
+            ("end_geohash", Geohash),
+            ("start_time", EventTime),
+            ("end_time", EventTime),
+            ("cost", Amount),
+        ],
+    ),
+    t(
+        "ods_job_applicant",
+        Json,
+        &[
+            ("applicant_no", MemberCode),
+            ("name", NameCn),
+            ("gender", Gender),
+            ("birth_date", BirthDate),
+            ("edu", Education),
+            ("expected_salary", Amount),
+            ("apply_time", EventTime),
+        ],
+    ),
+    t(
+        "saas_billing_invoices",
+        Csv,
+        &[
+            ("invoice_id", ChargeId),
+            ("account_holder", NameEn),
+            ("amount_due", Amount),
+            ("billing_phone", PhoneUs),
+            ("street_address", AddressUs),
+            ("due_date", EventDate),
+        ],
+    ),
 ];
 
 /// The true category of each column, by table and column.
@@ -528,10 +1035,8 @@ impl CorpusLabels {
     /// Reads `labels.json`.
     pub fn read(path: &Path) -> Result<CorpusLabels, SampleDataError> {
         let text = std::fs::read_to_string(path).map_err(|cause| SampleDataError::Io { path: path.to_path_buf(), cause })?;
-        serde_json::from_str(&text).map_err(|e| SampleDataError::Io {
-            path: path.to_path_buf(),
-            cause: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| SampleDataError::Io { path: path.to_path_buf(), cause: std::io::Error::new(std::io::ErrorKind::InvalidData, e) })
     }
 
     /// The number of labeled columns.
@@ -552,14 +1057,20 @@ fn arrow_column(c: &Column) -> ArrayRef {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
     match c.storage {
         Storage::Text => Arc::new(StringArray::from(c.values.clone())),
-        Storage::Int => Arc::new(Int64Array::from_iter(c.values.iter().map(|v| v.as_deref().map(|v| v.parse::<i64>().expect("generated integer"))))),
-        Storage::Float => Arc::new(Float64Array::from_iter(c.values.iter().map(|v| v.as_deref().map(|v| v.parse::<f64>().expect("generated number"))))),
+        Storage::Int => {
+            Arc::new(Int64Array::from_iter(c.values.iter().map(|v| v.as_deref().map(|v| v.parse::<i64>().expect("generated integer")))))
+        }
+        Storage::Float => {
+            Arc::new(Float64Array::from_iter(c.values.iter().map(|v| v.as_deref().map(|v| v.parse::<f64>().expect("generated number")))))
+        }
         Storage::Time => Arc::new(TimestampMicrosecondArray::from_iter(
             c.values.iter().map(|v| v.as_deref().map(|v| parse_time(v).and_utc().timestamp_micros())),
         )),
-        Storage::Date => Arc::new(Date32Array::from_iter(c.values.iter().map(|v| {
-            v.as_deref().map(|v| (NaiveDate::parse_from_str(v, "%Y-%m-%d").expect("generated date") - epoch).num_days() as i32)
-        }))),
+        Storage::Date => {
+            Arc::new(Date32Array::from_iter(c.values.iter().map(|v| {
+                v.as_deref().map(|v| (NaiveDate::parse_from_str(v, "%Y-%m-%d").expect("generated date") - epoch).num_days() as i32)
+            })))
+        }
     }
 }
 

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
-    StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use parquet::arrow::ArrowWriter;
@@ -37,11 +36,7 @@ pub fn default_end_date() -> NaiveDate {
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions {
-            users: 2_000,
-            seed: 42,
-            end_date: default_end_date(),
-        }
+        SampleOptions { users: 2_000, seed: 42, end_date: default_end_date() }
     }
 }
 
@@ -51,15 +46,9 @@ pub enum SampleDataError {
     #[error("{path} already exists; remove it or choose another directory")]
     Exists { path: PathBuf },
     #[error("{path}: {cause}")]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("{path}: {cause}")]
-    Parquet {
-        path: PathBuf,
-        cause: parquet::errors::ParquetError,
-    },
+    Parquet { path: PathBuf, cause: parquet::errors::ParquetError },
 }
 
 /// SplitMix64: tiny, fast, and stable across crate versions, unlike general-purpose RNGs.
@@ -86,15 +75,13 @@ impl Rng {
         (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
     }
     fn hex(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
-            .collect()
+        (0..n).map(|_| char::from(b"0123456789abcdef"[self.below(16)])).collect()
     }
 }
 
 const SURNAMES: [&str; 30] = [
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
-    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "欧阳", "司马",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗", "郑", "梁",
+    "谢", "宋", "唐", "许", "韩", "冯", "欧阳", "司马",
 ];
 const GIVEN: &str = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文斌浩宇轩子涵梓欣雨婷佳怡思博俊凯鑫";
 
@@ -126,17 +113,11 @@ const CENTRES: [(f64, f64); 8] = [
     (32.0487, 118.7976),
     (34.2137, 108.9594),
 ];
-const ROADS: [&str; 10] = [
-    "建国路", "中山路", "人民路", "科技园路", "解放大道", "文三路", "长江路", "天府大道", "小寨东路", "淮海中路",
-];
-const MOBILE_PREFIXES: [&str; 16] = [
-    "130", "131", "135", "136", "138", "139", "150", "152", "158", "159", "176", "177", "180", "186",
-    "188", "199",
-];
+const ROADS: [&str; 10] = ["建国路", "中山路", "人民路", "科技园路", "解放大道", "文三路", "长江路", "天府大道", "小寨东路", "淮海中路"];
+const MOBILE_PREFIXES: [&str; 16] =
+    ["130", "131", "135", "136", "138", "139", "150", "152", "158", "159", "176", "177", "180", "186", "188", "199"];
 const MAIL_DOMAINS: [&str; 6] = ["qq.com", "163.com", "126.com", "sina.com", "outlook.com", "gmail.com"];
-const PINYIN: [&str; 12] = [
-    "zhang", "wang", "li", "liu", "chen", "yang", "xiaoyu", "mingming", "lele", "tiantian", "star", "sunny",
-];
+const PINYIN: [&str; 12] = ["zhang", "wang", "li", "liu", "chen", "yang", "xiaoyu", "mingming", "lele", "tiantian", "star", "sunny"];
 
 struct User {
     id: i64,
@@ -185,9 +166,7 @@ fn address(rng: &mut Rng, region: &Region) -> String {
 
 /// Appends the Luhn check digit to `body`.
 fn with_luhn(body: &str) -> String {
-    let check = (0..10u8)
-        .find(|c| luhn_valid(&format!("{body}{c}")))
-        .expect("one digit always completes a Luhn number");
+    let check = (0..10u8).find(|c| luhn_valid(&format!("{body}{c}"))).expect("one digit always completes a Luhn number");
     format!("{body}{check}")
 }
 
@@ -237,19 +216,11 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), SampleDataError> {
-    let io = |cause| SampleDataError::Io {
-        path: path.to_path_buf(),
-        cause,
-    };
+    let io = |cause| SampleDataError::Io { path: path.to_path_buf(), cause };
     std::fs::create_dir_all(path.parent().expect("files live in a dataset directory")).map_err(io)?;
     let file = std::fs::File::create(path).map_err(io)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let pq = |cause| SampleDataError::Parquet {
-        path: path.to_path_buf(),
-        cause,
-    };
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let pq = |cause| SampleDataError::Parquet { path: path.to_path_buf(), cause };
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
     writer.write(batch).map_err(pq)?;
     writer.close().map_err(pq)?;
@@ -257,11 +228,7 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), SampleDataError
 }
 
 /// Writes rows into `dir/dt=<key>/part-00000.parquet`, one file per distinct key, in key order.
-fn write_partitioned(
-    dir: &Path,
-    keys: &[String],
-    make: impl Fn(&[usize]) -> RecordBatch,
-) -> Result<usize, SampleDataError> {
+fn write_partitioned(dir: &Path, keys: &[String], make: impl Fn(&[usize]) -> RecordBatch) -> Result<usize, SampleDataError> {
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by(|a, b| keys[*a].cmp(&keys[*b]).then(a.cmp(b)));
     let mut written = 0;
@@ -309,10 +276,7 @@ fn write_raw_zone<T>(dir: &Path, write: impl FnOnce(&Path) -> Result<T, SampleDa
         return Ok(written);
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".tmp-sample-")
-        .tempdir_in(dir)
-        .map_err(io(dir))?;
+    let staging = tempfile::Builder::new().prefix(".tmp-sample-").tempdir_in(dir).map_err(io(dir))?;
     let written = write(staging.path())?;
     files::publish(staging.path(), &raw).map_err(io(&raw))?;
     Ok(written)
@@ -330,8 +294,7 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
     let users: Vec<User> = (0..n)
         .map(|i| {
             let region = rng.below(REGIONS.len());
-            let birth = NaiveDate::from_ymd_opt(1960, 1, 1).expect("valid")
-                + Duration::days(rng.below(365 * 45) as i64);
+            let birth = NaiveDate::from_ymd_opt(1960, 1, 1).expect("valid") + Duration::days(rng.below(365 * 45) as i64);
             let male = rng.chance(0.5);
             User {
                 id: 100_000_001 + i as i64,
@@ -354,25 +317,34 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
             ("user_id", Arc::new(Int64Array::from(users.iter().map(|u| u.id).collect::<Vec<_>>())) as ArrayRef),
             ("xm", all(users.iter().map(|u| u.name.clone()).collect())),
             ("sfzh", all(users.iter().map(|u| u.id_card.clone()).collect())),
-            ("sjhm", all(users.iter().map(|u| {
-                if r.chance(0.05) {
-                    format!("+86 {} {} {}", &u.phone[..3], &u.phone[3..7], &u.phone[7..])
-                } else {
-                    u.phone.clone()
-                }
-            }).collect())),
-            ("email", strings(users.iter().map(|_| {
-                r.chance(0.9).then(|| email(&mut r))
-            }).collect())),
-            ("csrq", Arc::new(Date32Array::from(users.iter().map(|u| {
-                (u.birth - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
-            }).collect::<Vec<_>>()))),
+            (
+                "sjhm",
+                all(users
+                    .iter()
+                    .map(|u| {
+                        if r.chance(0.05) { format!("+86 {} {} {}", &u.phone[..3], &u.phone[3..7], &u.phone[7..]) } else { u.phone.clone() }
+                    })
+                    .collect()),
+            ),
+            ("email", strings(users.iter().map(|_| r.chance(0.9).then(|| email(&mut r))).collect())),
+            (
+                "csrq",
+                Arc::new(Date32Array::from(
+                    users
+                        .iter()
+                        .map(|u| (u.birth - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
+                        .collect::<Vec<_>>(),
+                )),
+            ),
             ("xb", all(users.iter().map(|u| if u.male { "男" } else { "女" }.to_string()).collect())),
             ("jtzz", all(users.iter().map(|u| u.address.clone()).collect())),
             ("nickname", all(users.iter().map(|_| format!("{}{}", r.pick(&PINYIN), r.digits(3))).collect())),
             ("password_hash", all(users.iter().map(|_| r.hex(64)).collect())),
             ("vip_level", Arc::new(Int32Array::from(users.iter().map(|_| r.below(6) as i32).collect::<Vec<_>>()))),
-            ("register_time", Arc::new(TimestampMicrosecondArray::from(users.iter().map(|_| micros(any_time(&mut r, start, days))).collect::<Vec<_>>()))),
+            (
+                "register_time",
+                Arc::new(TimestampMicrosecondArray::from(users.iter().map(|_| micros(any_time(&mut r, start, days))).collect::<Vec<_>>())),
+            ),
         ]);
         write_parquet(&raw.join("users/part-00000.parquet"), &b)?;
         summary.push(("users".to_string(), n, 1));
@@ -396,17 +368,36 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
                 ("sku_code", all(rows.iter().map(|_| without_luhn(&format!("9{}", r.digits(13)))).collect())),
                 ("pay_amount", Arc::new(Float64Array::from(rows.iter().map(|i| amounts[*i]).collect::<Vec<_>>()))),
                 ("coupon_code", strings(rows.iter().map(|_| r.chance(0.3).then(|| format!("CP{}", r.hex(8).to_uppercase()))).collect())),
-                ("收货人", all(rows.iter().zip(&self_or_other).map(|(i, s)| match s {
-                    Some(_) => users[order_user[*i]].name.clone(),
-                    None => person_name(&mut r),
-                }).collect())),
-                ("收货人手机", all(rows.iter().zip(&self_or_other).map(|(i, s)| match s {
-                    Some(_) => users[order_user[*i]].phone.clone(),
-                    None => mobile(&mut r),
-                }).collect())),
+                (
+                    "收货人",
+                    all(rows
+                        .iter()
+                        .zip(&self_or_other)
+                        .map(|(i, s)| match s {
+                            Some(_) => users[order_user[*i]].name.clone(),
+                            None => person_name(&mut r),
+                        })
+                        .collect()),
+                ),
+                (
+                    "收货人手机",
+                    all(rows
+                        .iter()
+                        .zip(&self_or_other)
+                        .map(|(i, s)| match s {
+                            Some(_) => users[order_user[*i]].phone.clone(),
+                            None => mobile(&mut r),
+                        })
+                        .collect()),
+                ),
                 ("收货地址", all(rows.iter().map(|i| users[order_user[*i]].address.clone()).collect())),
                 ("province", all(rows.iter().map(|i| REGIONS[users[order_user[*i]].region].province.to_string()).collect())),
-                ("order_time", Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|i| micros(random_time(&mut r, order_day[*i]))).collect::<Vec<_>>()))),
+                (
+                    "order_time",
+                    Arc::new(TimestampMicrosecondArray::from(
+                        rows.iter().map(|i| micros(random_time(&mut r, order_day[*i]))).collect::<Vec<_>>(),
+                    )),
+                ),
             ])
         })?;
         summary.push(("orders".to_string(), orders, files));
@@ -432,15 +423,25 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
             ("bank_name", all((0..orders).map(|_| r.pick(&["工商银行", "招商银行", "建设银行", "农业银行"]).to_string()).collect())),
             ("amount", Arc::new(Float64Array::from(amounts.clone()))),
             // 18 digits that look like an ID (province code, a date) but fail the check digit.
-            ("serial_no", all((0..orders).map(|i| {
-                let first17 = format!("{}{}{}", REGIONS[i % REGIONS.len()].area_code, order_day[i].format("%Y%m%d"), r.digits(3));
-                let good = id_card_check_char(first17.as_bytes()).expect("17 digits");
-                let wrong = b"10X98765432".iter().find(|c| **c != good).copied().expect("11 choices");
-                format!("{first17}{}", char::from(wrong))
-            }).collect())),
+            (
+                "serial_no",
+                all((0..orders)
+                    .map(|i| {
+                        let first17 = format!("{}{}{}", REGIONS[i % REGIONS.len()].area_code, order_day[i].format("%Y%m%d"), r.digits(3));
+                        let good = id_card_check_char(first17.as_bytes()).expect("17 digits");
+                        let wrong = b"10X98765432".iter().find(|c| **c != good).copied().expect("11 choices");
+                        format!("{first17}{}", char::from(wrong))
+                    })
+                    .collect()),
+            ),
             // A legacy extension field that holds the payer's ID number under a meaningless name.
             ("ext_field1", all((0..orders).map(|i| users[order_user[i]].id_card.clone()).collect())),
-            ("pay_time", Arc::new(TimestampMicrosecondArray::from((0..orders).map(|i| micros(random_time(&mut r, order_day[i]))).collect::<Vec<_>>()))),
+            (
+                "pay_time",
+                Arc::new(TimestampMicrosecondArray::from(
+                    (0..orders).map(|i| micros(random_time(&mut r, order_day[i]))).collect::<Vec<_>>(),
+                )),
+            ),
         ]);
         write_parquet(&raw.join("payments/part-00000.parquet"), &b)?;
         summary.push(("payments".to_string(), orders, 1));
@@ -453,27 +454,51 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
         let b = batch(vec![
             ("user_id", user_ids(&(0..n).collect::<Vec<_>>(), &|i| users[i].id)),
             ("imei", all((0..n).map(|_| with_luhn(&format!("86{}", r.digits(12)))).collect())),
-            ("mac", all((0..n).map(|_| {
-                let h = r.hex(12);
-                (0..6).map(|k| &h[k * 2..k * 2 + 2]).collect::<Vec<_>>().join(":")
-            }).collect())),
+            (
+                "mac",
+                all((0..n)
+                    .map(|_| {
+                        let h = r.hex(12);
+                        (0..6).map(|k| &h[k * 2..k * 2 + 2]).collect::<Vec<_>>().join(":")
+                    })
+                    .collect()),
+            ),
             ("android_id", strings(ios.iter().map(|ios| (!ios).then(|| r.hex(16))).collect())),
             ("idfa", strings(ios.iter().map(|ios| ios.then(|| uuid(&mut r).to_uppercase())).collect())),
             ("oaid", strings(ios.iter().map(|ios| (!ios).then(|| uuid(&mut r))).collect())),
             ("imsi", all((0..n).map(|_| format!("460{}{}", r.pick(&["00", "01", "02", "11"]), r.digits(10))).collect())),
-            ("client_ip", all((0..n).map(|_| {
-                if r.chance(0.1) {
-                    format!("2408:8207:{}:{}::{}", r.hex(4), r.hex(4), r.below(255))
-                } else {
-                    format!("{}.{}.{}.{}", 36 + r.below(180), r.below(256), r.below(256), 1 + r.below(254))
-                }
-            }).collect())),
-            ("device_model", all(ios.iter().map(|ios| if *ios {
-                r.pick(&["iPhone 14", "iPhone 15 Pro", "iPad Air"]).to_string()
-            } else {
-                r.pick(&["HUAWEI Mate 60", "Xiaomi 14", "OPPO Find X7", "vivo X100"]).to_string()
-            }).collect())),
-            ("os_version", all(ios.iter().map(|ios| if *ios { format!("iOS 17.{}", r.below(6)) } else { format!("Android {}", 12 + r.below(3)) }).collect())),
+            (
+                "client_ip",
+                all((0..n)
+                    .map(|_| {
+                        if r.chance(0.1) {
+                            format!("2408:8207:{}:{}::{}", r.hex(4), r.hex(4), r.below(255))
+                        } else {
+                            format!("{}.{}.{}.{}", 36 + r.below(180), r.below(256), r.below(256), 1 + r.below(254))
+                        }
+                    })
+                    .collect()),
+            ),
+            (
+                "device_model",
+                all(ios
+                    .iter()
+                    .map(|ios| {
+                        if *ios {
+                            r.pick(&["iPhone 14", "iPhone 15 Pro", "iPad Air"]).to_string()
+                        } else {
+                            r.pick(&["HUAWEI Mate 60", "Xiaomi 14", "OPPO Find X7", "vivo X100"]).to_string()
+                        }
+                    })
+                    .collect()),
+            ),
+            (
+                "os_version",
+                all(ios
+                    .iter()
+                    .map(|ios| if *ios { format!("iOS 17.{}", r.below(6)) } else { format!("Android {}", 12 + r.below(3)) })
+                    .collect()),
+            ),
             ("app_version", all((0..n).map(|_| format!("5.{}.{}", r.below(20), r.below(10))).collect())),
         ]);
         write_parquet(&raw.join("device_info/part-00000.parquet"), &b)?;
@@ -500,8 +525,17 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
             ("lng", Arc::new(Float64Array::from(coords.iter().map(|c| c.1).collect::<Vec<_>>()))),
             ("geo", all(coords.iter().map(|(a, b)| format!("{a:.6},{b:.6}")).collect())),
             ("accuracy_m", Arc::new(Int32Array::from(who.iter().map(|_| 5 + r.below(60) as i32).collect::<Vec<_>>()))),
-            ("poi_name", all(who.iter().map(|_| r.pick(&["星巴克(国贸店)", "万达广场", "首都机场T3", "西湖景区", "春熙路地铁站", "深圳湾公园"]).to_string()).collect())),
-            ("checkin_time", Arc::new(TimestampMicrosecondArray::from(who.iter().map(|_| micros(any_time(&mut r, start, days))).collect::<Vec<_>>()))),
+            (
+                "poi_name",
+                all(who
+                    .iter()
+                    .map(|_| r.pick(&["星巴克(国贸店)", "万达广场", "首都机场T3", "西湖景区", "春熙路地铁站", "深圳湾公园"]).to_string())
+                    .collect()),
+            ),
+            (
+                "checkin_time",
+                Arc::new(TimestampMicrosecondArray::from(who.iter().map(|_| micros(any_time(&mut r, start, days))).collect::<Vec<_>>())),
+            ),
         ]);
         write_parquet(&raw.join("locations/part-00000.parquet"), &b)?;
         summary.push(("locations".to_string(), rows, 1));
@@ -525,10 +559,28 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
                 ("user_id", Arc::new(Int64Array::from(rows.iter().map(|_| users[r.below(n)].id).collect::<Vec<_>>())) as ArrayRef),
                 ("url", all(rows.iter().map(|_| page(&mut r)).collect())),
                 ("referer", strings(rows.iter().map(|_| r.chance(0.6).then(|| page(&mut r))).collect())),
-                ("search_keyword", strings(rows.iter().map(|_| r.chance(0.2).then(|| r.pick(&["连衣裙", "手机壳", "婴儿奶粉", "降压药", "跑步鞋"]).to_string())).collect())),
-                ("client_ip", all(rows.iter().map(|_| format!("{}.{}.{}.{}", 36 + r.below(180), r.below(256), r.below(256), 1 + r.below(254))).collect())),
+                (
+                    "search_keyword",
+                    strings(
+                        rows.iter()
+                            .map(|_| r.chance(0.2).then(|| r.pick(&["连衣裙", "手机壳", "婴儿奶粉", "降压药", "跑步鞋"]).to_string()))
+                            .collect(),
+                    ),
+                ),
+                (
+                    "client_ip",
+                    all(rows
+                        .iter()
+                        .map(|_| format!("{}.{}.{}.{}", 36 + r.below(180), r.below(256), r.below(256), 1 + r.below(254)))
+                        .collect()),
+                ),
                 ("request_id", all(rows.iter().map(|_| uuid(&mut r)).collect())),
-                ("event_time", Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|i| micros(random_time(&mut r, log_day[*i]))).collect::<Vec<_>>()))),
+                (
+                    "event_time",
+                    Arc::new(TimestampMicrosecondArray::from(
+                        rows.iter().map(|i| micros(random_time(&mut r, log_day[*i]))).collect::<Vec<_>>(),
+                    )),
+                ),
             ])
         })?;
         summary.push(("browsing_logs".to_string(), rows, files));
@@ -543,20 +595,29 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
             ("msg_id", all((0..rows).map(|i| format!("m{:010}", 7_000_000 + i)).collect())),
             ("from_user_id", user_ids(&from, &|u| users[u].id)),
             ("to_user_id", user_ids(&from, &|u| users[(u + 1) % n].id)),
-            ("content", all(from.iter().map(|u| {
-                let u = &users[*u];
-                match r.below(8) {
-                    0 => format!("你好，我的手机号是{}，到了请打电话", u.phone),
-                    1 => format!("实名认证用的身份证号 {}，麻烦核对一下", u.id_card),
-                    2 => format!("地址改成{}，谢谢", u.address),
-                    3 => "好的，谢谢！".to_string(),
-                    4 => "明天下午三点见".to_string(),
-                    5 => "这个订单什么时候发货？".to_string(),
-                    6 => format!("联系邮箱 {}{}@163.com", r.pick(&PINYIN), r.digits(3)),
-                    _ => "收到，已经处理了".to_string(),
-                }
-            }).collect())),
-            ("send_time", Arc::new(TimestampMicrosecondArray::from(from.iter().map(|_| micros(any_time(&mut r, start, days))).collect::<Vec<_>>()))),
+            (
+                "content",
+                all(from
+                    .iter()
+                    .map(|u| {
+                        let u = &users[*u];
+                        match r.below(8) {
+                            0 => format!("你好，我的手机号是{}，到了请打电话", u.phone),
+                            1 => format!("实名认证用的身份证号 {}，麻烦核对一下", u.id_card),
+                            2 => format!("地址改成{}，谢谢", u.address),
+                            3 => "好的，谢谢！".to_string(),
+                            4 => "明天下午三点见".to_string(),
+                            5 => "这个订单什么时候发货？".to_string(),
+                            6 => format!("联系邮箱 {}{}@163.com", r.pick(&PINYIN), r.digits(3)),
+                            _ => "收到，已经处理了".to_string(),
+                        }
+                    })
+                    .collect()),
+            ),
+            (
+                "send_time",
+                Arc::new(TimestampMicrosecondArray::from(from.iter().map(|_| micros(any_time(&mut r, start, days))).collect::<Vec<_>>())),
+            ),
         ]);
         write_parquet(&raw.join("chat_messages/part-00000.parquet"), &b)?;
         summary.push(("chat_messages".to_string(), rows, 1));
@@ -568,7 +629,10 @@ fn write_all(raw: &Path, o: &SampleOptions) -> Result<SampleSummary, SampleDataE
         let b = batch(vec![
             ("user_id", user_ids(&(0..n).collect::<Vec<_>>(), &|i| users[i].id)),
             ("ad_opt_out", Arc::new(BooleanArray::from((0..n).map(|_| r.chance(0.08)).collect::<Vec<_>>()))),
-            ("updated_at", Arc::new(TimestampMicrosecondArray::from((0..n).map(|_| micros(any_time(&mut r, start, days))).collect::<Vec<_>>()))),
+            (
+                "updated_at",
+                Arc::new(TimestampMicrosecondArray::from((0..n).map(|_| micros(any_time(&mut r, start, days))).collect::<Vec<_>>())),
+            ),
         ]);
         write_parquet(&raw.join("consents/part-00000.parquet"), &b)?;
         summary.push(("consents".to_string(), n, 1));

@@ -7,10 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int32Array, StringArray, StringBuilder,
-    TimestampMicrosecondArray,
-};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int32Array, StringArray, StringBuilder, TimestampMicrosecondArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
 use chrono::{DateTime, Datelike, NaiveDate};
@@ -55,7 +52,14 @@ impl Generalization {
     /// Whether its output is only a rounded number, date or range of them (a grid cell, an
     /// hour, a birth year or decade, a bucket), in which no text and no precise value survives.
     pub fn yields_only_coarse_numbers(&self) -> bool {
-        matches!(self, Generalization::Grid { .. } | Generalization::Time { .. } | Generalization::BirthYear | Generalization::BirthDecade | Generalization::Bucket { .. })
+        matches!(
+            self,
+            Generalization::Grid { .. }
+                | Generalization::Time { .. }
+                | Generalization::BirthYear
+                | Generalization::BirthDecade
+                | Generalization::Bucket { .. }
+        )
     }
 
     /// Parses the text form used in SQL and pipelines: `grid:0.01`, `geohash:6`,
@@ -63,9 +67,12 @@ impl Generalization {
     pub fn parse(spec: &str) -> Result<Generalization, TransformError> {
         let (kind, arg) = spec.split_once(':').map_or((spec, None), |(k, a)| (k, Some(a)));
         let number = |what: &str| -> Result<f64, TransformError> {
-            arg.and_then(|a| a.trim().parse::<f64>().ok())
-                .filter(|x| x.is_finite() && *x > 0.0)
-                .ok_or_else(|| TransformError::Invalid(format!("`{kind}` needs a positive {what}, e.g. `{kind}:{}`", if kind == "bucket" { "100" } else { "0.01" })))
+            arg.and_then(|a| a.trim().parse::<f64>().ok()).filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
+                TransformError::Invalid(format!(
+                    "`{kind}` needs a positive {what}, e.g. `{kind}:{}`",
+                    if kind == "bucket" { "100" } else { "0.01" }
+                ))
+            })
         };
         Ok(match kind.trim() {
             "grid" => Generalization::Grid { size: number("cell size")? },
@@ -116,11 +123,15 @@ impl std::fmt::Display for Generalization {
             Generalization::Grid { size } => write!(f, "grid:{size}"),
             Generalization::Bucket { width } => write!(f, "bucket:{width}"),
             Generalization::Geohash { precision } => write!(f, "geohash:{precision}"),
-            Generalization::Time { grain } => write!(f, "time:{}", match grain {
-                TimeGrain::Hour => "hour",
-                TimeGrain::Day => "day",
-                TimeGrain::Month => "month",
-            }),
+            Generalization::Time { grain } => write!(
+                f,
+                "time:{}",
+                match grain {
+                    TimeGrain::Hour => "hour",
+                    TimeGrain::Day => "day",
+                    TimeGrain::Month => "month",
+                }
+            ),
             Generalization::BirthYear => f.write_str("birth_year"),
             Generalization::BirthDecade => f.write_str("birth_decade"),
             Generalization::IpPrefix => f.write_str("ip"),
@@ -166,17 +177,11 @@ pub fn generalize(array: &ArrayRef, g: Generalization) -> Result<ArrayRef, Trans
         Generalization::Grid { size } | Generalization::Bucket { width: size } if size <= 0.0 => {
             Err(TransformError::Invalid("grid and bucket sizes must be positive".into()))
         }
-        Generalization::Grid { size } | Generalization::Bucket { width: size }
-            if array.data_type().is_numeric() =>
-        {
+        Generalization::Grid { size } | Generalization::Bucket { width: size } if array.data_type().is_numeric() => {
             let floats = cast(array, &DataType::Float64)?;
             let floats = floats.as_primitive::<Float64Type>();
             let out: Float64Array = floats.unary(|x| floor_to(x, size));
-            if array.data_type().is_integer() {
-                Ok(cast(&(Arc::new(out) as ArrayRef), array.data_type())?)
-            } else {
-                Ok(Arc::new(out))
-            }
+            if array.data_type().is_integer() { Ok(cast(&(Arc::new(out) as ArrayRef), array.data_type())?) } else { Ok(Arc::new(out)) }
         }
         Generalization::Grid { size } => map_strings(array, |row, v| {
             if is_geohash(v) {
@@ -184,19 +189,16 @@ pub fn generalize(array: &ArrayRef, g: Generalization) -> Result<ArrayRef, Trans
                 return Ok(Some(v[..GEOHASH_GRID_CHARS].to_string()));
             }
             let parts: Vec<&str> = coordinates_text(v).split([',', ' ', ';']).filter(|p| !p.is_empty()).collect();
-            let cells: Option<Vec<String>> = parts
-                .iter()
-                .map(|p| p.parse::<f64>().ok().map(|x| format_grid(floor_to(x, size), size)))
-                .collect();
+            let cells: Option<Vec<String>> =
+                parts.iter().map(|p| p.parse::<f64>().ok().map(|x| format_grid(floor_to(x, size), size))).collect();
             match cells {
                 Some(c) if !c.is_empty() && c.len() <= 2 => Ok(Some(c.join(","))),
                 _ => Err(unparseable(row, "a number, a coordinate pair, a WKT or GeoJSON point, or a geohash")),
             }
         }),
-        Generalization::Bucket { .. } => Err(TransformError::Unsupported {
-            transform: "generalize bucket",
-            data_type: array.data_type().clone(),
-        }),
+        Generalization::Bucket { .. } => {
+            Err(TransformError::Unsupported { transform: "generalize bucket", data_type: array.data_type().clone() })
+        }
         Generalization::Geohash { precision } => {
             if !(1..=12).contains(&precision) {
                 return Err(TransformError::Invalid("geohash precision must be 1 to 12".into()));
@@ -228,8 +230,8 @@ pub fn generalize(array: &ArrayRef, g: Generalization) -> Result<ArrayRef, Trans
             }
             Ok(Arc::new(out.finish()))
         }
-        Generalization::IpPrefix => map_strings(array, |row, v| {
-            match v.parse::<IpAddr>().map_err(|_| unparseable(row, "an IPv4 or IPv6 address"))? {
+        Generalization::IpPrefix => {
+            map_strings(array, |row, v| match v.parse::<IpAddr>().map_err(|_| unparseable(row, "an IPv4 or IPv6 address"))? {
                 IpAddr::V4(ip) => {
                     let o = ip.octets();
                     Ok(Some(format!("{}/24", Ipv4Addr::new(o[0], o[1], o[2], 0))))
@@ -238,12 +240,12 @@ pub fn generalize(array: &ArrayRef, g: Generalization) -> Result<ArrayRef, Trans
                     let s = ip.segments();
                     Ok(Some(format!("{}/48", Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))))
                 }
-            }
-        }),
+            })
+        }
         Generalization::Region => map_strings(array, |_, v| Ok(region(v))),
-        Generalization::UrlPath => map_strings(array, |row, v| {
-            url_path(v).map(Some).ok_or_else(|| unparseable(row, "an http(s) URL or a request path"))
-        }),
+        Generalization::UrlPath => {
+            map_strings(array, |row, v| url_path(v).map(Some).ok_or_else(|| unparseable(row, "an http(s) URL or a request path")))
+        }
     }
 }
 
@@ -281,19 +283,14 @@ fn as_micros(array: &ArrayRef) -> Result<TimestampMicrosecondArray, TransformErr
     };
     let micros = cast(&source, &target)?;
     if micros.null_count() > array.null_count() {
-        let row = (0..array.len())
-            .find(|i| micros.is_null(*i) && !array.is_null(*i))
-            .unwrap_or(0);
+        let row = (0..array.len()).find(|i| micros.is_null(*i) && !array.is_null(*i)).unwrap_or(0);
         return Err(unparseable(row, "a date or timestamp"));
     }
     Ok(micros.as_primitive::<TimestampMicrosecondType>().clone())
 }
 
 fn from_micros(t: i64) -> chrono::NaiveDateTime {
-    DateTime::from_timestamp_micros(t).map_or_else(
-        || NaiveDate::MIN.and_hms_opt(0, 0, 0).expect("midnight"),
-        |d| d.naive_utc(),
-    )
+    DateTime::from_timestamp_micros(t).map_or_else(|| NaiveDate::MIN.and_hms_opt(0, 0, 0).expect("midnight"), |d| d.naive_utc())
 }
 
 const HOUR: i64 = 3_600_000_000;
@@ -307,11 +304,7 @@ fn truncate_time(array: &ArrayRef, grain: TimeGrain) -> Result<ArrayRef, Transfo
         TimeGrain::Month => {
             let d = from_micros(t).date();
             let first = d.with_day(1).expect("day 1 exists");
-            first
-                .and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc()
-                .timestamp_micros()
+            first.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros()
         }
     });
     let truncated: ArrayRef = Arc::new(truncated);
@@ -357,17 +350,11 @@ pub fn region(address: &str) -> Option<String> {
     if let Some(m) = MUNICIPALITIES.iter().find(|m| address.starts_with(**m)) {
         return Some((*m).to_string());
     }
-    let province_end = ["省", "自治区"]
-        .iter()
-        .filter_map(|m| address.find(m).map(|i| i + m.len()))
-        .min();
+    let province_end = ["省", "自治区"].iter().filter_map(|m| address.find(m).map(|i| i + m.len())).min();
     let rest_start = province_end.unwrap_or(0);
     let rest = &address[rest_start..];
-    let city_end = CITY_MARKERS
-        .iter()
-        .filter_map(|m| rest.find(m).map(|i| i + m.len()))
-        .filter(|end| rest[..*end].chars().count() <= 10)
-        .min();
+    let city_end =
+        CITY_MARKERS.iter().filter_map(|m| rest.find(m).map(|i| i + m.len())).filter(|end| rest[..*end].chars().count() <= 10).min();
     match (province_end, city_end) {
         (_, Some(end)) => Some(address[..rest_start + end].to_string()),
         (Some(end), None) => Some(address[..end].to_string()),
@@ -397,11 +384,8 @@ pub fn url_path(url: &str) -> Option<String> {
 
 /// The segments of a path with those holding digits replaced by `:id`.
 fn id_segments(path: &str) -> String {
-    let segments: Vec<&str> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| if s.bytes().any(|b| b.is_ascii_digit()) { ":id" } else { s })
-        .collect();
+    let segments: Vec<&str> =
+        path.split('/').filter(|s| !s.is_empty()).map(|s| if s.bytes().any(|b| b.is_ascii_digit()) { ":id" } else { s }).collect();
     segments.join("/")
 }
 
@@ -463,10 +447,7 @@ mod tests {
         assert_eq!(region("新疆维吾尔自治区乌鲁木齐市天山区").as_deref(), Some("新疆维吾尔自治区乌鲁木齐市"));
         assert_eq!(region("四川省阿坝藏族羌族自治州马尔康市").as_deref(), Some("四川省阿坝藏族羌族自治州"));
         assert_eq!(region("放门口"), None);
-        assert_eq!(
-            url_path("https://m.shop.example.cn/item/12345678?spm=a1.2#top").as_deref(),
-            Some("https://m.shop.example.cn/item/:id")
-        );
+        assert_eq!(url_path("https://m.shop.example.cn/item/12345678?spm=a1.2#top").as_deref(), Some("https://m.shop.example.cn/item/:id"));
         assert_eq!(url_path("HTTP://user@News.example.com/a/123.html").as_deref(), Some("http://news.example.com/a/:id"));
         assert_eq!(url_path("not a url"), None);
         assert_eq!(url_path("/api/v2/order/123456?ref=home").as_deref(), Some("/api/:id/order/:id"));

@@ -48,11 +48,8 @@ pub fn push_mask(value: &str, spec: MaskSpec, out: &mut String) {
     // Most values are ASCII, where characters are bytes and nothing needs decoding.
     let ascii = value.is_ascii();
     let n = if ascii { value.len() } else { value.chars().count() };
-    let (first, last) = if spec.keep_first + spec.keep_last < n {
-        (spec.keep_first, spec.keep_last)
-    } else {
-        (spec.keep_first.min(n / 2), 0)
-    };
+    let (first, last) =
+        if spec.keep_first + spec.keep_last < n { (spec.keep_first, spec.keep_last) } else { (spec.keep_first.min(n / 2), 0) };
     let byte_at = |chars: usize| {
         if ascii { chars } else { value.char_indices().nth(chars).map_or(value.len(), |(i, _)| i) }
     };

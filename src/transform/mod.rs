@@ -25,10 +25,7 @@ pub use redact::{RedactStyle, redact};
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
     #[error("{transform} does not apply to {data_type} columns")]
-    Unsupported {
-        transform: &'static str,
-        data_type: DataType,
-    },
+    Unsupported { transform: &'static str, data_type: DataType },
     #[error("row {row}: value is not {expected}")]
     Unparseable { row: usize, expected: &'static str },
     #[error("invalid transform settings: {0}")]
@@ -53,7 +50,9 @@ impl Strings {
             DataType::Utf8View => Strings::View(array.as_string_view().clone()),
             DataType::Utf8 => Strings::Utf8(array.as_string::<i32>().clone()),
             DataType::LargeUtf8 => Strings::Large(array.as_string::<i64>().clone()),
-            t if t.is_nested() || matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)) => {
+            t if t.is_nested()
+                || matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)) =>
+            {
                 return Err(TransformError::Unsupported { transform, data_type: t.clone() });
             }
             _ => Strings::Utf8(cast(array, &DataType::Utf8)?.as_string::<i32>().clone()),

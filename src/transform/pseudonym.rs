@@ -43,11 +43,7 @@ pub enum KeyError {
     #[error("the key file {path} named by {var} is {what}; a key file is a regular file of at most {MAX_KEY_FILE_BYTES} bytes")]
     NotAKeyFile { path: PathBuf, var: &'static str, what: String },
     #[error("cannot read the key file {path} named by {var}: {cause}")]
-    File {
-        path: PathBuf,
-        var: &'static str,
-        cause: std::io::Error,
-    },
+    File { path: PathBuf, var: &'static str, cause: std::io::Error },
 }
 
 /// The secret key. Its `Debug` shows only the key id.
@@ -64,10 +60,7 @@ impl PseudonymKey {
     /// A key from raw bytes (at least [`MIN_KEY_BYTES`]).
     pub fn from_bytes(bytes: Vec<u8>, source_name: &str) -> Result<Self, KeyError> {
         if bytes.len() < MIN_KEY_BYTES {
-            return Err(KeyError::TooShort {
-                source_name: source_name.to_string(),
-                len: bytes.len(),
-            });
+            return Err(KeyError::TooShort { source_name: source_name.to_string(), len: bytes.len() });
         }
         Ok(PseudonymKey(bytes))
     }
@@ -159,16 +152,11 @@ pub fn canonical(category: Category, value: &str) -> Cow<'_, str> {
 }
 
 fn lower(v: &str) -> Cow<'_, str> {
-    if v.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(v.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(v)
-    }
+    if v.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(v.to_ascii_lowercase()) } else { Cow::Borrowed(v) }
 }
 
 /// SHA-256's initial state (FIPS 180-4, 5.3.3).
-const SHA256_IV: [u32; 8] =
-    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+const SHA256_IV: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 /// SHA-256's block size, which is also HMAC's.
 const BLOCK: usize = 64;
 
@@ -191,10 +179,7 @@ pub struct Pseudonymizer {
 
 impl fmt::Debug for Pseudonymizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pseudonymizer")
-            .field("domain", &self.domain)
-            .field("key_id", &self.key_id)
-            .finish()
+        f.debug_struct("Pseudonymizer").field("domain", &self.domain).field("key_id", &self.key_id).finish()
     }
 }
 
@@ -385,8 +370,7 @@ mod tests {
     /// (`tests/fixtures/make_pseudonym_vectors.py`).
     #[test]
     fn known_answers_match_an_independent_implementation() {
-        let vectors: Vec<Vector> =
-            serde_json::from_str(include_str!("../../tests/fixtures/pseudonym_vectors.json")).unwrap();
+        let vectors: Vec<Vector> = serde_json::from_str(include_str!("../../tests/fixtures/pseudonym_vectors.json")).unwrap();
         assert!(vectors.len() >= 10);
         for v in vectors {
             let key = PseudonymKey::from_bytes(v.key.into_bytes(), "test").unwrap();

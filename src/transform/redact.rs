@@ -113,9 +113,7 @@ fn identifier_spans(text: &str) -> Vec<Span> {
             let mut end = i + 1;
             while end < b.len() {
                 let c = b[end];
-                let grouped = (c == b' ' || c == b'-')
-                    && b[end - 1].is_ascii_digit()
-                    && b.get(end + 1).is_some_and(u8::is_ascii_digit);
+                let grouped = (c == b' ' || c == b'-') && b[end - 1].is_ascii_digit() && b.get(end + 1).is_some_and(u8::is_ascii_digit);
                 if c.is_ascii_digit() || grouped {
                     end += 1;
                 } else {
@@ -201,10 +199,7 @@ mod tests {
 
     #[test]
     fn redacts_street_addresses_inside_text() {
-        assert_eq!(
-            redact("地址改成广东省深圳市南山区科技园路18号3栋1001室，谢谢", RedactStyle::Tag),
-            "地址改成[ADDRESS]，谢谢"
-        );
+        assert_eq!(redact("地址改成广东省深圳市南山区科技园路18号3栋1001室，谢谢", RedactStyle::Tag), "地址改成[ADDRESS]，谢谢");
         assert_eq!(redact("寄到北京市朝阳区建国路88号 电话13812345678", RedactStyle::Tag), "寄到[ADDRESS] 电话[PHONE]");
         assert_eq!(
             redact("Ship to 1200 Oak St, Apt 4, Springfield, IL 62704 instead", RedactStyle::Tag),

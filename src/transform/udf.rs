@@ -12,15 +12,11 @@ use std::sync::Arc;
 use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 
 use super::{
-    Generalization, MaskSpec, PseudonymKey, Pseudonymizer, RedactStyle, TransformError,
-    generalize, hash_array, mask_array, redact_array,
+    Generalization, MaskSpec, PseudonymKey, Pseudonymizer, RedactStyle, TransformError, generalize, hash_array, mask_array, redact_array,
 };
 use crate::category::Category;
 
@@ -41,7 +37,9 @@ fn literal_str<'a>(scalars: &'a [Option<&'a ScalarValue>], i: usize, what: &str,
 fn arg_str(args: &[ColumnarValue], i: usize, what: &str, f: &str) -> Result<Option<String>> {
     match args.get(i) {
         None => Ok(None),
-        Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)))) => Ok(Some(s.clone())),
+        Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)))) => {
+            Ok(Some(s.clone()))
+        }
         Some(_) => exec_err!("{f}: argument {} ({what}) must be a string literal", i + 1),
     }
 }
@@ -340,11 +338,8 @@ mod tests {
             );
             assert_eq!(
                 one(&ctx, "select piguard_hash(' 100000001 ', 'shop_buyers', 'account_id')").await.unwrap(),
-                Pseudonymizer::new(
-                    &PseudonymKey::from_bytes(b"piguard-test-key-0123456789abcdef".to_vec(), "t").unwrap(),
-                    "shop_buyers"
-                )
-                .pseudonym("100000001")
+                Pseudonymizer::new(&PseudonymKey::from_bytes(b"piguard-test-key-0123456789abcdef".to_vec(), "t").unwrap(), "shop_buyers")
+                    .pseudonym("100000001")
             );
             assert_eq!(one(&ctx, "select piguard_mask('13812345678', 'phone')").await.unwrap(), "138****5678");
             assert_eq!(one(&ctx, "select piguard_mask('欧阳娜娜', 'name', 1, 1)").await.unwrap(), "欧**娜");

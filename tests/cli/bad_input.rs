@@ -82,12 +82,7 @@ fn malformed_classifier_rules_name_file_and_key() {
         "[[category]]\nid = \"phone\"\nlabel_zh = \"手机\"\nsensitivity = \"general\"\naction = \"hash\"\ndetector = [\"cn_phone\"]\n",
     )
     .unwrap();
-    let out = piguard(&[
-        "scan",
-        bundled_lake().join("raw/users").to_str().unwrap(),
-        "--classifiers",
-        rules.path().to_str().unwrap(),
-    ]);
+    let out = piguard(&["scan", bundled_lake().join("raw/users").to_str().unwrap(), "--classifiers", rules.path().to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout.is_empty(), "nothing is reported with broken rules");
@@ -110,10 +105,7 @@ fn one_bad_dataset_does_not_hide_the_others() {
     assert_eq!(inv["datasets"][0]["name"], "users");
     assert_eq!(inv["failed"][0]["name"], "broken");
     assert!(inv["failed"][0]["error"].as_str().unwrap().contains("part-0.csv"));
-    let saved: Value = serde_json::from_str(
-        &std::fs::read_to_string(lake.join("_piguard/inventory.json")).unwrap(),
-    )
-    .unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(lake.join("_piguard/inventory.json")).unwrap()).unwrap();
     assert_eq!(saved["failed"][0]["name"], "broken");
 }
 
@@ -141,14 +133,17 @@ fn nested_columns_must_be_decided_by_the_pipeline() {
     assert!(!stderr.contains("1381234"), "no value in the error");
     let out = run("[[dataset]]\nname = \"profiles\"\ndefault_action = \"auto\"\ncolumns.contact = \"drop\"\ncolumns.tags = \"keep\"\n");
     assert!(text(&out).1.contains("`tags`") && text(&out).1.contains("reason"), "{}", text(&out).1);
-    let out = run("[[dataset]]\nname = \"profiles\"\ndefault_action = \"auto\"\ncolumns.contact = \"drop\"\ncolumns.tags = { action = \"keep\", reason = \"labels, no PI\" }\n");
+    let out = run(
+        "[[dataset]]\nname = \"profiles\"\ndefault_action = \"auto\"\ncolumns.contact = \"drop\"\ncolumns.tags = { action = \"keep\", reason = \"labels, no PI\" }\n",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(crate::visible_parquet_files(&dir.path().join("deid/profiles")).len(), 1);
 }
 
 /// Writes one batch of `columns` to a Parquet file.
 fn write_parquet(path: &Path, columns: Vec<(&str, arrow::array::ArrayRef)>) {
-    let fields: Vec<arrow::datatypes::Field> = columns.iter().map(|(n, a)| arrow::datatypes::Field::new(*n, a.data_type().clone(), true)).collect();
+    let fields: Vec<arrow::datatypes::Field> =
+        columns.iter().map(|(n, a)| arrow::datatypes::Field::new(*n, a.data_type().clone(), true)).collect();
     let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
     let batch = arrow::array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
     let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
@@ -243,7 +238,11 @@ fn a_value_that_fails_while_a_partition_is_written_is_not_in_the_error() {
     }
     std::fs::write(raw.join("part-0.jsonl"), lines).unwrap();
     let pipeline = dir.path().join("p.toml");
-    std::fs::write(&pipeline, "[[dataset]]\nname = \"events\"\ndefault_action = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"stats\" }\n").unwrap();
+    std::fs::write(
+        &pipeline,
+        "[[dataset]]\nname = \"events\"\ndefault_action = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"stats\" }\n",
+    )
+    .unwrap();
     let out = crate::piguard_in(dir.path(), Some(crate::KEY), &["run", pipeline.to_str().unwrap()]);
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -46,7 +46,11 @@ impl Cluster {
         let log = |name: &str| Stdio::from(std::fs::File::create(logs.path().join(name)).unwrap());
         let port = free_ports();
         let bind = format!("127.0.0.1:{port}");
-        let mut scheduler = command(None, None, &["scheduler", "--bind", &bind, "--executor-timeout", "4"]).stdout(log("scheduler.out")).stderr(log("scheduler.err")).spawn().unwrap();
+        let mut scheduler = command(None, None, &["scheduler", "--bind", &bind, "--executor-timeout", "4"])
+            .stdout(log("scheduler.out"))
+            .stderr(log("scheduler.err"))
+            .spawn()
+            .unwrap();
         wait_for(port, "scheduler", &mut scheduler);
         let executors = keys
             .iter()
@@ -54,8 +58,24 @@ impl Cluster {
             .map(|(i, key)| {
                 let flight = free_ports();
                 let work_dir = work.path().join(i.to_string());
-                let args = ["executor", "--scheduler", &bind, "--port", &flight.to_string(), "--concurrency", "2", "--heartbeat", "1", "--work-dir", work_dir.to_str().unwrap()];
-                let mut child = command(None, Some(key), &args).stdout(log(&format!("executor{i}.out"))).stderr(log(&format!("executor{i}.err"))).spawn().unwrap();
+                let args = [
+                    "executor",
+                    "--scheduler",
+                    &bind,
+                    "--port",
+                    &flight.to_string(),
+                    "--concurrency",
+                    "2",
+                    "--heartbeat",
+                    "1",
+                    "--work-dir",
+                    work_dir.to_str().unwrap(),
+                ];
+                let mut child = command(None, Some(key), &args)
+                    .stdout(log(&format!("executor{i}.out")))
+                    .stderr(log(&format!("executor{i}.err")))
+                    .spawn()
+                    .unwrap();
                 wait_for(flight, "executor", &mut child);
                 child
             })
@@ -118,7 +138,11 @@ fn assert_same_tables(lake: &Path, expected: &Path) {
     for ((name, got), (_, want)) in tables(lake).into_iter().zip(tables(expected)) {
         if got != want {
             let first = got.lines().zip(want.lines()).position(|(a, b)| a != b);
-            panic!("{name} differs from the local run's (first at line {first:?}, {} vs {} lines)", got.lines().count(), want.lines().count());
+            panic!(
+                "{name} differs from the local run's (first at line {first:?}, {} vs {} lines)",
+                got.lines().count(),
+                want.lines().count()
+            );
         }
     }
 }

@@ -19,8 +19,7 @@ fn scan_meets_the_accuracy_floors_on_the_labeled_corpus() {
     assert!(out.status.success(), "{}", text(&out).1);
     let out = piguard(&["scan", lake_arg, "--format", "json"]);
     assert!(out.status.success(), "{}", text(&out).1);
-    let inventory: Inventory =
-        serde_json::from_slice(&std::fs::read(lake.join("_piguard/inventory.json")).unwrap()).unwrap();
+    let inventory: Inventory = serde_json::from_slice(&std::fs::read(lake.join("_piguard/inventory.json")).unwrap()).unwrap();
     let markdown = text(&piguard(&["scan", lake_arg, "--format", "markdown"])).0;
     assert!(markdown.contains("## Columns that need a decision") && markdown.contains("legacy_export_2019.c5"), "the opaque id is listed");
     let labels = CorpusLabels::read(&lake.join(corpus::LABELS_FILE)).unwrap();

@@ -47,10 +47,11 @@ fn small_cells_are_suppressed_and_opted_out_buyers_do_not_count() {
     .into_iter()
     .map(|r| (r[0].clone(), r[1].parse().unwrap()))
     .collect();
-    let with_opted_out: BTreeMap<String, i64> = csv_query(lake.path(), "select province, count(distinct user_id) from orders group by province")
-        .into_iter()
-        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
-        .collect();
+    let with_opted_out: BTreeMap<String, i64> =
+        csv_query(lake.path(), "select province, count(distinct user_id) from orders group by province")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+            .collect();
     assert_ne!(truth, with_opted_out, "the demo has opted-out buyers");
 
     let published = csv_query(lake.path(), "select province, buyers from by_province");

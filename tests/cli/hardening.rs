@@ -15,7 +15,11 @@ fn logs_run() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&bundled_lake().join("raw/browsing_logs"), &dir.path().join("raw/browsing_logs"));
     let pipeline = dir.path().join("p.toml");
-    std::fs::write(&pipeline, "[[dataset]]\nname = \"browsing_logs\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n").unwrap();
+    std::fs::write(
+        &pipeline,
+        "[[dataset]]\nname = \"browsing_logs\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n",
+    )
+    .unwrap();
     let out = piguard_in(dir.path(), Some(KEY), &["run", pipeline.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     (dir, pipeline)
@@ -116,7 +120,11 @@ fn a_long_reason_or_a_torn_entry_never_stops_the_lake() {
     let (code, _, stderr) = audit_verify(lake.path());
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("torn"), "{stderr}");
-    let set_aside: Vec<_> = std::fs::read_dir(lake.path().join("_piguard")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("audit.jsonl.torn-")).collect();
+    let set_aside: Vec<_> = std::fs::read_dir(lake.path().join("_piguard"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("audit.jsonl.torn-"))
+        .collect();
     assert_eq!(set_aside.len(), 1);
 
     // And `audit repair` does it on request.
@@ -143,7 +151,10 @@ fn a_run_that_fails_after_publishing_is_in_the_log_and_its_manifest() {
     assert_eq!(last_run["failed"], "export visits");
     let began = all.iter().rev().find(|e| e["action"] == "began").unwrap();
     assert_eq!((began["operation"].as_str(), &began["id"]), (Some("run"), &last_run["run_id"]));
-    let manifest: Value = serde_json::from_slice(&std::fs::read(lake.path().join(format!("_piguard/runs/{}/manifest.json", last_run["run_id"].as_str().unwrap()))).unwrap()).unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(lake.path().join(format!("_piguard/runs/{}/manifest.json", last_run["run_id"].as_str().unwrap()))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["audit"]["hash"], began["hash"], "the manifest anchors the entry that announced it");
     assert!(manifest["failure"]["dataset"].as_str().unwrap().contains("visits"));
     assert!(Path::new(manifest["pipeline"].as_str().unwrap()).is_absolute(), "the pipeline is recorded absolute");
@@ -154,7 +165,20 @@ fn a_run_that_fails_after_publishing_is_in_the_log_and_its_manifest() {
 fn an_emptied_ledger_stops_run_from_publishing_held_rows_again() {
     let (lake, pipeline) = logs_run();
     let subject = {
-        let out = piguard_in(lake.path(), Some(KEY), &["query", "--zone", "raw", "--reason", "test", "--format", "csv", "select user_id from raw.browsing_logs where dt > '2026-10-01' limit 1"]);
+        let out = piguard_in(
+            lake.path(),
+            Some(KEY),
+            &[
+                "query",
+                "--zone",
+                "raw",
+                "--reason",
+                "test",
+                "--format",
+                "csv",
+                "select user_id from raw.browsing_logs where dt > '2026-10-01' limit 1",
+            ],
+        );
         text(&out).0.lines().nth(1).unwrap().to_string()
     };
     let out = piguard_in(lake.path(), Some(KEY), &["erase", "--subject", &subject, "--today", "2026-11-23"]);
@@ -183,7 +207,8 @@ fn keys_are_their_bytes_and_key_files_are_bounded() {
         text(&out).1.split("key id ").nth(1).unwrap().trim().trim_end_matches(')').to_string()
     };
     let base = b"integration-test-key-0123456789abcdef-".to_vec();
-    let ids: Vec<String> = [&b"\xff"[..], b"\xfe", b"\xff\xfe"].iter().map(|tail| key_id(&[base.clone(), tail.to_vec()].concat())).collect();
+    let ids: Vec<String> =
+        [&b"\xff"[..], b"\xfe", b"\xff\xfe"].iter().map(|tail| key_id(&[base.clone(), tail.to_vec()].concat())).collect();
     assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "three keys, three ids: {ids:?}");
 
     let big = lake.path().join("big.key");
@@ -201,7 +226,10 @@ fn keys_are_their_bytes_and_key_files_are_bounded() {
 fn retention_comes_only_from_a_pipeline_a_run_recorded() {
     let (lake, pipeline) = logs_run();
     let p = pipeline.to_str().unwrap();
-    assert_eq!(piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--dry-run", "--today", "2026-11-23"]).status.code(), Some(0));
+    assert_eq!(
+        piguard_in(lake.path(), Some(KEY), &["purge", "--pipeline", p, "--dry-run", "--today", "2026-11-23"]).status.code(),
+        Some(0)
+    );
     // The same name, another file: edited, or a relative path from another directory.
     let mut edited = std::fs::read_to_string(&pipeline).unwrap();
     edited.push_str("\n[retention.browsing_logs]\nmax_days = 200\n");
@@ -245,17 +273,39 @@ fn erasure_covers_the_other_party_and_says_what_it_could_not_search() {
         text(&out).0.lines().nth(1).unwrap().parse().unwrap()
     };
     let recipient = {
-        let out = piguard_in(lake, Some(KEY), &["query", "--zone", "raw", "--reason", "test", "--format", "csv", "select to_user_id from raw.chat_messages group by to_user_id order by count(*) desc limit 1"]);
+        let out = piguard_in(
+            lake,
+            Some(KEY),
+            &[
+                "query",
+                "--zone",
+                "raw",
+                "--reason",
+                "test",
+                "--format",
+                "csv",
+                "select to_user_id from raw.chat_messages group by to_user_id order by count(*) desc limit 1",
+            ],
+        );
         text(&out).0.lines().nth(1).unwrap().to_string()
     };
     assert!(raw_count(&format!("select count(*) from raw.chat_messages where to_user_id = {recipient}")) > 0);
 
     let out = piguard_in(lake, Some(KEY), &["erase", "--subject", &recipient, "--today", "2026-11-23"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    assert_eq!(raw_count(&format!("select count(*) from raw.chat_messages where to_user_id = {recipient} or from_user_id = {recipient}")), 0);
-    let ledger: Vec<Value> = std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let reference = ledger.last().unwrap()["subject_refs"]["chat_messages.to_user_id"].as_str().expect("the recipient column is searched").to_string();
-    let out = piguard_in(lake, None, &["query", "--format", "csv", &format!("select count(*) from chat_messages where to_user_id = '{reference}'")]);
+    assert_eq!(
+        raw_count(&format!("select count(*) from raw.chat_messages where to_user_id = {recipient} or from_user_id = {recipient}")),
+        0
+    );
+    let ledger: Vec<Value> =
+        std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let reference =
+        ledger.last().unwrap()["subject_refs"]["chat_messages.to_user_id"].as_str().expect("the recipient column is searched").to_string();
+    let out = piguard_in(
+        lake,
+        None,
+        &["query", "--format", "csv", &format!("select count(*) from chat_messages where to_user_id = '{reference}'")],
+    );
     assert_eq!(text(&out).0, "count(*)\n0\n", "gone from the de-identified zone too");
 
     // A raw dataset no run planned, and a file whose name cannot be read: not `done`.
@@ -267,7 +317,8 @@ fn erasure_covers_the_other_party_and_says_what_it_could_not_search() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stdout.contains("incomplete") && stdout.contains("raw/orders was left: no run has planned this dataset"), "{stdout}");
     assert!(stdout.contains("raw/users was left") && stdout.contains("not valid UTF-8"), "{stdout}");
-    let last: Value = serde_json::from_str(std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().last().unwrap()).unwrap();
+    let last: Value =
+        serde_json::from_str(std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().last().unwrap()).unwrap();
     assert_eq!(last["state"], "incomplete");
     assert_eq!(last["left"].as_array().unwrap().len(), 2, "{last}");
     // Purge tries it again, and says so while it stays incomplete.

@@ -20,7 +20,13 @@ fn run(lake: &Path, extra: &[&str]) -> Value {
     args.extend_from_slice(extra);
     let out = command(Some(lake), Some(KEY), &args).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let manifest = text(&out).0.lines().find_map(|l| l.split("manifest ").nth(1)).map(str::trim).map(PathBuf::from).expect("the run names its manifest");
+    let manifest = text(&out)
+        .0
+        .lines()
+        .find_map(|l| l.split("manifest ").nth(1))
+        .map(str::trim)
+        .map(PathBuf::from)
+        .expect("the run names its manifest");
     serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap()
 }
 
@@ -45,7 +51,10 @@ fn data_files_on_disk(dir: &Path) -> BTreeSet<PathBuf> {
 fn values_in(files: impl IntoIterator<Item = PathBuf>, column: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for f in files {
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap()).unwrap().build().unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
         for batch in reader {
             let batch = batch.unwrap();
             let col = cast(batch.column_by_name(column).unwrap(), &DataType::Utf8).unwrap();
@@ -162,7 +171,9 @@ fn to_delta_table(runtime: &tokio::runtime::Runtime, dir: &Path, partition: Opti
 
 fn raw_count(lake: &Path, sql: &str) -> String {
     // Audited, so with the key that seals the log.
-    let out = command(Some(lake), Some(KEY), &["query", sql, "--format", "csv", "--zone", "raw", "--reason", "test of a Delta raw zone"]).output().unwrap();
+    let out = command(Some(lake), Some(KEY), &["query", sql, "--format", "csv", "--zone", "raw", "--reason", "test of a Delta raw zone"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     text(&out).0.lines().nth(1).unwrap().to_string()
 }
@@ -188,7 +199,8 @@ fn a_raw_dataset_that_is_a_delta_table_is_read_at_its_latest_version_and_erased_
     let scan = command(Some(lake.path()), None, &["scan", lake.path().to_str().unwrap(), "--format", "json"]).output().unwrap();
     assert_eq!(scan.status.code(), Some(0), "{}", text(&scan).1);
     run(lake.path(), &[]);
-    let (_, stdout, stderr) = query(lake.path(), "select count(*) as n, count(*) filter (where dt = '2026-10-31') as last_day from browsing_logs", &[]);
+    let (_, stdout, stderr) =
+        query(lake.path(), "select count(*) as n, count(*) filter (where dt = '2026-10-31') as last_day from browsing_logs", &[]);
     assert_eq!(stdout.lines().nth(1), Some(format!("{logs},0").as_str()), "{stderr}");
 
     // Erasure rewrites the raw table by a commit and deletes the replaced files.
@@ -208,7 +220,9 @@ fn a_raw_dataset_that_is_a_delta_table_is_read_at_its_latest_version_and_erased_
     assert!(erase["table_versions"]["deid/users"].as_u64().is_some(), "{erase}");
 
     // Purge removes the expired days from the raw table by a commit, then their files.
-    let out = command(Some(lake.path()), Some(KEY), &["purge", "--pipeline", demo_pipeline().to_str().unwrap(), "--today", "2026-11-30"]).output().unwrap();
+    let out = command(Some(lake.path()), Some(KEY), &["purge", "--pipeline", demo_pipeline().to_str().unwrap(), "--today", "2026-11-30"])
+        .output()
+        .unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out).1);
     let oldest_kept = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap() - chrono::Days::new(365);
     for f in data_files_on_disk(&raw_logs) {

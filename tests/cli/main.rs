@@ -69,10 +69,7 @@ pub fn piguard_in(lake: &Path, key: Option<&str>, args: &[&str]) -> Output {
 
 /// Stdout and stderr as text.
 pub fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Copies a directory tree.
@@ -97,7 +94,8 @@ pub fn demo_lake() -> tempfile::TempDir {
 }
 
 /// The demo lake's datasets.
-pub const DEMO_DATASETS: [&str; 8] = ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
+pub const DEMO_DATASETS: [&str; 8] =
+    ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
 
 /// A copy of the bundled raw zone with the last `days` days of browsing logs only (the whole
 /// zone has 457 daily partitions; a run of two weeks writes 35 partitions in all).

@@ -31,10 +31,18 @@ fn analysts_query_the_deid_zone_in_every_format() {
     assert!(stdout.contains("| n   |") && stdout.contains("| 500 |"), "{stdout}");
 
     // Hive partitions are columns.
-    let out = piguard_in(lake.path(), None, &["query", "--format", "csv", "select count(distinct dt) as months, sum(pay_amount) > 0 as paid from orders"]);
+    let out = piguard_in(
+        lake.path(),
+        None,
+        &["query", "--format", "csv", "select count(distinct dt) as months, sum(pay_amount) > 0 as paid from orders"],
+    );
     assert_eq!(text(&out).0, "months,paid\n15,true\n");
 
-    let out = piguard_in(lake.path(), None, &["query", "--format", "json", "select xm, csrq, piguard_mask(xm, 'name') as again from users order by xm limit 3"]);
+    let out = piguard_in(
+        lake.path(),
+        None,
+        &["query", "--format", "json", "select xm, csrq, piguard_mask(xm, 'name') as again from users order by xm limit 3"],
+    );
     let rows: Vec<Value> = text(&out).0.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 3);
     for r in &rows {
@@ -66,7 +74,8 @@ fn the_raw_zone_needs_a_reason_and_is_audited() {
 
     let audit_path = lake.path().join("_piguard/audit.jsonl");
     let before = std::fs::read_to_string(&audit_path).unwrap().lines().count();
-    let args = ["query", "--zone", "raw", "--reason", "PIPL Art. 45 access request #42", "--format", "csv", "select sfzh from raw.users limit 1"];
+    let args =
+        ["query", "--zone", "raw", "--reason", "PIPL Art. 45 access request #42", "--format", "csv", "select sfzh from raw.users limit 1"];
     // The entry is sealed with the audit key: without one, nothing is shown.
     let out = piguard_in(lake.path(), None, &args);
     assert_eq!(out.status.code(), Some(2));

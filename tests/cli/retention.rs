@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use crate::{demo_pipeline, KEY, bundled_lake, command, copy_tree, demo_lake, piguard_in, text};
+use crate::{KEY, bundled_lake, command, copy_tree, demo_lake, demo_pipeline, piguard_in, text};
 
 /// The day the retention tests count ages to.
 const TODAY: &str = "2026-11-23";
@@ -19,7 +19,6 @@ const PAST_TODAY: &str = "2025-11-23";
 /// Days after [`PAST_TODAY`] when some, and then all, of the held browsing logs are past the floor.
 const PAST_LATER: &str = "2026-01-15";
 const PAST_FLOORS_PASSED: &str = "2026-06-01";
-
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -54,9 +53,7 @@ fn logs_lake_from(source: &Path, retention: &str) -> (tempfile::TempDir, PathBuf
 /// The `dt` values of a dataset's partitions in a zone.
 fn partition_dates(lake: &Path, zone: &str, dataset: &str) -> BTreeSet<NaiveDate> {
     let Ok(entries) = std::fs::read_dir(lake.join(zone).join(dataset)) else { return BTreeSet::new() };
-    entries
-        .filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_prefix("dt=")).map(day))
-        .collect()
+    entries.filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_prefix("dt=")).map(day)).collect()
 }
 
 fn query_csv(lake: &Path, zone: &str, sql: &str) -> Vec<Vec<String>> {
@@ -81,8 +78,7 @@ fn purge_removes_exactly_the_partitions_past_max_days() {
             .into_iter()
             .map(|r| (day(&r[0]), day(&r[1])))
             .collect();
-    let before: Vec<BTreeSet<NaiveDate>> =
-        ["raw", "deid"].iter().map(|z| partition_dates(lake.path(), z, "browsing_logs")).collect();
+    let before: Vec<BTreeSet<NaiveDate>> = ["raw", "deid"].iter().map(|z| partition_dates(lake.path(), z, "browsing_logs")).collect();
     assert_eq!(before[0].len(), 457);
     assert_eq!(before[0], before[1]);
 
@@ -118,8 +114,7 @@ fn purge_removes_exactly_the_partitions_past_max_days() {
     let defaulted = piguard_in(lake.path(), Some(KEY), &["purge", "--dry-run", "--today", TODAY]);
     assert_eq!(defaulted.status.code(), Some(0), "{}", text(&defaulted).1);
     let audit = std::fs::read_to_string(lake.path().join("_piguard/audit.jsonl")).unwrap();
-    let purges: Vec<Value> =
-        audit.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|e| e["action"] == "purge").collect();
+    let purges: Vec<Value> = audit.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|e| e["action"] == "purge").collect();
     assert_eq!(purges.len(), 2, "dry runs are not audited");
     assert_eq!(purges[0]["partitions_deleted_raw"], deleted / 2);
     assert_eq!(piguard_in(lake.path(), Some(KEY), &["audit", "verify"]).status.code(), Some(0));
@@ -190,7 +185,11 @@ fn no_configuration_purges_a_browsing_log_younger_than_180_days() {
 
     // Purge and erase take their plans from the runs: a dataset no run wrote is an error.
     let (unrun, pipeline) = logs_lake("");
-    for args in [vec!["purge", "--today", TODAY], vec!["purge", "--pipeline", pipeline.to_str().unwrap()], vec!["erase", "--subject", "1", "--pipeline", pipeline.to_str().unwrap()]] {
+    for args in [
+        vec!["purge", "--today", TODAY],
+        vec!["purge", "--pipeline", pipeline.to_str().unwrap()],
+        vec!["erase", "--subject", "1", "--pipeline", pipeline.to_str().unwrap()],
+    ] {
         let out = piguard_in(unrun.path(), Some(KEY), &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(text(&out).1.contains("no run has written it yet"), "{args:?}: {}", text(&out).1);
@@ -251,7 +250,11 @@ fn erasure_holds_young_logs_until_the_floor_passes_then_purge_finishes_it() {
     let pipeline = demo_pipeline();
     let p = pipeline.to_str().unwrap();
 
-    let out = piguard_in(lake.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--reason", "ticket 4711", "--today", PAST_TODAY]);
+    let out = piguard_in(
+        lake.path(),
+        Some(KEY),
+        &["erase", "--pipeline", p, "--subject", &subject, "--reason", "ticket 4711", "--today", PAST_TODAY],
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "held rows make the erasure pending: {stderr}");
     assert!(stdout.contains("pending") && stderr.contains("pending"), "{stdout}\n{stderr}");
@@ -440,7 +443,8 @@ fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
 
     // Killed once the request is recorded and files are being rewritten.
     let killed = kill_when(lake.path(), &["erase", "--pipeline", p, "--subject", &subject, "--today", PAST_TODAY], || {
-        ledger_path.is_file() && std::fs::metadata(&ledger_path).unwrap().modified().unwrap().elapsed().unwrap() > Duration::from_millis(800)
+        ledger_path.is_file()
+            && std::fs::metadata(&ledger_path).unwrap().modified().unwrap().elapsed().unwrap() > Duration::from_millis(800)
     });
     assert!(killed, "the erase was still running when killed");
     assert_eq!(ledger(lake.path()).last().unwrap()["state"], "requested", "killed before it finished");
@@ -476,7 +480,11 @@ fn an_unpartitioned_log_runs_and_its_rows_are_held_by_file_age() {
     std::fs::create_dir_all(dir.path().join("raw/access_log")).unwrap();
     std::fs::copy(&day_file, dir.path().join("raw/access_log/part-00000.parquet")).unwrap();
     let pipeline = dir.path().join("p.toml");
-    std::fs::write(&pipeline, "[[dataset]]\nname = \"access_log\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n").unwrap();
+    std::fs::write(
+        &pipeline,
+        "[[dataset]]\nname = \"access_log\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n",
+    )
+    .unwrap();
     let p = pipeline.to_str().unwrap();
     let run = piguard_in(dir.path(), Some(KEY), &["run", p]);
     assert_eq!(run.status.code(), Some(0), "a URL column makes it a log, which needs no partitions to run: {}", text(&run).1);
@@ -484,7 +492,10 @@ fn an_unpartitioned_log_runs_and_its_rows_are_held_by_file_age() {
     let out = piguard_in(dir.path(), Some(KEY), &["erase", "--pipeline", p, "--subject", &subject, "--today", TODAY]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
     assert!(text(&out).0.contains("Cybersecurity Law"), "{}", text(&out).0);
-    assert!(count(dir.path(), "raw", &format!("select count(*) from raw.access_log where user_id = {subject}")) > 0, "held in the raw zone");
+    assert!(
+        count(dir.path(), "raw", &format!("select count(*) from raw.access_log where user_id = {subject}")) > 0,
+        "held in the raw zone"
+    );
 }
 
 #[test]

@@ -12,9 +12,9 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
-use crate::{demo_pipeline, AUDIT_KEY, DEMO_DATASETS, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, piguard_with_key, text, walk};
-
-
+use crate::{
+    AUDIT_KEY, DEMO_DATASETS, KEY, OTHER_KEY, bundled_lake, command, copy_tree, demo_lake, demo_pipeline, piguard_with_key, text, walk,
+};
 
 fn run_demo(lake: &Path, key: &str, extra: &[&str]) -> Output {
     let pipeline = demo_pipeline();
@@ -28,12 +28,7 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn read_batches(path: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
 }
 
 /// Every value of every column in a zone's dataset, as strings: (column, value).
@@ -63,7 +58,8 @@ fn rows(dir: &Path) -> BTreeSet<String> {
         for batch in read_batches(&f) {
             let cols: Vec<_> = batch.columns().iter().map(|c| cast(c, &DataType::Utf8).unwrap()).collect();
             for i in 0..batch.num_rows() {
-                let row: Vec<String> = cols.iter().map(|c| if c.is_null(i) { "∅".into() } else { c.as_string::<i32>().value(i).to_string() }).collect();
+                let row: Vec<String> =
+                    cols.iter().map(|c| if c.is_null(i) { "∅".into() } else { c.as_string::<i32>().value(i).to_string() }).collect();
                 out.insert(format!("{}|{}", f.parent().unwrap().file_name().unwrap().to_string_lossy(), row.join("\u{1f}")));
             }
         }
@@ -214,7 +210,10 @@ fn fails_closed_before_writing_anything() {
 #[test]
 fn refuses_to_run_without_a_proper_key() {
     let lake = small_lake(&["users"]);
-    let p = write_pipeline(lake.path(), "[[dataset]]\nname = \"users\"\ndefault_action = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"x\" }\n");
+    let p = write_pipeline(
+        lake.path(),
+        "[[dataset]]\nname = \"users\"\ndefault_action = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"x\" }\n",
+    );
     let out = run_with(lake.path(), &p, None, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("PIGUARD_KEY"));
@@ -340,7 +339,8 @@ pub fn leak_gate_stops_pi_hidden_in_an_innocent_column(extra: &[&str]) {
 fn a_killed_run_leaves_each_table_at_a_whole_version_and_the_rerun_finishes() {
     let reference = demo_lake();
     assert_eq!(run_demo(reference.path(), KEY, &[]).status.code(), Some(0));
-    let expected: BTreeMap<&str, BTreeSet<String>> = DEMO_DATASETS.iter().map(|ds| (*ds, rows(&reference.path().join("deid").join(ds)))).collect();
+    let expected: BTreeMap<&str, BTreeSet<String>> =
+        DEMO_DATASETS.iter().map(|ds| (*ds, rows(&reference.path().join("deid").join(ds)))).collect();
 
     let lake = demo_lake();
     let deid = lake.path().join("deid");
@@ -353,11 +353,12 @@ fn a_killed_run_leaves_each_table_at_a_whole_version_and_the_rerun_finishes() {
     let some_committed = |before: usize| count(&is_commit) > before + 2;
     for kill_when in [&writing as &dyn Fn(usize) -> bool, &some_committed] {
         let before = count(&is_commit);
-        let mut child = command(None, Some(KEY), &["run", demo_pipeline().to_str().unwrap(), "--lake", lake.path().to_str().unwrap(), "--force"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child =
+            command(None, Some(KEY), &["run", demo_pipeline().to_str().unwrap(), "--lake", lake.path().to_str().unwrap(), "--force"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         while !kill_when(before) && child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -384,7 +385,8 @@ fn a_killed_run_leaves_each_table_at_a_whole_version_and_the_rerun_finishes() {
         // What the killed runs wrote and never committed is gone from disk, not only unseen.
         let on_disk: Vec<PathBuf> = walk(&deid.join(ds)).into_iter().filter(|p| is_data(p)).collect();
         let seen = parquet_files(&deid.join(ds));
-        let uncommitted: Vec<&PathBuf> = on_disk.iter().filter(|p| !seen.contains(p)).filter(|p| !committed_ever(&deid.join(ds), p)).collect();
+        let uncommitted: Vec<&PathBuf> =
+            on_disk.iter().filter(|p| !seen.contains(p)).filter(|p| !committed_ever(&deid.join(ds), p)).collect();
         assert!(uncommitted.is_empty(), "{ds}: {uncommitted:?}");
     }
 }
@@ -393,7 +395,10 @@ fn a_killed_run_leaves_each_table_at_a_whole_version_and_the_rerun_finishes() {
 fn committed_ever(table: &Path, file: &Path) -> bool {
     // File names carry the run that wrote them, and a run commits a table's files at once.
     let name = file.file_name().unwrap().to_str().unwrap();
-    walk(&table.join("_delta_log")).iter().filter(|p| p.extension().is_some_and(|x| x == "json")).any(|log| std::fs::read_to_string(log).unwrap().contains(name))
+    walk(&table.join("_delta_log"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .any(|log| std::fs::read_to_string(log).unwrap().contains(name))
 }
 
 /// A classifier override (`--classifiers DIR`) that names `ref_tag` as a device id, and a
@@ -405,7 +410,12 @@ fn visitor_lake() -> (tempfile::TempDir, PathBuf) {
     std::fs::create_dir_all(&raw).unwrap();
     let mut csv = String::from("user_id,ref_tag,status\n");
     for i in 0..300u64 {
-        csv.push_str(&format!("{},{:08x}-abcd-4ef0-8abc-{:012x},200\n", 1000 + i, (i % 20).wrapping_mul(2_654_435_761) as u32, (i % 20) * 977));
+        csv.push_str(&format!(
+            "{},{:08x}-abcd-4ef0-8abc-{:012x},200\n",
+            1000 + i,
+            (i % 20).wrapping_mul(2_654_435_761) as u32,
+            (i % 20) * 977
+        ));
     }
     std::fs::write(raw.join("visits.csv"), csv).unwrap();
     let rules = dir.path().join("rules");
@@ -452,7 +462,8 @@ fn a_classifier_override_reaches_runs_fail_closed_check_its_leak_gate_and_verify
     // Each manifest records the classifier its run planned with; the refused run's, where it stopped.
     let mut runs: Vec<PathBuf> = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().map(|e| e.unwrap().path()).collect();
     runs.sort();
-    let manifests: Vec<Value> = runs.iter().map(|r| serde_json::from_slice(&std::fs::read(r.join("manifest.json")).unwrap()).unwrap()).collect();
+    let manifests: Vec<Value> =
+        runs.iter().map(|r| serde_json::from_slice(&std::fs::read(r.join("manifest.json")).unwrap()).unwrap()).collect();
     assert_eq!(manifests.len(), 2);
     assert_eq!(manifests[0]["classifier"]["overrides"].as_array().unwrap().len(), 1);
     assert_eq!(manifests[0]["failure"]["dataset"], "visits");
@@ -471,7 +482,10 @@ fn erasure_finds_a_subject_in_the_domain_the_data_was_written_with() {
         "[[category]]\nid = \"account_id\"\nlabel_zh = \"账号\"\nsensitivity = \"general\"\naction = \"hash\"\nkeywords = [\"member_no\"]\n",
     )
     .unwrap();
-    let p = write_pipeline(lake.path(), &USERS_AND_ORDERS.replace("default_action = \"auto\"\n", "default_action = \"auto\"\ncolumns.user_id = \"hash\"\n"));
+    let p = write_pipeline(
+        lake.path(),
+        &USERS_AND_ORDERS.replace("default_action = \"auto\"\n", "default_action = \"auto\"\ncolumns.user_id = \"hash\"\n"),
+    );
     let out = run_with(lake.path(), &p, Some(KEY), &["--classifiers", rules.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     let manifest = std::fs::read_dir(lake.path().join("_piguard/runs")).unwrap().next().unwrap().unwrap().path().join("manifest.json");
@@ -493,7 +507,10 @@ fn erasure_finds_a_subject_in_the_domain_the_data_was_written_with() {
 
     // A later run of a pipeline naming only `users` does not narrow the erasure: orders are
     // searched too, with the plan they were written with.
-    let users_only = write_pipeline(lake.path(), "[[dataset]]\nname = \"users\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"aggregates\" }\n");
+    let users_only = write_pipeline(
+        lake.path(),
+        "[[dataset]]\nname = \"users\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.xb = { action = \"keep\", reason = \"aggregates\" }\n",
+    );
     assert_eq!(run_with(lake.path(), &users_only, Some(KEY), &[]).status.code(), Some(0));
     let buyer = column(&lake.path().join("raw/orders"), "user_id").into_iter().find(|id| id != &raw_ids[0]).unwrap();
     let orders_before = column(&lake.path().join("deid/orders"), "user_id").len();
@@ -516,7 +533,10 @@ fn a_run_that_fails_part_way_says_what_it_published_and_records_it() {
     std::fs::write(visits.join("visits.csv"), "visit_no,client_addr\n1,10.1.2.3\n2,not an address\n").unwrap();
     let p = write_pipeline(
         lake.path(),
-        &format!("{}\n[[dataset]]\nname = \"visits\"\ncolumns.client_addr = {{ action = \"generalize\", to = \"ip\" }}\n", USERS_AND_ORDERS.split("\n\n").next().unwrap()),
+        &format!(
+            "{}\n[[dataset]]\nname = \"visits\"\ncolumns.client_addr = {{ action = \"generalize\", to = \"ip\" }}\n",
+            USERS_AND_ORDERS.split("\n\n").next().unwrap()
+        ),
     );
     // Text that is not an IP in the sample is refused when planned, before anything is written.
     let out = run_with(lake.path(), &p, Some(KEY), &[]);
@@ -549,7 +569,10 @@ fn a_run_that_fails_part_way_says_what_it_published_and_records_it() {
     assert_eq!((entry["action"].as_str(), entry["failed"].as_str()), (Some("run"), Some("visits")));
 
     // Fixed, the next run finishes what is left and leaves users as it was.
-    let p = write_pipeline(lake.path(), &format!("{}\n[[dataset]]\nname = \"visits\"\ncolumns.client_addr = \"drop\"\n", USERS_AND_ORDERS.split("\n\n").next().unwrap()));
+    let p = write_pipeline(
+        lake.path(),
+        &format!("{}\n[[dataset]]\nname = \"visits\"\ncolumns.client_addr = \"drop\"\n", USERS_AND_ORDERS.split("\n\n").next().unwrap()),
+    );
     let out = run_with(lake.path(), &p, Some(KEY), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(column(&lake.path().join("deid/visits"), "visit_no").len(), 10_002);
@@ -596,7 +619,10 @@ pub fn leak_gate_finds_raw_identifiers_in_kept_columns(extra: &[&str]) {
     assert!(!stderr.contains("M000700"), "no values in the error: {stderr}");
 
     // Dropping it publishes accounts; the subject ids of the lake still stop visits.
-    let p = write_pipeline(lake.path(), &auto.replacen("default_action = \"auto\"\n", "default_action = \"auto\"\ncolumns.note_ref = \"drop\"\n", 1));
+    let p = write_pipeline(
+        lake.path(),
+        &auto.replacen("default_action = \"auto\"\n", "default_action = \"auto\"\ncolumns.note_ref = \"drop\"\n", 1),
+    );
     let out = run_with(lake.path(), &p, Some(KEY), extra);
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -145,7 +145,11 @@ fn analysts_query_a_lake_on_s3_with_the_same_results_as_on_disk() {
     }
 
     // A version whose files are gone is refused there too, naming the table.
-    let mut users: Vec<String> = std::fs::read_dir(lake.path().join("deid/users")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.ends_with(".parquet")).collect();
+    let mut users: Vec<String> = std::fs::read_dir(lake.path().join("deid/users"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".parquet"))
+        .collect();
     users.sort();
     server.delete(&format!("lakes/demo/deid/users/{}", users[0]));
     let (code, _, stderr) = query(&server, remote, "select count(*) from users", &["--as-of", "0"]);
@@ -174,7 +178,10 @@ fn on(server: &S3Server, cwd: &Path, lake: &str, args: &[&str]) -> (Option<i32>,
 
 /// `text` with the ids of erasure requests (`er-…`) written `er-ID`.
 fn without_request_ids(text: &str) -> String {
-    text.split(' ').map(|w| if w.starts_with("er-20") { format!("er-ID{}", if w.ends_with(':') { ":" } else { "" }) } else { w.to_string() }).collect::<Vec<_>>().join(" ")
+    text.split(' ')
+        .map(|w| if w.starts_with("er-20") { format!("er-ID{}", if w.ends_with(':') { ":" } else { "" }) } else { w.to_string() })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The rows of every de-identified table and export, by table, as a reader of `lake` sees them.
@@ -225,7 +232,17 @@ fn the_whole_demo_runs_on_s3_with_the_same_results_as_on_disk() {
     let (_, verified) = same(&["verify", "LAKE/deid", "--lake", "LAKE"]);
     assert!(verified.contains("verified 8 dataset(s), 8 against the raw zone: 0 finding(s)"), "{verified}");
     assert_eq!(tables(&server, cwd.path(), lakes[1]), tables(&server, cwd.path(), lakes[0]), "the same de-identified zone and export");
-    let raw = same(&["query", "select count(*) as n, count(distinct user_id) as users from raw.users", "--zone", "raw", "--reason", "ticket 1", "--format", "csv"]).0;
+    let raw = same(&[
+        "query",
+        "select count(*) as n, count(distinct user_id) as users from raw.users",
+        "--zone",
+        "raw",
+        "--reason",
+        "ticket 1",
+        "--format",
+        "csv",
+    ])
+    .0;
     assert_eq!(raw.lines().nth(1), Some("300,300"), "{raw}");
 
     // Retention and erasure, counted from a day when a year of logs is past its time.
@@ -274,7 +291,12 @@ fn the_whole_demo_runs_on_s3_with_the_same_results_as_on_disk() {
     deltalake_core::logstore::logstore_factories().insert(url::Url::parse("s3://").unwrap(), std::sync::Arc::new(ConditionalPuts));
     let count = server.runtime.block_on(async {
         let url = url::Url::parse("s3://analytics/demo/deid/users/").unwrap();
-        let table = deltalake_core::DeltaTableBuilder::from_url(url.clone()).unwrap().with_storage_backend(std::sync::Arc::new(server.client()), url).load().await.unwrap();
+        let table = deltalake_core::DeltaTableBuilder::from_url(url.clone())
+            .unwrap()
+            .with_storage_backend(std::sync::Arc::new(server.client()), url)
+            .load()
+            .await
+            .unwrap();
         let ctx = datafusion::prelude::SessionContext::new();
         table.update_datafusion_session(&ctx.state()).unwrap();
         ctx.register_table("t", table.table_provider().await.unwrap()).unwrap();
@@ -295,7 +317,8 @@ fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
     let cwd = tempfile::tempdir().unwrap();
     let p = demo_pipeline();
     let rows = |t: &str| {
-        let (code, out, err) = on(&server, cwd.path(), remote, &["query", &format!("select * from {t} order by 1, 2, 3"), "--format", "csv"]);
+        let (code, out, err) =
+            on(&server, cwd.path(), remote, &["query", &format!("select * from {t} order by 1, 2, 3"), "--format", "csv"]);
         match code {
             Some(0) => out,
             // No version of the table yet.
@@ -313,7 +336,10 @@ fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
         if !deid.is_dir() {
             return 0;
         }
-        walk(&deid).iter().filter(|f| f.to_str().unwrap().ends_with(suffix) && f.parent().unwrap().ends_with("_delta_log") == in_log).count()
+        walk(&deid)
+            .iter()
+            .filter(|f| f.to_str().unwrap().ends_with(suffix) && f.parent().unwrap().ends_with("_delta_log") == in_log)
+            .count()
     };
     let commits = || count(".json", true);
     let data_files = || count(".parquet", false);
@@ -350,7 +376,11 @@ fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
     for (t, expected) in DEMO_DATASETS.iter().zip(&expected) {
         assert_eq!(&rows(t), expected, "{t}");
         let table = deid.join(t);
-        let logs: String = walk(&table.join("_delta_log")).iter().filter(|f| f.extension().is_some_and(|x| x == "json")).map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        let logs: String = walk(&table.join("_delta_log"))
+            .iter()
+            .filter(|f| f.extension().is_some_and(|x| x == "json"))
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
         let uncommitted: Vec<_> = walk(&table)
             .into_iter()
             .filter(|f| f.extension().is_some_and(|x| x == "parquet") && !logs.contains(f.file_name().unwrap().to_str().unwrap()))

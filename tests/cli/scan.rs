@@ -95,10 +95,8 @@ fn demo_lake_inventory_is_exactly_right() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let inv: Value = serde_json::from_str(&stdout).unwrap();
-    let expected: Vec<(String, String, String, String)> = EXPECTED
-        .iter()
-        .map(|(d, c, k, s)| (d.to_string(), c.to_string(), k.to_string(), s.to_string()))
-        .collect();
+    let expected: Vec<(String, String, String, String)> =
+        EXPECTED.iter().map(|(d, c, k, s)| (d.to_string(), c.to_string(), k.to_string(), s.to_string())).collect();
     assert_eq!(columns(&inv), expected);
 
     // The design's evidence fields, and the lake's own copy of the inventory.
@@ -142,14 +140,7 @@ fn markdown_and_html_reports_are_complete_and_self_contained() {
     assert!(md.contains("| sfzh | Utf8 | id_card | sensitive |"));
 
     let report = lake.path().join("report.html");
-    let out = piguard(&[
-        "scan",
-        lake.path().to_str().unwrap(),
-        "--format",
-        "html",
-        "--output",
-        report.to_str().unwrap(),
-    ]);
+    let out = piguard(&["scan", lake.path().to_str().unwrap(), "--format", "html", "--output", report.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty(), "the report goes to the file");
     let html = std::fs::read_to_string(&report).unwrap();
@@ -174,21 +165,10 @@ fn classifier_overrides_change_the_inventory() {
     )
     .unwrap();
     let users = lake.path().join("raw/users");
-    let out = piguard(&[
-        "scan",
-        users.to_str().unwrap(),
-        "--classifiers",
-        rules.path().to_str().unwrap(),
-    ]);
+    let out = piguard(&["scan", users.to_str().unwrap(), "--classifiers", rules.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let inv: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let xb = inv["datasets"][0]["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "xb")
-        .unwrap()
-        .clone();
+    let xb = inv["datasets"][0]["columns"].as_array().unwrap().iter().find(|c| c["name"] == "xb").unwrap().clone();
     assert_eq!(xb["sensitivity"], "sensitive");
     assert_eq!(xb["suggested_action"], "drop");
 }
@@ -197,28 +177,16 @@ fn classifier_overrides_change_the_inventory() {
 fn csv_and_json_datasets_are_classified_like_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("crm.csv");
-    std::fs::write(
-        &csv,
-        "客户姓名,联系电话,c2,remark\n张伟,138-1234-5678,11010519491231002X,VIP\n李娜,+86 13987654321,110105491231002,\n",
-    )
-    .unwrap();
+    std::fs::write(&csv, "客户姓名,联系电话,c2,remark\n张伟,138-1234-5678,11010519491231002X,VIP\n李娜,+86 13987654321,110105491231002,\n")
+        .unwrap();
     let jsonl = dir.path().join("events.jsonl");
-    std::fs::write(
-        &jsonl,
-        "{\"uid\": 7, \"ip\": \"10.1.2.3\", \"page\": \"home\"}\n{\"uid\": 8, \"ip\": \"2408:8207::1\"}\n",
-    )
-    .unwrap();
+    std::fs::write(&jsonl, "{\"uid\": 7, \"ip\": \"10.1.2.3\", \"page\": \"home\"}\n{\"uid\": 8, \"ip\": \"2408:8207::1\"}\n").unwrap();
     let out = piguard(&["scan", csv.to_str().unwrap(), jsonl.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let inv: Value = serde_json::from_str(&stdout).unwrap();
     let got = columns(&inv);
-    let cat = |d: &str, c: &str| {
-        got.iter()
-            .find(|x| x.0 == d && x.1 == c)
-            .map(|x| x.2.clone())
-            .unwrap()
-    };
+    let cat = |d: &str, c: &str| got.iter().find(|x| x.0 == d && x.1 == c).map(|x| x.2.clone()).unwrap();
     assert_eq!(cat("crm", "客户姓名"), "name");
     assert_eq!(cat("crm", "联系电话"), "phone");
     assert_eq!(cat("crm", "c2"), "id_card");

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 lake="${1:-lake}"
-piguard() { cargo run --quiet --locked -- "$@"; }
+# The same features as the tests, so after `cargo test` nothing is compiled again.
+piguard() { cargo run --quiet --locked --features cluster -- "$@"; }
 
 if [[ ! -d "$lake/raw" ]]; then
     piguard sample-data "$lake" --rows 500

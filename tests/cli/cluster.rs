@@ -155,6 +155,7 @@ fn verify(lake: &Path) {
 }
 
 #[test]
+#[ignore = "slow suite: cargo test --features cluster -- --ignored"]
 fn a_run_on_a_cluster_publishes_what_a_local_run_does() {
     let cluster = Cluster::start(&[KEY, KEY]);
     let (local, distributed) = (recent_demo_lake(14), recent_demo_lake(14));
@@ -208,6 +209,7 @@ fn an_executor_with_another_key_refuses_and_nothing_is_published() {
 }
 
 #[test]
+#[ignore = "slow suite: cargo test --features cluster -- --ignored"]
 fn a_run_survives_an_executor_killed_mid_run_or_publishes_nothing_half_done() {
     let mut cluster = Cluster::start(&[KEY, KEY]);
     let (local, lake) = (recent_demo_lake(14), recent_demo_lake(14));

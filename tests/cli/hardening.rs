@@ -5,6 +5,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use piguard::lake::Zone;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -12,16 +13,8 @@ use crate::{KEY, bundled_lake, command, copy_tree, piguard_in, text};
 
 /// A lake of the demo browsing logs de-identified by a pipeline, with the pipeline's path.
 fn logs_run() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&bundled_lake().join("raw/browsing_logs"), &dir.path().join("raw/browsing_logs"));
+    let dir = crate::retention::LOGS_RUN.copy();
     let pipeline = dir.path().join("p.toml");
-    std::fs::write(
-        &pipeline,
-        "[[dataset]]\nname = \"browsing_logs\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n",
-    )
-    .unwrap();
-    let out = piguard_in(dir.path(), Some(KEY), &["run", pipeline.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     (dir, pipeline)
 }
 
@@ -164,23 +157,7 @@ fn a_run_that_fails_after_publishing_is_in_the_log_and_its_manifest() {
 #[test]
 fn an_emptied_ledger_stops_run_from_publishing_held_rows_again() {
     let (lake, pipeline) = logs_run();
-    let subject = {
-        let out = piguard_in(
-            lake.path(),
-            Some(KEY),
-            &[
-                "query",
-                "--zone",
-                "raw",
-                "--reason",
-                "test",
-                "--format",
-                "csv",
-                "select user_id from raw.browsing_logs where dt > '2026-10-01' limit 1",
-            ],
-        );
-        text(&out).0.lines().nth(1).unwrap().to_string()
-    };
+    let subject = crate::sql(lake.path(), Zone::Raw, "select user_id from raw.browsing_logs where dt > '2026-10-01' limit 1")[0][0].clone();
     let out = piguard_in(lake.path(), Some(KEY), &["erase", "--subject", &subject, "--today", "2026-11-23"]);
     assert_eq!(out.status.code(), Some(1), "young logs are held: {}", text(&out).1);
     let deid = lake.path().join("deid/browsing_logs");
@@ -267,28 +244,11 @@ fn erasure_covers_the_other_party_and_says_what_it_could_not_search() {
          [[dataset]]\nname = \"chat_messages\"\nsubject = \"from_user_id\"\ndefault_action = \"auto\"\n",
     )
     .unwrap();
-    assert_eq!(piguard_in(lake, Some(KEY), &["run", pipeline.to_str().unwrap()]).status.code(), Some(0));
-    let raw_count = |sql: &str| -> u64 {
-        let out = piguard_in(lake, Some(KEY), &["query", "--zone", "raw", "--reason", "test", "--format", "csv", sql]);
-        text(&out).0.lines().nth(1).unwrap().parse().unwrap()
-    };
-    let recipient = {
-        let out = piguard_in(
-            lake,
-            Some(KEY),
-            &[
-                "query",
-                "--zone",
-                "raw",
-                "--reason",
-                "test",
-                "--format",
-                "csv",
-                "select to_user_id from raw.chat_messages group by to_user_id order by count(*) desc limit 1",
-            ],
-        );
-        text(&out).0.lines().nth(1).unwrap().to_string()
-    };
+    crate::run_ok(lake, &pipeline);
+    let raw_count = |sql: &str| crate::count(lake, Zone::Raw, sql);
+    let recipient =
+        crate::sql(lake, Zone::Raw, "select to_user_id from raw.chat_messages group by to_user_id order by count(*) desc limit 1")[0][0]
+            .clone();
     assert!(raw_count(&format!("select count(*) from raw.chat_messages where to_user_id = {recipient}")) > 0);
 
     let out = piguard_in(lake, Some(KEY), &["erase", "--subject", &recipient, "--today", "2026-11-23"]);
@@ -301,12 +261,8 @@ fn erasure_covers_the_other_party_and_says_what_it_could_not_search() {
         std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let reference =
         ledger.last().unwrap()["subject_refs"]["chat_messages.to_user_id"].as_str().expect("the recipient column is searched").to_string();
-    let out = piguard_in(
-        lake,
-        None,
-        &["query", "--format", "csv", &format!("select count(*) from chat_messages where to_user_id = '{reference}'")],
-    );
-    assert_eq!(text(&out).0, "count(*)\n0\n", "gone from the de-identified zone too");
+    let left = crate::count(lake, Zone::Deid, &format!("select count(*) from chat_messages where to_user_id = '{reference}'"));
+    assert_eq!(left, 0, "gone from the de-identified zone too");
 
     // A raw dataset no run planned, and a file whose name cannot be read: not `done`.
     copy_tree(&bundled_lake().join("raw/orders"), &lake.join("raw/orders"));

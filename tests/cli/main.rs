@@ -17,6 +17,20 @@ mod scan;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::DataType;
+use chrono::{Datelike, NaiveDate};
+use piguard::classify::{Classifier, Rules};
+use piguard::cluster::Engine;
+use piguard::inventory::DEFAULT_SAMPLE_ROWS;
+use piguard::lake::delta::AsOf;
+use piguard::lake::{Lake, Zone};
+use piguard::run::{RunError, RunOptions, RunReport};
+use piguard::sealed::AuditKey;
+use piguard::transform::PseudonymKey;
 
 /// The bundled demo lake.
 pub fn bundled_lake() -> PathBuf {
@@ -86,8 +100,16 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A copy of the bundled raw zone in a fresh lake directory.
+/// A copy of the bundled raw zone in a fresh lake directory, its browsing logs thinned to
+/// the days the tests look at (see [`thin_logs`]).
 pub fn demo_lake() -> tempfile::TempDir {
+    let dir = full_demo_lake();
+    thin_logs(dir.path());
+    dir
+}
+
+/// A copy of the whole bundled raw zone (457 daily browsing-log partitions), for the slow suite.
+pub fn full_demo_lake() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&bundled_lake().join("raw"), &dir.path().join("raw"));
     dir
@@ -97,10 +119,46 @@ pub fn demo_lake() -> tempfile::TempDir {
 pub const DEMO_DATASETS: [&str; 8] =
     ["users", "orders", "payments", "device_info", "locations", "browsing_logs", "chat_messages", "consents"];
 
+/// The days around the legal floors and `max_days` the retention tests count to (180, 181,
+/// 200 and 365 days before their `--today`s, on this year's and last year's demo lakes).
+const FLOOR_DAYS: [&str; 8] =
+    ["2026-05-27", "2026-05-26", "2026-05-07", "2025-11-23", "2025-05-27", "2025-08-05", "2025-07-19", "2025-11-30"];
+
+/// Thins the daily browsing-log partitions of the lake at `lake` from 457 to about 50: the
+/// 1st and 15th of each month, the days on either side of [`FLOOR_DAYS`], and the last three
+/// days. What a test proves about partitions around a floor needs those, not every day.
+pub fn thin_logs(lake: &Path) {
+    let logs = lake.join("raw/browsing_logs");
+    let mut days: Vec<(NaiveDate, PathBuf)> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let day = p.file_name()?.to_str()?.strip_prefix("dt=")?.parse().ok()?;
+            Some((day, p))
+        })
+        .collect();
+    days.sort();
+    let last = days.last().map(|(d, _)| *d).unwrap();
+    let floors: Vec<NaiveDate> = FLOOR_DAYS.iter().map(|d| d.parse().unwrap()).collect();
+    for (day, dir) in &days {
+        let near_floor = floors.iter().any(|f| (*day - *f).num_days().abs() <= 1);
+        let keep = matches!(day.day(), 1 | 15) || near_floor || (last - *day).num_days() < 3;
+        if !keep {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
+}
+
+/// The (thinned) demo lake after a run of the demo pipeline.
+pub static DEMO_RUN: Fixture = Fixture::new(|dir| {
+    copy_tree(demo_lake().path(), dir);
+    run_ok(dir, &demo_pipeline());
+});
+
 /// A copy of the bundled raw zone with the last `days` days of browsing logs only (the whole
 /// zone has 457 daily partitions; a run of two weeks writes 35 partitions in all).
 pub fn recent_demo_lake(days: usize) -> tempfile::TempDir {
-    let lake = demo_lake();
+    let lake = full_demo_lake();
     let logs = lake.path().join("raw/browsing_logs");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
@@ -108,6 +166,115 @@ pub fn recent_demo_lake(days: usize) -> tempfile::TempDir {
         std::fs::remove_dir_all(old).unwrap();
     }
     lake
+}
+
+/// A lake built once per test binary, the first time a test asks for it, and copied for
+/// each test: tests change their lake, and most start from the same one.
+pub struct Fixture {
+    built: OnceLock<PathBuf>,
+    build: fn(&Path),
+}
+
+impl Fixture {
+    /// A fixture `build` makes in an empty directory.
+    pub const fn new(build: fn(&Path)) -> Fixture {
+        Fixture { built: OnceLock::new(), build }
+    }
+
+    /// Where the fixture is, for reading only: tests change copies.
+    pub fn path(&self) -> &Path {
+        self.built.get_or_init(|| {
+            let dir = fixture_root().join(format!("{}", FIXTURES_BUILT.fetch_add(1, Ordering::Relaxed)));
+            std::fs::create_dir_all(&dir).unwrap();
+            (self.build)(&dir);
+            dir
+        })
+    }
+
+    /// A fresh copy of the fixture.
+    pub fn copy(&self) -> tempfile::TempDir {
+        let copy = tempfile::tempdir().unwrap();
+        copy_tree(self.path(), copy.path());
+        copy
+    }
+}
+
+static FIXTURES_BUILT: AtomicUsize = AtomicUsize::new(0);
+
+/// Where this process keeps its fixtures: `fixtures/<pid>` in Cargo's temporary directory for
+/// the tests, with those of processes no longer running removed (statics are never dropped,
+/// so a fixture cannot clean up after itself).
+fn fixture_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let all = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        if let Ok(entries) = std::fs::read_dir(&all) {
+            for e in entries.flatten() {
+                let pid = e.file_name().to_string_lossy().into_owned();
+                if !Path::new("/proc").join(&pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        all.join(std::process::id().to_string())
+    })
+}
+
+/// The runtime of every in-process call.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap())
+}
+
+/// [`KEY`] as the library takes it.
+pub fn key() -> PseudonymKey {
+    PseudonymKey::from_bytes(KEY.as_bytes().to_vec(), "the tests' key").unwrap()
+}
+
+/// `piguard run PIPELINE --lake LAKE` with [`KEY`], in this process: for tests about what a
+/// run leaves, not about the command line.
+pub fn run_in_process(lake: &Path, pipeline: &Path) -> Result<RunReport, RunError> {
+    let options = RunOptions {
+        lake: Lake::at(lake),
+        pipeline: pipeline.to_path_buf(),
+        dry_run: false,
+        force: false,
+        sample_rows: DEFAULT_SAMPLE_ROWS,
+        engine: Engine::Local,
+    };
+    let key = key();
+    let classifier = Classifier::new(Rules::builtin());
+    runtime().block_on(piguard::run::run(&options, &key, &AuditKey::derived(&key), &classifier, &mut |_| {}))
+}
+
+/// [`run_in_process`], which must succeed.
+pub fn run_ok(lake: &Path, pipeline: &Path) -> RunReport {
+    run_in_process(lake, pipeline).unwrap_or_else(|e| panic!("run {}: {e}", pipeline.display()))
+}
+
+/// The rows of `sql` over `zone` of the lake at `lake` (raw datasets as `raw.<name>`), every
+/// value as text and NULL as an empty string: the tests' own look at the data, in this
+/// process and unaudited.
+pub fn sql(lake: &Path, zone: Zone, sql: &str) -> Vec<Vec<String>> {
+    runtime().block_on(async {
+        let ctx = piguard::lake::session(&Lake::at(lake), zone, Some(key()), AsOf::Latest).await.unwrap();
+        let batches = ctx.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut rows = Vec::new();
+        for batch in batches {
+            let columns: Vec<_> = batch.columns().iter().map(|c| arrow::compute::cast(c, &DataType::Utf8).unwrap()).collect();
+            for i in 0..batch.num_rows() {
+                rows.push(
+                    columns.iter().map(|c| if c.is_null(i) { String::new() } else { c.as_string::<i32>().value(i).to_string() }).collect(),
+                );
+            }
+        }
+        rows
+    })
+}
+
+/// The one number `sql` over `zone` returns.
+pub fn count(lake: &Path, zone: Zone, query: &str) -> u64 {
+    sql(lake, zone, query)[0][0].parse().unwrap()
 }
 
 /// Every file under `dir`, at any depth.

@@ -197,6 +197,7 @@ fn tables(server: &S3Server, cwd: &Path, lake: &str) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "slow suite: cargo test --features cluster -- --ignored"]
 fn the_whole_demo_runs_on_s3_with_the_same_results_as_on_disk() {
     let server = S3Server::start();
     let dir = tempfile::tempdir().unwrap();
@@ -307,6 +308,7 @@ fn the_whole_demo_runs_on_s3_with_the_same_results_as_on_disk() {
 }
 
 #[test]
+#[ignore = "slow suite: cargo test --features cluster -- --ignored"]
 fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
     let server = S3Server::start();
     // The last two weeks of browsing logs are as many partitions as a kill needs, and a

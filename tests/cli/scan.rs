@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{demo_lake, piguard, text};
+use crate::{full_demo_lake, piguard, text};
 
 /// Every column of the demo lake: (dataset, column, category, sensitivity).
 const EXPECTED: &[(&str, &str, &str, &str)] = &[
@@ -90,7 +90,7 @@ fn columns(inv: &Value) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn demo_lake_inventory_is_exactly_right() {
-    let lake = demo_lake();
+    let lake = full_demo_lake();
     let out = piguard(&["scan", lake.path().to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -116,7 +116,7 @@ fn demo_lake_inventory_is_exactly_right() {
 
 #[test]
 fn sample_rows_bounds_the_sample_and_spreads_it_over_partitions() {
-    let lake = demo_lake();
+    let lake = full_demo_lake();
     let logs = lake.path().join("raw/browsing_logs");
     let out = piguard(&["scan", logs.to_str().unwrap(), "--sample-rows", "500"]);
     assert_eq!(out.status.code(), Some(0));
@@ -132,7 +132,7 @@ fn sample_rows_bounds_the_sample_and_spreads_it_over_partitions() {
 
 #[test]
 fn markdown_and_html_reports_are_complete_and_self_contained() {
-    let lake = demo_lake();
+    let lake = full_demo_lake();
     let md = piguard(&["scan", lake.path().to_str().unwrap(), "--format", "markdown"]);
     assert_eq!(md.status.code(), Some(0));
     let (md, _) = text(&md);
@@ -157,7 +157,7 @@ fn markdown_and_html_reports_are_complete_and_self_contained() {
 
 #[test]
 fn classifier_overrides_change_the_inventory() {
-    let lake = demo_lake();
+    let lake = full_demo_lake();
     let rules = tempfile::tempdir().unwrap();
     std::fs::write(
         rules.path().join("gender.toml"),

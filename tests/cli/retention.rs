@@ -72,12 +72,16 @@ fn partition_dates(lake: &Path, zone: &str, dataset: &str) -> BTreeSet<NaiveDate
     entries.filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_prefix("dt=")).map(day)).collect()
 }
 
-fn query_csv(lake: &Path, zone: &str, sql: &str) -> Vec<Vec<String>> {
-    crate::sql(lake, if zone == "raw" { Zone::Raw } else { Zone::Deid }, sql)
+fn zone(name: &str) -> Zone {
+    if name == "raw" { Zone::Raw } else { Zone::Deid }
 }
 
-fn count(lake: &Path, zone: &str, sql: &str) -> u64 {
-    query_csv(lake, zone, sql)[0][0].parse().unwrap()
+fn query_csv(lake: &Path, zone_name: &str, sql: &str) -> Vec<Vec<String>> {
+    crate::sql(lake, zone(zone_name), sql)
+}
+
+fn count(lake: &Path, zone_name: &str, sql: &str) -> u64 {
+    crate::count(lake, zone(zone_name), sql)
 }
 
 #[test]

@@ -151,7 +151,8 @@ pub fn thin_logs(lake: &Path) {
 
 /// The (thinned) demo lake after a run of the demo pipeline.
 pub static DEMO_RUN: Fixture = Fixture::new(|dir| {
-    copy_tree(demo_lake().path(), dir);
+    copy_tree(&bundled_lake().join("raw"), &dir.join("raw"));
+    thin_logs(dir);
     run_ok(dir, &demo_pipeline());
 });
 

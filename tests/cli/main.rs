@@ -103,10 +103,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// A copy of the bundled raw zone in a fresh lake directory, its browsing logs thinned to
 /// the days the tests look at (see [`thin_logs`]).
 pub fn demo_lake() -> tempfile::TempDir {
-    let dir = full_demo_lake();
-    thin_logs(dir.path());
-    dir
+    DEMO_RAW.copy()
 }
+
+/// The bundled raw zone, its browsing logs thinned: what [`demo_lake`] copies.
+pub static DEMO_RAW: Fixture = Fixture::new(|dir| {
+    copy_tree(&bundled_lake().join("raw"), &dir.join("raw"));
+    thin_logs(dir);
+});
 
 /// A copy of the whole bundled raw zone (457 daily browsing-log partitions), for the slow suite.
 pub fn full_demo_lake() -> tempfile::TempDir {
@@ -151,8 +155,7 @@ pub fn thin_logs(lake: &Path) {
 
 /// The (thinned) demo lake after a run of the demo pipeline.
 pub static DEMO_RUN: Fixture = Fixture::new(|dir| {
-    copy_tree(&bundled_lake().join("raw"), &dir.join("raw"));
-    thin_logs(dir);
+    copy_tree(DEMO_RAW.path(), dir);
     run_ok(dir, &demo_pipeline());
 });
 

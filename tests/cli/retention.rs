@@ -12,7 +12,7 @@ use serde_json::Value;
 use piguard::lake::Zone;
 use piguard::sample_data::{self, SampleOptions};
 
-use crate::{Fixture, KEY, bundled_lake, command, copy_tree, demo_pipeline, piguard_in, run_ok, text, thin_logs};
+use crate::{DEMO_RAW, Fixture, KEY, bundled_lake, command, copy_tree, demo_pipeline, piguard_in, run_ok, text, thin_logs};
 
 /// The day the retention tests count ages to.
 const TODAY: &str = "2026-11-23";
@@ -32,17 +32,10 @@ pub(crate) fn logs_lake(retention: &str) -> (tempfile::TempDir, PathBuf) {
     logs_lake_from(DEMO_RAW.path(), retention)
 }
 
-/// The bundled raw zone, its browsing logs thinned.
-static DEMO_RAW: Fixture = Fixture::new(|dir| {
-    copy_tree(&bundled_lake().join("raw"), &dir.join("raw"));
-    thin_logs(dir);
-});
-
 /// [`logs_lake`] without retention, after a run: the lake most hardening tests attack.
 pub(crate) static LOGS_RUN: Fixture = Fixture::new(|dir| {
-    let (lake, pipeline) = logs_lake("");
-    copy_tree(lake.path(), dir);
-    run_ok(dir, &dir.join(pipeline.file_name().unwrap()));
+    let pipeline = write_logs_lake(DEMO_RAW.path(), dir, "");
+    run_ok(dir, &pipeline);
 });
 
 /// The demo lake of a year earlier (data to 2025-10-31), made by `sample-data` at the
@@ -56,14 +49,21 @@ static PAST_DEMO_RAW: Fixture = Fixture::new(|dir| {
 /// Like [`logs_lake`], with the browsing logs of the lake at `source`.
 fn logs_lake_from(source: &Path, retention: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(&source.join("raw/browsing_logs"), &dir.path().join("raw/browsing_logs"));
-    let pipeline = dir.path().join("p.toml");
+    let pipeline = write_logs_lake(source, dir.path(), retention);
+    (dir, pipeline)
+}
+
+/// Copies the browsing logs of the lake at `source` to the lake at `dir` and writes their
+/// pipeline, with `retention`, as `dir/p.toml`; returns its path.
+fn write_logs_lake(source: &Path, dir: &Path, retention: &str) -> PathBuf {
+    copy_tree(&source.join("raw/browsing_logs"), &dir.join("raw/browsing_logs"));
+    let pipeline = dir.join("p.toml");
     std::fs::write(
         &pipeline,
         format!("[[dataset]]\nname = \"browsing_logs\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.search_keyword = \"drop\"\n\n{retention}"),
     )
     .unwrap();
-    (dir, pipeline)
+    pipeline
 }
 
 /// The `dt` values of a dataset's partitions in a zone.
@@ -251,10 +251,14 @@ static PAST_DEMO_RUN: Fixture = Fixture::new(|dir| {
     run_ok(dir, &demo_pipeline());
 });
 
-/// A copy of [`PAST_DEMO_RUN`], a user with browsing logs on both sides of the floor on
-/// [`PAST_TODAY`], and that user's raw rows (theirs, everyone else's) per dataset.
+/// A copy of [`PAST_DEMO_RUN`], with [`with_subject`].
 fn demo_lake_with_subject() -> (tempfile::TempDir, String, BTreeMap<String, (u64, u64)>) {
-    let lake = PAST_DEMO_RUN.copy();
+    with_subject(PAST_DEMO_RUN.copy())
+}
+
+/// `lake` (a run demo lake of a year ago), a user with browsing logs on both sides of the
+/// floor on [`PAST_TODAY`], and that user's raw rows (theirs, everyone else's) per dataset.
+fn with_subject(lake: tempfile::TempDir) -> (tempfile::TempDir, String, BTreeMap<String, (u64, u64)>) {
     let subject = user_with_old_and_young_logs(lake.path(), PAST_TODAY);
     let before = rows_of(lake.path(), "raw", &subject);
     (lake, subject, before)
@@ -464,8 +468,7 @@ fn a_killed_erase_loses_nothing_that_should_stay_and_the_rerun_finishes() {
     let lake = tempfile::tempdir().unwrap();
     sample_data::generate(lake.path(), &SampleOptions { users: 2_000, seed: 42, end_date: day("2025-10-31") }).unwrap();
     run_ok(lake.path(), &demo_pipeline());
-    let subject = user_with_old_and_young_logs(lake.path(), PAST_TODAY);
-    let before = rows_of(lake.path(), "raw", &subject);
+    let (lake, subject, before) = with_subject(lake);
     let pipeline = demo_pipeline();
     let p = pipeline.to_str().unwrap();
     let ledger_path = lake.path().join("_piguard/erasure.jsonl");

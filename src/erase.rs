@@ -23,7 +23,7 @@ use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 
-use crate::audit::{AuditError, AuditEvent, AuditLog, Operation, check_reason};
+use crate::audit::{AuditError, AuditEvent, AuditLog, Operation, TableVersions, check_reason};
 use crate::integrity::{self, IntegrityError};
 use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableError, TableOperation, vacuum_latest, vacuum_scope};
 use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LakeLock, LockError, TMP_PREFIX, Zone, files};
@@ -98,7 +98,7 @@ pub struct ErasureOutcome {
     pub left: Vec<LeftFile>,
     /// The de-identified tables changed, with the version committed (older versions are
     /// vacuumed: their files are deleted).
-    pub table_versions: BTreeMap<String, u64>,
+    pub table_versions: TableVersions,
 }
 
 impl ErasureOutcome {
@@ -295,7 +295,7 @@ impl<'a> Eraser<'a> {
         }
         self.lock.ensure_held()?;
         let version = commit.commit(table.root(), Some(table), &TableOperation::Erase { request_id: request.request_id.clone() }).await?;
-        outcome.table_versions.insert(format!("{}/{name}", zone.dir()), version);
+        outcome.table_versions.entry(format!("{}/{name}", zone.dir())).or_default().push(version);
         Ok(())
     }
 
@@ -381,10 +381,10 @@ impl<'a> Eraser<'a> {
         if policy.floor_days == 0 {
             return Ok(None);
         }
-        let date = match policy.partition_date(partition, files).await? {
-            Some(date) => date,
+        let date = match policy.partition_date(partition, files).await {
+            Ok(Some(date)) => date,
             // No row is younger than the file holding it.
-            None => newest_modification(files)?,
+            Ok(None) | Err(_) => newest_modification(files)?,
         };
         Ok(policy.held_until(date, self.today))
     }
@@ -559,10 +559,10 @@ pub async fn erase(options: &EraseOptions, key: &PseudonymKey, audit_key: &Audit
     }
     check_reason(options.reason.as_deref())?;
     let key_id = key.id();
-    let (written, _) = written_policies(lake, options.pipeline.as_deref())?;
-    check_key(&written, &key_id)?;
     let lock = lake.lock()?;
-    integrity::check(lake, audit_key)?;
+    let checked = integrity::check(lake, audit_key)?;
+    let (written, _) = written_policies(lake, &checked.manifests, options.pipeline.as_deref())?;
+    check_key(&written, &key_id)?;
     let ledger = ErasureLedger::open(lake, audit_key);
     let audit = AuditLog::open(lake, audit_key);
     let eraser = Eraser::new(lake, &lock, &written, options.today, key);

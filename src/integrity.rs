@@ -1,17 +1,23 @@
 //! Whether a lake's records agree: the audit log and the erasure ledger verify under the
-//! audit key; every run manifest's audit anchor (the `began` entry it recorded) is in the
-//! log; and the ledger still holds the last state the log says it recorded. A log deleted
-//! or cut back on a lake that has runs, or a ledger emptied, fails here. `run`, `purge` and
-//! `erase` refuse to act on a lake that fails; `audit verify` reports it.
+//! audit key; every run manifest is the one its run sealed (its SHA-256 is in the run's audit
+//! entry) and its audit anchor (the `began` entry it recorded) is in the log; every version
+//! of a de-identified table that changed data was committed by a run, purge or erasure the
+//! log names; and the ledger still holds the last state the log says it recorded. A log
+//! deleted or cut back on a lake that has runs or de-identified data, an edited manifest, a
+//! table version written behind piguard's back, or a ledger emptied, fails here. `run`,
+//! `purge` and `erase` refuse to act on a lake that fails, and read manifests only through
+//! it; `audit verify` reports it.
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditEvent, AuditLog};
-use crate::lake::Lake;
+use crate::lake::{Lake, Zone, delta, files};
 use crate::ledger::{ErasureLedger, ErasureRecord, LedgerError};
-use crate::plan::manifest::{Manifest, ManifestError};
+use crate::plan::manifest::{Manifest, ManifestError, SealedManifests};
+use crate::plan::sha256_hex;
 use crate::sealed::{AuditKey, Seal, Tampered, VerifyError};
 
 /// Why a lake's records do not agree, or could not be read.
@@ -54,6 +60,10 @@ pub struct Integrity {
     /// The ledger's records, oldest first.
     pub ledger: Vec<ErasureRecord>,
     pub manifests_checked: usize,
+    /// The manifests whose digests the log seals: the only ones commands read.
+    pub manifests: SealedManifests,
+    /// De-identified table versions checked against the log.
+    pub table_versions_checked: usize,
     /// Commands that began and never recorded an outcome (killed or crashed): what each was
     /// about to do.
     pub unfinished: Vec<String>,
@@ -71,15 +81,37 @@ pub fn check(lake: &Lake, key: &AuditKey) -> Result<Integrity, IntegrityError> {
     let entries = &verified.entries;
 
     let runs = lake.run_ids();
-    if entries.is_empty() && !runs.is_empty() {
-        let problem = format!("the lake has {} run manifest(s) but the audit log is missing or empty: it was deleted", runs.len());
+    let published: Vec<String> = [Zone::Deid, Zone::Export]
+        .into_iter()
+        .flat_map(|z| lake.dataset_names(z).into_iter().map(move |n| format!("{}/{n}", z.dir())))
+        .collect();
+    if entries.is_empty() && (!runs.is_empty() || !published.is_empty()) {
+        let what = match runs.len() {
+            0 => format!("de-identified or exported data ({})", published.join(", ")),
+            n => format!("{n} run manifest(s)"),
+        };
+        let problem = format!("the lake has {what} but the audit log is missing or empty: it was deleted");
         return Err(tampered(log.path().to_path_buf(), 1, problem));
     }
-    let mut manifests_checked = 0;
+    let unfinished_ids = unfinished_ids(entries);
+    let mut manifests = SealedManifests::default();
     for run_id in &runs {
         let path = lake.manifest_path(run_id);
-        let Some(anchor) = Manifest::load(&path)?.audit else { continue };
-        if !holds(entries, &anchor) {
+        let bytes = files::read(&path).map_err(|cause| ManifestError::Io { path: path.clone(), cause })?;
+        let sha256 = sha256_hex(&bytes);
+        let sealed: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.get("action").and_then(Value::as_str) == Some("run"))
+            .filter(|e| e.get("run_id").and_then(Value::as_str) == Some(run_id.as_str()))
+            .filter_map(|e| e.get("manifest_sha256").and_then(Value::as_str))
+            .collect();
+        // What nothing seals may not parse: it is then tampering, not a manifest to read.
+        let anchor = match Manifest::parse(&path, &bytes) {
+            Ok(m) => m.audit,
+            Err(_) if !sealed.contains(&sha256.as_str()) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(anchor) = anchor.as_ref().filter(|a| !holds(entries, a)) {
             let problem = format!(
                 "run {run_id}'s manifest records audit entry {} (seal {}), which the log no longer holds: entries were removed or the log rewritten",
                 anchor.seq,
@@ -87,8 +119,31 @@ pub fn check(lake: &Lake, key: &AuditKey) -> Result<Integrity, IntegrityError> {
             );
             return Err(tampered(log.path().to_path_buf(), anchor.seq as usize, problem));
         }
-        manifests_checked += 1;
+        if sealed.contains(&sha256.as_str()) {
+            manifests.insert(run_id.clone(), sha256);
+            continue;
+        }
+        // A run killed between writing its manifest and recording it: its `began` entry is
+        // unfinished, and its manifest, which nothing vouches for, is never read.
+        if sealed.is_empty() && unfinished_ids.contains(run_id.as_str()) && anchor.is_some() {
+            continue;
+        }
+        let problem = match sealed.first() {
+            Some(recorded) => format!(
+                "run {run_id}'s manifest ({}) is not the one the run sealed (SHA-256 {}, now {}): it was edited",
+                path.display(),
+                short(recorded),
+                short(&sha256)
+            ),
+            None => format!(
+                "run {run_id}'s manifest ({}) is not recorded by any run in the audit log: it was put there by hand",
+                path.display()
+            ),
+        };
+        return Err(tampered(path, 1, problem));
     }
+    let manifests_checked = manifests.len();
+    let table_versions_checked = check_table_versions(lake, entries, &unfinished_ids, log.path())?;
     let recorded =
         entries.iter().filter_map(|e| e.get("ledger")).filter_map(|l| serde_json::from_value::<Seal>(l.clone()).ok()).max_by_key(|s| s.seq);
     if let Some(seal) = recorded.filter(|s| !state.seals.contains(s)) {
@@ -100,22 +155,77 @@ pub fn check(lake: &Lake, key: &AuditKey) -> Result<Integrity, IntegrityError> {
         return Err(tampered(ledger.path().to_path_buf(), seal.seq as usize, problem));
     }
 
-    let unfinished = entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.get("action").and_then(Value::as_str) == Some("began"))
-        .filter(|(i, e)| {
-            let id = e.get("id").and_then(Value::as_str);
-            !entries[i + 1..].iter().any(|later| AuditEvent::closes(later) == id)
-        })
-        .map(|(i, e)| describe_began(i + 1, e))
-        .collect();
+    let unfinished = unfinished_began(entries).map(|(i, e)| describe_began(i + 1, e)).collect();
     let torn = [(log.path(), verified.torn_tail), (ledger.path(), state.torn_tail)]
         .into_iter()
         .filter(|(_, t)| t.is_some())
         .map(|(p, _)| p.to_path_buf())
         .collect();
-    Ok(Integrity { audit_entries: entries.len(), head: verified.head.clone(), ledger: state.records, manifests_checked, unfinished, torn })
+    Ok(Integrity {
+        audit_entries: entries.len(),
+        head: verified.head.clone(),
+        ledger: state.records,
+        manifests_checked,
+        manifests,
+        table_versions_checked,
+        unfinished,
+        torn,
+    })
+}
+
+/// The `began` entries no later entry closes (commands killed or crashed), with their index.
+fn unfinished_began(entries: &[Map<String, Value>]) -> impl Iterator<Item = (usize, &Map<String, Value>)> {
+    entries.iter().enumerate().filter(|(_, e)| e.get("action").and_then(Value::as_str) == Some("began")).filter(|(i, e)| {
+        let id = e.get("id").and_then(Value::as_str);
+        !entries[i + 1..].iter().any(|later| AuditEvent::closes(later) == id)
+    })
+}
+
+fn unfinished_ids(entries: &[Map<String, Value>]) -> BTreeSet<&str> {
+    unfinished_began(entries).filter_map(|(_, e)| e.get("id").and_then(Value::as_str)).collect()
+}
+
+/// Checks every version of every de-identified table that changed data (added or removed
+/// files, or changed the schema) against the log: a run, purge or erasure entry names it in
+/// its `table_versions`, or the version was committed by a command killed before it could
+/// record its outcome (its commit names the id of an unfinished `began` entry). Versions
+/// that only record a vacuum change no data. Returns how many versions were checked.
+fn check_table_versions(
+    lake: &Lake,
+    entries: &[Map<String, Value>],
+    unfinished: &BTreeSet<&str>,
+    log: &Path,
+) -> Result<usize, IntegrityError> {
+    let mut named: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for versions in entries.iter().filter_map(|e| e.get("table_versions").and_then(Value::as_object)) {
+        for (table, v) in versions {
+            named.entry(table.clone()).or_default().extend(v.as_array().into_iter().flatten().filter_map(Value::as_u64));
+        }
+    }
+    let mut checked = 0;
+    for name in lake.dataset_names(Zone::Deid) {
+        let root = lake.dataset_dir(Zone::Deid, &name);
+        let table = format!("{}/{name}", Zone::Deid.dir());
+        for commit in delta::log_commits(&root)
+            .map_err(|e| IntegrityError::Read(VerifyError::Io(crate::sealed::ChainError::Io { path: root.clone(), cause: e })))?
+        {
+            if !commit.changes_data {
+                continue;
+            }
+            checked += 1;
+            let by_killed_command = commit.piguard_id.as_deref().is_some_and(|id| unfinished.contains(id));
+            if named.get(&table).is_some_and(|v| v.contains(&commit.version)) || by_killed_command {
+                continue;
+            }
+            let problem = format!(
+                "version {} of {table} ({}) changed its data but no run, purge or erasure in the audit log committed it: it was written behind piguard's back, or the log's entries were removed",
+                commit.version,
+                commit.path.display()
+            );
+            return Err(IntegrityError::Tampered(Tampered { path: log.to_path_buf(), line: entries.len() + 1, problem }));
+        }
+    }
+    Ok(checked)
 }
 
 /// Whether the log's entry `anchor.seq` has the seal `anchor.hash`.
@@ -172,7 +282,7 @@ mod tests {
             bytes_deleted: 0,
             erasures_done: 0,
             erasures_pending: 0,
-            table_versions: BTreeMap::new(),
+            table_versions: Default::default(),
         };
         log.append(&closed).unwrap();
         log.append(&began("purge-2")).unwrap();
@@ -182,6 +292,9 @@ mod tests {
             checked.unfinished[0].contains("purge purge-2 (audit entry 3)") && checked.unfinished[0].contains("raw/logs (3 partition(s))")
         );
         let other = AuditKey::derived(&PseudonymKey::from_bytes(vec![8; 32], "test").unwrap());
-        assert!(matches!(check(&lake, &other), Err(IntegrityError::Tampered(_))), "another key cannot vouch for the log");
+        assert!(
+            matches!(check(&lake, &other), Err(IntegrityError::Read(VerifyError::OtherKey { .. }))),
+            "another key cannot vouch for the log"
+        );
     }
 }

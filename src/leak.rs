@@ -7,6 +7,7 @@
 //! or when free text in it still embeds such values. Generalized URLs and gender are not
 //! findings: they remain by design.
 
+use std::borrow::Cow;
 use std::hash::Hasher;
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
 use crate::classify::Classifier;
+use crate::classify::detectors::{IdentifierCell, canonical_phone, normalize_value, starts_with_date};
 use crate::lake::{self, DataFile, DatasetSource, LakeError};
 use crate::transform::redact::find_spans;
 
@@ -79,14 +81,56 @@ fn embedded_count(values: &StringArray) -> (usize, usize, Option<Category>) {
     (checked, matched, category)
 }
 
+/// Cells that are on their own an identifier ([`IdentifierCell`]), judged against chance:
+/// for each kind, the cells of its shape that pass its check are a finding when they are most
+/// of that shape, or more than chance allows (four standard deviations above the expected
+/// share). One ID number, or one valid card among a few numbers, is found at any share of its
+/// column; a column of serial numbers a tenth of which pass Luhn is not. Returns the kind
+/// with the most valid cells, the values checked and the valid cells.
+fn identifier_cells(values: &StringArray) -> Option<(Category, &'static str, usize, usize)> {
+    let mut checked = 0;
+    // (category, cells of its shape, cells that passed its check)
+    let mut tally: Vec<(Category, usize, usize)> = Vec::new();
+    for v in values.iter().flatten() {
+        checked += 1;
+        // Cheap refusal first: an identifier has at least 11 digits.
+        if v.len() < 11 {
+            continue;
+        }
+        let Some(cell) = IdentifierCell::of(&normalize_value(v)) else { continue };
+        let at = match tally.iter().position(|(c, _, _)| *c == cell.category) {
+            Some(i) => i,
+            None => {
+                tally.push((cell.category, 0, 0));
+                tally.len() - 1
+            }
+        };
+        tally[at].1 += 1;
+        tally[at].2 += usize::from(cell.valid);
+    }
+    let beyond_chance = |&&(category, shaped, valid): &&(Category, usize, usize)| {
+        let (n, p) = (shaped as f64, IdentifierCell::chance(category));
+        valid > 0 && (2 * valid >= shaped || valid as f64 > n * p + 4.0 * (n * p * (1.0 - p)).sqrt())
+    };
+    tally.iter().filter(beyond_chance).max_by_key(|(_, _, valid)| *valid).map(|&(category, _, valid)| (category, "values", checked, valid))
+}
+
 /// What the value detectors find in one column's values: the category and kind of finding,
 /// with the values checked and matched.
 fn judge(classifier: &Classifier, name: &str, data_type: &str, values: &StringArray) -> Option<(Category, &'static str, usize, usize)> {
     let v = classifier.classify_typed(name, data_type, values);
     let min_share = classifier.rule(v.category).map_or(1.0, |r| r.min_share);
     let e = &v.evidence;
-    if !allowed(v.category) && e.values_checked > 0 && e.values_matched as f64 >= min_share * e.values_checked as f64 {
+    // A category the classifier reached by values alone (no name keyword) is PI by its
+    // values, whatever the share it took (a mixed column, names among remarks).
+    let by_values = e.name_keyword.is_none() && e.values_matched > 0;
+    if !allowed(v.category) && e.values_checked > 0 && (by_values || e.values_matched as f64 >= min_share * e.values_checked as f64) {
         return Some((v.category, "values", e.values_checked, e.values_matched));
+    }
+    // Shares decide a column's category, never whether a value leaks: one ID number, card,
+    // IMEI or mobile number standing alone in a cell is a finding.
+    if let Some(found) = identifier_cells(values) {
+        return Some(found);
     }
     let (checked, matched, category) = embedded_count(values);
     category.map(|c| (c, "embedded", checked, matched))
@@ -342,10 +386,24 @@ const KEPT: &str = "kept";
 const KEY: &str = "kept_fp";
 
 /// A value as fingerprinted, if it is worth fingerprinting.
-fn normalized(v: &str) -> Option<&str> {
-    let v = crate::classify::detectors::normalize_value(v);
+/// Decoration is removed ([`normalize_value`]), and a number written with separators or a
+/// country prefix (`138-1234-5678`, `+86 138 1234 5678`) is reduced to its digits, so a kept
+/// copy matches its raw value however either is written.
+fn normalized(v: &str) -> Option<Cow<'_, str>> {
+    let v = normalize_value(v);
     // Dates and times are shared by every table of a lake; they identify nobody.
-    (v.len() >= FINGERPRINT_MIN_LEN && !crate::classify::detectors::starts_with_date(v)).then_some(v)
+    if v.len() < FINGERPRINT_MIN_LEN || starts_with_date(&v) {
+        return None;
+    }
+    let numeric = v.bytes().all(|b| b.is_ascii_digit() || b" .-+()xX".contains(&b)) && v.bytes().any(|b| b.is_ascii_digit());
+    if !numeric || v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(v);
+    }
+    let digits = match canonical_phone(&v) {
+        Some(national) => national,
+        None => v.chars().filter(|c| c.is_ascii_digit() || matches!(c, 'x' | 'X')).collect(),
+    };
+    Some(Cow::Owned(digits))
 }
 
 /// FNV-1a over the ASCII-lower-cased bytes, then a SplitMix64 finalizer so that every bit,
@@ -360,9 +418,10 @@ fn fingerprint(v: &str) -> u64 {
     h ^ (h >> 31)
 }
 
-/// Whether a column of this type can hold identifiers: text or integers.
+/// Whether a column of this type can hold identifiers: text or numbers (a float holds an
+/// id or a phone exactly up to 2^53, and is read as its digits).
 fn fingerprintable(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) || data_type.is_integer()
+    matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) || data_type.is_integer() || data_type.is_floating()
 }
 
 /// `piguard_fingerprint(value)`: a 64-bit hash of an identifier-like value (text or an
@@ -394,9 +453,9 @@ impl ScalarUDFImpl for FingerprintUdf {
         let values = args.args[0].to_array(args.number_rows)?;
         let fingerprints = match fingerprintable(values.data_type()) {
             true => {
-                let text = cast(&values, &DataType::Utf8)?;
-                let text = text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
-                text.iter().map(|v| v.and_then(normalized).map(fingerprint)).collect()
+                let text = lake::sample::as_strings(&values).expect("text and numbers are read as text");
+                let text = text.as_any().downcast_ref::<StringArray>().expect("read as Utf8");
+                text.iter().map(|v| v.and_then(normalized).map(|v| fingerprint(&v))).collect()
             }
             false => UInt64Array::new_null(values.len()),
         };
@@ -627,12 +686,16 @@ mod tests {
             (j.category, j.kind, j.checked, j.matched),
             (Category::Phone, JudgementKind::Values, CHECK_CHUNK_ROWS, CHECK_CHUNK_ROWS)
         );
-        // A short final stretch is judged with the chunk before it: 40 phones after 10,000
-        // notes are too few to be a finding.
-        let mut short = accumulator();
-        short.update_batch(&[notes(CHECK_CHUNK_ROWS)]).unwrap();
-        short.update_batch(&[phones(40, 0)]).unwrap();
-        assert_eq!(short.evaluate().unwrap(), ScalarValue::Utf8(None));
+        // Shares decide a column's category, not whether a value leaks: 40 phones after
+        // 10,000 notes are a finding, and so is one.
+        for n in [40, 1] {
+            let mut short = accumulator();
+            short.update_batch(&[notes(CHECK_CHUNK_ROWS)]).unwrap();
+            short.update_batch(&[phones(n, 0)]).unwrap();
+            let ScalarValue::Utf8(Some(verdict)) = short.evaluate().unwrap() else { panic!("{n} phones went unnoticed") };
+            let j: Judgement = serde_json::from_str(&verdict).unwrap();
+            assert_eq!((j.category, j.checked, j.matched), (Category::Phone, CHECK_CHUNK_ROWS + n, n));
+        }
     }
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -673,11 +736,17 @@ mod tests {
         assert!(fps.is_null(4) && fps.is_null(5) && fps.is_null(6), "short values and dates identify nobody");
         let ColumnarValue::Array(ints) = udf.invoke_with_args(args(Arc::new(Int64Array::from(vec![100000123])))).unwrap() else { panic!() };
         assert_eq!(ints.as_primitive::<UInt64Type>().value(0), fps.value(7), "integers are fingerprinted as text");
-        let ColumnarValue::Array(floats) = udf.invoke_with_args(args(Arc::new(arrow::array::Float64Array::from(vec![1.5e9])))).unwrap()
-        else {
-            panic!()
-        };
-        assert!(floats.is_null(0));
+        let floats = arrow::array::Float64Array::from(vec![100000123.0, 1.5, 13812345678.0]);
+        let ColumnarValue::Array(floats) = udf.invoke_with_args(args(Arc::new(floats))).unwrap() else { panic!() };
+        let floats = floats.as_primitive::<UInt64Type>();
+        assert_eq!(floats.value(0), fps.value(7), "an integral float is fingerprinted as its digits");
+        assert_eq!(floats.value(2), fps.value(0), "a phone stored as a float is the phone");
+        assert!(floats.is_null(1));
+        let grouped = StringArray::from(vec!["+86 138-1234-5678", "（＋８６）１３８ １２３４ ５６７８", "138.1234.5678"]);
+        let ColumnarValue::Array(grouped) = udf.invoke_with_args(args(Arc::new(grouped))).unwrap() else { panic!() };
+        for i in 0..3 {
+            assert_eq!(grouped.as_primitive::<UInt64Type>().value(i), fps.value(0), "grouped or decorated copy {i}");
+        }
         assert_eq!(
             (sample_shift(REFERENCE_CAPACITY), sample_shift(REFERENCE_CAPACITY + 1), sample_shift(4 * REFERENCE_CAPACITY + 4)),
             (0, 1, 3)

@@ -597,6 +597,12 @@ fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {
 }
 
 fn verify_outputs(paths: &[PathBuf], lake: Option<&Lake>, sample_rows: usize, classifier: &Classifier) -> Result<(), Failure> {
+    // The plans a lake's data was written with are read only from manifests its log seals.
+    let sealed = match lake {
+        Some(lake) => Some(integrity::check(lake, &AuditKey::from_env(optional_key()?.as_ref())?).map_err(integrity_failure)?.manifests),
+        None => None,
+    };
+    let lake = lake.zip(sealed.as_ref());
     let report = runtime()?.block_on(verify::verify(paths, classifier, sample_rows, lake))?;
     for f in &report.findings {
         println!("PI found: dataset {} {} in {}", f.dataset, f.describe(), f.path);
@@ -708,10 +714,8 @@ fn purge(options: PurgeOptions) -> Result<(), Failure> {
             p.bytes
         );
     }
-    for u in &report.undated {
-        eprintln!(
-            "piguard: warning: kept {u}: its partition value is not a plausible date (YYYY-MM-DD, YYYYMMDD or YYYY-MM, from 1990), so it is never purged by age"
-        );
+    for (partition, why) in &report.undated {
+        eprintln!("piguard: warning: kept {partition}: {why}, so it is not purged by age");
     }
     for id in &report.erasures_due {
         println!("would carry erasure {id} further (its floor has passed or it was interrupted)");
@@ -784,7 +788,7 @@ fn retention_failure(e: piguard::erase::RetentionError) -> Failure {
 
 fn audit_verify(lake: &Lake) -> Result<(), Failure> {
     let audit_key = AuditKey::from_env(optional_key()?.as_ref())?;
-    match integrity::check(lake, &audit_key) {
+    match integrity::check(lake, &audit_key).map_err(integrity_failure) {
         Ok(v) => {
             for u in &v.unfinished {
                 eprintln!("piguard: warning: {u}");
@@ -796,16 +800,24 @@ fn audit_verify(lake: &Lake) -> Result<(), Failure> {
                 );
             }
             println!(
-                "audit log intact: {} entries, head {}; {} run manifest(s) anchored in it; erasure ledger intact ({} records)",
+                "audit log intact: {} entries, head {}; {} run manifest(s) sealed in it; {} de-identified table version(s) committed by the commands it records; erasure ledger intact ({} records)",
                 v.audit_entries,
                 v.head,
                 v.manifests_checked,
+                v.table_versions_checked,
                 v.ledger.len()
             );
             Ok(())
         }
-        Err(e @ IntegrityError::Tampered(_)) => Err(Failure { code: 1, error: e.into() }),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
+    }
+}
+
+/// An integrity error, with exit 1 where the lake's records show tampering.
+fn integrity_failure(e: IntegrityError) -> Failure {
+    match e {
+        e @ IntegrityError::Tampered(_) => Failure { code: 1, error: e.into() },
+        e => e.into(),
     }
 }
 

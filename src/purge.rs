@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use crate::audit::{AuditEvent, AuditLog, Operation};
+use crate::audit::{AuditEvent, AuditLog, Operation, TableVersions};
 use crate::erase::{Eraser, ErasureOutcome, PURGE_PREFIX, RetentionError, clean_temporaries, io_err, record};
 use crate::integrity;
 use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableOperation, vacuum_latest, vacuum_scope};
@@ -61,7 +61,8 @@ pub struct PurgeReport {
     pub dry_run: bool,
     pub partitions: Vec<ExpiredPartition>,
     /// Partitions of datasets with `max_days` that could not be dated: kept.
-    pub undated: Vec<String>,
+    /// Partitions kept because they could not be dated (`zone/dataset/partition`, and why).
+    pub undated: Vec<(String, String)>,
     /// Erasures carried further (none on a dry run).
     pub erasures: Vec<ErasureOutcome>,
     /// Open erasure requests and the holds that keep them open after this purge.
@@ -85,17 +86,19 @@ impl PurgeReport {
 /// with: nothing is sampled or classified.
 pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key: &AuditKey) -> Result<PurgeReport, RetentionError> {
     let lake = &options.lake;
-    let (written, named) = written_policies(lake, options.pipeline.as_deref())?;
+    let ledger = ErasureLedger::open(lake, audit_key);
+    let audit = AuditLog::open(lake, audit_key);
+    let lock = if options.dry_run { None } else { Some(lake.lock()?) };
+    // The retention in force is read only from manifests the audit log seals.
+    let checked = integrity::check(lake, audit_key)?;
+    let (written, named) = written_policies(lake, &checked.manifests, options.pipeline.as_deref())?;
     // A pipeline names the datasets whose partitions this purge is for; erasures are finished
     // wherever their rows are.
     let purged: Vec<&WrittenDataset> = match &named {
         Some(names) => written.iter().filter(|w| names.iter().any(|n| n == w.planned.name())).collect(),
         None => written.iter().collect(),
     };
-    let ledger = ErasureLedger::open(lake, audit_key);
-    let audit = AuditLog::open(lake, audit_key);
-    let lock = if options.dry_run { None } else { Some(lake.lock()?) };
-    let open = open_requests(&integrity::check(lake, audit_key)?.ledger);
+    let open = open_requests(&checked.ledger);
     if let Some(key) = key {
         pending_subjects(&open, &key.id())?;
     }
@@ -143,9 +146,16 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
                 continue;
             };
             for (partition, files) in source.partitions() {
-                let Some(date) = p.retention.partition_date(&partition, &files).await? else {
-                    report.undated.push(format!("{}/{}/{partition}", zone.dir(), p.name()));
-                    continue;
+                let date = match p.retention.partition_date(&partition, &files).await {
+                    Ok(Some(date)) => date,
+                    undated => {
+                        let why = match undated {
+                            Err(e) => e.message,
+                            _ => "its partition value is not a plausible date (YYYY-MM-DD, YYYYMMDD or YYYY-MM, from 1990)".to_string(),
+                        };
+                        report.undated.push((format!("{}/{}/{partition}", zone.dir(), p.name()), why));
+                        continue;
+                    }
                 };
                 // `max_days` is never below a floor (checked when planned); a floor that
                 // still holds the partition keeps it regardless.
@@ -172,7 +182,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
         }
     }
     let purge_id = format!("purge-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-    let mut table_versions = BTreeMap::new();
+    let mut table_versions = TableVersions::new();
     if !options.dry_run {
         // Announced before anything is deleted, so a purge that dies part-way is in the log.
         let mut targets: BTreeMap<String, usize> = BTreeMap::new();
@@ -191,7 +201,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
             if !commit.is_empty() {
                 lock.as_ref().map(lake::LakeLock::ensure_held).transpose()?;
                 let version = commit.commit(table.root(), Some(&table), &TableOperation::Purge { purge_id: purge_id.clone() }).await?;
-                table_versions.insert(format!("{}/{name}", zone.dir()), version);
+                table_versions.entry(format!("{}/{name}", zone.dir())).or_default().push(version);
             }
             // Expired rows are gone from every version, not only the latest.
             vacuum_latest(table.root().to_path_buf(), vacuum_scope(zone)).await?;

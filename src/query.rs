@@ -13,6 +13,7 @@ use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, check_reason};
+use crate::integrity::{self, IntegrityError};
 use crate::lake::delta::AsOf;
 use crate::lake::{self, Lake, Zone};
 use crate::sealed::{AuditKey, AuditKeyError};
@@ -53,6 +54,8 @@ pub enum QueryError {
     Audit(#[from] AuditError),
     #[error("querying the raw zone is audited, and the audit log is sealed: {0}")]
     AuditKey(#[from] AuditKeyError),
+    #[error("the raw zone is queried only on a lake whose records verify under the audit key set; nothing was read: {0}")]
+    Integrity(#[from] IntegrityError),
 }
 
 fn sql_error(e: DataFusionError, zone: Zone, sql: &str) -> QueryError {
@@ -83,7 +86,11 @@ pub async fn query(
         Zone::Raw if reason.is_none() => return Err(QueryError::NoReason),
         Zone::Raw => {
             check_reason(reason)?;
-            Some(AuditLog::open(lake, &audit_key?))
+            // Checked before anything is read: an entry sealed with another key would show
+            // raw data and leave a log no later command can extend.
+            let audit_key = audit_key?;
+            integrity::check(lake, &audit_key)?;
+            Some(AuditLog::open(lake, &audit_key))
         }
         _ => None,
     };

@@ -426,7 +426,8 @@ fn commit(lake: &Lake, lock: Option<&LakeLock>, audit: &AuditLog, manifest: &mut
     lock.map(LakeLock::ensure_held).transpose()?;
     manifest.finished_at = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let manifest_path = lake.manifest_path(&manifest.run_id);
-    files::write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest).expect("serializes")).map_err(io_err(&manifest_path))?;
+    let bytes = serde_json::to_vec_pretty(&manifest).expect("serializes");
+    files::write_atomic(&manifest_path, &bytes).map_err(io_err(&manifest_path))?;
     let count = |s: PartitionStatus| manifest.datasets.iter().flat_map(|d| &d.partitions).filter(|p| p.status == s).count();
     let event = AuditEvent::Run {
         run_id: manifest.run_id.clone(),
@@ -442,6 +443,12 @@ fn commit(lake: &Lake, lock: Option<&LakeLock>, audit: &AuditLog, manifest: &mut
             .map(|e| format!("{} ({} rows, {} suppressed)", e.export, e.rows_published, e.rows_suppressed))
             .collect(),
         rows_written: manifest.datasets.iter().map(|d| d.rows_written).sum(),
+        manifest_sha256: sha256_hex(&bytes),
+        table_versions: manifest
+            .datasets
+            .iter()
+            .filter_map(|d| Some((format!("{}/{}", Zone::Deid.dir(), d.planned.name()), vec![d.table_version?])))
+            .collect(),
         failed: manifest.failure.as_ref().map(|f| f.dataset.clone()),
     };
     audit.append(&event)?;

@@ -112,13 +112,18 @@ pub struct Tampered {
     pub problem: String,
 }
 
-/// Why verification failed: the log was tampered with, or could not be read.
+/// Why verification failed: the log was tampered with, could not be read, or is sealed
+/// with another key than the one set.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
     Tampered(Tampered),
     #[error(transparent)]
     Io(ChainError),
+    #[error(
+        "{path}, line 1: sealed with key id `{kid}`, not the audit key now set (id {key_id}): set the key this lake's records were sealed with (a lake whose pseudonym key is rotated needs PIGUARD_AUDIT_KEY set from its first command); nothing else can verify or extend them"
+    )]
+    OtherKey { path: PathBuf, kid: String, key_id: String },
 }
 
 /// A verified log.
@@ -146,6 +151,35 @@ pub struct TornTail {
 pub struct Seal {
     pub seq: u64,
     pub hash: String,
+}
+
+/// The head file: the last entry's number and seal, sealed in turn (an HMAC under the audit
+/// key), so that nobody without the key can move it back to hide entries cut from the end.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SealedHead {
+    seq: u64,
+    hash: String,
+    /// Absent from a head written without the key: read as empty, which never verifies.
+    #[serde(default)]
+    mac: String,
+}
+
+impl SealedHead {
+    fn new(key: &AuditKey, seal: &Seal) -> Self {
+        SealedHead { seq: seal.seq, hash: seal.hash.clone(), mac: Self::mac(key, seal) }
+    }
+
+    fn mac(key: &AuditKey, seal: &Seal) -> String {
+        key.sealer.pseudonym(&format!("head {} {}", seal.seq, seal.hash))
+    }
+
+    fn seal(&self) -> Seal {
+        Seal { seq: self.seq, hash: self.hash.clone() }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("serializes")
+    }
 }
 
 /// A sealed log and its head: a local file, or a folder of an object store (see the
@@ -322,7 +356,7 @@ impl SealedLog {
         // One write of the whole line: a crash tears at most this entry, which `recover` sets aside.
         file.write_all(&line).map_err(self.io())?;
         file.sync_data().map_err(self.io())?;
-        crate::lake::files::write_atomic(&self.head_path, &serde_json::to_vec(&head).expect("serializes"))
+        crate::lake::files::write_atomic(&self.head_path, &SealedHead::new(key, &head).bytes())
             .map_err(|cause| ChainError::Io { path: self.head_path.clone(), cause })?;
         Ok((head, torn))
     }
@@ -337,7 +371,7 @@ impl SealedLog {
             let create = PutOptions { mode: PutMode::Create, ..Default::default() };
             match entries.store.put_opts(&entry_location(entries, seal.seq), PutPayload::from(bytes), create).await {
                 Ok(_) => {
-                    self.advance_head(head, &seal).await?;
+                    self.advance_head(head, key, &seal).await?;
                     return Ok(seal);
                 }
                 Err(object_store::Error::AlreadyExists { .. }) => continue,
@@ -376,9 +410,9 @@ impl SealedLog {
 
     /// Moves the head object up to `seal`, never back: a slower writer of an earlier entry
     /// leaves a later head as it is.
-    async fn advance_head(&self, head: &Object, seal: &Seal) -> Result<(), ChainError> {
+    async fn advance_head(&self, head: &Object, key: &AuditKey, seal: &Seal) -> Result<(), ChainError> {
         let failed = |e: object_store::Error| ChainError::Io { path: self.head_path.clone(), cause: io_error(e) };
-        let payload = || PutPayload::from(serde_json::to_vec(seal).expect("serializes"));
+        let payload = || PutPayload::from(SealedHead::new(key, seal).bytes());
         loop {
             let mode = match head.store.get(&head.location).await {
                 Ok(got) => {
@@ -400,8 +434,9 @@ impl SealedLog {
         }
     }
 
-    /// The head's record of the last entry, if there is a head.
-    fn head(&self) -> Result<Option<Seal>, ChainError> {
+    /// The head's record of the last entry, if there is a head (its seal is checked by
+    /// [`Self::verify`]).
+    fn head(&self) -> Result<Option<SealedHead>, ChainError> {
         match crate::lake::files::read(&self.head_path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| ChainError::Corrupt { path: self.head_path.clone() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -466,6 +501,9 @@ impl SealedLog {
                 return Err(bad(i + 1, format!("expected entry number {}: entries were removed, inserted or moved", i + 1)));
             }
             let kid = entry.get("kid").and_then(Value::as_str).unwrap_or_default();
+            if i == 0 && kid != key.id() {
+                return Err(VerifyError::OtherKey { path: self.path.clone(), kid: kid.to_string(), key_id: key.id().to_string() });
+            }
             if kid != key.id() {
                 return Err(bad(
                     i + 1,
@@ -484,6 +522,21 @@ impl SealedLog {
         let seq = entries.len() as u64;
         let lines = entries.len();
         let head = self.head().map_err(|_| bad(lines + 1, "its head file is not readable".into()))?;
+        if let Some(h) = head.as_ref().filter(|h| h.mac != SealedHead::mac(key, &h.seal())) {
+            return Err(bad(
+                lines + 1,
+                format!(
+                    "its head (entry {}) is not sealed by the audit key: it was rewritten, to hide entries removed from the end",
+                    h.seq
+                ),
+            ));
+        }
+        if let Some(h) = head.as_ref().filter(|h| h.seq > 0 && h.seq < seq) {
+            // A head behind the log (a kill after appending) still names an entry of it.
+            if entries[h.seq as usize - 1].get("hash").and_then(Value::as_str) != Some(h.hash.as_str()) {
+                return Err(bad(h.seq as usize, "the entry its head records was replaced".into()));
+            }
+        }
         match head {
             // A kill between appending and updating the head leaves the head one entry behind.
             Some(h) if h.seq > seq => {
@@ -566,6 +619,30 @@ mod tests {
         }
         let err = log.verify(&key(1)).unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("key id"), "{err}");
+    }
+
+    #[test]
+    fn a_head_moved_back_over_entries_cut_from_the_end_is_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(dir.path());
+        for t in ["run", "raw query", "erase"] {
+            log.append(&key(1), body(t)).unwrap();
+        }
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let kept: Vec<&str> = text.lines().take(1).collect();
+        std::fs::write(log.path(), format!("{}\n", kept[0])).unwrap();
+        let first = entry_seal(kept[0].as_bytes()).unwrap();
+        let head = dir.path().join("log.head");
+        // The head rewritten as the attack did: the right number and seal, with no key.
+        std::fs::write(&head, serde_json::to_vec(&first).unwrap()).unwrap();
+        let err = log.verify(&key(1)).unwrap_err().to_string();
+        assert!(err.contains("not sealed by the audit key"), "{err}");
+        // Sealed with another key: the same.
+        std::fs::write(&head, SealedHead::new(&key(2), &first).bytes()).unwrap();
+        assert!(log.verify(&key(1)).is_err());
+        // Only the key holder can seal a head.
+        std::fs::write(&head, SealedHead::new(&key(1), &first).bytes()).unwrap();
+        assert_eq!(log.verify(&key(1)).unwrap().entries.len(), 1);
     }
 
     #[test]

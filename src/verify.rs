@@ -14,7 +14,7 @@ use crate::classify::Classifier;
 use crate::inventory::FailedDataset;
 use crate::lake::{self, DatasetSource, Lake, LakeError, Zone};
 use crate::leak::{Finding, RawSubjectColumn, check_dataset, check_identifiers, subject_fingerprints};
-use crate::plan::{PlanError, WrittenDataset, written_plans};
+use crate::plan::{PlanError, SealedManifests, WrittenDataset, written_plans};
 
 /// The result of checking some outputs.
 #[derive(Debug, Default, Serialize)]
@@ -57,9 +57,9 @@ impl RawReference<'_> {
     }
 }
 
-async fn reference(lake: &Lake) -> Result<RawReference<'_>, PlanError> {
+async fn reference<'a>(lake: &'a Lake, sealed: &SealedManifests) -> Result<RawReference<'a>, PlanError> {
     let ctx = lake::context(SessionConfig::new());
-    let written = written_plans(lake, &[])?;
+    let written = written_plans(lake, sealed, &[])?;
     let mut columns: Vec<RawSubjectColumn> = written
         .iter()
         .filter_map(|w| RawSubjectColumn::of(&w.planned, || Some(lake.dataset(Zone::Raw, w.planned.name()).ok()??.files)))
@@ -82,16 +82,16 @@ async fn reference(lake: &Lake) -> Result<RawReference<'_>, PlanError> {
     Ok(RawReference { ctx, lake, written, subjects })
 }
 
-/// Checks every dataset found at `paths`, and with `lake`, cross-checks them against its
-/// raw zone.
+/// Checks every dataset found at `paths`, and with `lake` (and the manifests its audit log
+/// seals), cross-checks them against its raw zone.
 pub async fn verify(
     paths: &[PathBuf],
     classifier: &Classifier,
     sample_rows: usize,
-    lake: Option<&Lake>,
+    lake: Option<(&Lake, &SealedManifests)>,
 ) -> Result<VerifyReport, PlanError> {
     let reference = match lake {
-        Some(lake) => Some(reference(lake).await?),
+        Some((lake, sealed)) => Some(reference(lake, sealed).await?),
         None => None,
     };
     let mut report = VerifyReport::default();

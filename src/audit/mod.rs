@@ -27,6 +27,10 @@ pub enum AuditError {
     ReasonTooLong(usize),
 }
 
+/// The Delta tables a command changed (`deid/users`, `raw/events`), with the versions its
+/// commits made, oldest first: `audit verify` finds every de-identified table version here.
+pub type TableVersions = BTreeMap<String, Vec<u64>>;
+
 /// The command a `began` entry announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,6 +63,13 @@ pub enum AuditEvent {
         /// `name (rows published, rows suppressed)` per export.
         exports: Vec<String>,
         rows_written: u64,
+        /// The SHA-256 of the manifest it wrote: every command that reads the manifest checks
+        /// it against this, so an edited manifest (a retention, a subject column) is refused.
+        manifest_sha256: String,
+        /// The de-identified tables it committed (`deid/users`), with the version its
+        /// commit made.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        table_versions: TableVersions,
         /// The dataset a run stopped at, having published what came before it.
         #[serde(skip_serializing_if = "Option::is_none")]
         failed: Option<String>,
@@ -76,10 +87,9 @@ pub enum AuditEvent {
         bytes_deleted: u64,
         erasures_done: usize,
         erasures_pending: usize,
-        /// The Delta tables it changed (`deid/users`, `raw/events`), with the version each
-        /// commit made.
+        /// The Delta tables it changed, with the versions its commits made.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        table_versions: BTreeMap<String, u64>,
+        table_versions: TableVersions,
     },
     /// An erasure request was carried out as far as the floors allow.
     Erase {
@@ -96,10 +106,9 @@ pub enum AuditEvent {
         partitions_held: usize,
         /// Files and datasets that could not be searched or rewritten (listed in the ledger).
         files_left: usize,
-        /// The Delta tables it changed (`deid/users`, `raw/events`), with the version each
-        /// commit made.
+        /// The Delta tables it changed, with the versions its commits made.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        table_versions: BTreeMap<String, u64>,
+        table_versions: TableVersions,
         /// The ledger entry that records this state: `audit verify` checks the ledger still
         /// holds it, so emptying the ledger is detected.
         ledger: Seal,

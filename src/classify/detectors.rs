@@ -5,6 +5,7 @@
 //! to classify a column on their own (a check digit, a structure no other data has); weak
 //! ones only confirm what a column's name already suggests.
 
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use chrono::{Datelike, NaiveDate};
@@ -223,13 +224,99 @@ pub fn starts_with_date(v: &str) -> bool {
 /// Schemes that decorate a value in exports (`tel:138…`, `mailto:a@b.cn`).
 const VALUE_SCHEMES: [&str; 4] = ["tel:", "mailto:", "sms:", "callto:"];
 
-/// A value as detectors see it: surrounding whitespace, control characters (trailing NULs
-/// of fixed-width exports) and quotes removed, and a `tel:`/`mailto:` scheme dropped.
-pub fn normalize_value(value: &str) -> &str {
-    let junk = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\u{feff}');
+/// Characters that render as nothing: zero-width spaces and joiners, word joiners, the byte
+/// order mark and the soft hyphen. Inserted into a value, they hide it from a validator.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{00ad}' | '\u{180e}')
+}
+
+/// Whether `value` needs more than trimming to be seen as detectors see it.
+fn is_decorated(value: &str) -> bool {
+    value.chars().any(|c| c.is_control() || is_invisible(c) || ('\u{ff01}'..='\u{ff5e}').contains(&c) || c == '\u{3000}')
+}
+
+/// A value as detectors see it: control characters (NULs of fixed-width exports) and
+/// invisible characters removed wherever they are, full-width letters, digits and signs
+/// (`１３８…`, `（＋８６）`) read as their ASCII forms, surrounding whitespace and quotes
+/// removed, and a `tel:`/`mailto:` scheme dropped. Decorated values are validated as what
+/// they show, so decoration hides nothing.
+pub fn normalize_value(value: &str) -> Cow<'_, str> {
+    if !is_decorated(value) {
+        return Cow::Borrowed(trim_value(value));
+    }
+    let plain: String = value
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .map(|c| match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect();
+    Cow::Owned(trim_value(&plain).to_string())
+}
+
+/// Surrounding whitespace and quotes removed, and a `tel:`/`mailto:` scheme dropped.
+fn trim_value(value: &str) -> &str {
+    let junk = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'');
     let v = value.trim_matches(junk);
     let scheme = VALUE_SCHEMES.iter().find(|s| v.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
     scheme.map_or(v, |s| v[s.len()..].trim_matches(junk))
+}
+
+/// Reporting bodies that issue IMEI type allocation codes to most handsets (01 PTCRB, 35 BABT,
+/// 86 TAF China, 99 GHA): with the Luhn check, what tells an IMEI from any 15-digit number.
+const IMEI_REPORTING_BODIES: [&str; 4] = ["01", "35", "86", "99"];
+
+/// A cell with the shape of an identifier of a person: an 18-character ID number, a 15-digit
+/// number with an IMEI reporting body's prefix, a 16 to 19 digit number with a card issuer's
+/// prefix, or an 11-digit number starting with `1` (digits may be grouped by spaces, dots or
+/// dashes, a phone may carry `+86`). `valid`: it also passes the check of its kind (GB 11643
+/// check digit, region and birth date; Luhn; a mobile operator's prefix). `value` is
+/// normalized ([`normalize_value`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentifierCell {
+    pub category: crate::category::Category,
+    pub valid: bool,
+}
+
+impl IdentifierCell {
+    /// The cell `value` is, if it has an identifier's shape.
+    pub fn of(value: &str) -> Option<IdentifierCell> {
+        use crate::category::Category;
+        let b = value.as_bytes();
+        if !(11..=24).contains(&b.len()) || !b.iter().all(|c| c.is_ascii_digit() || b" .-+()xX".contains(c)) {
+            return None;
+        }
+        let compact: String = value.chars().filter(|c| c.is_ascii_digit() || matches!(c, 'x' | 'X')).collect();
+        let cell = |category, valid| Some(IdentifierCell { category, valid });
+        match compact.len() {
+            18 => cell(Category::IdCard, is_cn_id_card(&compact)),
+            15 if IMEI_REPORTING_BODIES.iter().any(|p| compact.starts_with(p)) => cell(Category::DeviceId, is_imei(&compact)),
+            16..=19 if has_issuer_prefix(&compact) => cell(Category::BankCard, is_bank_card(&compact)),
+            _ => {
+                let national = canonical_phone(value).filter(|n| n.len() == 11 && n.starts_with('1'))?;
+                cell(Category::Phone, is_mobile(&national))
+            }
+        }
+    }
+
+    /// The share of cells of this shape that pass the check by chance: Luhn passes one in
+    /// ten, seven in ten 11-digit numbers starting with `1` have a mobile prefix, and an ID
+    /// number's region, date and check digit together almost never hold by chance.
+    pub fn chance(category: crate::category::Category) -> f64 {
+        match category {
+            crate::category::Category::IdCard => 1e-5,
+            crate::category::Category::Phone => 0.7,
+            _ => 0.1,
+        }
+    }
+}
+
+/// An 11-digit mainland mobile number: `1`, then `3` to `9`, then nine digits.
+fn is_mobile(national: &str) -> bool {
+    let b = national.as_bytes();
+    b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit)
 }
 
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -353,16 +440,23 @@ pub fn is_imsi(value: &str) -> bool {
     value.len() == 15 && value.bytes().all(|b| b.is_ascii_digit()) && value.starts_with("460") && CN_MNC.contains(&&value[3..5])
 }
 
-/// A phone number reduced to its digits: separators and a `+86`/`0086` country prefix removed.
-/// Returns `None` when anything but digits, separators and a leading `+` remains.
+/// A phone number reduced to its digits: separators (spaces, dashes, parentheses, and dots
+/// between three or more groups) and a `+86`/`0086`/`(+86)` country prefix removed. Returns
+/// `None` when anything but digits, separators and a leading `+` remains.
 pub fn canonical_phone(value: &str) -> Option<String> {
     let trimmed = value.trim();
+    let dotted = trimmed.matches('.').count() >= 2;
     let mut digits = String::with_capacity(trimmed.len());
-    for (i, c) in trimmed.chars().enumerate() {
+    let mut seen_digit = false;
+    for c in trimmed.chars() {
         match c {
-            '0'..='9' => digits.push(c),
+            '0'..='9' => {
+                digits.push(c);
+                seen_digit = true;
+            }
             ' ' | '-' | '(' | ')' => {}
-            '+' if i == 0 => {}
+            '.' if dotted && seen_digit => {}
+            '+' if !seen_digit && digits.is_empty() => {}
             _ => return None,
         }
     }
@@ -381,10 +475,10 @@ pub fn is_cn_phone(value: &str) -> bool {
     let Some(national) = canonical_phone(value) else {
         return false;
     };
-    let b = national.as_bytes();
-    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+    if is_mobile(&national) {
         return true;
     }
+    let b = national.as_bytes();
     // Landlines only count when written with a separator: bare 10-12 digit numbers are
     // far more often order or account numbers.
     let separated = value.contains('-') || value.contains(' ') || value.contains('(');
@@ -905,7 +999,43 @@ mod tests {
         assert_eq!(normalize_value("MAILTO:zhang@example.cn"), "zhang@example.cn");
         assert_eq!(normalize_value("\"11010519491231002X\""), "11010519491231002X");
         assert_eq!(normalize_value("\u{feff}13812345678"), "13812345678");
-        assert!(is_cn_phone(normalize_value("tel:+86 138 1234 5678")));
+        assert!(is_cn_phone(&normalize_value("tel:+86 138 1234 5678")));
+    }
+
+    #[test]
+    fn invisible_and_full_width_decoration_hides_nothing() {
+        use crate::category::Category;
+        let phone = "13812345678";
+        let id = "11010519491231002X";
+        for decorated in [
+            "138\0123\u{200b}45678",
+            "１３８１２３４５６７８",
+            "(+86)138-1234-5678",
+            "（＋８６）１３８ １２３４ ５６７８",
+            "138.1234.5678",
+            "+86 138.1234.5678",
+            "\u{2060}13812345678\u{feff}",
+        ] {
+            let v = normalize_value(decorated);
+            assert!(is_cn_phone(&v), "{decorated:?} -> {v:?}");
+            assert_eq!(canonical_phone(&v).as_deref(), Some(phone), "{decorated:?}");
+            assert_eq!(IdentifierCell::of(&v), Some(IdentifierCell { category: Category::Phone, valid: true }), "{decorated:?}");
+        }
+        for decorated in
+            ["１１０１０５１９４９１２３１００２Ｘ", "110105\u{200c}19491231002X", "110105 19491231 002X", "110105.19491231.002X"]
+        {
+            let v = normalize_value(decorated);
+            assert_eq!(IdentifierCell::of(&v), Some(IdentifierCell { category: Category::IdCard, valid: true }), "{decorated:?}");
+        }
+        assert!(is_cn_id_card(id));
+        for plain in ["2026.11.23", "116.39712345", "20261123123456", "6.5", "0.138", "10000000000000000", "23456789012"] {
+            assert!(IdentifierCell::of(&normalize_value(plain)).is_none_or(|c| !c.valid), "{plain}");
+        }
+        let valid = |v: &str| IdentifierCell::of(v).map(|c| (c.category, c.valid));
+        assert_eq!(valid("12345678901"), Some((Category::Phone, false)), "the shape of a phone, no mobile prefix");
+        assert_eq!(valid("4111 1111 1111 1111"), Some((Category::BankCard, true)));
+        assert_eq!(valid("4111 1111 1111 1112"), Some((Category::BankCard, false)), "Luhn fails");
+        assert_eq!(valid("356938035643809"), Some((Category::DeviceId, true)));
     }
 
     #[test]

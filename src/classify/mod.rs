@@ -25,6 +25,10 @@ const VETO_MAX_SHARE: f64 = 0.05;
 /// Share of checksummed PI (ID numbers, phones, cards…) that makes an unnamed column PI
 /// although most of its values are something else; random digits pass a check far less often.
 const MIXED_MIN_SHARE: f64 = 0.3;
+/// Fewest distinct surnames among a column's names for it to be a column of people's names.
+const NAME_MIN_SURNAMES: usize = 5;
+/// Fewest distinct names among them.
+const NAME_MIN_DISTINCT: usize = 20;
 
 /// Why a column was classified as it was. Never holds a value from the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +198,7 @@ impl Classifier {
         let mut non_null = 0;
         for value in values.iter().flatten() {
             let value = detectors::normalize_value(value);
+            let value = value.as_ref();
             if is_null_token(value) {
                 continue;
             }
@@ -306,6 +311,9 @@ impl Classifier {
                 if let Some(v) = winner_by(None, Tally::overruling_share, Some(MIXED_MIN_SHARE)).filter(|t| t.checked >= VETO_MIN_VALUES) {
                     return self.verdict_from_values(v, None, "no name keyword; a mixed column");
                 }
+                if let Some(v) = self.names_by_value(&tallies, values) {
+                    return v;
+                }
                 if let Some(shape) = identifier_shape(values) {
                     return self.unknown_identifier(column_name, non_null, &shape);
                 }
@@ -313,6 +321,33 @@ impl Classifier {
                 self.none_verdict(confidence, None, non_null, "no name keyword and no detector matched enough values".into())
             }
         }
+    }
+
+    /// A column of Chinese personal names by its values alone, under a name that says nothing
+    /// (`c1`, `remark`, `contact_person`): a meaningful share of its cells
+    /// ([`MIXED_MIN_SHARE`]) are names, and they look like a population of people rather
+    /// than a short list of words that start with a surname's character (`高端`, `白色`):
+    /// [`NAME_MIN_DISTINCT`] distinct (or half of them, when fewer), led by
+    /// [`NAME_MIN_SURNAMES`] surnames or more. Names repeat (a customer's orders), so a
+    /// share of distinct values is not asked for.
+    fn names_by_value(&self, tallies: &[Tally], values: &StringArray) -> Option<ColumnVerdict> {
+        let t = tallies.iter().find(|t| self.rules.categories[t.rule].id == Category::Name && t.alive)?;
+        if t.checked < VETO_MIN_VALUES || t.share() < MIXED_MIN_SHARE {
+            return None;
+        }
+        let names: std::collections::HashSet<String> =
+            values.iter().flatten().map(|v| detectors::normalize_value(v).into_owned()).filter(|v| detectors::is_cn_name(v)).collect();
+        let surnames: std::collections::HashSet<char> = names.iter().filter_map(|n| n.chars().next()).collect();
+        if names.len() < NAME_MIN_DISTINCT.min(t.matched / 2) || surnames.len() < NAME_MIN_SURNAMES {
+            return None;
+        }
+        let reason = format!(
+            "no name keyword; {} of values are Chinese personal names ({} distinct, {} surnames)",
+            percent(t.share()),
+            names.len(),
+            surnames.len()
+        );
+        Some(self.verdict(t.rule, 0.6 + 0.3 * t.share(), None, t.checked, t.matched, self.matched_detectors(t), reason))
     }
 
     /// An identifier-like column that no rule claims: an account when a word of its name is

@@ -120,10 +120,10 @@ pub enum TableOperation {
 impl TableOperation {
     fn delta(&self) -> DeltaOperation {
         match self {
-            TableOperation::Run { partitions, .. } => DeltaOperation::Write {
+            TableOperation::Run { run_id, partitions } => DeltaOperation::Write {
                 mode: SaveMode::Overwrite,
                 partition_by: None,
-                predicate: Some(format!("piguard partitions {}", partitions.join(", "))),
+                predicate: Some(format!("piguard run {run_id} partitions {}", partitions.join(", "))),
             },
             TableOperation::Erase { request_id } => DeltaOperation::Delete { predicate: Some(format!("piguard erasure {request_id}")) },
             TableOperation::Purge { purge_id } => DeltaOperation::Delete { predicate: Some(format!("piguard purge {purge_id}")) },
@@ -338,6 +338,56 @@ pub fn vacuum_scope(zone: Zone) -> Vacuum {
         Zone::Deid => Vacuum::Unreferenced,
         _ => Vacuum::Removed,
     }
+}
+
+/// One commit in a table's log, as `audit verify` checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCommit {
+    pub version: u64,
+    /// Its log file.
+    pub path: PathBuf,
+    /// Whether it adds or removes files or changes the table's metadata (a vacuum's commits
+    /// record only that it ran).
+    pub changes_data: bool,
+    /// The run, purge or erasure id piguard's commits name in their predicate.
+    pub piguard_id: Option<String>,
+}
+
+/// The commits in the log of the table at `root` whose JSON files are still there (a
+/// checkpoint may have let older ones be cleaned up), oldest first; none when it is no table.
+pub fn log_commits(root: &Path) -> std::io::Result<Vec<LogCommit>> {
+    let log = root.join("_delta_log");
+    let entries = match files::list_dir(&log) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut commits = Vec::new();
+    for entry in entries.into_iter().filter(|e| !e.is_dir) {
+        let name = entry.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let Some(version) = name.strip_suffix(".json").filter(|v| v.len() == 20).and_then(|v| v.parse::<u64>().ok()) else { continue };
+        let text = files::read(&entry.path)?;
+        let mut changes_data = false;
+        let mut piguard_id = None;
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+            // An unreadable action is counted as a change: it cannot be shown to be none.
+            let Ok(serde_json::Value::Object(action)) = serde_json::from_slice::<serde_json::Value>(line) else {
+                changes_data = true;
+                continue;
+            };
+            for (kind, body) in &action {
+                match kind.as_str() {
+                    "commitInfo" => {
+                        let predicate = body.pointer("/operationParameters/predicate").and_then(|p| p.as_str()).unwrap_or_default();
+                        piguard_id = predicate.strip_prefix("piguard ").and_then(|rest| rest.split_whitespace().nth(1)).map(str::to_string);
+                    }
+                    _ => changes_data = true,
+                }
+            }
+        }
+        commits.push(LogCommit { version, path: entry.path, changes_data, piguard_id });
+    }
+    Ok(commits)
 }
 
 /// Whether directory `dir` is a Delta table.

@@ -3,7 +3,9 @@
 //! detectors. Reading stops at each file's quota, so memory is bounded by the sample size,
 //! not the dataset size.
 
-use arrow::array::{Array, ArrayRef, StringArray};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::compute::{can_cast_types, cast, concat};
 use arrow::datatypes::DataType;
 use datafusion::physical_plan::ExecutionPlanProperties;
@@ -194,10 +196,34 @@ pub(crate) fn as_strings(array: &ArrayRef) -> Option<ArrayRef> {
     if array.data_type() == &DataType::Utf8 {
         return Some(array.clone());
     }
+    if array.data_type().is_floating() {
+        return Some(floats_as_text(array));
+    }
     if !can_cast_types(array.data_type(), &DataType::Utf8) || array.data_type().is_nested() {
         return None;
     }
     cast(array, &DataType::Utf8).ok()
+}
+
+/// Largest integral float read as its digits: every integer up to 2^53 is exact.
+const EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// Floats as text, an integral one as its digits (`13812345678`, not `13812345678.0` or
+/// `1.3812345678e10`): phones and ids stored as floats are then read as what they are, by
+/// the classifier, the leak gate and pseudonymization alike.
+pub fn floats_as_text(array: &ArrayRef) -> ArrayRef {
+    let Ok(floats) = cast(array, &DataType::Float64) else { return cast(array, &DataType::Utf8).expect("floats cast to text") };
+    let floats = floats.as_primitive::<arrow::datatypes::Float64Type>();
+    let text: StringArray = floats
+        .iter()
+        .map(|v| {
+            v.map(|f| match f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INTEGER {
+                true => format!("{}", f as i64),
+                false => f.to_string(),
+            })
+        })
+        .collect();
+    Arc::new(text)
 }
 
 #[cfg(test)]

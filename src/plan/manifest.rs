@@ -2,6 +2,7 @@
 //! decided. Its datasets carry the typed plan they were written with, which `purge` and
 //! `erase` load instead of classifying the raw zone again.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -118,13 +119,47 @@ pub enum ManifestError {
     Io { path: PathBuf, cause: std::io::Error },
     #[error("run manifest {path} is not a manifest this piguard reads ({message}); re-run the pipeline to record its plan")]
     Unreadable { path: PathBuf, message: String },
+    #[error("run manifest {path} changed after the audit log was checked (SHA-256 now {sha256}): it is being edited; nothing was done")]
+    Changed { path: PathBuf, sha256: String },
+}
+
+/// The manifests the audit log seals: run id → the SHA-256 its run recorded (see
+/// [`crate::integrity::check`], which alone makes one).
+#[derive(Debug, Clone, Default)]
+pub struct SealedManifests(BTreeMap<String, String>);
+
+impl SealedManifests {
+    pub(crate) fn insert(&mut self, run_id: String, sha256: String) {
+        self.0.insert(run_id, sha256);
+    }
+
+    /// How many manifests are sealed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Reads run `run_id`'s manifest, refusing bytes other than those sealed.
+    fn load(&self, lake: &Lake, run_id: &str) -> Result<Option<Manifest>, ManifestError> {
+        let Some(sealed) = self.0.get(run_id) else { return Ok(None) };
+        let path = lake.manifest_path(run_id);
+        let bytes = crate::lake::files::read(&path).map_err(|cause| ManifestError::Io { path: path.clone(), cause })?;
+        let sha256 = super::sha256_hex(&bytes);
+        if &sha256 != sealed {
+            return Err(ManifestError::Changed { path, sha256: sha256[..16].to_string() });
+        }
+        Manifest::parse(&path, &bytes).map(Some)
+    }
 }
 
 impl Manifest {
-    /// Reads the manifest at `path`.
-    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let bytes = crate::lake::files::read(path).map_err(|cause| ManifestError::Io { path: path.to_path_buf(), cause })?;
-        serde_json::from_slice(&bytes).map_err(|e| ManifestError::Unreadable { path: path.to_path_buf(), message: e.to_string() })
+    /// Parses the manifest read from `path`.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Unreadable { path: path.to_path_buf(), message: e.to_string() })
     }
 }
 
@@ -140,11 +175,12 @@ pub struct WrittenDataset {
 }
 
 /// Every dataset some run wrote, each with the plan of the newest run that wrote it (a later
-/// run of a partial pipeline does not hide the others), sorted by name.
-pub fn written_datasets(lake: &Lake) -> Result<Vec<WrittenDataset>, ManifestError> {
+/// run of a partial pipeline does not hide the others), sorted by name. Only manifests the
+/// audit log seals are read.
+pub fn written_datasets(lake: &Lake, sealed: &SealedManifests) -> Result<Vec<WrittenDataset>, ManifestError> {
     let mut found: Vec<WrittenDataset> = Vec::new();
     for run_id in lake.run_ids().into_iter().rev() {
-        let manifest = Manifest::load(&lake.manifest_path(&run_id))?;
+        let Some(manifest) = sealed.load(lake, &run_id)? else { continue };
         for d in manifest.datasets {
             if !found.iter().any(|w| w.planned.plan.name == d.planned.plan.name) {
                 found.push(WrittenDataset {

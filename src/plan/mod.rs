@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 pub use columns::{ColumnPlan, DatasetPlan, Origin, Step};
 pub use export::ExportPlan;
-pub use manifest::{Manifest, WrittenDataset};
+pub use manifest::{Manifest, SealedManifests, WrittenDataset};
 pub use retention::RetentionPolicy;
 pub use spec::{PipelineSpec, SpecError};
 pub use subject::SubjectColumn;
@@ -247,11 +247,11 @@ impl PipelinePlan {
     }
 }
 
-/// The plans the lake's data was written with: every written dataset, each of `required`
-/// among them. A required dataset no run has written, or a lake no run has written, is an
-/// error.
-pub fn written_plans(lake: &Lake, required: &[String]) -> Result<Vec<WrittenDataset>, PlanError> {
-    let written = manifest::written_datasets(lake)?;
+/// The plans the lake's data was written with, as the sealed manifests record them: every
+/// written dataset, each of `required` among them. A required dataset no run has written, or
+/// a lake no run has written, is an error.
+pub fn written_plans(lake: &Lake, sealed: &SealedManifests, required: &[String]) -> Result<Vec<WrittenDataset>, PlanError> {
+    let written = manifest::written_datasets(lake, sealed)?;
     if let Some(missing) = required.iter().find(|n| !written.iter().any(|w| w.planned.name() == n.as_str())) {
         return Err(PlanError::NotRun { dataset: missing.clone() });
     }
@@ -265,11 +265,15 @@ pub fn written_plans(lake: &Lake, required: &[String]) -> Result<Vec<WrittenData
 /// with, or for the datasets of `pipeline` (each of which must have been written) that
 /// pipeline's, resolved against the written plan so that its floors hold. Also returns the
 /// names of the pipeline's datasets, when one is given.
-pub fn written_policies(lake: &Lake, pipeline: Option<&Path>) -> Result<(Vec<WrittenDataset>, Option<Vec<String>>), PlanError> {
-    let Some(path) = pipeline else { return Ok((written_plans(lake, &[])?, None)) };
+pub fn written_policies(
+    lake: &Lake,
+    sealed: &SealedManifests,
+    pipeline: Option<&Path>,
+) -> Result<(Vec<WrittenDataset>, Option<Vec<String>>), PlanError> {
+    let Some(path) = pipeline else { return Ok((written_plans(lake, sealed, &[])?, None)) };
     let spec = PipelineSpec::load(path)?;
     let names: Vec<String> = spec.datasets.iter().map(|d| d.name.clone()).collect();
-    let mut written = written_plans(lake, &names)?;
+    let mut written = written_plans(lake, sealed, &names)?;
     let mut problems = Vec::new();
     for w in written.iter_mut().filter(|w| names.iter().any(|n| n == w.planned.name())) {
         match RetentionPolicy::resolve(&w.planned.plan, spec.retention.get(w.planned.name())) {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::columns::{ColumnPlan, DatasetPlan, Step};
 use super::spec::{DatasetKind, RetentionSpec};
 use crate::category::Category;
-use crate::lake::{DataFile, FileFormat};
+use crate::lake::DataFile;
 
 /// The floor on browsing and access logs, in days.
 pub const LOG_FLOOR_DAYS: u32 = 180;
@@ -129,14 +129,7 @@ impl RetentionPolicy {
             return Err("purge deletes whole partitions, and this dataset has none: partition it by date (dt=YYYY-MM-DD/)".into());
         }
         let floor_days = spec.min_days.unwrap_or(0).max(if browsing_log { LOG_FLOOR_DAYS } else { 0 });
-        let floor_column = (floor_days > 0 && matches!(age, Some(AgeSource::Partition(_))))
-            .then(|| {
-                plan.columns
-                    .iter()
-                    .find(|c| c.step != Step::Drop && crate::classify::TypeKind::of(&c.data_type) == crate::classify::TypeKind::Temporal)
-                    .map(|c| c.name.clone())
-            })
-            .flatten();
+        let floor_column = (floor_days > 0 && matches!(age, Some(AgeSource::Partition(_)))).then(|| time_column(plan)).flatten();
 
         Ok(RetentionPolicy { dataset: plan.name.clone(), max_days: spec.max_days, floor_days, browsing_log, age, floor_column })
     }
@@ -163,7 +156,11 @@ impl RetentionPolicy {
 
     /// The date of a partition (`rel`, e.g. `dt=2026-01-31`) holding `files`: `None` when it
     /// cannot be dated (no age source, no such key, an unparseable value, or no values).
-    /// A floor-bearing partition is dated by its newest row too, when its files are Parquet.
+    /// A floor-bearing partition is dated by its newest row too, whatever its format and
+    /// however its time column is written (a timestamp, a date, text, epoch seconds or
+    /// milliseconds): a young row filed under an old key keeps it. One that cannot be dated
+    /// by its rows (no time column, or times that do not read as times) is an error, and the
+    /// caller keeps it.
     pub async fn partition_date(&self, rel: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, DatingError> {
         match &self.age {
             None => Ok(None),
@@ -172,13 +169,21 @@ impl RetentionPolicy {
                     let (k, v) = seg.split_once('=')?;
                     (k == key).then(|| parse_partition_date(v)).flatten()
                 });
-                let parquet = files.iter().all(|f| f.format == FileFormat::Parquet);
-                match (&self.floor_column, by_key) {
-                    (Some(column), Some(date)) if parquet => {
-                        Ok(Some(newest_in(&self.dataset, column, files).await?.map_or(date, |newest| newest.max(date))))
-                    }
-                    _ => Ok(by_key),
-                }
+                let Some(date) = by_key.filter(|_| self.floor_days > 0) else { return Ok(by_key) };
+                let Some(column) = &self.floor_column else {
+                    return Err(DatingError {
+                        dataset: self.dataset.clone(),
+                        message: format!(
+                            "{rel} is under {} and no kept column dates its rows (a timestamp, or a column named as a time), so its newest row cannot be shown to be old",
+                            self.floor_basis()
+                        ),
+                    });
+                };
+                let newest = newest_in(&self.dataset, column, files).await?.ok_or_else(|| DatingError {
+                    dataset: self.dataset.clone(),
+                    message: format!("{rel} is under {} and no row of it has a `{column}`", self.floor_basis()),
+                })?;
+                Ok(Some(newest.max(date)))
             }
             Some(AgeSource::Column(column)) => newest_in(&self.dataset, column, files).await,
         }
@@ -214,22 +219,72 @@ fn parse_date_shapes(v: &str) -> Option<NaiveDate> {
     })
 }
 
-/// The newest date in `column` over Parquet `files`.
+/// The column that dates a floor-bearing dataset's rows: the first kept timestamp or date,
+/// else the first kept text or number column named as a time (`ts`, `event_time`).
+fn time_column(plan: &DatasetPlan) -> Option<String> {
+    use crate::classify::TypeKind;
+    let kept = || plan.columns.iter().filter(|c| c.step != Step::Drop);
+    let named = |c: &&ColumnPlan| crate::classify::names::tokenize(&c.name).iter().any(|t| TIME_WORDS.contains(&t.as_str()));
+    kept()
+        .find(|c| TypeKind::of(&c.data_type) == TypeKind::Temporal)
+        .or_else(|| kept().filter(|c| matches!(TypeKind::of(&c.data_type), TypeKind::Text | TypeKind::Number)).find(named))
+        .map(|c| c.name.clone())
+}
+
+/// The first plausible year of a row's time: an earlier one is a misread number.
+const FIRST_PLAUSIBLE_ROW_YEAR: i32 = 1990;
+
+/// The date of an epoch time in seconds, milliseconds, microseconds or nanoseconds, told
+/// apart by magnitude (seconds reach 10^11 only in the year 5138).
+fn epoch_date(v: i64) -> Option<NaiveDate> {
+    let secs = match v.unsigned_abs() {
+        n if n >= 100_000_000_000_000_000 => v / 1_000_000_000,
+        n if n >= 100_000_000_000_000 => v / 1_000_000,
+        n if n >= 100_000_000_000 => v / 1_000,
+        _ => v,
+    };
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.date_naive()).filter(|d| d.year() >= FIRST_PLAUSIBLE_ROW_YEAR)
+}
+
+/// The newest date in `column` over `files` (any format): timestamps and dates as they are,
+/// text parsed as a time or as an epoch, numbers as an epoch. `None` when no row has one.
 async fn newest_in(dataset: &str, column: &str, files: &[DataFile]) -> Result<Option<NaiveDate>, DatingError> {
     let failed = |message: String| DatingError { dataset: dataset.to_string(), message };
-    if let Some(f) = files.iter().find(|f| f.format != FileFormat::Parquet) {
-        return Err(failed(format!("{}: retention by a date column reads Parquet only", f.path.display())));
-    }
+    let cannot = |e: &dyn std::fmt::Display| failed(format!("dating partitions by `{column}`: {e}"));
     let ctx = crate::lake::context(SessionConfig::new());
-    let newest = max(cast(Expr::Column(Column::new_unqualified(column)), DataType::Date32));
     let df = crate::lake::read_files(&ctx, files).await.map_err(|e| failed(e.to_string()))?;
-    let df = df.aggregate(vec![], vec![newest]).map_err(|e| failed(format!("dating partitions by `{column}`: {e}")))?;
-    let batches = df.collect().await.map_err(|e| failed(format!("dating partitions by `{column}`: {e}")))?;
-    let value = batches.first().and_then(|b| {
-        let days = b.column(0).as_any().downcast_ref::<Date32Array>()?;
-        (!days.is_null(0)).then(|| days.value(0))
-    });
-    Ok(value.and_then(|d| NaiveDate::from_num_days_from_ce_opt(d + 719_163)))
+    let data_type = df.schema().field_with_unqualified_name(column).map_err(|e| cannot(&e))?.data_type().clone();
+    let value = Expr::Column(Column::new_unqualified(column));
+    let newest = |expr: Expr| async {
+        let batches = df.clone().aggregate(vec![], vec![max(expr)])?.collect().await?;
+        Ok::<_, datafusion::error::DataFusionError>(batches.first().map(|b| b.column(0).clone()).filter(|c| c.is_valid(0)))
+    };
+    let as_date = |array: &arrow::array::ArrayRef| {
+        array.as_any().downcast_ref::<Date32Array>().and_then(|d| NaiveDate::from_num_days_from_ce_opt(d.value(0) + 719_163))
+    };
+    let as_epoch = |array: &arrow::array::ArrayRef| {
+        array.as_any().downcast_ref::<arrow::array::Int64Array>().map(|n| epoch_date(n.value(0)).ok_or_else(|| n.value(0)))
+    };
+    let epoch = |found: Option<arrow::array::ArrayRef>| match found.as_ref().map(as_epoch) {
+        None => Ok(None),
+        Some(Some(Ok(date))) => Ok(Some(date)),
+        _ => Err(failed(format!("dating partitions by `{column}`: its newest value is not a plausible epoch time"))),
+    };
+    match crate::classify::TypeKind::of(&crate::lake::sample::reported_type(&data_type)) {
+        crate::classify::TypeKind::Temporal => {
+            Ok(newest(cast(value, DataType::Date32)).await.map_err(|e| cannot(&e))?.and_then(|a| as_date(&a)))
+        }
+        crate::classify::TypeKind::Number => epoch(newest(cast(value, DataType::Int64)).await.map_err(|e| cannot(&e))?),
+        crate::classify::TypeKind::Text => {
+            let timestamp = DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, None);
+            match newest(cast(cast(value.clone(), timestamp), DataType::Date32)).await {
+                Ok(found) => Ok(found.and_then(|a| as_date(&a))),
+                // Text that is no time may be an epoch written as digits.
+                Err(_) => epoch(newest(cast(value, DataType::Int64)).await.map_err(|e| cannot(&e))?),
+            }
+        }
+        _ => Err(failed(format!("dating partitions by `{column}`: a {data_type} column holds no time"))),
+    }
 }
 
 #[cfg(test)]

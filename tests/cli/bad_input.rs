@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{bundled_lake, piguard, text};
+use crate::{bundled_lake, piguard, text, write_parquet};
 
 /// A phone number planted in bad files: it must never be echoed in an error.
 const PLANTED: &str = "13912345678";
@@ -138,17 +138,6 @@ fn nested_columns_must_be_decided_by_the_pipeline() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(crate::visible_parquet_files(&dir.path().join("deid/profiles")).len(), 1);
-}
-
-/// Writes one batch of `columns` to a Parquet file.
-fn write_parquet(path: &Path, columns: Vec<(&str, arrow::array::ArrayRef)>) {
-    let fields: Vec<arrow::datatypes::Field> =
-        columns.iter().map(|(n, a)| arrow::datatypes::Field::new(*n, a.data_type().clone(), true)).collect();
-    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
-    let batch = arrow::array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
 }
 
 #[test]

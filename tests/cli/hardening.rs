@@ -49,7 +49,7 @@ fn a_rechained_or_deleted_audit_log_is_tampering() {
     let (lake, pipeline) = logs_run();
     let (code, stdout, stderr) = audit_verify(lake.path());
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("1 run manifest(s) anchored"), "{stdout}");
+    assert!(stdout.contains("1 run manifest(s) sealed"), "{stdout}");
     let log = lake.path().join("_piguard/audit.jsonl");
     let head = lake.path().join("_piguard/audit.head");
 
@@ -271,7 +271,7 @@ fn erasure_covers_the_other_party_and_says_what_it_could_not_search() {
     let out = piguard_in(lake, Some(KEY), &["erase", "--subject", "100000002", "--today", "2026-11-23"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stdout.contains("incomplete") && stdout.contains("raw/orders was left: no run has planned this dataset"), "{stdout}");
+    assert!(stdout.contains("incomplete") && stdout.contains("raw/orders was left: no run has planned this dataset"), "{stdout} {stderr}");
     assert!(stdout.contains("raw/users was left") && stdout.contains("not valid UTF-8"), "{stdout}");
     let last: Value =
         serde_json::from_str(std::fs::read_to_string(lake.join("_piguard/erasure.jsonl")).unwrap().lines().last().unwrap()).unwrap();

@@ -1,6 +1,7 @@
 //! Integration tests that run the `piguard` binary as a user would. One test binary, one
 //! module per command, so the crate is linked once.
 
+mod attacks;
 mod bad_input;
 #[cfg(feature = "cluster")]
 mod cluster;
@@ -9,6 +10,7 @@ mod export;
 mod hardening;
 mod lakehouse;
 mod query;
+mod records;
 mod retention;
 mod run;
 mod s3;
@@ -319,4 +321,15 @@ pub fn visible_parquet_files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Writes one batch of `columns` to a Parquet file.
+pub fn write_parquet(path: &Path, columns: Vec<(&str, arrow::array::ArrayRef)>) {
+    let fields: Vec<arrow::datatypes::Field> =
+        columns.iter().map(|(n, a)| arrow::datatypes::Field::new(*n, a.data_type().clone(), true)).collect();
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+    let batch = arrow::array::RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
 }

@@ -275,7 +275,7 @@ fn reruns_are_incremental_by_partition() {
     assert!(text(&out).1.contains("dataset=users partitions_written=1"), "{}", text(&out).1);
     // Without it the audit key would be derived from the pseudonym key, which did not seal this log.
     let out = piguard_with_key(Some(OTHER_KEY), &["run", p.to_str().unwrap(), "--lake", lake.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "another key is refused, not reported as tampering");
     assert!(text(&out).1.contains("not the audit key now set"), "{}", text(&out).1);
 
     // A dry run prints the plan and writes nothing.
@@ -658,7 +658,10 @@ fn verify_with_the_lake_cross_checks_kept_values_against_the_raw_zone() {
     assert_eq!(run_with(lake.path(), &p, Some(KEY), &[]).status.code(), Some(0));
     let deid = lake.path().join("deid");
     let (deid_arg, lake_arg) = (deid.to_str().unwrap(), lake.path().to_str().unwrap());
-    let clean = crate::piguard(&["verify", deid_arg, "--lake", lake_arg]);
+    // The plans are read from the manifests the audit log seals: the key is needed.
+    let unkeyed = crate::piguard(&["verify", deid_arg, "--lake", lake_arg]);
+    assert_eq!(unkeyed.status.code(), Some(2), "{}", text(&unkeyed).1);
+    let clean = piguard_with_key(Some(KEY), &["verify", deid_arg, "--lake", lake_arg]);
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean).1);
     assert!(text(&clean).1.contains("2 dataset(s), 2 against the raw zone: 0 finding(s)"), "{}", text(&clean).1);
 
@@ -668,7 +671,7 @@ fn verify_with_the_lake_cross_checks_kept_values_against_the_raw_zone() {
     }
     std::fs::write(lake.path().join("raw/accounts/part-0.csv"), accounts).unwrap();
     assert_eq!(crate::piguard(&["verify", deid_arg]).status.code(), Some(0), "without the lake only values are classified");
-    let out = crate::piguard(&["verify", deid_arg, "--lake", lake_arg]);
+    let out = piguard_with_key(Some(KEY), &["verify", deid_arg, "--lake", lake_arg]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
     assert!(text(&out).0.contains("dataset visits column ref_user: raw values of a protected account_id column"), "{}", text(&out).0);
 }

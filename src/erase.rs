@@ -10,7 +10,7 @@
 //! leaves pending subjects out of the de-identified zone meanwhile. A file is rewritten only when it holds the subject:
 //! Parquet statistics and bloom filters rule most files out without reading them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -30,7 +30,8 @@ use crate::lake::{self, DataFile, FileFormat, Lake, LakeError, LakeLock, LockErr
 use crate::ledger::{ErasureLedger, ErasureRecord, ErasureState, Hold, LedgerError, LeftFile};
 use crate::plan::retention::DatingError;
 use crate::plan::{
-    PlanError, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, WrittenDataset, deid_parquet_options, subject_domains, written_policies,
+    PlanError, ROW_GROUP_ROWS, RetentionPolicy, SubjectColumn, SubjectKinds, WrittenDataset, deid_parquet_options, subject_kinds,
+    written_policies,
 };
 use crate::sealed::AuditKey;
 use crate::transform::PseudonymKey;
@@ -64,6 +65,25 @@ pub enum RetentionError {
     Integrity(#[from] IntegrityError),
     #[error("an empty --subject ({0} characters of white space) names nobody; nothing was done")]
     EmptySubject(usize),
+    #[error(
+        "{0} is a symbolic link: purge and erase do not follow links in the lake (deleting or rewriting a link would leave its target, and the rows in it, in place); replace it with what it points to. Nothing was done"
+    )]
+    Symlink(PathBuf),
+}
+
+/// Refuses a lake whose raw or de-identified zone holds a symbolic link (local lakes; an
+/// object store has none). Called before anything is deleted or rewritten.
+pub(crate) fn refuse_symlinks(lake: &Lake) -> Result<(), RetentionError> {
+    if !lake.is_local() {
+        return Ok(());
+    }
+    for zone in [Zone::Raw, Zone::Deid] {
+        let dir = lake.zone(zone);
+        if let Some(link) = lake::files::first_symlink(&dir).map_err(io_err(&dir))? {
+            return Err(RetentionError::Symlink(link));
+        }
+    }
+    Ok(())
 }
 
 impl RetentionError {
@@ -149,12 +169,32 @@ pub(crate) fn clean_temporaries(lake: &Lake) -> Result<(), RetentionError> {
     Ok(())
 }
 
+/// The files under a raw dataset's directory that its readers skip and that may hold rows:
+/// hidden files, files under `_` directories (`_staging/`), and files of no data format
+/// (`.bak`, no extension). A Delta log, empty markers (`_SUCCESS`) and checksums (`.crc`)
+/// hold none.
+fn files_readers_ignore(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut ignored = Vec::new();
+    for (path, meta) in lake::files::walk(dir)? {
+        let rel = path.strip_prefix(dir).unwrap_or(&path);
+        let names: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        if names.first().is_some_and(|n| n == "_delta_log") || meta.len == 0 || names.last().is_some_and(|n| n.ends_with(".crc")) {
+            continue;
+        }
+        let hidden = names.iter().any(|n| lake::is_hidden(n));
+        if hidden || lake::FileFormat::of(&path).is_none() {
+            ignored.push(path);
+        }
+    }
+    Ok(ignored)
+}
+
 /// Carries out requests on a lake, holding its lock.
 pub(crate) struct Eraser<'a> {
     lake: &'a Lake,
     lock: &'a LakeLock,
     written: &'a [WrittenDataset],
-    domains: BTreeSet<String>,
+    subjects: SubjectKinds,
     today: NaiveDate,
     ctx: SessionContext,
     hash: ScalarUDF,
@@ -171,7 +211,7 @@ impl<'a> Eraser<'a> {
             lake,
             lock,
             written,
-            domains: subject_domains(written.iter().map(|w| &w.planned)),
+            subjects: subject_kinds(written.iter().map(|w| &w.planned)),
             today,
             ctx: lake::context(config),
             hash: ScalarUDF::new_from_impl(HashUdf::new(key.clone())),
@@ -202,12 +242,18 @@ impl<'a> Eraser<'a> {
                 if !self.written.iter().any(|w| w.planned.name() == name) {
                     let reason = "no run has planned this dataset, so its subject column is not known: add it to a pipeline (with `subject`) and run it";
                     outcome.leave(&self.lake.dataset_dir(Zone::Raw, &name), reason);
+                    continue;
+                }
+                let dir = self.lake.dataset_dir(Zone::Raw, &name);
+                for file in files_readers_ignore(&dir).map_err(io_err(&dir))? {
+                    let reason = "a file readers skip (hidden, under `_`, or of no data format), so it was not searched: if it holds rows, move them into the dataset or delete it";
+                    outcome.leave(&file, reason);
                 }
             }
         }
         for w in self.written {
             let p = &w.planned;
-            for (ref_key, subject) in p.subject_columns(&self.domains) {
+            for (ref_key, subject) in p.subject_columns(&self.subjects) {
                 let Some(reference) = request.subject_refs.get(&ref_key) else { continue };
                 // Due holds are in the raw zone; the rest of the zones were erased already.
                 let zones: &[Zone] = match scope {
@@ -455,7 +501,7 @@ fn newest_modification(files: &[DataFile]) -> Result<NaiveDate, RetentionError> 
     let mut newest = None;
     for f in files {
         let modified = files::meta(&f.path).map_err(io_err(&f.path))?.modified;
-        newest = newest.max(Some(chrono::DateTime::<chrono::Local>::from(modified).date_naive()));
+        newest = newest.max(Some(chrono::DateTime::<chrono::Utc>::from(modified).date_naive()));
     }
     Ok(newest.unwrap_or_default())
 }
@@ -561,6 +607,7 @@ pub async fn erase(options: &EraseOptions, key: &PseudonymKey, audit_key: &Audit
     let key_id = key.id();
     let lock = lake.lock()?;
     let checked = integrity::check(lake, audit_key)?;
+    refuse_symlinks(lake)?;
     let (written, _) = written_policies(lake, &checked.manifests, options.pipeline.as_deref())?;
     check_key(&written, &key_id)?;
     let ledger = ErasureLedger::open(lake, audit_key);
@@ -578,7 +625,7 @@ pub async fn erase(options: &EraseOptions, key: &PseudonymKey, audit_key: &Audit
     for id in &options.subjects {
         let subject_refs: BTreeMap<String, String> = written
             .iter()
-            .flat_map(|w| w.planned.subject_columns(&eraser.domains))
+            .flat_map(|w| w.planned.subject_columns(&eraser.subjects))
             .map(|(ref_key, s)| (ref_key, s.reference(key, id)))
             .collect();
         let request = ErasureRecord {

@@ -370,7 +370,8 @@ impl ClassifierArgs {
 impl TodayArgs {
     /// The day ages are counted to: `--today`, which may only move the date back.
     fn today(&self) -> Result<NaiveDate, Failure> {
-        let now = chrono::Local::now().date_naive();
+        // UTC: the system date does not move with TZ.
+        let now = chrono::Utc::now().date_naive();
         match self.today {
             Some(day) if day > now => Err(anyhow::anyhow!(
                 "--today {day} is later than the system date {now}: a date in the future would defeat the legal floors (browsing logs are kept 180 days), so --today may only move the date back"
@@ -618,6 +619,10 @@ fn verify_outputs(paths: &[PathBuf], lake: Option<&Lake>, sample_rows: usize, cl
     );
     if !report.failed.is_empty() {
         return Err(anyhow::anyhow!("{} dataset(s) could not be read", report.failed.len()).into());
+    }
+    if report.datasets_checked == 0 {
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(anyhow::anyhow!("no dataset was found to verify under {}: nothing was checked", paths.join(", ")).into());
     }
     if !report.findings.is_empty() {
         return Err(Failure { code: 1, error: anyhow::anyhow!("raw PI found in {} column(s)", report.findings.len()) });

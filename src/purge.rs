@@ -91,6 +91,7 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
     let lock = if options.dry_run { None } else { Some(lake.lock()?) };
     // The retention in force is read only from manifests the audit log seals.
     let checked = integrity::check(lake, audit_key)?;
+    crate::erase::refuse_symlinks(lake)?;
     let (written, named) = written_policies(lake, &checked.manifests, options.pipeline.as_deref())?;
     // A pipeline names the datasets whose partitions this purge is for; erasures are finished
     // wherever their rows are.

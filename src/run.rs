@@ -8,7 +8,7 @@
 //! every version complete; files it wrote but never committed are invisible, and the next
 //! run deletes them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -30,7 +30,9 @@ use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LakeLock, Loc
 use crate::leak::{Finding, RawSubjectColumn, check_all_rows, check_identifiers, subject_fingerprints};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
-use crate::plan::{ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, deid_parquet_options, sha256_hex, subject_domains};
+use crate::plan::{
+    ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectKinds, deid_parquet_options, sha256_hex, subject_kinds,
+};
 use crate::sealed::AuditKey;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{PseudonymKey, RedactStyle};
@@ -231,7 +233,7 @@ pub async fn run(
     }
     let leak_gate = LeakGateFiles::new(lake, &run_id, &plan);
 
-    let domains = subject_domains(plan.datasets.iter().map(|d| &d.planned));
+    let subjects = subject_kinds(plan.datasets.iter().map(|d| &d.planned));
     let jobs_in_flight = match options.engine {
         Engine::Local => 1,
         Engine::Ballista { .. } => CLUSTER_JOBS_IN_FLIGHT,
@@ -245,7 +247,7 @@ pub async fn run(
         options,
         lock: lock.as_ref(),
         pending: &pending,
-        domains: &domains,
+        subjects: &subjects,
         leak_gate: &leak_gate,
     };
     let mut records = Vec::new();
@@ -489,8 +491,8 @@ struct PartitionWriter<'a> {
     lock: Option<&'a LakeLock>,
     /// Pseudonyms of subjects with a pending erasure, per dataset or `dataset.column`.
     pending: &'a BTreeMap<String, Vec<String>>,
-    /// The pseudonym domains of the subject columns.
-    domains: &'a BTreeSet<String>,
+    /// What marks a column as holding subjects.
+    subjects: &'a SubjectKinds,
     /// The lake's subject ids, as fingerprints.
     leak_gate: &'a LeakGateFiles,
 }
@@ -683,7 +685,7 @@ impl PartitionWriter<'_> {
             return Err(RunError::Dataset { dataset: name.clone(), message: "every column is dropped; nothing to write".into() });
         }
         let mut df = df.select(exprs).map_err(df_err)?;
-        for (ref_key, subject) in p.planned.subject_columns(self.domains) {
+        for (ref_key, subject) in p.planned.subject_columns(self.subjects) {
             // Subjects with a pending erasure: their raw rows are held by a legal floor, but
             // they never reach the de-identified zone again (nor as the other party).
             if let Some(refs) = self.pending.get(&ref_key) {

@@ -96,7 +96,13 @@ pub async fn verify(
     };
     let mut report = VerifyReport::default();
     for path in paths {
-        for found in lake::discover(path).datasets {
+        let discovery = lake::discover(path);
+        // A file that is no table was not checked: it cannot be called clean.
+        for skipped in &discovery.skipped {
+            let name = std::path::Path::new(&skipped.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            report.failed.push(FailedDataset { name, path: skipped.path.clone(), error: skipped.reason.clone() });
+        }
+        for found in discovery.datasets {
             let failed = |name: &str, path: String, error: String| FailedDataset { name: name.to_string(), path, error };
             let (name, dir) = match &found {
                 Ok(source) => (source.name.clone(), source.path.clone()),

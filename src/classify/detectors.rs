@@ -19,6 +19,14 @@ pub enum Detector {
     CnIdCard,
     /// PRC passport, Hong Kong/Macau travel permit and similar document numbers.
     Passport,
+    /// A Hong Kong identity card number with its check digit (`A123456(3)`).
+    HkId,
+    /// A Macau resident identity card number (`1234567(8)`).
+    MacauId,
+    /// A Taiwan national identification number with its check digit (`A123456789`).
+    TwId,
+    /// A mainland vehicle plate: a province's character, a letter, five or six letters and digits (`京A12345`).
+    CnPlate,
     /// 16 to 19 digit card number passing the Luhn check.
     BankCard,
     /// Mainland mobile number (1[3-9] + 9 digits) or a separated landline, `+86`/`0086` allowed.
@@ -63,8 +71,11 @@ pub enum Detector {
     UrlPath,
     /// An FCM push-notification token (`…:APA91b…`).
     PushToken,
-    /// Free text that carries a phone, an e-mail, an ID number or a street address.
+    /// Free text that carries a phone, an e-mail, an ID number, an IP address or a street address.
     EmbeddedPi,
+    /// A whole access-log line: nginx/Apache common or combined format, or a JSON log line
+    /// with a client address and a request.
+    AccessLogLine,
     /// A calendar date between 1900 and today.
     BirthDate,
     /// A gender value (男/女, M/F, male/female).
@@ -73,9 +84,13 @@ pub enum Detector {
 
 impl Detector {
     /// Every detector, in the order reports list them.
-    pub const ALL: [Detector; 27] = [
+    pub const ALL: [Detector; 32] = [
         Detector::CnIdCard,
         Detector::Passport,
+        Detector::HkId,
+        Detector::MacauId,
+        Detector::TwId,
+        Detector::CnPlate,
         Detector::BankCard,
         Detector::CnPhone,
         Detector::Email,
@@ -99,6 +114,7 @@ impl Detector {
         Detector::UrlPath,
         Detector::PushToken,
         Detector::EmbeddedPi,
+        Detector::AccessLogLine,
         Detector::BirthDate,
         Detector::Gender,
     ];
@@ -108,6 +124,10 @@ impl Detector {
         match self {
             Detector::CnIdCard => "cn_id_card",
             Detector::Passport => "passport",
+            Detector::HkId => "hk_id",
+            Detector::MacauId => "macau_id",
+            Detector::TwId => "tw_id",
+            Detector::CnPlate => "cn_plate",
             Detector::BankCard => "bank_card",
             Detector::CnPhone => "cn_phone",
             Detector::Email => "email",
@@ -131,6 +151,7 @@ impl Detector {
             Detector::UrlPath => "url_path",
             Detector::PushToken => "push_token",
             Detector::EmbeddedPi => "embedded_pi",
+            Detector::AccessLogLine => "access_log_line",
             Detector::BirthDate => "birth_date",
             Detector::Gender => "gender",
         }
@@ -142,6 +163,10 @@ impl Detector {
         matches!(
             self,
             Detector::CnIdCard
+                | Detector::HkId
+                | Detector::MacauId
+                | Detector::TwId
+                | Detector::CnPlate
                 | Detector::BankCard
                 | Detector::CnPhone
                 | Detector::Email
@@ -159,6 +184,7 @@ impl Detector {
                 | Detector::PushToken
                 | Detector::Url
                 | Detector::EmbeddedPi
+                | Detector::AccessLogLine
         )
     }
 
@@ -181,6 +207,10 @@ impl Detector {
         match self {
             Detector::CnIdCard => is_cn_id_card(value),
             Detector::Passport => is_passport(value),
+            Detector::HkId => is_hk_id(value),
+            Detector::MacauId => is_macau_id(value),
+            Detector::TwId => is_tw_id(value),
+            Detector::CnPlate => is_cn_plate(value),
             Detector::BankCard => is_bank_card(value),
             Detector::CnPhone => is_cn_phone(value),
             Detector::Email => is_email(value),
@@ -204,6 +234,7 @@ impl Detector {
             Detector::UrlPath => is_url_path(value),
             Detector::PushToken => is_push_token(value),
             Detector::EmbeddedPi => has_embedded_pi(value),
+            Detector::AccessLogLine => is_access_log_line(value),
             Detector::BirthDate => is_birth_date(value, today()),
             Detector::Gender => is_gender(value),
         }
@@ -377,7 +408,7 @@ pub fn is_cn_id_card(value: &str) -> bool {
 /// Today's date, read once per process: detectors run millions of times a second.
 fn today() -> NaiveDate {
     static TODAY: std::sync::OnceLock<NaiveDate> = std::sync::OnceLock::new();
-    *TODAY.get_or_init(|| chrono::Local::now().date_naive())
+    *TODAY.get_or_init(|| chrono::Utc::now().date_naive())
 }
 
 fn plausible_birth_date(date: NaiveDate) -> bool {
@@ -493,19 +524,28 @@ pub fn is_email(value: &str) -> bool {
     if local.is_empty() || local.len() > 64 || domain.len() > 253 {
         return false;
     }
-    let local_ok = local.bytes().all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b));
+    // Internationalized addresses (RFC 6531): letters and digits of any script.
+    let local_ok = local.chars().all(|c| c.is_alphanumeric() || "._%+-".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let tld = labels.last().copied().unwrap_or("");
     local_ok
         && labels.len() >= 2
-        && labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        && tld.len() >= 2
-        && tld.bytes().all(|b| b.is_ascii_alphabetic())
+        && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+        && (tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic) || tld.starts_with("xn--"))
 }
 
-/// Six hex pairs separated consistently by `:` or `-`.
+/// Six hex pairs separated consistently by `:` or `-`, Cisco's three dotted quads, or twelve
+/// bare hex digits.
 pub fn is_mac(value: &str) -> bool {
     let b = value.as_bytes();
+    // Bare: twelve hex digits, letters and digits both (all digits is a number).
+    if b.len() == 12 {
+        return b.iter().all(u8::is_ascii_hexdigit) && b.iter().any(u8::is_ascii_digit) && b.iter().any(u8::is_ascii_alphabetic);
+    }
+    // Cisco's notation: three groups of four hex digits separated by dots (`0011.2233.4455`).
+    if b.len() == 14 {
+        return b.iter().enumerate().all(|(i, c)| if i % 5 == 4 { *c == b'.' } else { c.is_ascii_hexdigit() });
+    }
     if b.len() != 17 {
         return false;
     }
@@ -602,6 +642,123 @@ pub fn is_passport(value: &str) -> bool {
         Some(b'C' | b'H' | b'M') if (9..=11).contains(&b.len()) => digits_from(1),
         _ => false,
     }
+}
+
+/// A Hong Kong identity card number: one or two letters, six digits and a check digit (0-9
+/// or A, in parentheses or not) with weights 9 to 2 and letters valued A=10 … Z=35 (a space
+/// for the missing first letter valued 36), the sum with the check a multiple of 11.
+pub fn is_hk_id(value: &str) -> bool {
+    let compact: Vec<u8> = value.bytes().filter(|b| !matches!(b, b'(' | b')' | b' ')).map(|b| b.to_ascii_uppercase()).collect();
+    let letters = compact.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    if !(1..=2).contains(&letters) || compact.len() != letters + 7 || !compact[letters..letters + 6].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let check = match compact[letters + 6] {
+        b'A' => 10,
+        d @ b'0'..=b'9' => u32::from(d - b'0'),
+        _ => return false,
+    };
+    let letter = |b: u8| u32::from(b - b'A') + 10;
+    let mut values: Vec<u32> = if letters == 1 { vec![36, letter(compact[0])] } else { vec![letter(compact[0]), letter(compact[1])] };
+    values.extend(compact[letters..letters + 6].iter().map(|d| u32::from(d - b'0')));
+    let sum: u32 = values.iter().zip((2..=9).rev()).map(|(v, w)| v * w).sum();
+    (sum + check).is_multiple_of(11)
+}
+
+/// A Macau resident identity card number: 1, 5 or 7, six digits and a check digit in
+/// parentheses (`1234567(8)`); the check's rule is not public, so the shape decides.
+pub fn is_macau_id(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 10
+        && matches!(b[0], b'1' | b'5' | b'7')
+        && b[1..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'('
+        && b[8].is_ascii_digit()
+        && b[9] == b')'
+}
+
+/// The values of the letters that begin a Taiwan identification number, A to Z.
+const TW_LETTERS: [u32; 26] = [10, 11, 12, 13, 14, 15, 16, 17, 34, 18, 19, 20, 21, 22, 35, 23, 24, 25, 26, 27, 28, 29, 32, 30, 31, 33];
+
+/// A Taiwan national identification number: a letter, 1 or 2 (8 or 9 for residents), seven
+/// digits and a check digit, the weighted sum a multiple of 10.
+pub fn is_tw_id(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.len() != 10 || !b[0].is_ascii_alphabetic() || !matches!(b[1], b'1' | b'2' | b'8' | b'9') || !b[1..].iter().all(u8::is_ascii_digit)
+    {
+        return false;
+    }
+    let letter = TW_LETTERS[usize::from(b[0].to_ascii_uppercase() - b'A')];
+    let digits = b[1..].iter().map(|d| u32::from(d - b'0'));
+    let sum = letter / 10 + (letter % 10) * 9 + digits.zip([8, 7, 6, 5, 4, 3, 2, 1, 1]).map(|(d, w)| d * w).sum::<u32>();
+    sum.is_multiple_of(10)
+}
+
+/// The one-character abbreviations of mainland provinces on vehicle plates.
+const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
+/// A mainland vehicle plate: a province's character, a letter, then five (six for new-energy
+/// vehicles) letters and digits, a `·` or space after the letter allowed (`京A12345`,
+/// `粤B·D12345`); at least one digit.
+pub fn is_cn_plate(value: &str) -> bool {
+    let mut chars = value.chars().filter(|c| !matches!(c, '·' | ' ' | '-'));
+    let (Some(province), Some(letter)) = (chars.next(), chars.next()) else { return false };
+    let rest: Vec<char> = chars.collect();
+    PLATE_PROVINCES.contains(province)
+        && letter.is_ascii_uppercase()
+        && (5..=6).contains(&rest.len())
+        && rest.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && rest.iter().any(char::is_ascii_digit)
+}
+
+/// What an encoded value says, for validating it as what it hides: hex or base64 that decodes
+/// to printable text, or a number of an identifier's length read backwards. `None` for any
+/// other value (a pseudonym's 64 hex digits decode to bytes, not text).
+pub fn decoded(value: &str) -> Option<String> {
+    let b = value.as_bytes();
+    let printable = |bytes: Vec<u8>| {
+        String::from_utf8(bytes).ok().filter(|t| t.chars().count() >= 6 && t.chars().all(|c| !c.is_control() && !is_invisible(c)))
+    };
+    if b.len() >= 12 && b.len().is_multiple_of(2) && b.iter().all(u8::is_ascii_hexdigit) {
+        let hex = |c: u8| (c as char).to_digit(16).expect("a hex digit") as u8;
+        if let Some(text) = printable(b.chunks(2).map(|p| hex(p[0]) << 4 | hex(p[1])).collect()) {
+            return Some(text);
+        }
+    }
+    if b.len() >= 12 && b.len().is_multiple_of(4) {
+        if let Some(text) = base64_decode(value).and_then(printable) {
+            return Some(text);
+        }
+    }
+    let digits = b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'x' | b'X'));
+    (digits && matches!(b.len(), 11 | 15 | 18)).then(|| value.chars().rev().collect())
+}
+
+/// Standard base64 (`+`, `/`, `=` padding) decoded; `None` when it is not that.
+fn base64_decode(value: &str) -> Option<Vec<u8>> {
+    let sextet = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let body = value.trim_end_matches('=');
+    if value.len() - body.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in body.bytes() {
+        acc = acc << 6 | u32::from(sextet(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 /// Common Chinese surnames (single characters), covering the vast majority of the population.
@@ -798,8 +955,67 @@ pub fn has_embedded_pi(value: &str) -> bool {
         }
     }
     let words = value.split(|c: char| c.is_whitespace() || matches!(c, '，' | '。' | '：' | ',' | ';' | '；'));
-    let has_email = words.map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric())).any(is_email);
-    has_email || is_street_address(value) || has_cn_street_address(value)
+    let has_email = words.map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).any(is_email);
+    has_email || !ip_spans(value).is_empty() || is_street_address(value) || has_cn_street_address(value)
+}
+
+/// Where a token may begin or end an IP address in text: not inside a word, a number, a
+/// version (`Chrome/120.0.0.0`) or a path.
+fn ip_boundary(c: Option<char>) -> bool {
+    c.is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '.' | '/' | '_' | '-' | ':')))
+}
+
+/// The IPv4 and IPv6 addresses inside `text`, as byte ranges, in order: dotted quads of
+/// octets to 255, and tokens that parse as IPv6 with at least three groups.
+pub fn ip_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let starts = b[i].is_ascii_hexdigit() || b[i] == b':';
+        if !starts || !ip_boundary(text[..i].chars().next_back()) {
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        let end = i + b[i..].iter().take_while(|c| c.is_ascii_hexdigit() || matches!(c, b'.' | b':')).count();
+        let mut token = &text[i..end];
+        // A sentence may end right after the address.
+        while token.ends_with('.') || token.ends_with(':') {
+            token = &token[..token.len() - 1];
+        }
+        let after = text[i + token.len()..].chars().next();
+        let v4 = token.split('.').count() == 4 && token.parse::<Ipv4Addr>().is_ok();
+        // Three groups at least: `a::b` is an address, but more often something else.
+        let v6 = token.split(':').filter(|g| !g.is_empty()).count() >= 3 && token.parse::<Ipv6Addr>().is_ok();
+        if (v4 || v6) && (ip_boundary(after) || after == Some('.') || after == Some(':')) {
+            spans.push((i, i + token.len()));
+        }
+        i = end.max(i + 1);
+    }
+    spans
+}
+
+/// Methods that open the request of an access-log line.
+const HTTP_METHODS: [&str; 9] = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
+
+/// A whole access-log line: the common or combined format of nginx and Apache (a client
+/// address first, a bracketed time, a quoted request), or a JSON object with a client
+/// address and a request, path or URL field.
+pub fn is_access_log_line(value: &str) -> bool {
+    let v = value.trim();
+    if v.starts_with('{') {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(v) else { return false };
+        let has_ip = fields.values().filter_map(|f| f.as_str()).any(|f| f.parse::<std::net::IpAddr>().is_ok());
+        let has_request = fields.keys().any(|k| {
+            let k = k.to_ascii_lowercase();
+            ["request", "uri", "url", "path"].iter().any(|w| k.contains(w))
+        });
+        return has_ip && has_request;
+    }
+    let first = v.split_whitespace().next().unwrap_or_default();
+    let request = v.split('"').nth(1).unwrap_or_default();
+    let method = request.split_whitespace().next().unwrap_or_default();
+    first.parse::<std::net::IpAddr>().is_ok() && v.contains(" [") && HTTP_METHODS.contains(&method)
 }
 
 /// A mainland address inside text: an administrative division, then a street-level marker,
@@ -1039,6 +1255,49 @@ mod tests {
     }
 
     #[test]
+    fn regional_ids_plates_and_encoded_values() {
+        for hk in ["A123456(3)", "a1234563", "AB987654(3)", "G123456(A)"] {
+            assert!(is_hk_id(hk), "{hk}");
+        }
+        assert!(!is_hk_id("A123456(4)") && !is_hk_id("AB987654(2)"), "the check digit decides");
+        assert!(is_tw_id("A123456789") && !is_tw_id("A123456788") && !is_tw_id("A323456789"));
+        assert!(is_macau_id("1234567(8)") && !is_macau_id("2234567(8)"));
+        for plate in ["京A12345", "粤B·D12345", "沪C 8X888"] {
+            assert!(is_cn_plate(plate), "{plate}");
+        }
+        for bad in ["京AABCDE", "A12345", "北A12345"] {
+            assert!(!is_cn_plate(bad), "{bad}");
+        }
+        let hex: String = "13812345678".bytes().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(decoded(&hex).as_deref(), Some("13812345678"));
+        assert_eq!(decoded("MTM4MTIzNDU2Nzg=").as_deref(), Some("13812345678"));
+        assert_eq!(decoded("87654321831").as_deref(), Some("13812345678"));
+        assert_eq!(decoded("X20013219491501011").as_deref(), Some("11010519491231002X"));
+        assert_eq!(decoded(&"ab12".repeat(16)), None, "a pseudonym decodes to bytes, not text");
+        assert_eq!(decoded("order shipped"), None);
+        assert!(is_mac("00a0c9144e2f") && !is_mac("001122334455") && !is_mac("abcdefabcdef"));
+    }
+
+    #[test]
+    fn log_lines_ips_in_text_idn_emails_and_cisco_macs() {
+        let nginx =
+            r#"203.0.113.9 - - [30/Nov/2026:10:00:01 +0800] "GET /item/42?uid=7 HTTP/1.1" 200 512 "-" "Mozilla/5.0 Chrome/120.0.0.0""#;
+        assert!(is_access_log_line(nginx) && has_embedded_pi(nginx));
+        assert_eq!(ip_spans(nginx), vec![(0, 11)], "the client, not the browser's version");
+        assert!(is_access_log_line(r#"{"ts":"2026-11-30T10:00:01Z","remote_addr":"2001:db8::7","request_uri":"/cart"}"#));
+        assert!(!is_access_log_line("GET /item/42 HTTP/1.1") && !is_access_log_line(r#"{"path":"/a"}"#));
+        for text in ["登录IP 10.2.3.4，请确认", "from 2001:db8:85a3::8a2e:370:7334.", "ip=192.168.0.1"] {
+            assert_eq!(ip_spans(text).len(), 1, "{text}");
+        }
+        for text in ["version 1.2.3 at 12:00:00", "Chrome/120.0.6099.109", "price 3.5.2024", "1.2.3.4.5", "300.1.1.1", "a::b"] {
+            assert!(ip_spans(text).is_empty(), "{text}");
+        }
+        assert!(is_email("用户@例子.广告") && is_email("müller@bücher.de") && is_email("a@xn--fiqs8s.xn--fiqz9s"));
+        assert!(!is_email("a@b") && !is_email("@x.cn"));
+        assert!(is_mac("0011.22aa.bbcc") && !is_mac("0011.22aa.bbc") && !is_mac("2026.1130.1000z"));
+    }
+
+    #[test]
     fn tokens_paths_and_pi_inside_text() {
         assert!(is_push_token("dGhpc2lzYXRva2Vu:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx"));
         assert!(!is_push_token(&"ab12".repeat(16)), "a SHA-256 digest is not a token by its value");
@@ -1089,7 +1348,7 @@ mod tests {
     #[test]
     fn strength_is_declared_for_every_detector() {
         let strong: Vec<_> = Detector::ALL.iter().filter(|d| d.is_strong()).collect();
-        assert_eq!(strong.len(), 18);
+        assert_eq!(strong.len(), 23);
         assert!(Detector::ALL.iter().all(|d| !d.overrules_not_pi() || d.is_strong()));
         assert!(!Detector::Uuid.is_strong(), "request ids are UUIDs too");
     }
@@ -1104,7 +1363,7 @@ mod tests {
             wrong in 0usize..11,
         ) {
             let birth = NaiveDate::from_ymd_opt(1920, 1, 1).unwrap() + chrono::Duration::days(days);
-            prop_assume!(birth <= chrono::Local::now().date_naive());
+            prop_assume!(birth <= chrono::Utc::now().date_naive());
             let first17 = format!("{area:02}{rest:04}{}{seq:03}", birth.format("%Y%m%d"));
             let check = id_card_check_char(first17.as_bytes()).unwrap();
             let valid = format!("{first17}{}", check as char);

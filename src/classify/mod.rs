@@ -176,6 +176,17 @@ impl Classifier {
 
     /// Classifies a column from its name and a sample of its values rendered as strings.
     pub fn classify(&self, column_name: &str, values: &StringArray) -> ColumnVerdict {
+        let mut v = self.classify_by_rules(column_name, values);
+        // Whole access-log lines make a browsing log, but generalizing them as URLs would
+        // keep the client addresses and ids inside: they are redacted.
+        if v.category == Category::BrowsingHistory && v.evidence.detectors.iter().any(|d| d == detectors::Detector::AccessLogLine.name()) {
+            v.suggested_action = Action::Redact;
+            v.evidence.reason.push_str("; whole access-log lines, so the addresses and ids inside them are redacted");
+        }
+        v
+    }
+
+    fn classify_by_rules(&self, column_name: &str, values: &StringArray) -> ColumnVerdict {
         let hit = self.matcher.best(column_name);
         let name_rule = hit.as_ref().map(|h| h.category);
         let mut tallies: Vec<Tally> = self
@@ -203,12 +214,14 @@ impl Classifier {
                 continue;
             }
             non_null += 1;
+            // Hex, base64 and reversed digits are validated as what they hide.
+            let hidden = detectors::decoded(value);
             for t in tallies.iter_mut().filter(|t| t.alive) {
                 let rule = &self.rules.categories[t.rule];
                 t.checked += 1;
                 let (mut any, mut strong, mut overruling) = (false, false, false);
                 for (k, d) in rule.detectors.iter().enumerate() {
-                    if d.matches(value) {
+                    if d.matches(value) || hidden.as_deref().is_some_and(|h| d.matches(h)) {
                         t.per_detector[k] += 1;
                         any = true;
                         strong |= d.is_strong();
@@ -423,11 +436,13 @@ impl Classifier {
 
 /// Fewest values to call a column identifier-like.
 const IDENTIFIER_MIN_VALUES: usize = 20;
-/// Least share of distinct values among them.
+/// Least share of distinct values among them, unless they are many and none dominates.
 const IDENTIFIER_MIN_DISTINCT: f64 = 0.9;
+/// Largest share of the values one identifier-like value may take in a column of repeated ids.
+const IDENTIFIER_MAX_REPEAT: f64 = 0.1;
 
-/// Describes the values when they look like identifiers: near-unique tokens of 6 to 64
-/// characters without spaces, either of one width or mixing letters and digits, and not
+/// Describes the values when they look like identifiers: near-unique (or many, each repeated
+/// a little) tokens of 6 to 64 characters without spaces, either of one width or mixing letters and digits, and not
 /// numbers with decimals, dates or words. `None` otherwise.
 fn identifier_shape(values: &StringArray) -> Option<String> {
     let sample: Vec<&str> = values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).collect();
@@ -439,9 +454,17 @@ fn identifier_shape(values: &StringArray) -> Option<String> {
     if !sample.iter().all(token) || with_digits * 2 < sample.len() {
         return None;
     }
-    let distinct: std::collections::HashSet<&&str> = sample.iter().collect();
-    let distinct_share = distinct.len() as f64 / sample.len() as f64;
-    if distinct_share < IDENTIFIER_MIN_DISTINCT {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for v in &sample {
+        *counts.entry(v).or_default() += 1;
+    }
+    let distinct = counts.len();
+    let distinct_share = distinct as f64 / sample.len() as f64;
+    // Identifiers repeat where they are foreign keys (each value ten times): many distinct
+    // values with none dominating are as much an identifier as near-unique ones.
+    let most = counts.values().copied().max().unwrap_or(0);
+    let repeated_ids = distinct >= IDENTIFIER_MIN_VALUES && most as f64 <= IDENTIFIER_MAX_REPEAT * sample.len() as f64;
+    if distinct_share < IDENTIFIER_MIN_DISTINCT && !repeated_ids {
         return None;
     }
     let (min, max) = sample.iter().fold((usize::MAX, 0), |(lo, hi), v| (lo.min(v.len()), hi.max(v.len())));
@@ -450,7 +473,7 @@ fn identifier_shape(values: &StringArray) -> Option<String> {
     (fixed_width || mixed).then(|| {
         format!(
             "{} of {} sampled values distinct, {}",
-            distinct.len(),
+            distinct,
             sample.len(),
             if fixed_width {
                 format!("identifier-like tokens of {min} to {max} characters")

@@ -126,6 +126,33 @@ pub fn list_dir(dir: &Path) -> io::Result<Vec<DirEntry>> {
     Ok(entries)
 }
 
+/// The first symbolic link under local directory `dir` (links are not followed), if any;
+/// none when `dir` is missing.
+pub fn first_symlink(dir: &Path) -> io::Result<Option<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut paths: Vec<(PathBuf, std::fs::FileType)> = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        paths.push((entry.path(), entry.file_type()?));
+    }
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind) in paths {
+        if kind.is_symlink() {
+            return Ok(Some(path));
+        }
+        if kind.is_dir()
+            && let Some(link) = first_symlink(&path)?
+        {
+            return Ok(Some(link));
+        }
+    }
+    Ok(None)
+}
+
 /// Every file under directory `dir`, at any depth, with its size and time, sorted by path;
 /// none when `dir` is missing. On an object store this is one listing, however deep.
 pub fn walk(dir: &Path) -> io::Result<Vec<(PathBuf, FileMeta)>> {

@@ -10,7 +10,6 @@
 //! nothing that blocks the next command for long. A holder that stalls past its expiry has
 //! lost the lease and publishes nothing more ([`LakeLock::ensure_held`]).
 
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -78,16 +77,20 @@ impl LakeLock {
     }
 }
 
+/// On a local disk the lock is the bookkeeping directory itself (`_piguard/`), locked with
+/// `flock`: a lock file beside the records could be deleted while held, and the next writer
+/// would lock a new one and run alongside; the directory cannot go without the audit log,
+/// whose loss every command detects. Nothing is created or opened through a link.
 fn flock(path: &Path) -> Result<std::fs::File, LockError> {
-    let io = |cause| LockError::Io { path: path.to_path_buf(), cause };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |cause| LockError::Io { path: dir.to_path_buf(), cause };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    if std::fs::symlink_metadata(dir).map_err(io)?.file_type().is_symlink() {
+        return Err(io(std::io::Error::other("a symbolic link: the lake's records are not followed through links")));
     }
-    // Only the owner: a lock others can open is a lock others can hold.
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path).map_err(io)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    let file = std::fs::File::open(dir).map_err(io)?;
     if file.try_lock().is_err() {
-        return Err(LockError::Busy { path: path.to_path_buf() });
+        return Err(LockError::Busy { path: dir.to_path_buf() });
     }
     Ok(file)
 }

@@ -228,7 +228,25 @@ pub(crate) fn scrubbed(e: &DataFusionError) -> String {
             None => out.push(c),
         }
     }
-    out
+    scrub_bare_values(&out)
+}
+
+/// Words after which readers print the value they met, unquoted (arrow's JSON reader:
+/// `expected string got 13800138001`).
+const VALUE_MARKERS: [&str; 4] = ["got", "found", "value", "parse"];
+
+/// `message` with the word after a [`VALUE_MARKERS`] word, and any run of 11 or more digits
+/// (a phone, an ID number; no line or column number is that long), replaced by `…`.
+fn scrub_bare_values(message: &str) -> String {
+    let mut out = Vec::new();
+    let mut after_marker = false;
+    for word in message.split(' ') {
+        let digits = word.chars().filter(char::is_ascii_digit).count();
+        let scrubbed = after_marker && !word.is_empty() && !word.contains('…') || digits >= 11;
+        out.push(if scrubbed { "…" } else { word });
+        after_marker = VALUE_MARKERS.contains(&word.trim_end_matches(':'));
+    }
+    out.join(" ")
 }
 
 /// A reader's error as a [`LakeError`] naming `file` (and the line and column where the
@@ -273,6 +291,13 @@ mod tests {
         let err = read_error(&file, &e).to_string();
         assert!(err.starts_with("landing/x.csv: line 4: Parser error"), "{err}");
         assert!(!err.contains("13812345678") && err.contains("'…'"), "{err}");
+        let json = DataFusionError::Execution("Json error: whilst decoding field 'phone': expected string got 13800138001".into());
+        let err = read_error(&DataFile { path: "x.json".into(), format: FileFormat::Json }, &json).to_string();
+        assert!(!err.contains("13800138001") && err.ends_with("expected string got …"), "{err}");
+        for bare in ["found 110105194912310021 at", "bad value 13800138001", "digits 13800138001 in line 12"] {
+            let err = read_error(&file, &DataFusionError::Execution(bare.into())).to_string();
+            assert!(!err.contains("1380013800") && !err.contains("1101051949"), "{err}");
+        }
         let utf8 = DataFusionError::Execution("Csv error: Encountered invalid UTF-8 data for line 2 and field 1".into());
         assert!(matches!(read_error(&file, &utf8), LakeError::NotUtf8 { line: 2, .. }));
     }

@@ -119,12 +119,14 @@ impl PlannedDataset {
 
     /// The columns a subject is found in, each with the key an erasure request records its
     /// pseudonym under: the subject column (`dataset`), and every other column hashed in
-    /// one of the subject `domains` (`dataset.column`), such as the other party of a message.
-    pub fn subject_columns(&self, domains: &BTreeSet<String>) -> Vec<(String, SubjectColumn)> {
+    /// one of the subject domains or as one of the subject columns' categories, in whatever
+    /// domain (`dataset.column`), such as the other party of a message.
+    pub fn subject_columns(&self, kinds: &SubjectKinds) -> Vec<(String, SubjectColumn)> {
         let own = self.subject_column.iter().map(|s| (self.name().to_string(), s.clone()));
         let others = self.plan.columns.iter().filter_map(|c| match &c.step {
             Step::Hash { domain, category }
-                if domains.contains(domain) && self.subject_column.as_ref().is_none_or(|s| s.column != c.name) =>
+                if (kinds.domains.contains(domain) || kinds.categories.contains(category))
+                    && self.subject_column.as_ref().is_none_or(|s| s.column != c.name) =>
             {
                 let column = SubjectColumn { column: c.name.clone(), domain: domain.clone(), category: *category, hashed: true };
                 Some((format!("{}.{}", self.name(), c.name), column))
@@ -135,9 +137,25 @@ impl PlannedDataset {
     }
 }
 
-/// The pseudonym domains of the subject columns of `datasets`.
-pub fn subject_domains<'a>(datasets: impl IntoIterator<Item = &'a PlannedDataset>) -> BTreeSet<String> {
-    datasets.into_iter().filter_map(|d| d.subject_column.as_ref()).map(|s| s.domain.clone()).collect()
+/// What marks a column as holding a lake's subjects: hashed in the pseudonym domain of a
+/// subject column, or hashed as a subject column's category (an id of the same kind, put in
+/// a domain of its own).
+#[derive(Debug, Clone, Default)]
+pub struct SubjectKinds {
+    pub domains: BTreeSet<String>,
+    pub categories: Vec<Category>,
+}
+
+/// The domains and categories of the subject columns of `datasets`.
+pub fn subject_kinds<'a>(datasets: impl IntoIterator<Item = &'a PlannedDataset>) -> SubjectKinds {
+    let mut kinds = SubjectKinds::default();
+    for s in datasets.into_iter().filter_map(|d| d.subject_column.as_ref()) {
+        kinds.domains.insert(s.domain.clone());
+        if !kinds.categories.contains(&s.category) {
+            kinds.categories.push(s.category);
+        }
+    }
+    kinds
 }
 
 /// A planned dataset with the raw files it reads.

@@ -44,6 +44,33 @@ pub enum KeyError {
     NotAKeyFile { path: PathBuf, var: &'static str, what: String },
     #[error("cannot read the key file {path} named by {var}: {cause}")]
     File { path: PathBuf, var: &'static str, cause: std::io::Error },
+    #[error(
+        "the key from {source_name} is too predictable (about {bits} bits of entropy in {len} bytes, {distinct} distinct byte values; at least {MIN_KEY_ENTROPY_BITS} bits and {MIN_KEY_DISTINCT_BYTES} values are required): make one with `openssl rand -hex 32`"
+    )]
+    LowEntropy { source_name: String, len: usize, bits: usize, distinct: usize },
+}
+
+/// Least entropy a configured key must show, estimated from its bytes' frequencies.
+const MIN_KEY_ENTROPY_BITS: usize = 96;
+/// Fewest distinct byte values in a configured key.
+const MIN_KEY_DISTINCT_BYTES: usize = 8;
+
+/// Refuses a configured key that is all one byte, a short pattern repeated, or otherwise far
+/// too predictable to keep pseudonyms from being reversed by enumeration. The estimate (length
+/// times the empirical Shannon entropy per byte) is generous to real keys: 64 hex digits from
+/// `openssl rand` show about 250 bits, 32 random bytes about 150.
+fn check_entropy(bytes: &[u8], source_name: &str) -> Result<(), KeyError> {
+    let mut counts = [0usize; 256];
+    for b in bytes {
+        counts[usize::from(*b)] += 1;
+    }
+    let n = bytes.len() as f64;
+    let per_byte: f64 = counts.iter().filter(|c| **c > 0).map(|c| *c as f64 / n).map(|p| -p * p.log2()).sum();
+    let (bits, distinct) = ((per_byte * n) as usize, counts.iter().filter(|c| **c > 0).count());
+    if bits < MIN_KEY_ENTROPY_BITS || distinct < MIN_KEY_DISTINCT_BYTES {
+        return Err(KeyError::LowEntropy { source_name: source_name.to_string(), len: bytes.len(), bits, distinct });
+    }
+    Ok(())
 }
 
 /// The secret key. Its `Debug` shows only the key id.
@@ -78,13 +105,20 @@ impl PseudonymKey {
         let path = std::env::var_os(file).filter(|v| !v.is_empty());
         match (value, path) {
             (Some(_), Some(_)) => Err(KeyError::Ambiguous { inline, file }),
-            (Some(v), None) => Self::from_bytes(v.into_vec(), inline),
+            (Some(v), None) => Self::configured(v.into_vec(), inline),
             (None, Some(path)) => {
                 let path = PathBuf::from(path);
-                Self::from_bytes(read_key_file(&path, file)?, &path.display().to_string())
+                Self::configured(read_key_file(&path, file)?, &path.display().to_string())
             }
             (None, None) => Err(KeyError::Missing),
         }
+    }
+
+    /// A key an operator configured: long enough and not predictable.
+    fn configured(bytes: Vec<u8>, source_name: &str) -> Result<Self, KeyError> {
+        let key = Self::from_bytes(bytes, source_name)?;
+        check_entropy(&key.0, source_name)?;
+        Ok(key)
     }
 
     /// The key's public id: the first 16 hex digits of SHA-256(key).
@@ -94,14 +128,25 @@ impl PseudonymKey {
     }
 }
 
+/// `O_NONBLOCK` (Linux, macOS and the BSDs differ; the std library does not export it).
+#[cfg(target_os = "linux")]
+const O_NONBLOCK: i32 = 0o4000;
+#[cfg(not(target_os = "linux"))]
+const O_NONBLOCK: i32 = 0x0004;
+
 /// The bytes of a key file: a regular file of at most [`MAX_KEY_FILE_BYTES`].
 fn read_key_file(path: &std::path::Path, var: &'static str) -> Result<Vec<u8>, KeyError> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let io = |cause| KeyError::File { path: path.to_path_buf(), var, cause };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
     let not_a_key = |what: String| KeyError::NotAKeyFile { path: path.to_path_buf(), var, what };
-    if !meta.is_file() {
+    // Looked at before it is opened, and opened without blocking: opening a FIFO for reading
+    // waits for a writer, forever.
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(not_a_key("not a regular file".into()));
+    }
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(path).map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
         return Err(not_a_key("not a regular file".into()));
     }
     let mut bytes = Vec::new();

@@ -1,4 +1,5 @@
-//! Redaction: find PI inside free text (mobile numbers, ID numbers, bank cards, e-mails)
+//! Redaction: find PI inside free text (mobile numbers, ID numbers, bank cards, e-mails, IP
+//! addresses)
 //! with the same validators `scan` uses, and replace each span with its mask or a tag.
 //! Text without such a span is returned unchanged.
 
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::mask::push_mask_for;
 use crate::category::Category;
 use crate::classify::detectors::{
-    canonical_phone, cn_address_span, is_bank_card, is_cn_id_card, is_cn_phone, is_email, street_address_span,
+    canonical_phone, cn_address_span, ip_spans, is_bank_card, is_cn_id_card, is_cn_phone, is_email, street_address_span,
 };
 
 /// What a found span is replaced with.
@@ -38,6 +39,7 @@ fn tag(category: Category) -> &'static str {
         Category::BankCard => "[BANK_CARD]",
         Category::Email => "[EMAIL]",
         Category::Address => "[ADDRESS]",
+        Category::IpAddress => "[IP]",
         _ => "[PI]",
     }
 }
@@ -55,18 +57,24 @@ fn number_category(digits: &str) -> Option<Category> {
     }
 }
 
-fn is_email_local(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"._%+-".contains(&b)
+/// Letters and digits of any script: internationalized addresses (RFC 6531) too.
+fn is_email_local(c: char) -> bool {
+    c.is_alphanumeric() || "._%+-".contains(c)
 }
 
-fn is_email_domain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
+fn is_email_domain(c: char) -> bool {
+    c.is_alphanumeric() || c == '.' || c == '-'
 }
 
 /// Finds the PI spans in `text`, in order, without overlaps: street addresses (Chinese and
 /// English) cover the numbers inside them.
 pub fn find_spans(text: &str) -> Vec<Span> {
     let mut spans = identifier_spans(text);
+    for (start, end) in ip_spans(text) {
+        if spans.iter().all(|x| x.end <= start || x.start >= end) {
+            spans.push(Span { start, end, category: Category::IpAddress });
+        }
+    }
     let mut from = 0;
     while from < text.len() {
         let rest = &text[from..];
@@ -89,8 +97,8 @@ fn identifier_spans(text: &str) -> Vec<Span> {
     while i < b.len() {
         // E-mail: expand around an '@'.
         if b[i] == b'@' {
-            let start = (0..i).rev().take_while(|&k| is_email_local(b[k])).last().unwrap_or(i);
-            let mut end = i + 1 + b[i + 1..].iter().take_while(|&&c| is_email_domain(c)).count();
+            let start = text[..i].char_indices().rev().take_while(|(_, c)| is_email_local(*c)).last().map_or(i, |(k, _)| k);
+            let mut end = i + 1 + text[i + 1..].chars().take_while(|c| is_email_domain(*c)).map(char::len_utf8).sum::<usize>();
             while end > i + 1 && b[end - 1] == b'.' {
                 end -= 1;
             }

@@ -222,3 +222,242 @@ fn chinese_names_are_found_by_value_under_neutral_names() {
         assert!(published.iter().all(|r| !names.contains(&r[0])), "remark: a name was published");
     }
 }
+
+/// An nginx combined log line from client `i`.
+fn nginx_line(i: usize) -> String {
+    format!(
+        r#"10.{}.{}.{} - - [30/Nov/2026:10:00:{:02} +0800] "GET /item/{i}?ref=home HTTP/1.1" 200 512 "-" "Mozilla/5.0 Chrome/120.0.0.0""#,
+        i / 65_536 % 256,
+        i / 256 % 256,
+        i % 256,
+        i % 60
+    )
+}
+
+#[test]
+fn an_access_log_as_one_text_column_is_a_browsing_log_and_its_addresses_are_not_published() {
+    let lines: Vec<String> = (0..300).map(nginx_line).collect();
+    let lake = one_column_lake("line", strings(lines.clone()));
+    let pipeline = lake.path().join("p.toml");
+    let plain = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, format!("{plain}\n[retention.t]\nmax_days = 30\n")).unwrap();
+    let out = piguard_in(lake.path(), Some(KEY), &["run", pipeline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "a 30-day retention on an access log: {}", text(&out).1);
+    assert!(text(&out).1.contains("browsing log") && text(&out).1.contains("180"), "{}", text(&out).1);
+
+    std::fs::write(&pipeline, plain).unwrap();
+    let report = crate::run_ok(lake.path(), &pipeline);
+    assert!(report.manifest.datasets[0].planned.retention.browsing_log, "recognized by its lines");
+    let published = crate::sql(lake.path(), Zone::Deid, "select line from t");
+    assert_eq!(published.len(), 300);
+    for (row, line) in published.iter().zip(&lines) {
+        let client = line.split_whitespace().next().unwrap();
+        assert!(!row[0].contains(client), "a client address was published: {}", row[0]);
+        assert!(piguard::classify::detectors::ip_spans(&row[0]).is_empty(), "{}", row[0]);
+    }
+}
+
+#[test]
+fn addresses_and_international_e_mails_inside_text_are_not_published() {
+    let notes: Vec<String> = (0..300)
+        .map(|i| match i % 3 {
+            0 => format!("登录IP 10.0.{}.{}，请确认", i / 256, i % 256),
+            1 => format!("联系 用户{i}@例子.广告 或 2001:db8::{i:x}:1"),
+            _ => "已发货".to_string(),
+        })
+        .collect();
+    let lake = one_column_lake("remark", strings(notes.clone()));
+    assert!(!publishes_none_of(lake.path(), "remark", &[]), "redacted, then published");
+    let published = crate::sql(lake.path(), Zone::Deid, "select remark from t");
+    assert_eq!(published.len(), notes.len());
+    for (i, row) in published.iter().enumerate() {
+        assert!(piguard::classify::detectors::ip_spans(&row[0]).is_empty(), "an address was published: {}", row[0]);
+        assert!(!row[0].contains(&format!("用户{i}@")), "an e-mail was published: {}", row[0]);
+    }
+}
+
+#[test]
+fn erasure_finds_a_subject_in_a_float_column_and_in_a_counterparty_hashed_in_its_own_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let raw = lake.join("raw/messages");
+    std::fs::create_dir_all(&raw).unwrap();
+    let n = 200;
+    let from: ArrayRef = Arc::new(arrow::array::Float64Array::from((0..n).map(|i| 100_000_000.0 + (i % 50) as f64).collect::<Vec<_>>()));
+    let to: ArrayRef = Arc::new(Int64Array::from((0..n).map(|i| 100_000_000 + (i * 7 + 1) % 50).collect::<Vec<_>>()));
+    let body = strings((0..n).map(|i| format!("message {i}")).collect());
+    write_parquet(&raw.join("part-0.parquet"), vec![("from_id", from), ("to_id", to), ("body", body)]);
+    let pipeline = lake.join("p.toml");
+    std::fs::write(
+        &pipeline,
+        "[[dataset]]\nname = \"messages\"\nsubject = \"from_id\"\ndefault_action = \"auto\"\ncolumns.body = \"drop\"\n\
+         columns.to_id = { action = \"hash\", domain = \"peer\" }\n",
+    )
+    .unwrap();
+    crate::run_ok(lake, &pipeline);
+    let involving = |zone: Zone, sql: &str| crate::count(lake, zone, sql);
+    let subject = "100000007";
+    let raw_sql = format!("select count(*) from raw.messages where from_id = {subject} or to_id = {subject}");
+    assert!(involving(Zone::Raw, &raw_sql) > 0);
+    let deid_before = involving(Zone::Deid, "select count(*) from messages");
+
+    let out = piguard_in(lake, Some(KEY), &["erase", "--subject", subject, "--today", &today().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(text(&out).0.contains("removed"), "{}", text(&out).0);
+    assert_eq!(involving(Zone::Raw, &raw_sql), 0, "the subject's rows are gone from the raw zone, as sender and as recipient");
+    let deid_after = involving(Zone::Deid, "select count(*) from messages");
+    let expected = (0..n).filter(|i| i % 50 == 7 || (i * 7 + 1) % 50 == 7).count() as u64;
+    assert_eq!(deid_before - deid_after, expected, "and from the de-identified zone");
+}
+
+#[test]
+fn a_fifo_or_predictable_key_is_refused_and_the_date_is_utcs() {
+    let lake = one_column_lake("note", strings(vec!["ok".to_string(); 10]));
+    let pipeline = lake.path().join("p.toml");
+    let dry_run = |configure: &dyn Fn(&mut std::process::Command)| {
+        let mut cmd = crate::command(Some(lake.path()), None, &["run", pipeline.to_str().unwrap(), "--dry-run"]);
+        configure(&mut cmd);
+        let mut child = cmd.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("piguard hung on its key");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let fifo = lake.path().join("key.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (code, stderr) = dry_run(&|c| {
+        c.env("PIGUARD_KEY_FILE", &fifo);
+    });
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+
+    let zeros = lake.path().join("zero.key");
+    std::fs::write(&zeros, [0u8; 64]).unwrap();
+    for (var, value) in [("PIGUARD_KEY_FILE", zeros.to_str().unwrap().to_string()), ("PIGUARD_KEY", "ab".repeat(32))] {
+        let (code, stderr) = dry_run(&|c| {
+            c.env(var, &value);
+        });
+        assert_eq!(code, Some(2), "{var}: {stderr}");
+        assert!(stderr.contains("too predictable"), "{var}: {stderr}");
+        assert!(!stderr.contains(&value) || var == "PIGUARD_KEY_FILE", "the key is never printed");
+    }
+    let (code, stderr) = dry_run(&|c| {
+        c.env("PIGUARD_KEY", KEY);
+    });
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // Fourteen hours ahead of UTC, tomorrow's date is not the system date.
+    let tomorrow = (today() + Days::new(1)).to_string();
+    let mut purge = crate::command(Some(lake.path()), Some(KEY), &["purge", "--today", &tomorrow]);
+    let out = purge.env("TZ", "UTC-14").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert!(text(&out).1.contains("later than the system date"), "{}", text(&out).1);
+}
+
+#[test]
+fn symlinks_in_the_lake_are_refused_before_anything_is_deleted_or_rewritten() {
+    let lake = crate::retention::LOGS_RUN.copy();
+    let outside = tempfile::tempdir().unwrap();
+    let partition = std::fs::read_dir(lake.path().join("raw/browsing_logs")).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(&partition).unwrap().next().unwrap().unwrap().path();
+    let target = outside.path().join("moved.parquet");
+    std::fs::copy(&file, &target).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&target, &file).unwrap();
+    let before = std::fs::read(&target).unwrap();
+    for args in [vec!["purge", "--today", "2026-11-23"], vec!["erase", "--subject", "100000002", "--today", "2026-11-23"]] {
+        let out = piguard_in(lake.path(), Some(KEY), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out).1);
+        assert!(text(&out).1.contains("is a symbolic link") && text(&out).1.contains(&file.display().to_string()), "{}", text(&out).1);
+    }
+    assert!(std::fs::symlink_metadata(&file).unwrap().file_type().is_symlink(), "the link is left as it was");
+    assert_eq!(std::fs::read(&target).unwrap(), before, "and so is its target");
+}
+
+#[test]
+fn an_erasure_is_never_done_while_files_readers_skip_may_hold_the_subject() {
+    let lake = one_column_lake("note", strings((0..50).map(|i| format!("note {i}")).collect()));
+    crate::run_ok(lake.path(), &lake.path().join("p.toml"));
+    let raw = lake.path().join("raw/t");
+    std::fs::create_dir_all(raw.join("_staging")).unwrap();
+    for copy in ["_staging/part-0.parquet", "part-0.parquet.bak", ".part-1.parquet", "dump"] {
+        std::fs::copy(raw.join("part-0.parquet"), raw.join(copy)).unwrap();
+    }
+    std::fs::write(raw.join("_SUCCESS"), b"").unwrap();
+    let out = piguard_in(lake.path(), Some(KEY), &["erase", "--subject", "100000003", "--today", &today().to_string()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("incomplete"), "{stdout}");
+    for copy in ["_staging/part-0.parquet", "part-0.parquet.bak", ".part-1.parquet", "dump"] {
+        assert!(stdout.contains(&raw.join(copy).display().to_string()), "{copy} is listed as left: {stdout}");
+    }
+    assert!(!stdout.contains("_SUCCESS"), "an empty marker holds no rows: {stdout}");
+}
+
+#[test]
+fn verify_finds_nothing_to_call_clean_in_files_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("export.bak"), b"13800138000,13800138001\n").unwrap();
+    let out = crate::piguard(&["verify", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert!(!text(&out).1.contains("13800138000"), "{}", text(&out).1);
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir(empty.path().join("t")).unwrap();
+    let out = crate::piguard(&["verify", empty.path().join("t").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+}
+
+/// A value with a valid check character: `stem` followed by the first of `checks` that `valid` accepts.
+fn with_check(stem: &str, checks: &str, valid: fn(&str) -> bool) -> String {
+    checks.chars().map(|c| format!("{stem}{c}")).find(|v| valid(v)).unwrap()
+}
+
+#[test]
+fn encoded_regional_and_repeated_identifiers_are_not_published() {
+    use piguard::classify::detectors::{is_hk_id, is_tw_id};
+    let hex = |v: String| v.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    let base64 = |v: String| {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let b = v.as_bytes();
+        let mut out = String::new();
+        for chunk in b.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, x)| acc | u32::from(*x) << (16 - 8 * i));
+            for i in 0..4 {
+                out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+            }
+        }
+        out
+    };
+    let reversed = |v: String| v.chars().rev().collect::<String>();
+    type Make = Box<dyn Fn(usize) -> String>;
+    let cases: Vec<(&str, &str, Make)> = vec![
+        ("hex phones", "c1", Box::new(move |i| hex(phone(i)))),
+        ("base64 phones", "c1", Box::new(move |i| base64(phone(i)))),
+        ("reversed phones", "c1", Box::new(move |i| reversed(phone(i)))),
+        ("reversed ids", "c1", Box::new(move |i| reversed(id_number(i)))),
+        ("passports", "c1", Box::new(|i| format!("E{:08}", 10_000_000 + i * 7919))),
+        ("Taiwan ids", "c1", Box::new(|i| with_check(&format!("A{}", 12_345_600 + i), "0123456789", is_tw_id))),
+        ("Hong Kong ids", "hkid", Box::new(|i| with_check(&format!("A{:06}", 123_400 + i), "0123456789A", is_hk_id))),
+        ("bare MACs", "c1", Box::new(|i| format!("00a0c9{:06x}", 0x14e2f0 + i))),
+        ("Cisco MACs", "c1", Box::new(|i| format!("00a0.c914.{:04x}", 0x4e20 + i))),
+        ("second halves of ids", "id_back", Box::new(|i| id_number(i)[6..].to_string())),
+        ("plates", "plate_no", Box::new(|i| format!("京A{:05}", 10_000 + i * 37))),
+        ("plates, unnamed", "c1", Box::new(|i| format!("粤B{:05}", 20_000 + i * 41))),
+    ];
+    for (what, c, make) in cases {
+        // Thirty people, each in ten rows: the values repeat.
+        let raw: Vec<String> = (0..300).map(|row| make(row % 30)).collect();
+        let lake = one_column_lake(c, strings(raw.clone()));
+        if publishes_none_of(lake.path(), c, &[]) {
+            continue;
+        }
+        let published = crate::sql(lake.path(), Zone::Deid, &format!("select \"{c}\" from t"));
+        assert!(published.iter().all(|r| !raw.contains(&r[0])), "{what}: published as they were, e.g. {}", raw[0]);
+    }
+}

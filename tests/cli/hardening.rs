@@ -32,7 +32,7 @@ fn entries(lake: &Path) -> Vec<Map<String, Value>> {
 fn a_future_today_is_refused_by_purge_and_erase() {
     let (lake, _) = logs_run();
     let before = std::fs::read_dir(lake.path().join("raw/browsing_logs")).unwrap().count();
-    let tomorrow = (chrono::Local::now().date_naive() + chrono::Days::new(1)).to_string();
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(1)).to_string();
     for args in [vec!["purge", "--today", &tomorrow], vec!["erase", "--subject", "1", "--today", &tomorrow]] {
         let out = piguard_in(lake.path(), Some(KEY), &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -40,7 +40,7 @@ fn a_future_today_is_refused_by_purge_and_erase() {
     }
     assert_eq!(std::fs::read_dir(lake.path().join("raw/browsing_logs")).unwrap().count(), before, "nothing was purged");
     assert!(!lake.path().join("_piguard/erasure.jsonl").exists(), "nothing was requested");
-    let today = chrono::Local::now().date_naive().to_string();
+    let today = chrono::Utc::now().date_naive().to_string();
     assert_eq!(piguard_in(lake.path(), Some(KEY), &["purge", "--today", &today]).status.code(), Some(0));
 }
 

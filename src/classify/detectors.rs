@@ -725,10 +725,11 @@ pub fn decoded(value: &str) -> Option<String> {
             return Some(text);
         }
     }
-    if b.len() >= 12 && b.len().is_multiple_of(4) {
-        if let Some(text) = base64_decode(value).and_then(printable) {
-            return Some(text);
-        }
+    if b.len() >= 12
+        && b.len().is_multiple_of(4)
+        && let Some(text) = base64_decode(value).and_then(printable)
+    {
+        return Some(text);
     }
     let digits = b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'x' | b'X'));
     (digits && matches!(b.len(), 11 | 15 | 18)).then(|| value.chars().rev().collect())
@@ -799,8 +800,16 @@ pub fn is_cn_address(value: &str) -> bool {
 }
 
 /// Street types of English addresses, lower case.
-const STREET_TYPES: [&str; 38] = [
+const STREET_TYPES: [&str; 46] = [
     "street",
+    "loop",
+    "alley",
+    "expressway",
+    "freeway",
+    "turnpike",
+    "pike",
+    "crossing",
+    "ridge",
     "st",
     "road",
     "rd",
@@ -1031,7 +1040,7 @@ const UNIT_MARKERS: [char; 6] = ['号', '栋', '幢', '室', '楼', '层'];
 /// first administrative marker (the place name) to its last house or room marker, within one
 /// unbroken run of Chinese, digits and letters that holds a street marker and a house number.
 pub fn cn_address_span(text: &str) -> Option<(usize, usize)> {
-    let admin = ADMIN_MARKERS.iter().filter_map(|m| text.find(m)).min()?;
+    let Some(admin) = ADMIN_MARKERS.iter().filter_map(|m| text.find(m)).min() else { return street_level_span(text) };
     let in_run = |c: char| is_han(c) || c.is_ascii_alphanumeric() || matches!(c, '-' | '#');
     let run_end = text[admin..].char_indices().find(|(_, c)| !in_run(*c)).map_or(text.len(), |(i, _)| admin + i);
     let run = &text[admin..run_end];
@@ -1043,10 +1052,48 @@ pub fn cn_address_span(text: &str) -> Option<(usize, usize)> {
         }
         prev = c;
     }
-    let end = end?;
+    let Some(end) = end else { return street_level_span(text) };
     let street = STREET_MARKERS.iter().any(|m| text[admin..end].contains(m));
     let start = text[..admin].char_indices().rev().take(2).take_while(|(_, c)| is_han(*c)).last().map_or(admin, |(i, _)| i);
-    street.then_some((start, end))
+    if street { Some((start, end)) } else { street_level_span(text) }
+}
+
+/// Places an address below the district level names (`阳光小区`, `朝阳门外大街`).
+const PLACE_MARKERS: [&str; 12] = ["小区", "花园", "大厦", "公寓", "家园", "苑", "大街", "胡同", "路", "街", "巷", "弄"];
+/// How many characters of a place's name before its marker are taken with it.
+const PLACE_NAME_CHARS: usize = 4;
+
+/// An address said without its city (`住在阳光小区3单元502`, `朝阳门外大街甲6号`): a place
+/// marker, then within the same run a number with a house, building, unit or room marker,
+/// and a room number after a unit or building. From up to [`PLACE_NAME_CHARS`] characters
+/// before the marker to the last number.
+fn street_level_span(text: &str) -> Option<(usize, usize)> {
+    let in_run = |c: char| is_han(c) || c.is_ascii_alphanumeric() || matches!(c, '-' | '#');
+    let mut places: Vec<usize> = PLACE_MARKERS.iter().flat_map(|m| text.match_indices(m).map(|(i, _)| i)).collect();
+    places.sort_unstable();
+    for place in places {
+        let run_end = text[place..].char_indices().find(|(_, c)| !in_run(*c)).map_or(text.len(), |(i, _)| place + i);
+        let run: Vec<(usize, char)> = text[place..run_end].char_indices().map(|(i, c)| (place + i, c)).collect();
+        let mut end = None;
+        for (k, &(_, c)) in run.iter().enumerate().skip(1) {
+            let after_digit = run[k - 1].1.is_ascii_digit();
+            let unit = UNIT_MARKERS.contains(&c) || (c == '单' && run.get(k + 1).is_some_and(|n| n.1 == '元'));
+            if !(after_digit && unit) {
+                continue;
+            }
+            let marker_end = if c == '单' { k + 2 } else { k + 1 };
+            // A room number may follow a unit or a building (`3单元502`, `5栋1201`).
+            let room = run[marker_end.min(run.len())..].iter().take_while(|(_, c)| c.is_ascii_digit()).count();
+            let last = marker_end + room;
+            end = Some(run.get(last).map_or(run_end, |(i, _)| *i));
+        }
+        if let Some(end) = end {
+            let start =
+                text[..place].char_indices().rev().take(PLACE_NAME_CHARS).take_while(|(_, c)| is_han(*c)).last().map_or(place, |(i, _)| i);
+            return Some((start, end));
+        }
+    }
+    None
 }
 
 /// A date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, optionally followed by a time) between 1900
@@ -1224,7 +1271,7 @@ mod tests {
         let phone = "13812345678";
         let id = "11010519491231002X";
         for decorated in [
-            "138\0123\u{200b}45678",
+            "138\u{0}1234\u{200b}5678",
             "１３８１２３４５６７８",
             "(+86)138-1234-5678",
             "（＋８６）１３８ １２３４ ５６７８",
@@ -1252,6 +1299,24 @@ mod tests {
         assert_eq!(valid("4111 1111 1111 1111"), Some((Category::BankCard, true)));
         assert_eq!(valid("4111 1111 1111 1112"), Some((Category::BankCard, false)), "Luhn fails");
         assert_eq!(valid("356938035643809"), Some((Category::DeviceId, true)));
+    }
+
+    #[test]
+    fn addresses_said_in_a_chat() {
+        for (text, address) in [
+            ("我住在阳光小区3单元502，来玩", "住在阳光小区3单元502"),
+            ("我家在朝阳门外大街甲6号", "朝阳门外大街甲6号"),
+            ("送到幸福家园5栋1201就行", "送到幸福家园5栋1201"),
+        ] {
+            let (s, e) = cn_address_span(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(&text[s..e], address);
+            assert!(has_embedded_pi(text), "{text}");
+        }
+        for text in ["今天路上堵车", "三号线很挤", "花园很漂亮，有3个"] {
+            assert_eq!(cn_address_span(text), None, "{text}");
+        }
+        let (s, e) = street_address_span("Meet me at 1 Infinite Loop, Cupertino, CA").unwrap();
+        assert_eq!(&"Meet me at 1 Infinite Loop, Cupertino, CA"[s..e], "1 Infinite Loop");
     }
 
     #[test]

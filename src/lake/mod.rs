@@ -509,7 +509,6 @@ pub fn remove_temporaries(dir: &Path, prefix: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use files::tests::memory_bucket;
-    use std::os::unix::fs::PermissionsExt;
 
     fn touch(p: &Path) {
         files::write_atomic(p, b"x").unwrap();

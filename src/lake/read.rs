@@ -51,6 +51,11 @@ pub async fn read_files(ctx: &SessionContext, files: &[DataFile]) -> Result<Data
 /// the decoding is contained here, and duplicate column names (which readers resolve to one
 /// column) are refused. Every Parquet file is checked by this before DataFusion opens it.
 pub(crate) fn parquet_columns(path: &Path) -> Result<Vec<String>, LakeError> {
+    Ok(parquet_schema(path)?.fields().iter().map(|f| f.name().clone()).collect())
+}
+
+/// The Arrow schema of a Parquet file, from its footer alone; a column named twice is an error.
+pub fn parquet_schema(path: &Path) -> Result<arrow::datatypes::Schema, LakeError> {
     use parquet::file::reader::FileReader;
     let corrupt = |message: String| LakeError::Parquet { path: path.to_path_buf(), message };
     let file = files::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
@@ -69,7 +74,7 @@ pub(crate) fn parquet_columns(path: &Path) -> Result<Vec<String>, LakeError> {
         Some(f) => {
             Err(LakeError::Columns { path: path.to_path_buf(), problem: format!("column `{}` appears twice; rename one", f.name()) })
         }
-        None => Ok(schema.fields().iter().map(|f| f.name().clone()).collect()),
+        None => Ok(schema),
     }
 }
 

@@ -75,6 +75,42 @@ pub enum PlanProblem {
     Retention { dataset: String, message: String },
     #[error("dataset {from} (export {export}): {message}")]
     Export { export: String, from: String, message: String },
+    #[error(
+        "dataset {dataset}: column `{column}` is {first} but {other}: one table cannot hold both, and times of two kinds cannot be dated or generalized alike; rewrite the files to one type"
+    )]
+    MixedTypes { dataset: String, column: String, first: String, other: String },
+}
+
+/// The first column of `source`'s Parquet files whose type is of another kind (text, number,
+/// time) in one file than in another, as a problem naming both files; `Ok` when they agree
+/// (the footers alone are read). CSV and JSON types are inferred as they are read.
+fn mixed_types(dataset: &str, source: &DatasetSource) -> Result<(), PlanProblem> {
+    use crate::classify::TypeKind;
+    let mut first: std::collections::HashMap<String, (TypeKind, String, String)> = std::collections::HashMap::new();
+    for file in source.files.iter().filter(|f| f.format == lake::FileFormat::Parquet) {
+        let schema = lake::read::parquet_schema(&file.path)
+            .map_err(|e| PlanProblem::Unreadable { dataset: dataset.to_string(), message: e.to_string() })?;
+        for field in schema.fields() {
+            let shown = lake::sample::reported_type(field.data_type());
+            let kind = TypeKind::of(&shown);
+            let path = file.path.display().to_string();
+            match first.get(field.name()) {
+                Some((k, t, at)) if *k != kind => {
+                    return Err(PlanProblem::MixedTypes {
+                        dataset: dataset.to_string(),
+                        column: field.name().clone(),
+                        first: format!("{t} in {at}"),
+                        other: format!("{shown} in {path}"),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(field.name().clone(), (kind, shown, path));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Why a plan could not be made or loaded.
@@ -206,6 +242,10 @@ impl PipelinePlan {
                     continue;
                 }
             };
+            if let Err(problem) = mixed_types(&d.name, &source) {
+                problems.push(problem);
+                continue;
+            }
             let sample = match lake::sample_dataset(&source, sample_rows).await {
                 Ok(sample) => sample,
                 Err(e) => {

@@ -61,7 +61,8 @@ fn young_log_rows_under_an_old_key_are_held_however_their_time_is_written() {
         let t = chrono::DateTime::from_timestamp(at, 0).unwrap().format("%Y-%m-%d %H:%M:%S").to_string();
         Arc::new(StringArray::from(vec![t; 20]))
     };
-    let variants: Vec<(&str, Box<dyn Fn(i64) -> ArrayRef>, bool)> = vec![
+    type Times = Box<dyn Fn(i64) -> ArrayRef>;
+    let variants: Vec<(&str, Times, bool)> = vec![
         ("text", Box::new(text_time), false),
         ("epoch seconds", Box::new(|at| Arc::new(Int64Array::from(vec![at; 20])) as ArrayRef), false),
         ("epoch milliseconds", Box::new(|at| Arc::new(Int64Array::from(vec![at * 1000; 20])) as ArrayRef), false),
@@ -460,4 +461,46 @@ fn encoded_regional_and_repeated_identifiers_are_not_published() {
         let published = crate::sql(lake.path(), Zone::Deid, &format!("select \"{c}\" from t"));
         assert!(published.iter().all(|r| !raw.contains(&r[0])), "{what}: published as they were, e.g. {}", raw[0]);
     }
+}
+
+#[test]
+fn addresses_said_in_chat_are_redacted() {
+    let said = |i: usize| match i % 4 {
+        0 => format!("我住在阳光小区{}单元50{}，来玩", i % 9 + 1, i % 10),
+        1 => format!("我家在朝阳门外大街甲{}号", i % 90 + 1),
+        2 => format!("Come over to {} Infinite Loop, Cupertino", i % 90 + 1),
+        _ => "好的，明天见".to_string(),
+    };
+    let messages: Vec<String> = (0..300).map(said).collect();
+    let lake = one_column_lake("content", strings(messages));
+    assert!(!publishes_none_of(lake.path(), "content", &[]), "redacted, then published");
+    for row in crate::sql(lake.path(), Zone::Deid, "select content from t") {
+        for address in ["单元50", "大街甲", "Infinite Loop"] {
+            assert!(!row[0].contains(address), "an address was published: {}", row[0]);
+        }
+    }
+}
+
+#[test]
+fn a_time_column_of_two_types_across_partitions_is_refused_at_plan_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for (dt, when) in [
+        ("2026-11-01", Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![1_761_955_200_000_000i64; 5])) as ArrayRef),
+        ("2026-11-02", strings(vec!["2026-11-02 10:00:00".to_string(); 5])),
+    ] {
+        let part = dir.path().join("raw/t").join(format!("dt={dt}"));
+        std::fs::create_dir_all(&part).unwrap();
+        let users: ArrayRef = Arc::new(Int64Array::from((0..5).map(|i| 100_000_000 + i).collect::<Vec<_>>()));
+        write_parquet(&part.join("part-0.parquet"), vec![("user_id", users), ("event_time", when)]);
+    }
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(&pipeline, "[[dataset]]\nname = \"t\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n").unwrap();
+    let out = piguard_in(dir.path(), Some(KEY), &["run", pipeline.to_str().unwrap()]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("column `event_time` is Timestamp") && stderr.contains("but Utf8 in") && stderr.contains("dt=2026-11-02"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("deid").exists(), "nothing was published");
 }

@@ -266,6 +266,12 @@ impl<'a> Eraser<'a> {
                 }
             }
         }
+        if matches!(scope, Scope::All { .. }) {
+            // Exports keep what each subject added to the cells they published.
+            let refs: Vec<&str> = request.subject_refs.values().map(String::as_str).collect();
+            crate::export::forget_subjects(self.lake, &refs, &request.request_id)
+                .map_err(|message| RetentionError::File { path: self.lake.meta_dir().join("exports"), message })?;
+        }
         Ok(outcome)
     }
 

@@ -310,28 +310,44 @@ pub async fn run(
         true => Ok(None),
         false => export_session(&options.engine, &writer.engine, lake).await,
     };
+    // Every export is computed before any is published: which rows one withholds depends on
+    // what the others of its source withhold.
+    let mut computed = Vec::new();
+    let mut failed = None;
     for e in &plan.exports {
-        let written = async {
-            let deid = deid.clone().map_err(|message| ExportError::Failed { export: e.spec.name.clone(), message })?;
-            export::write(lake, e, &run_id, deid.as_ref()).await
-        };
-        match written.await {
-            Ok(record) => manifest.exports.push(record),
+        let deid = deid.clone().map_err(|message| ExportError::Failed { export: e.spec.name.clone(), message });
+        match async { export::compute(lake, e, deid?.as_ref()).await }.await {
+            Ok(c) => computed.push(c),
             Err(cause) => {
-                // The datasets are published: the manifest and the audit log still record them.
-                let cause = RunError::from(cause);
-                manifest.failure =
-                    Some(RunFailure { dataset: format!("export {}", e.spec.name), partition: String::new(), error: cause.to_string() });
-                let manifest_path = commit(lake, lock.as_ref(), &audit, &mut manifest)?;
-                let published = plan.datasets.iter().map(|d| d.planned.name().to_string()).collect();
-                return Err(RunError::Incomplete {
-                    cause: Box::new(cause),
-                    published,
-                    not_published: vec![format!("export {}", e.spec.name)],
-                    manifest: manifest_path,
-                });
+                failed = Some((e.spec.name.clone(), cause));
+                break;
             }
         }
+    }
+    if failed.is_none() {
+        export::suppress_complements(&mut computed);
+        for (c, e) in computed.into_iter().zip(&plan.exports) {
+            match export::publish(lake, c, &run_id) {
+                Ok(record) => manifest.exports.push(record),
+                Err(cause) => {
+                    failed = Some((e.spec.name.clone(), cause));
+                    break;
+                }
+            }
+        }
+    }
+    if let Some((name, cause)) = failed {
+        // The datasets are published: the manifest and the audit log still record them.
+        let cause = RunError::from(cause);
+        manifest.failure = Some(RunFailure { dataset: format!("export {name}"), partition: String::new(), error: cause.to_string() });
+        let manifest_path = commit(lake, lock.as_ref(), &audit, &mut manifest)?;
+        let published = plan.datasets.iter().map(|d| d.planned.name().to_string()).collect();
+        return Err(RunError::Incomplete {
+            cause: Box::new(cause),
+            published,
+            not_published: vec![format!("export {name}")],
+            manifest: manifest_path,
+        });
     }
     let manifest_path = commit(lake, lock.as_ref(), &audit, &mut manifest)?;
     drop(lock);

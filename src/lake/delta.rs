@@ -19,7 +19,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake_core::kernel::transaction::CommitBuilder;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, MetadataExt, Remove, StructType};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::operations::vacuum::VacuumMode;
@@ -117,13 +117,26 @@ pub enum TableOperation {
     Purge { purge_id: String },
 }
 
+/// The commit-info field naming the run, purge or erasure that made a commit.
+const COMMIT_BY: &str = "piguardId";
+
 impl TableOperation {
+    /// The run, purge or erasure id, recorded in the commit's info ([`COMMIT_BY`]).
+    fn properties(&self) -> CommitProperties {
+        let id = match self {
+            TableOperation::Run { run_id, .. } => run_id,
+            TableOperation::Erase { request_id } => request_id,
+            TableOperation::Purge { purge_id } => purge_id,
+        };
+        CommitProperties::default().with_metadata([(COMMIT_BY.to_string(), serde_json::Value::String(id.clone()))])
+    }
+
     fn delta(&self) -> DeltaOperation {
         match self {
-            TableOperation::Run { run_id, partitions } => DeltaOperation::Write {
+            TableOperation::Run { partitions, .. } => DeltaOperation::Write {
                 mode: SaveMode::Overwrite,
                 partition_by: None,
-                predicate: Some(format!("piguard run {run_id} partitions {}", partitions.join(", "))),
+                predicate: Some(format!("piguard partitions {}", partitions.join(", "))),
             },
             TableOperation::Erase { request_id } => DeltaOperation::Delete { predicate: Some(format!("piguard erasure {request_id}")) },
             TableOperation::Purge { purge_id } => DeltaOperation::Delete { predicate: Some(format!("piguard purge {purge_id}")) },
@@ -349,7 +362,7 @@ pub struct LogCommit {
     /// Whether it adds or removes files or changes the table's metadata (a vacuum's commits
     /// record only that it ran).
     pub changes_data: bool,
-    /// The run, purge or erasure id piguard's commits name in their predicate.
+    /// The run, purge or erasure id piguard's commits record in their info.
     pub piguard_id: Option<String>,
 }
 
@@ -377,10 +390,7 @@ pub fn log_commits(root: &Path) -> std::io::Result<Vec<LogCommit>> {
             };
             for (kind, body) in &action {
                 match kind.as_str() {
-                    "commitInfo" => {
-                        let predicate = body.pointer("/operationParameters/predicate").and_then(|p| p.as_str()).unwrap_or_default();
-                        piguard_id = predicate.strip_prefix("piguard ").and_then(|rest| rest.split_whitespace().nth(1)).map(str::to_string);
-                    }
+                    "commitInfo" => piguard_id = body.get(COMMIT_BY).and_then(|p| p.as_str()).map(str::to_string),
                     _ => changes_data = true,
                 }
             }
@@ -533,6 +543,7 @@ impl TableCommit {
                 .with_columns(schema.fields().cloned())
                 .with_partition_columns(self.partition_columns)
                 .with_actions(actions)
+                .with_commit_properties(operation.properties())
                 .await
                 .map_err(&failed)?;
             return Ok(created.version().unwrap_or_default());
@@ -542,7 +553,7 @@ impl TableCommit {
             // A changed plan (a column dropped, another kept) changes the table's schema.
             actions.push(Action::Metadata(snapshot.metadata().clone().with_schema(&schema).map_err(|e| failed(e.into()))?));
         }
-        let committed = CommitBuilder::default()
+        let committed = CommitBuilder::from(operation.properties())
             .with_actions(actions)
             .build(Some(snapshot), table.table.log_store(), operation.delta())
             .await

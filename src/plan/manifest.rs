@@ -62,6 +62,13 @@ pub struct ExportRecord {
     pub min_subjects: u64,
     pub rows_published: usize,
     pub rows_suppressed: usize,
+    /// Of those, rows fewer than `min_subjects` subjects changed since last published.
+    #[serde(default)]
+    pub rows_suppressed_changed: usize,
+    /// Of those, rows withheld because another export of the source withholds a row they
+    /// would give as a difference.
+    #[serde(default)]
+    pub rows_suppressed_complementary: usize,
     pub subjects_excluded_by_consent: i64,
     /// Older runs of this export, removed once this one was published.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -379,6 +379,22 @@ fn symlinks_in_the_lake_are_refused_before_anything_is_deleted_or_rewritten() {
     }
     assert!(std::fs::symlink_metadata(&file).unwrap().file_type().is_symlink(), "the link is left as it was");
     assert_eq!(std::fs::read(&target).unwrap(), before, "and so is its target");
+
+    // A lock file linked elsewhere is never opened: the lock is the records' directory.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::remove_file(&file).unwrap();
+    std::fs::copy(&target, &file).unwrap();
+    let shared = outside.path().join("shared.conf");
+    std::fs::write(&shared, b"x").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let lock = lake.path().join("_piguard/writer.lock");
+    let _ = std::fs::remove_file(&lock);
+    std::os::unix::fs::symlink(&shared, &lock).unwrap();
+    let out = piguard_in(lake.path(), Some(KEY), &["purge", "--today", "2026-11-23", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let out = piguard_in(lake.path(), Some(KEY), &["purge", "--today", "2026-11-23"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o644, "the link's target is untouched");
 }
 
 #[test]

@@ -144,3 +144,100 @@ fn a_new_export_run_retires_the_previous_one() {
     let latest: Value = serde_json::from_slice(&std::fs::read(manifests.last().unwrap().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(latest["exports"][0]["retired_runs"][0].as_str(), first[0].to_str());
 }
+
+/// Buyers `from..to` in `region`, one order each of `amount`, as a Parquet file of the raw orders.
+fn orders_file(lake: &Path, file: &str, region: &str, from: i64, to: i64, amount: f64) {
+    use std::sync::Arc;
+    let n = (to - from) as usize;
+    let users: arrow::array::ArrayRef = Arc::new(arrow::array::Int64Array::from((from..to).collect::<Vec<_>>()));
+    let regions: arrow::array::ArrayRef = Arc::new(arrow::array::StringArray::from(vec![region; n]));
+    let amounts: arrow::array::ArrayRef = Arc::new(arrow::array::Float64Array::from(vec![amount; n]));
+    std::fs::create_dir_all(lake.join("raw/orders")).unwrap();
+    crate::write_parquet(&lake.join("raw/orders").join(file), vec![("user_id", users), ("region", regions), ("amount", amounts)]);
+}
+
+/// The rows of the published run of export `name`, and its report.
+fn published(lake: &Path, name: &str) -> (Vec<Vec<String>>, Value) {
+    let root = lake.join("export").join(name);
+    let run = root.join(std::fs::read_to_string(root.join("_latest")).unwrap().trim());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let csv = std::fs::read_to_string(run.join(format!("{name}.csv"))).unwrap();
+    (csv.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect(), report)
+}
+
+const SPEND_DATASET: &str = "[[dataset]]\nname = \"orders\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.amount = { action = \"keep\", reason = \"spend\" }\ncolumns.region = { action = \"keep\", reason = \"region\" }\n";
+
+#[test]
+fn a_withheld_cell_is_not_the_difference_of_two_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    for (k, (region, buyers)) in [("R1", 60), ("R2", 60), ("R3", 60), ("R4", 15)].into_iter().enumerate() {
+        let from = 100_000_000 + k as i64 * 100;
+        orders_file(lake, &format!("part-{k}.parquet"), region, from, from + buyers, 10.0 + k as f64);
+    }
+    let exports = "[[export]]\nname = \"by_region\"\nfrom = \"orders\"\ngroup_by = [\"region\"]\nmetrics = { spend = \"sum(amount)\" }\nmin_subjects = 20\n\n\
+                   [[export]]\nname = \"total\"\nfrom = \"orders\"\ngroup_by = []\nmetrics = { spend = \"sum(amount)\" }\nmin_subjects = 20\n";
+    let p = lake.join("p.toml");
+    std::fs::write(&p, format!("{SPEND_DATASET}\n{exports}")).unwrap();
+    let out = piguard_in(lake, Some(KEY), &["run", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let (regions, report) = published(lake, "by_region");
+    assert_eq!(regions.len(), 3, "R4 covers 15 buyers: withheld {regions:?}");
+    assert_eq!(report["rows_suppressed"], 1);
+    // The grand total less the three published regions would be R4's spend: it is withheld.
+    let (total, report) = published(lake, "total");
+    assert!(total.is_empty(), "{total:?}");
+    assert_eq!((report["rows_suppressed"].as_u64(), report["rows_suppressed_complementary"].as_u64()), (Some(1), Some(1)));
+    assert!(report["suppression"].as_str().unwrap().contains("secondary suppression"));
+}
+
+#[test]
+fn a_cell_few_subjects_changed_since_it_was_published_is_withheld() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    orders_file(lake, "part-0.parquet", "R1", 100_000_000, 100_000_040, 20.0);
+    orders_file(lake, "part-1.parquet", "R2", 100_001_000, 100_001_040, 30.0);
+    let export = "[[export]]\nname = \"by_region\"\nfrom = \"orders\"\ngroup_by = [\"region\"]\nmetrics = { spend = \"sum(amount)\", buyers = \"count_distinct_subjects\" }\nmin_subjects = 20\n";
+    let p = lake.join("p.toml");
+    std::fs::write(&p, format!("{SPEND_DATASET}\n{export}")).unwrap();
+    let run = || {
+        let out = piguard_in(lake, Some(KEY), &["run", p.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+        published(lake, "by_region")
+    };
+    let (first, _) = run();
+    assert_eq!(first.len(), 2);
+    // One new buyer in R1: R1's spend now, less R1's spend as first published, is theirs.
+    orders_file(lake, "part-2.parquet", "R1", 100_000_500, 100_000_501, 77.0);
+    let (second, report) = run();
+    let regions: Vec<&str> = second.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(regions, ["R2"], "R1 changed by one buyer since it was published: withheld");
+    assert_eq!(report["rows_suppressed_changed"], 1);
+    // Once enough buyers have changed it since it was last published, it is published again.
+    orders_file(lake, "part-3.parquet", "R1", 100_000_600, 100_000_630, 5.0);
+    let (third, _) = run();
+    let r1 = third.iter().find(|r| r[0] == "R1").expect("R1 is published again");
+    assert!(r1.contains(&"71".to_string()), "40 + 1 + 30 buyers: {r1:?}");
+
+    // An erased buyer leaves the export's state, and R1, which they left, waits for others.
+    let state = lake.join("_piguard/exports/by_region/state.parquet");
+    let subjects = || -> Vec<String> {
+        let bytes = bytes::Bytes::from(std::fs::read(&state).unwrap());
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1024).unwrap();
+        reader
+            .flat_map(|b| {
+                arrow::array::AsArray::as_string::<i32>(b.unwrap().column(1)).iter().flatten().map(str::to_string).collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let before: std::collections::BTreeSet<String> = subjects().into_iter().collect();
+    let out = piguard_in(lake, Some(KEY), &["erase", "--subject", "100000005", "--today", "2026-11-23"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let after: std::collections::BTreeSet<String> = subjects().into_iter().collect();
+    let gone: Vec<&String> = before.difference(&after).collect();
+    assert_eq!(gone.len(), 1, "the erased buyer's pseudonym is gone from the state: {gone:?}");
+    assert!(!crate::sql(lake, piguard::lake::Zone::Deid, "select user_id from orders").iter().any(|r| &r[0] == gone[0]), "it was theirs");
+    assert!(after.iter().any(|s| s.starts_with("erased:")), "a tombstone counts them as changed");
+    let (fourth, _) = run();
+    assert!(fourth.iter().all(|r| r[0] != "R1"), "R1 changed by one buyer since published: {fourth:?}");
+}

@@ -59,7 +59,6 @@ pub struct Integrity {
     pub head: String,
     /// The ledger's records, oldest first.
     pub ledger: Vec<ErasureRecord>,
-    pub manifests_checked: usize,
     /// The manifests whose digests the log seals: the only ones commands read.
     pub manifests: SealedManifests,
     /// De-identified table versions checked against the log.
@@ -142,7 +141,6 @@ pub fn check(lake: &Lake, key: &AuditKey) -> Result<Integrity, IntegrityError> {
         };
         return Err(tampered(path, 1, problem));
     }
-    let manifests_checked = manifests.len();
     let table_versions_checked = check_table_versions(lake, entries, &unfinished_ids, log.path())?;
     let recorded =
         entries.iter().filter_map(|e| e.get("ledger")).filter_map(|l| serde_json::from_value::<Seal>(l.clone()).ok()).max_by_key(|s| s.seq);
@@ -165,7 +163,6 @@ pub fn check(lake: &Lake, key: &AuditKey) -> Result<Integrity, IntegrityError> {
         audit_entries: entries.len(),
         head: verified.head.clone(),
         ledger: state.records,
-        manifests_checked,
         manifests,
         table_versions_checked,
         unfinished,

@@ -808,7 +808,7 @@ fn audit_verify(lake: &Lake) -> Result<(), Failure> {
                 "audit log intact: {} entries, head {}; {} run manifest(s) sealed in it; {} de-identified table version(s) committed by the commands it records; erasure ledger intact ({} records)",
                 v.audit_entries,
                 v.head,
-                v.manifests_checked,
+                v.manifests.len(),
                 v.table_versions_checked,
                 v.ledger.len()
             );

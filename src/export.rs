@@ -58,9 +58,9 @@ enum Withheld {
     /// Since it was last published, fewer than `min_subjects` subjects changed what they add
     /// to it: the difference of the two would single them out.
     Changed,
-    /// Another export of the same source withholds a row under the same cell of their shared
-    /// dimensions, and every other row there is published: with this one published too, the
-    /// withheld row would be their difference (secondary suppression).
+    /// Another export of the same source withholds a row under a cell of their shared
+    /// dimensions where this export published every row: the withheld row would be the
+    /// difference of the two exports' rows there (secondary suppression).
     Complement,
 }
 

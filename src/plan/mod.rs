@@ -293,6 +293,17 @@ impl PipelinePlan {
                 })),
             }
         }
+        // Two exports of one source that leave out different subjects differ by exactly
+        // those subjects' rows: the opted-out would be published as a difference.
+        for (i, a) in spec.exports.iter().enumerate() {
+            if let Some(b) = spec.exports[..i].iter().find(|b| b.from == a.from && b.exclude_opted_out != a.exclude_opted_out) {
+                let message = format!(
+                    "exports `{}` and `{}` read the same dataset but leave out different subjects (`exclude_opted_out`), so their difference would be the rows of the subjects one leaves out: give both the same `exclude_opted_out`",
+                    b.name, a.name
+                );
+                problems.push(PlanProblem::Export { export: a.name.clone(), from: a.from.clone(), message });
+            }
+        }
         if !problems.is_empty() {
             return Err(PlanError::Problems(problems));
         }

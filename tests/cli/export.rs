@@ -192,6 +192,21 @@ fn a_withheld_cell_is_not_the_difference_of_two_exports() {
 }
 
 #[test]
+fn two_exports_of_one_source_must_leave_out_the_same_subjects() {
+    let (lake, out) = lake_with(
+        "[[export]]\nname = \"consented\"\nfrom = \"orders\"\ngroup_by = [\"province\"]\nmetrics = { n = \"count\" }\nexclude_opted_out = \"consents\"\n\n\
+         [[export]]\nname = \"everyone\"\nfrom = \"orders\"\ngroup_by = [\"province\"]\nmetrics = { n = \"count\" }\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("exports `consented` and `everyone` read the same dataset but leave out different subjects"),
+        "{}",
+        text(&out).1
+    );
+    assert!(!lake.path().join("export").exists(), "nothing was exported");
+}
+
+#[test]
 fn a_cell_few_subjects_changed_since_it_was_published_is_withheld() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path();

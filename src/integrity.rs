@@ -59,7 +59,7 @@ pub struct Integrity {
     pub head: String,
     /// The ledger's records, oldest first.
     pub ledger: Vec<ErasureRecord>,
-    /// The manifests whose digests the log seals: the only ones commands read.
+    /// The manifests whose digests the log seals, read once here: the only plans commands use.
     pub manifests: SealedManifests,
     /// De-identified table versions checked against the log.
     pub table_versions_checked: usize,
@@ -104,12 +104,14 @@ pub fn check(lake: &Lake, key: &AuditKey) -> Result<Integrity, IntegrityError> {
             .filter(|e| e.get("run_id").and_then(Value::as_str) == Some(run_id.as_str()))
             .filter_map(|e| e.get("manifest_sha256").and_then(Value::as_str))
             .collect();
+        let is_sealed = sealed.contains(&sha256.as_str());
         // What nothing seals may not parse: it is then tampering, not a manifest to read.
-        let anchor = match Manifest::parse(&path, &bytes) {
-            Ok(m) => m.audit,
-            Err(_) if !sealed.contains(&sha256.as_str()) => None,
+        let manifest = match Manifest::parse(&path, &bytes) {
+            Ok(m) => Some(m),
+            Err(_) if !is_sealed => None,
             Err(e) => return Err(e.into()),
         };
+        let anchor = manifest.as_ref().and_then(|m| m.audit.clone());
         if let Some(anchor) = anchor.as_ref().filter(|a| !holds(entries, a)) {
             let problem = format!(
                 "run {run_id}'s manifest records audit entry {} (seal {}), which the log no longer holds: entries were removed or the log rewritten",
@@ -118,8 +120,8 @@ pub fn check(lake: &Lake, key: &AuditKey) -> Result<Integrity, IntegrityError> {
             );
             return Err(tampered(log.path().to_path_buf(), anchor.seq as usize, problem));
         }
-        if sealed.contains(&sha256.as_str()) {
-            manifests.insert(run_id.clone(), sha256);
+        if let Some(manifest) = manifest.filter(|_| is_sealed) {
+            manifests.insert(run_id.clone(), manifest);
             continue;
         }
         // A run killed between writing its manifest and recording it: its `began` entry is

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::PlannedDataset;
-use crate::lake::Lake;
 use crate::sealed::Seal;
 
 /// What happened to one partition.
@@ -126,18 +125,17 @@ pub enum ManifestError {
     Io { path: PathBuf, cause: std::io::Error },
     #[error("run manifest {path} is not a manifest this piguard reads ({message}); re-run the pipeline to record its plan")]
     Unreadable { path: PathBuf, message: String },
-    #[error("run manifest {path} changed after the audit log was checked (SHA-256 now {sha256}): it is being edited; nothing was done")]
-    Changed { path: PathBuf, sha256: String },
 }
 
-/// The manifests the audit log seals: run id → the SHA-256 its run recorded (see
-/// [`crate::integrity::check`], which alone makes one).
+/// The manifests the audit log seals, by run id, as read and checked once (see
+/// [`crate::integrity::check`], which alone makes one): commands read plans from these, never
+/// from the files again.
 #[derive(Debug, Clone, Default)]
-pub struct SealedManifests(BTreeMap<String, String>);
+pub struct SealedManifests(BTreeMap<String, Manifest>);
 
 impl SealedManifests {
-    pub(crate) fn insert(&mut self, run_id: String, sha256: String) {
-        self.0.insert(run_id, sha256);
+    pub(crate) fn insert(&mut self, run_id: String, manifest: Manifest) {
+        self.0.insert(run_id, manifest);
     }
 
     /// How many manifests are sealed.
@@ -148,18 +146,6 @@ impl SealedManifests {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    /// Reads run `run_id`'s manifest, refusing bytes other than those sealed.
-    fn load(&self, lake: &Lake, run_id: &str) -> Result<Option<Manifest>, ManifestError> {
-        let Some(sealed) = self.0.get(run_id) else { return Ok(None) };
-        let path = lake.manifest_path(run_id);
-        let bytes = crate::lake::files::read(&path).map_err(|cause| ManifestError::Io { path: path.clone(), cause })?;
-        let sha256 = super::sha256_hex(&bytes);
-        if &sha256 != sealed {
-            return Err(ManifestError::Changed { path, sha256: sha256[..16].to_string() });
-        }
-        Manifest::parse(&path, &bytes).map(Some)
     }
 }
 
@@ -184,21 +170,21 @@ pub struct WrittenDataset {
 /// Every dataset some run wrote, each with the plan of the newest run that wrote it (a later
 /// run of a partial pipeline does not hide the others), sorted by name. Only manifests the
 /// audit log seals are read.
-pub fn written_datasets(lake: &Lake, sealed: &SealedManifests) -> Result<Vec<WrittenDataset>, ManifestError> {
+pub fn written_datasets(sealed: &SealedManifests) -> Vec<WrittenDataset> {
     let mut found: Vec<WrittenDataset> = Vec::new();
-    for run_id in lake.run_ids().into_iter().rev() {
-        let Some(manifest) = sealed.load(lake, &run_id)? else { continue };
-        for d in manifest.datasets {
+    // Run ids sort by time: the newest first.
+    for (run_id, manifest) in sealed.0.iter().rev() {
+        for d in &manifest.datasets {
             if !found.iter().any(|w| w.planned.plan.name == d.planned.plan.name) {
                 found.push(WrittenDataset {
                     run_id: run_id.clone(),
                     key_id: manifest.key_id.clone(),
                     pipeline_sha256: manifest.pipeline_sha256.clone(),
-                    planned: d.planned,
+                    planned: d.planned.clone(),
                 });
             }
         }
     }
     found.sort_by(|a, b| a.planned.plan.name.cmp(&b.planned.plan.name));
-    Ok(found)
+    found
 }

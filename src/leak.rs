@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
 use crate::classify::Classifier;
-use crate::classify::detectors::{IdentifierCell, canonical_phone, normalize_value, starts_with_date};
+use crate::classify::detectors::{IdentifierCell, canonical_phone, grouped_digits, normalize_value, starts_with_date};
 use crate::lake::{self, DataFile, DatasetSource, LakeError};
 use crate::transform::redact::find_spans;
 
@@ -395,15 +395,11 @@ fn normalized(v: &str) -> Option<Cow<'_, str>> {
     if v.len() < FINGERPRINT_MIN_LEN || starts_with_date(&v) {
         return None;
     }
-    let numeric = v.bytes().all(|b| b.is_ascii_digit() || b" .-+()xX".contains(&b)) && v.bytes().any(|b| b.is_ascii_digit());
-    if !numeric || v.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(v);
+    let grouped = grouped_digits(&v).filter(|_| v.bytes().any(|b| b.is_ascii_digit()));
+    match grouped {
+        Some(digits) if !v.bytes().all(|b| b.is_ascii_digit()) => Some(Cow::Owned(canonical_phone(&v).unwrap_or(digits))),
+        _ => Some(v),
     }
-    let digits = match canonical_phone(&v) {
-        Some(national) => national,
-        None => v.chars().filter(|c| c.is_ascii_digit() || matches!(c, 'x' | 'X')).collect(),
-    };
-    Some(Cow::Owned(digits))
 }
 
 /// FNV-1a over the ASCII-lower-cased bytes, then a SplitMix64 finalizer so that every bit,

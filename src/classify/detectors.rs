@@ -299,6 +299,15 @@ fn trim_value(value: &str) -> &str {
 /// 86 TAF China, 99 GHA): with the Luhn check, what tells an IMEI from any 15-digit number.
 const IMEI_REPORTING_BODIES: [&str; 4] = ["01", "35", "86", "99"];
 
+/// The digits (and an ID number's check `X`) of a value made only of them and of grouping:
+/// spaces, dots, dashes, parentheses and a `+` (`138-1234-5678`, `+86 138 1234 5678`).
+pub fn grouped_digits(value: &str) -> Option<String> {
+    value
+        .bytes()
+        .all(|c| c.is_ascii_digit() || b" .-+()xX".contains(&c))
+        .then(|| value.chars().filter(|c| c.is_ascii_digit() || matches!(c, 'x' | 'X')).collect())
+}
+
 /// A cell with the shape of an identifier of a person: an 18-character ID number, a 15-digit
 /// number with an IMEI reporting body's prefix, a 16 to 19 digit number with a card issuer's
 /// prefix, or an 11-digit number starting with `1` (digits may be grouped by spaces, dots or
@@ -315,11 +324,10 @@ impl IdentifierCell {
     /// The cell `value` is, if it has an identifier's shape.
     pub fn of(value: &str) -> Option<IdentifierCell> {
         use crate::category::Category;
-        let b = value.as_bytes();
-        if !(11..=24).contains(&b.len()) || !b.iter().all(|c| c.is_ascii_digit() || b" .-+()xX".contains(c)) {
+        if !(11..=24).contains(&value.len()) {
             return None;
         }
-        let compact: String = value.chars().filter(|c| c.is_ascii_digit() || matches!(c, 'x' | 'X')).collect();
+        let compact = grouped_digits(value)?;
         let cell = |category, valid| Some(IdentifierCell { category, valid });
         match compact.len() {
             18 => cell(Category::IdCard, is_cn_id_card(&compact)),

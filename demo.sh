@@ -20,9 +20,10 @@ if [[ -z "${PIGUARD_KEY:-}" && -z "${PIGUARD_KEY_FILE:-}" ]]; then
     export PIGUARD_KEY_FILE="$PWD/.demo-key"
 fi
 
-mkdir -p "$lake/_piguard"
-piguard scan "$lake" --format html --output "$lake/_piguard/inventory.html"
 piguard run pipelines/demo.toml --lake "$lake"
+# The inventory, with the de-identification effect each published dataset was evaluated at.
+piguard scan "$lake" --format html --output "$lake/_piguard/inventory.html"
+piguard risk "$lake/deid/users" --format markdown | tail -n 20
 piguard verify "$lake/deid" --lake "$lake"
 # What retention would delete today (browsing logs past a year, never younger than 180 days).
 piguard purge --lake "$lake" --pipeline pipelines/demo.toml --dry-run | tail -n 3

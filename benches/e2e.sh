@@ -5,7 +5,9 @@
 # s3s-fs server the tests run, as a process of its own) against the same lake on local disk.
 # With `cluster`: `piguard run` on a local Ballista cluster (a scheduler with one, then two
 # executors, each a process) against the local engine, on the same lake (benches/e2e_cluster.py).
-# Usage: benches/e2e.sh [s3|cluster] [ROWS]   (results are printed and written to target-dir/e2e[_s3|_cluster].json)
+# With `risk`: `piguard risk` against pyCANON (k-anonymity, from PyPI) on the same 1,000,000-row
+# table: the same k and histogram of class sizes, and both times (benches/risk_pycanon.py).
+# Usage: benches/e2e.sh [s3|cluster|risk] [ROWS]   (results are printed and written to target-dir/e2e[_s3|_cluster|_risk].json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/piguard-target}"
@@ -13,6 +15,12 @@ venv="$CARGO_TARGET_DIR/e2e-venv"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet 'duckdb>=1.1'
+fi
+if [[ "${1:-}" == risk ]]; then
+    "$venv/bin/python" -c 'import pycanon' 2>/dev/null || "$venv/bin/pip" install --quiet 'pycanon>=1.3'
+    cargo build --release --locked --bin piguard
+    exec "$venv/bin/python" benches/risk_pycanon.py --piguard "$CARGO_TARGET_DIR/release/piguard" \
+        --rows "${2:-1000000}" --out "$CARGO_TARGET_DIR/e2e_risk.json"
 fi
 if [[ "${1:-}" == cluster ]]; then
     cargo build --release --locked --features cluster --bin piguard

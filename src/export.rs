@@ -22,6 +22,7 @@ use crate::lake::delta::AsOf;
 use crate::lake::{self, Lake, Zone, files};
 use crate::plan::export::{ExportPlan, Metric};
 use crate::plan::manifest::ExportRecord;
+use crate::risk::SizeBin;
 
 /// What `report.json` says of suppression.
 pub const SUPPRESSION: &str = "rows covering fewer than min_subjects distinct subjects are withheld, and no totals or margins are published; where another export of the same source withholds a row, the rows that would give it as a difference are withheld too (secondary suppression); a row that fewer than min_subjects subjects changed since it was last published is withheld until more have, so two runs cannot be subtracted either";
@@ -321,6 +322,7 @@ pub fn publish(lake: &Lake, computed: ComputedExport<'_>, run_id: &str) -> Resul
     let suppressed = rows.num_rows() - kept;
     let count = |kind: Withheld| withheld.iter().filter(|w| **w == Some(kind)).count();
     let (changed, complementary) = (count(Withheld::Changed), count(Withheld::Complement));
+    let counts = rows.column_by_name(SUBJECTS).expect("selected").as_primitive::<Int64Type>();
     let mut out = out;
     out.remove_column(out.schema().index_of(SUBJECTS).expect("selected"));
     let published = [out];
@@ -360,6 +362,8 @@ pub fn publish(lake: &Lake, computed: ComputedExport<'_>, run_id: &str) -> Resul
         rows_suppressed_changed: changed,
         rows_suppressed_complementary: complementary,
         subjects_excluded_by_consent: excluded,
+        cell_sizes: SizeBin::histogram(counts.values().iter().map(|&n| (n.max(0) as u64, 1, n.max(0) as u64))),
+        suppressed_share: if rows.num_rows() == 0 { 0.0 } else { suppressed as f64 / rows.num_rows() as f64 },
         retired_runs: Vec::new(),
         suppression: SUPPRESSION.into(),
     };

@@ -3,8 +3,8 @@
 //!
 //! The binary is a thin layer over these modules; see `DESIGN.md` for the data flow. They
 //! are listed in layers, lowest first; a module imports only from the layers before it:
-//! vocabulary and kernels; the lake and its bookkeeping; classification of datasets and the
-//! leak gate; the plan; the engine a cluster runs plans on; the commands (of which only `run` calls another, `export`, and
+//! vocabulary and kernels; the lake and its bookkeeping; classification of datasets, the
+//! leak gate and the risk evaluation; the plan; the engine a cluster runs plans on; the commands (of which only `run` calls another, `export`, and
 //! `purge` finishes erasures through `erase`).
 
 pub mod category;
@@ -18,11 +18,13 @@ pub mod sealed;
 
 pub mod inventory;
 pub mod leak;
+pub mod risk;
 
 pub mod plan;
 
 pub mod cluster;
 
+pub mod effect;
 pub mod erase;
 pub mod export;
 pub mod integrity;

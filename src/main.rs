@@ -14,6 +14,7 @@ use piguard::audit::AuditLog;
 use piguard::category::Sensitivity;
 use piguard::classify::{Classifier, Rules};
 use piguard::cluster::Engine;
+use piguard::effect::{self, RiskOptions};
 use piguard::erase::EraseOptions;
 use piguard::integrity::{self, IntegrityError};
 use piguard::inventory::{self, ScanOptions};
@@ -23,6 +24,7 @@ use piguard::ledger::ErasureState;
 use piguard::plan::manifest::PartitionStatus;
 use piguard::purge::PurgeOptions;
 use piguard::query::{self as sql_query, OutputFormat, QueryRequest};
+use piguard::risk::report::RiskReport;
 use piguard::run::{self as pipeline_run, RunEvent, RunOptions};
 use piguard::sample_data::{self, SampleOptions};
 use piguard::sealed::AuditKey;
@@ -109,6 +111,38 @@ enum Command {
         /// Write the report to FILE (atomically) instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        classifiers: ClassifierArgs,
+    },
+    /// Measure the de-identification effect of tables (GB/T 42460-2023): identifiers,
+    /// equivalence classes over the quasi-identifiers, risk figures and level. Exit 1 when a
+    /// dataset is below level 3.
+    ///
+    /// PATH is read as `scan` reads it (a Delta table at its latest version). Pseudonyms are
+    /// recognized by their values (256-bit hex digests), direct identifiers by values that
+    /// validate; quasi-identifiers by category (gender, birth date, address, location, IP) or
+    /// by measurement: any other column whose values alone single out more than 1% of records.
+    Risk {
+        /// Files, dataset directories or Delta tables, e.g. LAKE/deid/users.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Who may see the data: public (τ = 1/20), controlled (1/5) or enclave (1/3).
+        #[arg(long, default_value = "controlled")]
+        sharing: piguard::risk::Sharing,
+        /// The quasi-identifiers, instead of deciding them by category and measurement.
+        #[arg(long = "qi", value_name = "COL", num_args = 1.., value_delimiter = ',')]
+        quasi_identifiers: Option<Vec<String>>,
+        /// Count distinct values of this column per class (a subject pseudonym) instead of records.
+        #[arg(long, value_name = "COL")]
+        subject: Option<String>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+        format: ReportFormat,
+        /// Write the report to FILE (atomically) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        sample: SampleArgs,
         #[command(flatten)]
         classifiers: ClassifierArgs,
     },
@@ -391,6 +425,12 @@ fn main() -> ExitCode {
         Command::Scan { paths, sample, format, output, classifiers } => {
             classifiers.classifier().and_then(|c| scan(paths, sample.rows(), format, output, &c))
         }
+        Command::Risk { paths, sharing, quasi_identifiers, subject, format, output, sample, classifiers } => {
+            classifiers.classifier().and_then(|c| {
+                let options = RiskOptions { sharing, quasi_identifiers, subject, sample_rows: sample.rows() };
+                risk(&paths, &options, format, output.as_deref(), &c)
+            })
+        }
         Command::Run { pipeline, lake, dry_run, force, engine, sample, classifiers } => classifiers.classifier().and_then(|c| {
             // Executors resolve paths in their own working directories: a cluster gets them absolute.
             let lake = if engine == Engine::Local { lake.lake()? } else { lake.absolute()? };
@@ -469,9 +509,11 @@ fn scan(
     classifier: &Classifier,
 ) -> Result<(), Failure> {
     let options = ScanOptions { sample_rows, ..ScanOptions::default() };
-    let result = inventory::scan(&paths, classifier, &options);
-    for (root, inv) in &result.lakes {
-        let path = Lake::at(root).inventory_path();
+    let mut result = inventory::scan(&paths, classifier, &options);
+    for (root, inv) in &mut result.lakes {
+        inv.effect = effect::recorded(&Lake::at(root.as_path()));
+        result.inventory.effect.extend(inv.effect.iter().cloned());
+        let path = Lake::at(root.as_path()).inventory_path();
         let json = serde_json::to_vec_pretty(inv).context("serializing the inventory")?;
         files::write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("inventory written to {}", path.display());
@@ -489,21 +531,7 @@ fn scan(
         ReportFormat::Markdown => inventory::render_markdown(inv, classifier.rules()),
         ReportFormat::Html => inventory::render_html(inv, classifier.rules()),
     };
-    match &output {
-        Some(path) => {
-            files::write_atomic(path, report.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("report written to {}", path.display());
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a message.
-            if let Err(e) = out.write_all(report.as_bytes()).and_then(|()| out.flush())
-                && e.kind() != std::io::ErrorKind::BrokenPipe
-            {
-                return Err(anyhow::Error::from(e).context("writing the report").into());
-            }
-        }
-    }
+    emit(&report, output.as_deref())?;
     let count = |s: Sensitivity| inv.pi_columns().filter(|(_, c)| c.sensitivity == s).count();
     eprintln!(
         "scanned {} dataset(s): {} sensitive and {} general PI column(s)",
@@ -518,6 +546,72 @@ fn scan(
         eprintln!("piguard: error: dataset {} could not be read: {}", f.name, f.error);
     }
     Err(Failure { code: 2, error: anyhow::anyhow!("{} dataset(s) could not be read", inv.failed.len()) })
+}
+
+/// Writes `report` to `output` (atomically), or to standard output.
+fn emit(report: &str, output: Option<&Path>) -> Result<(), Failure> {
+    match output {
+        Some(path) => {
+            files::write_atomic(path, report.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            if let Err(e) = out.write_all(report.as_bytes()).and_then(|()| out.flush())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(anyhow::Error::from(e).context("writing the report").into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn risk(
+    paths: &[PathBuf],
+    options: &RiskOptions,
+    format: ReportFormat,
+    output: Option<&Path>,
+    classifier: &Classifier,
+) -> Result<(), Failure> {
+    let findings = runtime()?.block_on(effect::assess(paths, classifier, options));
+    let report = RiskReport {
+        piguard_version: env!("CARGO_PKG_VERSION").to_string(),
+        generated_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        datasets: findings.datasets,
+    };
+    let text = match format {
+        ReportFormat::Json => serde_json::to_string_pretty(&report).context("serializing the report")? + "\n",
+        ReportFormat::Markdown => piguard::risk::report::render_markdown(&report),
+        ReportFormat::Html => piguard::risk::report::render_html(&report),
+    };
+    emit(&text, output)?;
+    for d in &report.datasets {
+        let e = &d.evaluation;
+        eprintln!(
+            "{}: level {} ({}), k = {}, R_a = {:.1}%, R_b = {:.3}, R_c = {:.3}",
+            d.name,
+            e.level.0,
+            e.level.meaning(),
+            e.figures.k,
+            e.figures.r_a * 100.0,
+            e.figures.r_b,
+            e.figures.r_c
+        );
+    }
+    for f in &findings.failed {
+        eprintln!("piguard: error: {} ({}): {}", f.name, f.path, f.error);
+    }
+    if !findings.failed.is_empty() || report.datasets.is_empty() {
+        let what = if report.datasets.is_empty() { "nothing was evaluated" } else { "some datasets could not be evaluated" };
+        return Err(Failure { code: 2, error: anyhow::anyhow!("{what}") });
+    }
+    let below: Vec<&str> = report.datasets.iter().filter(|d| !d.evaluation.level.publishable()).map(|d| d.name.as_str()).collect();
+    if !below.is_empty() {
+        return Err(Failure { code: 1, error: anyhow::anyhow!("below level 3 (not de-identified): {}", below.join(", ")) });
+    }
+    Ok(())
 }
 
 fn run(options: RunOptions, classifier: &Classifier) -> Result<(), Failure> {

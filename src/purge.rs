@@ -131,6 +131,9 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
     let mut doomed: Vec<(PathBuf, String)> = Vec::new();
     // Delta tables, raw ones first: (zone, dataset, table, expired partitions).
     let mut doomed_tables: Vec<(Zone, String, LakeTable, BTreeSet<String>)> = Vec::new();
+    // A de-identified partition is dated as the raw partition it was written from, while that
+    // is there: its own times may be generalized (to the month), which would date it early.
+    let mut raw_dates: BTreeMap<(String, String), NaiveDate> = BTreeMap::new();
     // Raw first: see the module's note.
     for zone in [Zone::Raw, Zone::Deid] {
         for p in purged.iter().map(|w| &w.planned).filter(|p| p.retention.max_days.is_some()) {
@@ -147,8 +150,18 @@ pub async fn purge(options: &PurgeOptions, key: Option<&PseudonymKey>, audit_key
                 continue;
             };
             for (partition, files) in source.partitions() {
-                let date = match p.retention.partition_date(&partition, &files).await {
-                    Ok(Some(date)) => date,
+                let key = (p.name().to_string(), partition.clone());
+                let dated = match raw_dates.get(&key) {
+                    Some(date) if zone == Zone::Deid => Ok(Some(*date)),
+                    _ => p.retention.partition_date(&partition, &files).await,
+                };
+                let date = match dated {
+                    Ok(Some(date)) => {
+                        if zone == Zone::Raw {
+                            raw_dates.insert(key, date);
+                        }
+                        date
+                    }
                     undated => {
                         let why = match undated {
                             Err(e) => e.message,

@@ -21,6 +21,7 @@ use datafusion::logical_expr::{Expr, ScalarUDF};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
+use crate::category::Category;
 use crate::classify::Classifier;
 use crate::cluster::{ClusterError, Engine};
 use crate::export::{self, ExportError};
@@ -31,11 +32,14 @@ use crate::leak::{Finding, RawSubjectColumn, check_all_rows, check_identifiers, 
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
 use crate::plan::{
-    ColumnPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectKinds, deid_parquet_options, sha256_hex, subject_kinds,
+    ColumnPlan, DatasetPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectKinds, deid_parquet_options, sha256_hex,
+    subject_kinds,
 };
+use crate::risk::{self, ColumnPrior, Evaluation, Method, Prior};
 use crate::sealed::AuditKey;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{PseudonymKey, RedactStyle};
+use datafusion::datasource::MemTable;
 
 /// Why a run stopped. None of these carries a value from the data.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,8 @@ pub enum RunError {
     Dataset { dataset: String, message: String },
     #[error("dataset {dataset}, partition {partition}: the output still holds raw PI, so it was not published\n{}", .findings.iter().map(|f| format!("  {}", f.describe())).collect::<Vec<_>>().join("\n"))]
     Leak { dataset: String, partition: String, findings: Vec<Finding> },
+    #[error("{report}")]
+    Risk { dataset: String, report: String },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("{path}: {cause}")]
@@ -72,10 +78,10 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// 1 for a refusal by policy (the leak gate), 2 for everything else.
+    /// 1 for a refusal by policy (the leak gate, the risk gate), 2 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Leak { .. } | RunError::Integrity(IntegrityError::Tampered(_)) => 1,
+            RunError::Leak { .. } | RunError::Risk { .. } | RunError::Integrity(IntegrityError::Tampered(_)) => 1,
             RunError::Incomplete { cause, .. } => cause.exit_code(),
             _ => 2,
         }
@@ -239,6 +245,7 @@ pub async fn run(
         Engine::Ballista { .. } => CLUSTER_JOBS_IN_FLIGHT,
     };
     let writer = PartitionWriter {
+        local: ctx.clone(),
         engine,
         jobs_in_flight,
         udfs,
@@ -262,6 +269,7 @@ pub async fn run(
             partitions: Vec::new(),
             rows_written: 0,
             table_version: None,
+            risk: None,
         };
         match writer.dataset(p, &mut record, progress).await {
             Ok(()) => records.push(record),
@@ -467,6 +475,11 @@ fn commit(lake: &Lake, lock: Option<&LakeLock>, audit: &AuditLog, manifest: &mut
             .iter()
             .filter_map(|d| Some((format!("{}/{}", Zone::Deid.dir(), d.planned.name()), vec![d.table_version?])))
             .collect(),
+        risk: manifest
+            .datasets
+            .iter()
+            .filter_map(|d| Some((d.planned.name().to_string(), serde_json::to_value(d.risk.as_ref()?.summary()).expect("serializes"))))
+            .collect(),
         failed: manifest.failure.as_ref().map(|f| f.dataset.clone()),
     };
     audit.append(&event)?;
@@ -496,6 +509,8 @@ struct PartitionWriter<'a> {
     /// The session that reads, transforms, writes and checks partitions: this process's, or
     /// a cluster's.
     engine: SessionContext,
+    /// This process's session: local suppression joins a table of small classes held here.
+    local: SessionContext,
     /// Partitions written at once.
     jobs_in_flight: usize,
     udfs: Udfs,
@@ -527,6 +542,10 @@ impl PartitionOutcome {
     fn untouched(record: PartitionRecord) -> Self {
         PartitionOutcome { record, written: None, replaces: Vec::new() }
     }
+}
+
+fn paths(written: &[(PathBuf, u64, String)]) -> Vec<PathBuf> {
+    written.iter().map(|(f, _, _)| f.clone()).collect()
 }
 
 /// Deletes a dataset's files `written` but never committed (never seen, so removed now rather
@@ -562,6 +581,7 @@ impl PartitionWriter<'_> {
         let mut commit = TableCommit::default();
         let mut written = Vec::new();
         let mut changed = Vec::new();
+        let mut replaced = Vec::new();
         let partitions = p.source.partitions();
         let current = &current;
         let outcomes = partitions.iter().map(|(partition, files)| async move {
@@ -575,28 +595,42 @@ impl PartitionWriter<'_> {
             match outcome {
                 Ok(PartitionOutcome { record: part, written: output, replaces }) => {
                     progress(RunEvent::Partition { dataset: name, partition, status: part.status, rows: part.rows });
-                    if let Some((file, fingerprint)) = &output {
-                        let added = commit.add(&lake.dataset_dir(Zone::Deid, name), file, part.rows, Some(fingerprint), self.run_id);
-                        if let Err(e) = added {
-                            written.push(file.clone());
-                            abandon(&written, record);
-                            return Err((partition.clone(), e.into()));
-                        }
-                        for f in current.iter().filter(|f| replaces.contains(&f.path)) {
-                            commit.remove(f);
-                        }
+                    if let Some((file, fingerprint)) = output {
                         record.rows_written += part.rows;
                         changed.push(partition.clone());
-                        written.push(file.clone());
+                        written.push((file, part.rows, fingerprint));
+                        replaced.extend(replaces);
                     }
                     record.partitions.push(part);
                 }
                 Err(e) => {
-                    abandon(&written, record);
+                    abandon(&paths(&written), record);
                     return Err((partition.clone(), e));
                 }
             }
         }
+        drop(outcomes);
+        if !written.is_empty() {
+            // The risk gate: the table as this commit would publish it, new files and kept ones.
+            let kept: Vec<PathBuf> = current.iter().filter(|f| !replaced.contains(&f.path)).map(|f| f.path.clone()).collect();
+            match self.evaluate(p, &kept, &mut written).await {
+                Ok(evaluation) => record.risk = Some(evaluation),
+                Err(e) => {
+                    abandon(&paths(&written), record);
+                    return Err((String::new(), e));
+                }
+            }
+        }
+        for (file, rows, fingerprint) in &written {
+            if let Err(e) = commit.add(&lake.dataset_dir(Zone::Deid, name), file, *rows, Some(fingerprint), self.run_id) {
+                abandon(&paths(&written), record);
+                return Err((String::new(), e.into()));
+            }
+        }
+        for f in current.iter().filter(|f| replaced.contains(&f.path)) {
+            commit.remove(f);
+        }
+        let written = paths(&written);
         if !commit.is_empty() {
             let operation = TableOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
             let committed = async {
@@ -612,6 +646,101 @@ impl PartitionWriter<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The risk gate: evaluates the table as a commit would publish it (the files `written`
+    /// now and those `kept`) and refuses it below level 3. Where the pipeline allows local
+    /// suppression and that suffices, the records of small classes in the files written now
+    /// have their quasi-identifiers nulled first (each file replaced in `written`), and the
+    /// table is counted again.
+    async fn evaluate(&self, p: &DatasetRun, kept: &[PathBuf], written: &mut [(PathBuf, u64, String)]) -> Result<Evaluation, RunError> {
+        let plan = &p.planned.plan;
+        let name = &plan.name;
+        let root = self.options.lake.dataset_dir(Zone::Deid, name);
+        let failed = |e: datafusion::error::DataFusionError| RunError::Dataset {
+            dataset: name.clone(),
+            message: format!("risk evaluation: {}", lake::read::scrubbed(&e)),
+        };
+        let mut priors: Vec<ColumnPrior> = plan.columns.iter().filter_map(ColumnPlan::risk_prior).collect();
+        // Partition values are published too (`dt`), and measured like any kept column.
+        priors.extend(plan.partition_columns.iter().map(|c| ColumnPrior {
+            name: c.clone(),
+            data_type: "Utf8".into(),
+            category: Category::None,
+            step: Some("partition".into()),
+            prior: Prior::Measure,
+        }));
+        let method = Method { sharing: plan.sharing, max_suppressed: plan.max_suppressed, subject: plan.subject.clone() };
+        let published = |written: &[(PathBuf, u64, String)]| {
+            paths(written)
+                .into_iter()
+                .chain(kept.iter().cloned())
+                .map(|path| DataFile { path, format: FileFormat::Parquet })
+                .collect::<Vec<_>>()
+        };
+        let view = self.read_table(&root, &published(written)).await?;
+        let evaluation = risk::evaluate(&view, &priors, &method).await.map_err(failed)?;
+        let evaluation = match evaluation.suppression_suffices() {
+            false => evaluation,
+            true => {
+                let small = risk::small_classes(&view, &evaluation).await.map_err(failed)?;
+                for (file, _, _) in written.iter_mut() {
+                    *file = self.suppress(plan, &root, file, &evaluation.quasi_identifiers, small.clone()).await?;
+                }
+                let view = self.read_table(&root, &published(written)).await?;
+                let sizes = risk::class_sizes(&view, &evaluation.quasi_identifiers, plan.subject.as_deref()).await.map_err(failed)?;
+                evaluation.after_suppression(sizes, evaluation.figures.at_risk)
+            }
+        };
+        if !evaluation.level.publishable() {
+            return Err(RunError::Risk { dataset: name.clone(), report: risk::report::refusal(name, &evaluation) });
+        }
+        Ok(evaluation)
+    }
+
+    /// The `files` of the table at `root` as readers will see it, read by the engine.
+    async fn read_table(&self, root: &Path, files: &[DataFile]) -> Result<DataFrame, RunError> {
+        let dataset = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        lake::read::read_dataset(&self.engine, root, files).await.map_err(|e| RunError::Dataset { dataset, message: e.to_string() })
+    }
+
+    /// Writes `file` (of the table at `root`, not yet committed) again with the
+    /// quasi-identifiers `qis` of its records in `small` classes nulled, deletes it, and
+    /// returns the new file.
+    async fn suppress(
+        &self,
+        plan: &DatasetPlan,
+        root: &Path,
+        file: &Path,
+        qis: &[String],
+        small: Arc<MemTable>,
+    ) -> Result<PathBuf, RunError> {
+        let failed = |e: datafusion::error::DataFusionError| RunError::Dataset {
+            dataset: plan.name.clone(),
+            message: format!("local suppression of {}: {}", file.display(), lake::read::scrubbed(&e)),
+        };
+        let one = [DataFile { path: file.to_path_buf(), format: FileFormat::Parquet }];
+        let df = lake::read::read_dataset(&self.local, root, &one)
+            .await
+            .map_err(|e| RunError::Dataset { dataset: plan.name.clone(), message: e.to_string() })?;
+        let stored =
+            lake::read::parquet_schema(file).map_err(|e| RunError::Dataset { dataset: plan.name.clone(), message: e.to_string() })?;
+        let output: Vec<String> = stored.fields().iter().map(|f| f.name().clone()).collect();
+        let suppressed = risk::suppress(&self.local, df, qis, small, &output).map_err(failed)?;
+        let rewritten = file.with_extension("suppressed.parquet");
+        let written = suppressed
+            .write_parquet(
+                &rewritten.display().to_string(),
+                DataFrameWriteOptions::new().with_single_file_output(true),
+                Some(deid_parquet_options(plan)),
+            )
+            .await;
+        if let Err(e) = written {
+            let _ = files::delete(&rewritten);
+            return Err(failed(e));
+        }
+        files::delete(file).map_err(io_err(file))?;
+        Ok(rewritten)
     }
 
     /// Writes `partition` of `p` unless its inputs and plan are unchanged (or the run is
@@ -766,7 +895,7 @@ pub fn describe_plan(manifest: &Manifest) -> String {
         let todo = d.partitions.iter().filter(|p| p.status != PartitionStatus::Unchanged).count();
         out.push_str(&format!("{}: {} partition(s), {} to write\n", d.planned.name(), d.partitions.len(), todo));
         for c in &d.planned.plan.columns {
-            let reason = c.reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default();
+            let reason = c.reason.as_ref().or(c.measured.as_ref()).map(|r| format!(" — {r}")).unwrap_or_default();
             out.push_str(&format!("  {:<20} {:<17} {}{reason}\n", c.name, c.category, c.step));
         }
     }

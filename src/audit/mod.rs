@@ -70,6 +70,10 @@ pub enum AuditEvent {
         /// commit made.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         table_versions: TableVersions,
+        /// The figures of each published dataset's risk evaluation (GB/T 42460 level, k,
+        /// R_a, R_b, R_c, records suppressed), by dataset.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        risk: BTreeMap<String, serde_json::Value>,
         /// The dataset a run stopped at, having published what came before it.
         #[serde(skip_serializing_if = "Option::is_none")]
         failed: Option<String>,

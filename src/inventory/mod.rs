@@ -1,7 +1,7 @@
 //! The PI inventory (个人信息清单): every dataset's columns with category, sensitivity,
 //! confidence, evidence and suggested action, as JSON, Markdown or HTML.
 
-mod render;
+pub(crate) mod render;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -36,6 +36,10 @@ pub struct Inventory {
     /// Loose files that are no table (a JSON document, not records), with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedFile>,
+    /// The de-identification effect of the lake's published datasets, as the runs that
+    /// published them evaluated it (GB/T 42460 §6.6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effect: Vec<crate::risk::report::DatasetRisk>,
 }
 
 /// One dataset's columns.
@@ -204,6 +208,7 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
         datasets,
         failed,
         skipped,
+        effect: Vec::new(),
     };
     let mut per_lake: Vec<(Vec<DatasetInventory>, Vec<FailedDataset>)> = roots.iter().map(|_| (Vec::new(), Vec::new())).collect();
     let mut all_ok = Vec::new();

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use super::{ColumnInventory, Inventory};
 use crate::category::{Category, Sensitivity};
 use crate::classify::Rules;
+use crate::risk::report::RISK_STYLE;
 
 fn label(rules: &Rules, category: Category) -> &str {
     rules.categories.iter().find(|r| r.id == category).map_or("", |r| r.label_zh.as_str())
@@ -119,6 +120,28 @@ pub fn render_markdown(inv: &Inventory, rules: &Rules) -> String {
             );
         }
     }
+    if !inv.effect.is_empty() {
+        let _ = writeln!(out, "\n## De-identification effect 去标识化效果评估 (GB/T 42460-2023)\n");
+        let _ = writeln!(out, "| dataset | level | sharing | quasi-identifiers | k | R_a | R_b | R_c | suppressed | run |");
+        let _ = writeln!(out, "|---|---:|---|---|---:|---:|---:|---:|---:|---|");
+        for d in &inv.effect {
+            let e = &d.evaluation;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {:.1}% | {:.3} | {:.3} | {} | {} |",
+                md_cell(&d.name),
+                e.level.0,
+                e.sharing.id(),
+                md_cell(&e.quasi_identifiers.join(", ")),
+                e.figures.k,
+                e.figures.r_a * 100.0,
+                e.figures.r_b,
+                e.figures.r_c,
+                e.suppressed,
+                d.run_id.as_deref().unwrap_or("")
+            );
+        }
+    }
     out
 }
 
@@ -131,7 +154,8 @@ fn needs_decision(inv: &Inventory) -> Vec<(&str, &ColumnInventory)> {
         .collect()
 }
 
-fn esc(s: &str) -> String {
+/// `s` escaped for HTML text and attributes.
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
@@ -146,7 +170,8 @@ fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei','Noto Sans CJK SC',sans-serif;margin:2rem auto;max-width:78rem;padding:0 1rem;color:#1f2328}
+/// The styles of piguard's HTML reports.
+pub(crate) const STYLE: &str = "body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei','Noto Sans CJK SC',sans-serif;margin:2rem auto;max-width:78rem;padding:0 1rem;color:#1f2328}
 h1{margin-bottom:.2rem}.meta{color:#57606a}table{border-collapse:collapse;width:100%;margin:.6rem 0 1.6rem}
 th,td{border:1px solid #d0d7de;padding:.35rem .55rem;text-align:left;vertical-align:top;font-size:.92rem}
 th{background:#f6f8fa}td.num{text-align:right}.cards{display:flex;gap:1rem;margin:1rem 0}
@@ -163,7 +188,7 @@ pub fn render_html(inv: &Inventory, rules: &Rules) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>PI inventory 个人信息清单</title><style>{STYLE}</style></head><body>\n\
+         <title>PI inventory 个人信息清单</title><style>{STYLE}{RISK_STYLE}</style></head><body>\n\
          <h1>PI inventory 个人信息清单</h1>\n<p class=\"meta\">Generated {} by piguard {} \
          (classifier {}), up to {} sampled rows per dataset.</p>\n",
         esc(&inv.generated_at),
@@ -254,6 +279,16 @@ pub fn render_html(inv: &Inventory, rules: &Rules) -> String {
             );
         }
         let _ = writeln!(out, "</tbody></table>");
+    }
+    if !inv.effect.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h2 id=\"effect\">De-identification effect 去标识化效果评估 (GB/T 42460-2023)</h2><p class=\"meta\">The evaluation \
+             report of §6.6 for each published dataset, as the run that published it recorded it.</p>"
+        );
+        for d in &inv.effect {
+            out.push_str(&crate::risk::report::section_html(d));
+        }
     }
     out.push_str("</body></html>\n");
     out

@@ -485,14 +485,7 @@ impl TableCommit {
                 .map_err(|e| TableError::Delta { table: file.to_path_buf(), message: e.to_string() })?;
             self.schema = Some(builder.schema().clone());
         }
-        // Hive directories (`dt=2026-01-01/`) are Delta partition values: the files hold no
-        // such column, readers take it from the log.
-        let partition_values: Vec<(String, String)> = rel
-            .parent()
-            .into_iter()
-            .flat_map(|p| p.components())
-            .filter_map(|c| c.as_os_str().to_str()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
+        let partition_values = super::read::partition_values(rel);
         if self.partition_columns.is_empty() {
             self.partition_columns = partition_values.iter().map(|(k, _)| k.clone()).collect();
         }

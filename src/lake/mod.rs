@@ -222,7 +222,8 @@ fn listed_at(dir: &Path) -> Result<DatasetSource, LakeError> {
 /// Finds the datasets at `path`: a data file; a dataset directory (hive partitions, or loose
 /// files with the same columns); a directory of dataset directories and of loose files that
 /// are different tables (one dataset each); or a lake, whose datasets are those of its `raw/`
-/// zone, where every loose file is a dataset. Loose files that are no table are skipped.
+/// zone, where every loose file is a dataset; or a Delta table, at its latest version. Loose
+/// files that are no table are skipped.
 pub fn discover(path: &Path) -> Discovery {
     let failed =
         |e: LakeError| Discovery { lake_root: None, datasets: vec![Err((dataset_name(path), path.to_path_buf(), e))], skipped: Vec::new() };
@@ -241,6 +242,13 @@ pub fn discover(path: &Path) -> Discovery {
     }
     if !is_dir {
         return failed(LakeError::NotFound { path: path.to_path_buf() });
+    }
+    // A Delta table is the files its latest version holds, not every file in its directory.
+    if delta::is_table(path) {
+        return match dataset_at(path) {
+            Ok(source) => Discovery { lake_root: None, datasets: vec![Ok(source)], skipped: Vec::new() },
+            Err(e) => failed(e),
+        };
     }
     let raw = path.join("raw");
     let (lake_root, parent) = if files::is_dir(&raw) { (Some(path.to_path_buf()), raw) } else { (None, path.to_path_buf()) };

@@ -3,11 +3,12 @@
 //! [`read_files`], so they see the same columns and types. Every CSV column is text, as
 //! landed: phone numbers and ids keep their leading zeros.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext, lit};
 
 use super::{DataFile, FileFormat, LakeError, files};
 
@@ -44,6 +45,38 @@ pub async fn read_files(ctx: &SessionContext, files: &[DataFile]) -> Result<Data
         return Err(LakeError::Columns { path: first.path.clone(), problem: "no columns".into() });
     }
     Ok(df)
+}
+
+/// The partition values of a file at `rel` in its dataset: its hive directories
+/// (`dt=2026-01-01/`). The files hold no such column; Delta records them in its log.
+pub fn partition_values(rel: &Path) -> Vec<(String, String)> {
+    rel.parent()
+        .into_iter()
+        .flat_map(|p| p.components())
+        .filter_map(|c| c.as_os_str().to_str()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// The `files` of a dataset at `root` as one table with their partition values (`dt`) as
+/// text columns, as readers of the dataset see it.
+pub async fn read_dataset(ctx: &SessionContext, root: &Path, files: &[DataFile]) -> Result<DataFrame, LakeError> {
+    let mut by_partition: BTreeMap<Vec<(String, String)>, Vec<DataFile>> = BTreeMap::new();
+    for f in files {
+        by_partition.entry(partition_values(f.path.strip_prefix(root).unwrap_or(&f.path))).or_default().push(f.clone());
+    }
+    let mut dataset: Option<DataFrame> = None;
+    for (values, files) in by_partition {
+        let failed = |e: DataFusionError| read_error(&files[0], &e);
+        let mut df = read_files(ctx, &files).await?;
+        for (k, v) in values {
+            df = df.with_column(&k, lit(v)).map_err(failed)?;
+        }
+        dataset = Some(match dataset {
+            None => df,
+            Some(all) => all.union(df).map_err(failed)?,
+        });
+    }
+    dataset.ok_or_else(|| LakeError::NothingReadable { path: root.to_path_buf() })
 }
 
 /// A Parquet file's column names from its footer and Arrow schema, refusing a corrupt one:

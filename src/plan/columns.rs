@@ -8,11 +8,13 @@ use arrow::array::ArrayRef;
 use serde::{Deserialize, Serialize};
 
 use super::PlanProblem;
+use super::auto;
 use super::spec::{Chosen, DatasetSpec};
 use crate::category::{Action, Category, Sensitivity};
 use crate::classify::TypeKind;
 use crate::inventory::ColumnInventory;
 use crate::lake::SampledColumn;
+use crate::risk::{self, ColumnPrior, Prior, Role, Sharing};
 use crate::transform::generalize::generalize;
 use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
 
@@ -90,6 +92,9 @@ pub enum Origin {
     /// `default_action = "auto"` suggested a generalization the sampled values do not
     /// parse as (search terms under a URL category): dropped instead, never kept.
     AutoDropped,
+    /// `default_action = "auto"` on a column no rule calls PI whose sampled values single
+    /// out rows: generalized, hashed or dropped instead of kept (`measured` says why).
+    Measured,
 }
 
 /// One column's resolved plan.
@@ -104,6 +109,9 @@ pub struct ColumnPlan {
     /// Why PI is kept as it is, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What `auto` measured in the sampled values, when that decided the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
 }
 
 /// A dataset's resolved plan.
@@ -115,6 +123,43 @@ pub struct DatasetPlan {
     /// Hive partition keys (`dt`): coarse by construction, usable as export dimensions.
     #[serde(default)]
     pub partition_columns: Vec<String>,
+    /// Who may see the output (the risk gate's threshold).
+    #[serde(default)]
+    pub sharing: Sharing,
+    /// The share of records the risk gate may suppress.
+    #[serde(default)]
+    pub max_suppressed: f64,
+}
+
+impl ColumnPlan {
+    /// The column as the risk evaluation starts from it, or `None` when it is dropped: its
+    /// role settled by its step or category, or to be measured.
+    pub fn risk_prior(&self) -> Option<ColumnPrior> {
+        let settled = |role, why: String| Prior::Settled(role, why);
+        let prior = match (&self.step, &self.reason) {
+            (Step::Drop, _) => return None,
+            (Step::Hash { .. }, _) => settled(Role::Pseudonym, "keyed hash (HMAC-SHA256)".into()),
+            // Free text is what is shared, not what others know beforehand; its PI is redacted.
+            (Step::Redact { .. }, _) => settled(Role::SensitiveAttribute, "free text, PI in it redacted".into()),
+            (Step::Keep, _) if self.category.pinpoints_a_person() => {
+                settled(Role::DirectIdentifier, format!("{} kept as it is", self.category))
+            }
+            _ if risk::is_quasi_identifier(self.category) => settled(Role::QuasiIdentifier, format!("category {}", self.category)),
+            (_, Some(reason)) if self.category != Category::None => {
+                settled(Role::SensitiveAttribute, format!("kept with a reason: {reason}"))
+            }
+            (_, Some(reason)) => settled(Role::Other, format!("kept with a reason: {reason}")),
+            _ if risk::is_sensitive_attribute(self.category) => settled(Role::SensitiveAttribute, format!("category {}", self.category)),
+            _ => Prior::Measure,
+        };
+        Some(ColumnPrior {
+            name: self.name.clone(),
+            data_type: self.data_type.clone(),
+            category: self.category,
+            step: Some(self.step.to_string()),
+            prior,
+        })
+    }
 }
 
 impl DatasetPlan {
@@ -194,7 +239,7 @@ fn fits(step: &Step, kind: TypeKind) -> bool {
             G::Grid { .. } => matches!(kind, TypeKind::Number | TypeKind::Text),
             G::Bucket { .. } => kind == TypeKind::Number,
             G::Time { .. } | G::BirthYear | G::BirthDecade => matches!(kind, TypeKind::Temporal | TypeKind::Text),
-            G::Geohash { .. } | G::IpPrefix | G::Region | G::UrlPath => kind == TypeKind::Text,
+            G::Geohash { .. } | G::IpPrefix | G::Region | G::Province | G::UrlPath => kind == TypeKind::Text,
         },
     }
 }
@@ -260,7 +305,14 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory], samples: &[Sampl
                 data_type: col.data_type.clone(),
             }),
             Ok((step, reason)) => {
+                let measured = match (origin, col.category, sampled) {
+                    (Origin::Auto, Category::None, Some(sampled)) => {
+                        auto::decide(&col.name, &col.data_type, sampled, spec.sharing.min_class())
+                    }
+                    _ => None,
+                };
                 let (step, origin) = match rejected_by_values(&step, col, sampled) {
+                    _ if measured.is_some() => (measured.as_ref().expect("measured").step.clone(), Origin::Measured),
                     None if origin == Origin::Auto && col.category == Category::None => (step, Origin::NotPi),
                     None => (step, origin),
                     Some(_) if origin == Origin::Auto => (Step::Drop, Origin::AutoDropped),
@@ -282,6 +334,7 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory], samples: &[Sampl
                     step,
                     origin,
                     reason,
+                    measured: measured.map(|m| m.why),
                 });
             }
             Err(Unfit::GeneralizeNeedsParameters) => problems.push(PlanProblem::GeneralizeNeedsParameters {
@@ -298,7 +351,15 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory], samples: &[Sampl
         }
     }
     if problems.is_empty() {
-        Ok(DatasetPlan { name: spec.name.clone(), subject: spec.subject.clone(), columns: planned, partition_columns: Vec::new() })
+        auto::settle(&mut planned, samples, spec.subject.as_deref(), spec.sharing.min_class(), spec.max_suppressed);
+        Ok(DatasetPlan {
+            name: spec.name.clone(),
+            subject: spec.subject.clone(),
+            columns: planned,
+            partition_columns: Vec::new(),
+            sharing: spec.sharing,
+            max_suppressed: spec.max_suppressed,
+        })
     } else {
         Err(problems)
     }

@@ -49,6 +49,9 @@ pub struct DatasetRecord {
     /// The Delta table version this run committed (none when nothing changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_version: Option<u64>,
+    /// The risk evaluation of the table this run committed (GB/T 42460).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<crate::risk::Evaluation>,
 }
 
 /// What an export wrote; also its `report.json`.
@@ -69,6 +72,13 @@ pub struct ExportRecord {
     #[serde(default)]
     pub rows_suppressed_complementary: usize,
     pub subjects_excluded_by_consent: i64,
+    /// The rows computed, by the distinct subjects each covers (1, 2, 3–4, 5–9, 10–19, 20+),
+    /// as the risk evaluation reports classes: rows as classes, subjects as records.
+    #[serde(default)]
+    pub cell_sizes: [crate::risk::SizeBin; 6],
+    /// The share of computed rows withheld.
+    #[serde(default)]
+    pub suppressed_share: f64,
     /// Older runs of this export, removed once this one was published.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired_runs: Vec<String>,

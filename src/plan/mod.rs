@@ -5,6 +5,7 @@
 //! returned as a typed [`PlanProblem`], all at once, before anything is written. Runs record
 //! their plan in the manifest ([`manifest`]), where `purge` and `erase` load it.
 
+pub mod auto;
 pub mod columns;
 pub mod export;
 pub mod manifest;
@@ -277,8 +278,11 @@ impl PipelinePlan {
                 }
             };
             let described: Vec<(&str, &Step, &Category)> = plan.columns.iter().map(|c| (c.name.as_str(), &c.step, &c.category)).collect();
-            let plan_hash =
-                sha256_hex(serde_json::to_string(&(env!("CARGO_PKG_VERSION"), key_id, described)).expect("serializes").as_bytes());
+            let plan_hash = sha256_hex(
+                serde_json::to_string(&(env!("CARGO_PKG_VERSION"), key_id, described, (plan.sharing, plan.max_suppressed)))
+                    .expect("serializes")
+                    .as_bytes(),
+            );
             datasets.push(DatasetRun { source, planned: PlannedDataset { plan, subject_column, retention }, plan_hash });
         }
         let mut exports = Vec::new();

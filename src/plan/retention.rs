@@ -306,10 +306,13 @@ mod tests {
                     sensitivity: Sensitivity::General,
                     step: Step::Keep,
                     origin: Origin::Explicit,
+                    measured: None,
                     reason: None,
                 })
                 .collect(),
             partition_columns: vec!["dt".into()],
+            sharing: Default::default(),
+            max_suppressed: 0.0,
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::category::Action;
+use crate::risk::Sharing;
 use crate::transform::{Generalization, MaskSpec, RedactStyle, TimeGrain};
 
 /// Why a pipeline file is unusable. Every variant names the file.
@@ -92,6 +93,13 @@ pub struct DatasetSpec {
     /// Column name → action.
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnSpec>,
+    /// Who may see the output: the threshold of the risk gate (GB/T 42460).
+    #[serde(default)]
+    pub sharing: Sharing,
+    /// The share of records whose quasi-identifiers may be nulled (local suppression) so that
+    /// the rest pass the risk gate; 0 (the default) suppresses none.
+    #[serde(default)]
+    pub max_suppressed: f64,
 }
 
 /// An action as written: `"hash"`, or a table with parameters.
@@ -132,7 +140,7 @@ pub struct ColumnTable {
     pub time: Option<TimeGrain>,
     /// generalize: bucket width.
     pub bucket: Option<f64>,
-    /// generalize: `birth_year`, `birth_decade`, `ip`, `region` or `url`.
+    /// generalize: `birth_year`, `birth_decade`, `ip`, `region`, `province` or `url`.
     pub to: Option<String>,
     /// redact: `mask` (default) or `tag`.
     pub style: Option<RedactStyle>,
@@ -259,8 +267,9 @@ impl ColumnSpec {
                         "birth_decade" => Generalization::BirthDecade,
                         "ip" => Generalization::IpPrefix,
                         "region" => Generalization::Region,
+                        "province" => Generalization::Province,
                         "url" => Generalization::UrlPath,
-                        _ => return Err(format!("`to = \"{to}\"` must be birth_year, birth_decade, ip, region or url")),
+                        _ => return Err(format!("`to = \"{to}\"` must be birth_year, birth_decade, ip, region, province or url")),
                     });
                 }
                 match specs.as_slice() {
@@ -313,6 +322,12 @@ impl PipelineSpec {
             names.push(name.clone());
         }
         for d in &spec.datasets {
+            if !(0.0..=0.5).contains(&d.max_suppressed) {
+                return Err(SpecError::Parse {
+                    path: origin.to_string(),
+                    message: format!("dataset `{}`: max_suppressed = {} must be a share from 0 to 0.5", d.name, d.max_suppressed),
+                });
+            }
             if let Some(default) = &d.default_action {
                 default.chosen().map_err(|message| SpecError::Parse {
                     path: origin.to_string(),

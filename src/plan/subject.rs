@@ -75,9 +75,12 @@ mod tests {
                 sensitivity: Sensitivity::General,
                 step,
                 origin: Origin::Explicit,
+                measured: None,
                 reason: None,
             }],
             partition_columns: Vec::new(),
+            sharing: Default::default(),
+            max_suppressed: 0.0,
         };
         let hashed = SubjectColumn::of(&plan(Step::Hash { domain: "acct".into(), category: Category::AccountId })).unwrap().unwrap();
         assert_eq!((hashed.domain.as_str(), hashed.hashed), ("acct", true));

@@ -42,6 +42,8 @@ pub enum Generalization {
     IpPrefix,
     /// Addresses to province + city (`广东省深圳市`, `北京市`).
     Region,
+    /// Addresses to the province (`广东省`, `北京市`).
+    Province,
     /// Numbers floored to buckets of `width`.
     Bucket { width: f64 },
     /// URLs to scheme, host and path, with query, fragment and id-like path segments removed.
@@ -95,10 +97,11 @@ impl Generalization {
             "birth_decade" => Generalization::BirthDecade,
             "ip" => Generalization::IpPrefix,
             "region" => Generalization::Region,
+            "province" => Generalization::Province,
             "url" => Generalization::UrlPath,
             other => {
                 return Err(TransformError::Invalid(format!(
-                    "unknown generalization `{other}` (expected grid, geohash, time, birth_year, birth_decade, ip, region, bucket or url)"
+                    "unknown generalization `{other}` (expected grid, geohash, time, birth_year, birth_decade, ip, region, province, bucket or url)"
                 )));
             }
         })
@@ -136,6 +139,7 @@ impl std::fmt::Display for Generalization {
             Generalization::BirthDecade => f.write_str("birth_decade"),
             Generalization::IpPrefix => f.write_str("ip"),
             Generalization::Region => f.write_str("region"),
+            Generalization::Province => f.write_str("province"),
             Generalization::UrlPath => f.write_str("url"),
         }
     }
@@ -243,6 +247,7 @@ pub fn generalize(array: &ArrayRef, g: Generalization) -> Result<ArrayRef, Trans
             })
         }
         Generalization::Region => map_strings(array, |_, v| Ok(region(v))),
+        Generalization::Province => map_strings(array, |_, v| Ok(province(v))),
         Generalization::UrlPath => {
             map_strings(array, |row, v| url_path(v).map(Some).ok_or_else(|| unparseable(row, "an http(s) URL or a request path")))
         }
@@ -362,6 +367,15 @@ pub fn region(address: &str) -> Option<String> {
     }
 }
 
+/// The province (or municipality) an address starts with.
+pub fn province(address: &str) -> Option<String> {
+    if let Some(m) = MUNICIPALITIES.iter().find(|m| address.starts_with(**m)) {
+        return Some((*m).to_string());
+    }
+    let end = ["省", "自治区"].iter().filter_map(|m| address.find(m).map(|i| i + m.len())).min()?;
+    Some(address[..end].to_string())
+}
+
 /// Scheme, host and path of a URL (or a request path `/…`); query and fragment removed, and
 /// path segments holding digits (item ids, user ids) replaced by `:id`.
 pub fn url_path(url: &str) -> Option<String> {
@@ -447,6 +461,10 @@ mod tests {
         assert_eq!(region("新疆维吾尔自治区乌鲁木齐市天山区").as_deref(), Some("新疆维吾尔自治区乌鲁木齐市"));
         assert_eq!(region("四川省阿坝藏族羌族自治州马尔康市").as_deref(), Some("四川省阿坝藏族羌族自治州"));
         assert_eq!(region("放门口"), None);
+        assert_eq!(province("广东省深圳市南山区科技园路1号").as_deref(), Some("广东省"));
+        assert_eq!(province("北京市朝阳区建国路88号").as_deref(), Some("北京市"));
+        assert_eq!(province("新疆维吾尔自治区乌鲁木齐市天山区").as_deref(), Some("新疆维吾尔自治区"));
+        assert_eq!(province("深圳市南山区"), None);
         assert_eq!(url_path("https://m.shop.example.cn/item/12345678?spm=a1.2#top").as_deref(), Some("https://m.shop.example.cn/item/:id"));
         assert_eq!(url_path("HTTP://user@News.example.com/a/123.html").as_deref(), Some("http://news.example.com/a/:id"));
         assert_eq!(url_path("not a url"), None);

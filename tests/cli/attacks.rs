@@ -164,6 +164,13 @@ fn checksummed_ids_and_mobiles_are_found_at_any_share() {
     ];
     for (what, values, secrets) in cases {
         let lake = one_column_lake("remark", values);
+        // Kept as it is, so that the leak gate judges the cells (on `auto`, a column of rare
+        // values is hashed before it could).
+        std::fs::write(
+            lake.path().join("p.toml"),
+            "[[dataset]]\nname = \"t\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.remark = \"keep\"\n",
+        )
+        .unwrap();
         assert!(publishes_none_of(lake.path(), "remark", &secrets), "{what}: published");
     }
 }

@@ -11,12 +11,17 @@ use crate::{KEY, bundled_lake, copy_tree, piguard_in, text};
 const DATASETS: &str = "[[dataset]]\nname = \"orders\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\ncolumns.pay_amount = { action = \"keep\", reason = \"GMV\" }\ncolumns.coupon_code = \"drop\"\n\n[[dataset]]\nname = \"consents\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\n";
 
 fn lake_with(export: &str) -> (tempfile::TempDir, Output) {
+    lake_with_datasets(DATASETS, export)
+}
+
+/// [`lake_with`], the datasets configured by `datasets`.
+fn lake_with_datasets(datasets: &str, export: &str) -> (tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().unwrap();
     for ds in ["orders", "consents"] {
         copy_tree(&bundled_lake().join("raw").join(ds), &dir.path().join("raw").join(ds));
     }
     let p = dir.path().join("p.toml");
-    std::fs::write(&p, format!("{DATASETS}\n{export}")).unwrap();
+    std::fs::write(&p, format!("{datasets}\n{export}")).unwrap();
     let out = piguard_in(dir.path(), Some(KEY), &["run", p.to_str().unwrap()]);
     (dir, out)
 }
@@ -64,6 +69,13 @@ fn small_cells_are_suppressed_and_opted_out_buyers_do_not_count() {
     assert_eq!(report["rows_published"], expected.len());
     assert_eq!(report["rows_suppressed"], truth.len() - expected.len());
     assert!(report["subjects_excluded_by_consent"].as_i64().unwrap() > 0);
+    // The cells by the subjects they cover, in the risk report's bins, and the share withheld.
+    let bins: Vec<(u64, u64)> =
+        report["cell_sizes"].as_array().unwrap().iter().map(|b| (b["classes"].as_u64().unwrap(), b["records"].as_u64().unwrap())).collect();
+    assert_eq!(bins.iter().map(|b| b.0).sum::<u64>() as usize, truth.len());
+    assert_eq!(bins.iter().map(|b| b.1).sum::<u64>() as i64, truth.values().sum::<i64>());
+    let share = (truth.len() - expected.len()) as f64 / truth.len() as f64;
+    assert!((report["suppressed_share"].as_f64().unwrap() - share).abs() < 1e-12);
 
     // No totals or margins: nothing to subtract a withheld cell from.
     assert!(published.iter().all(|r| !r[0].is_empty()), "no rollup row");
@@ -89,7 +101,12 @@ fn identifiers_and_pseudonyms_are_refused_before_anything_runs() {
 
 #[test]
 fn exports_that_could_single_out_a_person_are_configuration_errors() {
-    let (lake, out) = lake_with(
+    // Kept as they are (on `auto` the measurement would hash the order number and coarsen
+    // the time): the export's plan must refuse to group by them.
+    let kept =
+        DATASETS.replacen("columns.coupon_code", "columns.order_no = \"keep\"\ncolumns.order_time = \"keep\"\ncolumns.coupon_code", 1);
+    let (lake, out) = lake_with_datasets(
+        &kept,
         "[[export]]\nname = \"tiny\"\nfrom = \"orders\"\ngroup_by = [\"province\", \"order_no\", \"order_time\"]\nmetrics = { n = \"count\" }\nmin_subjects = 5\n",
     );
     let (_, stderr) = text(&out);

@@ -12,6 +12,7 @@ mod lakehouse;
 mod query;
 mod records;
 mod retention;
+mod risk;
 mod run;
 mod s3;
 mod sample_data;

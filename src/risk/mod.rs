@@ -1,0 +1,564 @@
+//! The de-identification effect, measured (GB/T 42460-2023, Annex D): which columns of a
+//! published table are identifiers, how records group into equivalence classes over the
+//! quasi-identifiers, the re-identification risk of those classes, and the level that follows.
+//!
+//! Roles come first from what was done to a column (a keyed hash is a pseudonym; a raw
+//! identifier is a direct identifier) and from its category (gender, birth dates, addresses and
+//! locations are quasi-identifiers); every other column that is published is *measured*: one
+//! whose values alone single out more than [`RARE_SHARE`] of the records is a quasi-identifier
+//! whatever the classifier called it. Class sizes are aggregates DataFusion computes where the
+//! session runs its plans (spilling, on executors on a cluster); only counts come back.
+
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, UInt64Type};
+use datafusion::common::{Column, DataFusionError, JoinType};
+use datafusion::datasource::MemTable;
+use datafusion::functions::expr_fn::character_length;
+use datafusion::functions_aggregate::expr_fn::{avg, count, sum};
+use datafusion::logical_expr::{Expr, Operator, binary_expr, when};
+use datafusion::prelude::{DataFrame, SessionContext, lit};
+use serde::{Deserialize, Serialize};
+
+use crate::category::Category;
+use crate::classify::TypeKind;
+
+/// Who may see a published dataset; it sets the threshold τ of GB/T 42460.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sharing {
+    /// Published or shared with anyone: τ = 1/20.
+    Public,
+    /// Shared under contract with known recipients: τ = 1/5.
+    #[default]
+    Controlled,
+    /// Read only inside a controlled environment: τ = 1/3.
+    Enclave,
+}
+
+impl Sharing {
+    /// The smallest class (in subjects) whose risk θ = 1/f is not above τ = 1/k.
+    pub fn min_class(self) -> u64 {
+        match self {
+            Sharing::Public => 20,
+            Sharing::Controlled => 5,
+            Sharing::Enclave => 3,
+        }
+    }
+
+    /// τ, the highest acceptable θ.
+    pub fn tau(self) -> f64 {
+        1.0 / self.min_class() as f64
+    }
+
+    /// The id used in pipelines and reports.
+    pub fn id(self) -> &'static str {
+        match self {
+            Sharing::Public => "public",
+            Sharing::Controlled => "controlled",
+            Sharing::Enclave => "enclave",
+        }
+    }
+}
+
+impl std::str::FromStr for Sharing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_string()))
+            .map_err(|_| format!("`{s}` is not a sharing model: public, controlled or enclave"))
+    }
+}
+
+/// A column's part in re-identification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Points to one person on its own: must be none in published data.
+    DirectIdentifier,
+    /// A keyed hash: the record key, not a quasi-identifier.
+    Pseudonym,
+    /// Known to others from elsewhere, and combined it singles people out.
+    QuasiIdentifier,
+    /// What is learned about a person, not how they are found.
+    SensitiveAttribute,
+    Other,
+}
+
+impl Role {
+    /// The role in words, for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::DirectIdentifier => "direct identifier",
+            Role::Pseudonym => "pseudonym",
+            Role::QuasiIdentifier => "quasi-identifier",
+            Role::SensitiveAttribute => "sensitive attribute",
+            Role::Other => "other",
+        }
+    }
+}
+
+/// A column whose values alone leave more than this share of records in classes smaller than
+/// the sharing model allows singles out rows: it is a quasi-identifier, whatever its category.
+pub const RARE_SHARE: f64 = 0.01;
+
+/// Text this long on average (in characters) is free text: the content shared, not something
+/// known about a person beforehand, so a sensitive attribute rather than a quasi-identifier.
+pub const FREE_TEXT_CHARS: f64 = 40.0;
+
+/// The categories whose values others know about a person from elsewhere.
+pub fn is_quasi_identifier(category: Category) -> bool {
+    matches!(category, Category::Gender | Category::Birthday | Category::Address | Category::PreciseLocation | Category::IpAddress)
+}
+
+/// The categories whose values are what is learned about a person.
+pub fn is_sensitive_attribute(category: Category) -> bool {
+    matches!(category, Category::Transaction | Category::Health | Category::Communication | Category::BrowsingHistory | Category::Biometric)
+}
+
+/// What a column's role is before its values are measured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prior {
+    /// Settled by what was done to it or its category, with why.
+    Settled(Role, String),
+    /// Decided by measuring its values.
+    Measure,
+}
+
+/// A published column before its values are measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnPrior {
+    pub name: String,
+    pub data_type: String,
+    pub category: Category,
+    /// What the plan does to it (`generalize (time:day)`), when a plan made it.
+    pub step: Option<String>,
+    pub prior: Prior,
+}
+
+/// One column's role, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnRole {
+    pub name: String,
+    pub data_type: String,
+    pub category: Category,
+    /// What the plan did to it, when a plan made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub role: Role,
+    pub why: String,
+    /// Share of records whose value of this column alone is shared by fewer subjects (or
+    /// records) than the sharing model's smallest class; for measured columns and QIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rare_share: Option<f64>,
+    /// R_a over the other quasi-identifiers, when the evaluation is above the threshold:
+    /// what leaving this one out would achieve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r_a_without: Option<f64>,
+}
+
+/// Class sizes: for each size f, the classes of that size and the records in them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassSizes {
+    /// (f, classes, records), by f ascending.
+    pub sizes: Vec<(u64, u64, u64)>,
+    /// Records with every quasi-identifier null (suppressed): they match nothing known.
+    pub unmatched: u64,
+}
+
+impl ClassSizes {
+    /// Records in classes.
+    pub fn records(&self) -> u64 {
+        self.sizes.iter().map(|(_, _, r)| r).sum()
+    }
+
+    /// Records in classes smaller than `k`.
+    pub fn records_below(&self, k: u64) -> u64 {
+        self.sizes.iter().filter(|(f, _, _)| *f < k).map(|(_, _, r)| r).sum()
+    }
+
+    /// The figures of Annex D at threshold 1/`k`.
+    pub fn figures(&self, k: u64) -> RiskFigures {
+        let records = self.records();
+        let classes = self.sizes.iter().map(|(_, c, _)| c).sum();
+        let share = |n: f64| if records == 0 { 0.0 } else { n / records as f64 };
+        let histogram = SizeBin::histogram(self.sizes.iter().copied());
+        RiskFigures {
+            records,
+            at_risk: self.records_below(k),
+            unmatched: self.unmatched,
+            classes,
+            k: self.sizes.first().map_or(0, |(f, _, _)| *f),
+            r_a: share(self.records_below(k) as f64),
+            r_b: self.sizes.first().map_or(0.0, |(f, _, _)| 1.0 / *f as f64),
+            r_c: share(self.sizes.iter().map(|&(f, _, r)| r as f64 / f as f64).sum()),
+            histogram,
+        }
+    }
+}
+
+/// Classes and records of one range of class sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SizeBin {
+    pub classes: u64,
+    pub records: u64,
+}
+
+impl SizeBin {
+    /// The ranges of the histogram.
+    pub const LABELS: [&'static str; 6] = ["1", "2", "3–4", "5–9", "10–19", "20+"];
+
+    /// The histogram of `(f, classes, records)`: classes and records by class size f.
+    pub fn histogram(sizes: impl IntoIterator<Item = (u64, u64, u64)>) -> [SizeBin; 6] {
+        let mut histogram = [SizeBin::default(); 6];
+        for (f, c, r) in sizes {
+            let bin = &mut histogram[SizeBin::index(f)];
+            bin.classes += c;
+            bin.records += r;
+        }
+        histogram
+    }
+
+    fn index(f: u64) -> usize {
+        match f {
+            0 | 1 => 0,
+            2 => 1,
+            3..=4 => 2,
+            5..=9 => 3,
+            10..=19 => 4,
+            _ => 5,
+        }
+    }
+}
+
+/// GB/T 42460 Annex D's figures over the equivalence classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskFigures {
+    /// Records in classes.
+    pub records: u64,
+    /// Records in classes smaller than the sharing model allows (R_a's numerator).
+    pub at_risk: u64,
+    /// Records with every quasi-identifier null.
+    pub unmatched: u64,
+    pub classes: u64,
+    /// The smallest class: the table is k-anonymous for this k.
+    pub k: u64,
+    /// Share of records in classes with θ = 1/f above τ.
+    pub r_a: f64,
+    /// The highest θ.
+    pub r_b: f64,
+    /// The mean θ over records.
+    pub r_c: f64,
+    /// Classes and records by class size: 1, 2, 3–4, 5–9, 10–19, 20+.
+    pub histogram: [SizeBin; 6],
+}
+
+/// GB/T 42460's levels of de-identification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Level(pub u8);
+
+impl Level {
+    /// Whether data at this level may be published.
+    pub fn publishable(self) -> bool {
+        self.0 >= 3
+    }
+
+    /// The level in words.
+    pub fn meaning(self) -> &'static str {
+        match self.0 {
+            1 => "identified: direct identifiers present",
+            2 => "quasi-identifiers only, risk above the threshold",
+            3 => "de-identified: quasi-identifiers only, risk below the threshold",
+            _ => "no identifiers",
+        }
+    }
+}
+
+/// One dataset's evaluation: the identifier report, the method's parameters, the figures and
+/// the level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub sharing: Sharing,
+    pub tau: f64,
+    /// The column whose distinct values a class counts; records are counted without one.
+    pub subject: Option<String>,
+    pub columns: Vec<ColumnRole>,
+    pub quasi_identifiers: Vec<String>,
+    pub figures: RiskFigures,
+    /// Records whose quasi-identifiers were nulled because their class was too small.
+    pub suppressed: u64,
+    /// The share of records the pipeline allows to be suppressed.
+    pub max_suppressed: f64,
+    pub level: Level,
+    /// The figures are exact counts (DataFusion's aggregate spills rather than estimates).
+    pub exact: bool,
+}
+
+impl Evaluation {
+    /// The smallest class the sharing model allows.
+    pub fn min_class(&self) -> u64 {
+        self.sharing.min_class()
+    }
+
+    /// The columns of `role`.
+    pub fn with_role(&self, role: Role) -> impl Iterator<Item = &ColumnRole> {
+        self.columns.iter().filter(move |c| c.role == role)
+    }
+
+    /// Figures only, for the audit log.
+    pub fn summary(&self) -> RiskSummary {
+        RiskSummary {
+            level: self.level,
+            sharing: self.sharing,
+            records: self.figures.records + self.figures.unmatched,
+            k: self.figures.k,
+            r_a: format!("{:.6}", self.figures.r_a),
+            r_b: format!("{:.6}", self.figures.r_b),
+            r_c: format!("{:.6}", self.figures.r_c),
+            suppressed: self.suppressed,
+        }
+    }
+}
+
+/// An evaluation's figures, as the audit log records them: the shares as decimals in text,
+/// because an entry's seal is checked on its parsed JSON, which holds integers and text
+/// exactly but not every float.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskSummary {
+    pub level: Level,
+    pub sharing: Sharing,
+    pub records: u64,
+    pub k: u64,
+    pub r_a: String,
+    pub r_b: String,
+    pub r_c: String,
+    pub suppressed: u64,
+}
+
+/// Names used inside the evaluation's queries, apart from any column's.
+const F: &str = "__piguard_f";
+const N: &str = "__piguard_n";
+const MATCHED: &str = "__piguard_matched";
+const CLASSES: &str = "__piguard_classes";
+const SUBJECT: &str = "__piguard_subject";
+const SMALL: &str = "__piguard_small";
+
+fn ident(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+fn small_key(i: usize) -> String {
+    format!("__piguard_qi_{i}")
+}
+
+/// Each class over `qis` with its size f (distinct `subject` values, or records without one)
+/// and its records n: a two-level count, (class, subject) pairs first, so that every step is
+/// a hash aggregate that spills instead of a distinct set held per class.
+fn classes(df: &DataFrame, qis: &[String], subject: Option<&str>) -> Result<DataFrame, DataFusionError> {
+    let keys: Vec<Expr> = qis.iter().map(|q| ident(q)).collect();
+    match subject {
+        Some(s) => {
+            let mut pairs = keys.clone();
+            pairs.push(ident(s).alias(SUBJECT));
+            df.clone().aggregate(pairs, vec![count(lit(1)).alias(N)])?.aggregate(keys, vec![count(lit(1)).alias(F), sum(ident(N)).alias(N)])
+        }
+        None => {
+            let counted = df.clone().aggregate(keys.clone(), vec![count(lit(1)).alias(N)])?;
+            let mut out = keys;
+            out.extend([ident(N).alias(F), ident(N)]);
+            counted.select(out)
+        }
+    }
+}
+
+/// Whether any of `qis` is set: a class of all-null quasi-identifiers is suppressed records.
+fn any_set(qis: &[String]) -> Expr {
+    qis.iter().map(|q| ident(q).is_not_null()).reduce(Expr::or).unwrap_or(lit(true))
+}
+
+fn counts_of(batches: &[arrow::record_batch::RecordBatch]) -> Result<ClassSizes, DataFusionError> {
+    let mut by: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    let mut unmatched = 0;
+    for b in batches {
+        let number = |i: usize| cast(b.column(i), &DataType::UInt64);
+        let (f, classes, records) = (number(0)?, number(2)?, number(3)?);
+        let (f, classes, records) =
+            (f.as_primitive::<UInt64Type>(), classes.as_primitive::<UInt64Type>(), records.as_primitive::<UInt64Type>());
+        let matched = b.column(1).as_boolean();
+        for i in 0..b.num_rows() {
+            if matched.is_valid(i) && !matched.value(i) {
+                unmatched += records.value(i);
+            } else {
+                let e = by.entry(f.value(i)).or_default();
+                e.0 += classes.value(i);
+                e.1 += records.value(i);
+            }
+        }
+    }
+    Ok(ClassSizes { sizes: by.into_iter().map(|(f, (c, r))| (f, c, r)).collect(), unmatched })
+}
+
+/// The class sizes of `df` over `qis`, counting distinct `subject` values per class when
+/// there is one. Where `df`'s session runs its plans, only the histogram of sizes comes back.
+pub async fn class_sizes(df: &DataFrame, qis: &[String], subject: Option<&str>) -> Result<ClassSizes, DataFusionError> {
+    let sized = classes(df, qis, subject)?
+        .aggregate(vec![ident(F), any_set(qis).alias(MATCHED)], vec![count(lit(1)).alias(CLASSES), sum(ident(N)).alias(N)])?;
+    counts_of(&sized.collect().await?)
+}
+
+/// The mean length in characters of a text column's non-null values.
+async fn mean_chars(df: &DataFrame, column: &str) -> Result<f64, DataFusionError> {
+    let text = datafusion::logical_expr::cast(ident(column), DataType::Utf8);
+    let batches = df.clone().aggregate(vec![], vec![avg(character_length(text)).alias(N)])?.collect().await?;
+    let mean = batches.first().map(|b| cast(b.column(0), &DataType::Float64)).transpose()?;
+    Ok(mean.as_ref().map(|m| m.as_primitive::<Float64Type>()).filter(|m| m.is_valid(0)).map_or(0.0, |m| m.value(0)))
+}
+
+/// Inputs of an evaluation.
+#[derive(Debug, Clone)]
+pub struct Method {
+    pub sharing: Sharing,
+    pub max_suppressed: f64,
+    /// The subject column, when it is published (hashed or kept).
+    pub subject: Option<String>,
+}
+
+/// Evaluates `df` (a dataset as it would be published) with its columns' `priors`. Measured
+/// columns become quasi-identifiers when their values single out rows; then the classes over
+/// every quasi-identifier are counted.
+pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -> Result<Evaluation, DataFusionError> {
+    let k = method.sharing.min_class();
+    let subject = method.subject.as_deref();
+    let mut columns = Vec::new();
+    for c in priors {
+        let (name, kind) = (&c.name, TypeKind::of(&c.data_type));
+        let role = |role, why: String, rare_share| ColumnRole {
+            name: name.clone(),
+            data_type: c.data_type.clone(),
+            category: c.category,
+            step: c.step.clone(),
+            role,
+            why,
+            rare_share,
+            r_a_without: None,
+        };
+        columns.push(match &c.prior {
+            Prior::Settled(Role::QuasiIdentifier, why) => {
+                role(Role::QuasiIdentifier, why.clone(), Some(rare_share(df, name, subject, k).await?))
+            }
+            Prior::Settled(settled, why) => role(*settled, why.clone(), None),
+            Prior::Measure if kind == TypeKind::Opaque => role(Role::Other, "nested or binary: not measured".into(), None),
+            Prior::Measure if kind == TypeKind::Text && mean_chars(df, name).await? >= FREE_TEXT_CHARS => {
+                role(Role::SensitiveAttribute, format!("free text: measured at {FREE_TEXT_CHARS} or more characters a value"), None)
+            }
+            Prior::Measure => {
+                let share = rare_share(df, name, subject, k).await?;
+                let why = format!("measured: {:.1}% of records hold a value fewer than {k} {} share", share * 100.0, unit(subject));
+                role(if share > RARE_SHARE { Role::QuasiIdentifier } else { Role::Other }, why, Some(share))
+            }
+        });
+    }
+    let quasi_identifiers: Vec<String> = columns.iter().filter(|c| c.role == Role::QuasiIdentifier).map(|c| c.name.clone()).collect();
+    let sizes = class_sizes(df, &quasi_identifiers, subject).await?;
+    let mut evaluation = assess(sizes, columns, quasi_identifiers, method, 0);
+    if evaluation.level == Level(2) && evaluation.quasi_identifiers.len() > 1 {
+        // What each fix would achieve: the figures without one quasi-identifier at a time.
+        let qis = evaluation.quasi_identifiers.clone();
+        for c in evaluation.columns.iter_mut().filter(|c| c.role == Role::QuasiIdentifier) {
+            let others: Vec<String> = qis.iter().filter(|q| **q != c.name).cloned().collect();
+            c.r_a_without = Some(class_sizes(df, &others, subject).await?.figures(k).r_a);
+        }
+    }
+    Ok(evaluation)
+}
+
+/// The share of `df`'s records whose value of `column` alone is shared by fewer than `k`
+/// subjects (or records).
+async fn rare_share(df: &DataFrame, column: &str, subject: Option<&str>, k: u64) -> Result<f64, DataFusionError> {
+    let present = df.clone().filter(ident(column).is_not_null())?;
+    Ok(class_sizes(&present, &[column.to_string()], subject).await?.figures(k).r_a)
+}
+
+fn unit(subject: Option<&str>) -> &'static str {
+    if subject.is_some() { "subjects" } else { "records" }
+}
+
+/// The evaluation of classes `sizes`, `suppressed` records having been suppressed already.
+fn assess(sizes: ClassSizes, columns: Vec<ColumnRole>, quasi_identifiers: Vec<String>, method: &Method, suppressed: u64) -> Evaluation {
+    let figures = sizes.figures(method.sharing.min_class());
+    let has = |role| columns.iter().any(|c: &ColumnRole| c.role == role);
+    let level = match () {
+        _ if has(Role::DirectIdentifier) => 1,
+        _ if quasi_identifiers.is_empty() && !has(Role::Pseudonym) => 4,
+        _ if figures.r_a > 0.0 => 2,
+        _ => 3,
+    };
+    Evaluation {
+        sharing: method.sharing,
+        tau: method.sharing.tau(),
+        subject: method.subject.clone(),
+        columns,
+        quasi_identifiers,
+        figures,
+        suppressed,
+        max_suppressed: method.max_suppressed,
+        level: Level(level),
+        exact: true,
+    }
+}
+
+impl Evaluation {
+    /// Whether local suppression within `max_suppressed` would bring a level-2 evaluation to
+    /// level 3.
+    pub fn suppression_suffices(&self) -> bool {
+        self.level == Level(2) && self.figures.r_a <= self.max_suppressed
+    }
+
+    /// This evaluation over the same quasi-identifiers once `suppressed` records had them
+    /// nulled, leaving classes of `sizes`.
+    pub fn after_suppression(&self, sizes: ClassSizes, suppressed: u64) -> Evaluation {
+        let method = Method { sharing: self.sharing, max_suppressed: self.max_suppressed, subject: self.subject.clone() };
+        assess(sizes, self.columns.clone(), self.quasi_identifiers.clone(), &method, self.suppressed + suppressed)
+    }
+}
+
+/// The classes of `df` smaller than the sharing model allows, as their quasi-identifier
+/// values (collected: at most `max_suppressed` of the records, which is what suppression
+/// allows), in a table whose columns are named apart from `df`'s.
+pub async fn small_classes(df: &DataFrame, e: &Evaluation) -> Result<Arc<MemTable>, DataFusionError> {
+    let qis = &e.quasi_identifiers;
+    let small = classes(df, qis, e.subject.as_deref())?
+        .filter(ident(F).lt(lit(e.min_class() as i64)).and(any_set(qis)))?
+        .select(qis.iter().enumerate().map(|(i, q)| ident(q).alias(small_key(i))).chain([lit(true).alias(SMALL)]).collect::<Vec<_>>())?;
+    let schema = Arc::new(small.schema().as_arrow().clone());
+    let batches = small.collect().await?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+}
+
+/// The `output` columns of `df` with the quasi-identifiers of records in `small` classes set
+/// to null: local suppression. Other columns are as they were.
+pub fn suppress(
+    ctx: &SessionContext,
+    df: DataFrame,
+    qis: &[String],
+    small: Arc<MemTable>,
+    output: &[String],
+) -> Result<DataFrame, DataFusionError> {
+    let names = output;
+    let small = ctx.read_table(small)?;
+    let on: Vec<Expr> =
+        qis.iter().enumerate().map(|(i, q)| binary_expr(ident(q), Operator::IsNotDistinctFrom, ident(&small_key(i)))).collect();
+    let joined = df.join_on(small, JoinType::Left, on)?;
+    let columns = names.iter().map(|n| match qis.contains(n) {
+        true => when(ident(SMALL).is_not_null(), lit(datafusion::common::ScalarValue::Null)).otherwise(ident(n)).map(|e| e.alias(n)),
+        false => Ok(ident(n)),
+    });
+    joined.select(columns.collect::<Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests;

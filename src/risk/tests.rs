@@ -1,0 +1,177 @@
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::record_batch::RecordBatch;
+use proptest::prelude::*;
+
+use super::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
+}
+
+/// A table of `rows` (a, b, subject), nulls where `None`.
+fn table(rows: &[(Option<&str>, Option<i64>, i64)]) -> (SessionContext, DataFrame) {
+    let a: ArrayRef = Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()));
+    let b: ArrayRef = Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()));
+    let s: ArrayRef = Arc::new(Int64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()));
+    let batch = RecordBatch::try_from_iter([("a", a), ("b", b), ("uid", s)]).unwrap();
+    let ctx = SessionContext::new();
+    let df = ctx.read_batch(batch).unwrap();
+    (ctx, df)
+}
+
+/// The class sizes of `rows` over (a, b), counted by hand.
+fn brute_force(rows: &[(Option<&str>, Option<i64>, i64)], by_subject: bool) -> ClassSizes {
+    type Subjects = (BTreeSet<i64>, u64);
+    let mut classes: HashMap<(Option<&str>, Option<i64>), Subjects> = HashMap::new();
+    let mut unmatched = 0;
+    for &(a, b, s) in rows {
+        if a.is_none() && b.is_none() {
+            unmatched += 1;
+            continue;
+        }
+        let e = classes.entry((a, b)).or_default();
+        e.0.insert(s);
+        e.1 += 1;
+    }
+    let mut by: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (subjects, n) in classes.values() {
+        let f = if by_subject { subjects.len() as u64 } else { *n };
+        let e = by.entry(f).or_default();
+        e.0 += 1;
+        e.1 += n;
+    }
+    ClassSizes { sizes: by.into_iter().map(|(f, (c, r))| (f, c, r)).collect(), unmatched }
+}
+
+fn qis() -> Vec<String> {
+    vec!["a".into(), "b".into()]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// k, the histogram and R_a, R_b, R_c equal a count by hand, by subject and by record.
+    #[test]
+    fn class_sizes_equal_a_brute_force_count(
+        rows in proptest::collection::vec(
+            (proptest::option::weighted(0.9, prop::sample::select(vec!["x", "y", "z", "w"])), proptest::option::weighted(0.9, 0i64..6), 0i64..40),
+            1..300,
+        ),
+        k in prop::sample::select(vec![3u64, 5, 20]),
+    ) {
+        let (_ctx, df) = table(&rows);
+        for by_subject in [true, false] {
+            let subject = by_subject.then_some("uid");
+            let got = runtime().block_on(class_sizes(&df, &qis(), subject)).unwrap();
+            let want = brute_force(&rows, by_subject);
+            prop_assert_eq!(&got, &want);
+            let figures = got.figures(k);
+            prop_assert_eq!(figures.k, want.sizes.first().map_or(0, |s| s.0));
+            prop_assert_eq!(figures.histogram.iter().map(|b| b.records).sum::<u64>(), want.records());
+            let records = want.records() as f64;
+            if records > 0.0 {
+                let theta: f64 = want.sizes.iter().map(|&(f, _, r)| r as f64 / f as f64).sum();
+                prop_assert!((figures.r_c - theta / records).abs() < 1e-12);
+                prop_assert!((figures.r_a - want.records_below(k) as f64 / records).abs() < 1e-12);
+                prop_assert!((figures.r_b - 1.0 / figures.k as f64).abs() < 1e-12);
+            }
+        }
+    }
+}
+
+fn method(sharing: Sharing, max_suppressed: f64) -> Method {
+    Method { sharing, max_suppressed, subject: Some("uid".into()) }
+}
+
+fn measured(name: &str, data_type: &str) -> ColumnPrior {
+    ColumnPrior { name: name.into(), data_type: data_type.into(), category: Category::None, step: None, prior: Prior::Measure }
+}
+
+fn settled(name: &str, role: Role) -> ColumnPrior {
+    ColumnPrior {
+        name: name.into(),
+        data_type: "Int64".into(),
+        category: Category::None,
+        step: None,
+        prior: Prior::Settled(role, "given".into()),
+    }
+}
+
+/// 100 subjects: `a` one of 4 frequent values, `b` unique per subject but for the last.
+fn population(unique_b: usize) -> Vec<(Option<&'static str>, Option<i64>, i64)> {
+    let values = ["x", "y", "z", "w"];
+    (0..100).map(|i| (Some(values[i as usize % 4]), Some(if (i as usize) < unique_b { i } else { 1000 }), i)).collect()
+}
+
+#[test]
+fn a_column_that_singles_out_records_is_measured_a_quasi_identifier_and_refused() {
+    let rows = population(1);
+    let (_ctx, df) = table(&rows);
+    let priors = [measured("a", "Utf8"), measured("b", "Int64"), settled("uid", Role::Pseudonym)];
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0))).unwrap();
+    // One record of 100 unique on `b` is 1 %, not above the share that makes a QI.
+    assert_eq!(e.quasi_identifiers, Vec::<String>::new(), "{e:?}");
+    assert_eq!(e.level, Level(3));
+
+    let rows = population(2);
+    let (_ctx, df) = table(&rows);
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0))).unwrap();
+    assert_eq!(e.quasi_identifiers, ["b"]);
+    assert_eq!((e.level, e.figures.k, e.figures.records), (Level(2), 1, 100));
+    assert!((e.figures.r_a - 0.02).abs() < 1e-12, "{:?}", e.figures);
+    let text = report::refusal("people", &e);
+    assert!(text.contains("level 2") && text.contains("b (measured: 2.0%") && text.contains("max_suppressed = 0.02"), "{text}");
+
+    // A direct identifier is level 1 whatever the figures.
+    let priors = [settled("a", Role::DirectIdentifier), settled("uid", Role::Pseudonym)];
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Enclave, 0.0))).unwrap();
+    assert_eq!(e.level, Level(1));
+    assert!(report::refusal("people", &e).contains("columns.a = \"hash\""));
+}
+
+#[test]
+fn one_unique_record_is_refused_under_public_and_suppressed_when_allowed() {
+    // 99 records in classes of 33 subjects, and one alone.
+    let mut rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..99).map(|i| (Some(["x", "y", "z"][i % 3]), Some(1), i as i64)).collect();
+    rows.push((Some("q"), Some(1), 99));
+    let (ctx, df) = table(&rows);
+    let priors = [settled("a", Role::QuasiIdentifier), settled("uid", Role::Pseudonym)];
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0))).unwrap();
+    assert_eq!((e.level, e.figures.k, e.figures.r_b), (Level(2), 1, 1.0));
+    assert!(!e.suppression_suffices());
+
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.01))).unwrap();
+    assert!(e.suppression_suffices());
+    assert_eq!(e.figures.at_risk, 1);
+
+    // The suppression itself: the lone record's quasi-identifier is nulled, nothing else.
+    let small = runtime().block_on(small_classes(&df, &e)).unwrap();
+    let output = ["a".to_string(), "uid".to_string()];
+    let out = suppress(&ctx, df.clone(), &e.quasi_identifiers, small, &output).unwrap();
+    assert_eq!(out.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["a", "uid"]);
+    let sizes = runtime().block_on(class_sizes(&out, &e.quasi_identifiers, Some("uid"))).unwrap();
+    assert_eq!(sizes, ClassSizes { sizes: vec![(33, 3, 99)], unmatched: 1 });
+    let after = e.after_suppression(sizes, e.figures.at_risk);
+    assert_eq!((after.level, after.suppressed, after.figures.k, after.figures.unmatched), (Level(3), 1, 33, 1));
+}
+
+#[test]
+fn free_text_is_not_measured_as_a_quasi_identifier() {
+    let long = "a long message that says much more than forty characters, each one unique";
+    let messages: Vec<String> = (0..50).map(|i| format!("{long} {i}")).collect();
+    let rows: Vec<(Option<&str>, Option<i64>, i64)> =
+        messages.iter().enumerate().map(|(i, m)| (Some(m.as_str()), Some(i as i64), i as i64)).collect();
+    let (_ctx, df) = table(&rows);
+    let priors = [measured("a", "Utf8"), settled("uid", Role::Pseudonym)];
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0))).unwrap();
+    assert_eq!(e.columns[0].role, Role::SensitiveAttribute, "{e:?}");
+    assert_eq!(e.level, Level(3));
+
+    // Without a pseudonym or a quasi-identifier nothing identifies anyone: level 4.
+    let priors = [measured("a", "Utf8")];
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0))).unwrap();
+    assert_eq!((e.level, e.quasi_identifiers.len()), (Level(4), 0));
+}

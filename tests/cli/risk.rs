@@ -1,0 +1,194 @@
+//! The risk gate (GB/T 42460): what a run publishes is measured, whatever the classifier
+//! called its columns, and `piguard risk` measures any table.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use piguard::lake::{Lake, Zone};
+use piguard::plan::Manifest;
+
+use crate::{DEMO_DATASETS, DEMO_RUN, KEY, count, piguard, piguard_in, sql, text, write_parquet};
+
+/// The evaluations recorded by the newest run manifest of the lake at `lake`.
+fn last_manifest(lake: &Path) -> Manifest {
+    let lake = Lake::at(lake);
+    let run = lake.run_ids().pop().expect("a run");
+    let path = lake.manifest_path(&run);
+    Manifest::parse(&path, &std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// 100 members: 99 of them men or women, one whose gender value no one else has.
+fn members_lake() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw/members");
+    std::fs::create_dir_all(&raw).unwrap();
+    let ids: ArrayRef = Arc::new(Int64Array::from((0..100).map(|i| 7_000_000 + i).collect::<Vec<_>>()));
+    let gender: ArrayRef =
+        Arc::new(StringArray::from((0..100).map(|i| if i == 42 { "未说明" } else { ["男", "女"][i % 2] }).collect::<Vec<_>>()));
+    let tier: ArrayRef = Arc::new(StringArray::from((0..100).map(|i| ["gold", "silver", "bronze"][i % 3]).collect::<Vec<_>>()));
+    write_parquet(&raw.join("part-0.parquet"), vec![("user_id", ids), ("gender", gender), ("tier", tier)]);
+    dir
+}
+
+fn members_pipeline(lake: &Path, extra: &str) -> String {
+    let p = lake.join("members.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[[dataset]]\nname = \"members\"\nsubject = \"user_id\"\ndefault_action = \"auto\"\nsharing = \"public\"\n{extra}columns.gender = {{ action = \"keep\", reason = \"aggregate dimension\" }}\n"
+        ),
+    )
+    .unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn one_unique_record_is_refused_at_level_2_under_public_and_suppressed_when_allowed() {
+    let dir = members_lake();
+    let lake = dir.path();
+    let pipeline = members_pipeline(lake, "");
+    let out = piguard_in(lake, Some(KEY), &["run", &pipeline]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "dataset members: GB/T 42460 level 2",
+        "gender (category gender)",
+        "k = 1",
+        "R_a = 1.0%",
+        "sharing public",
+        "max_suppressed = 0.01",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in {stderr}");
+    }
+    assert!(!stderr.contains("未说明"), "no value in the refusal: {stderr}");
+    assert!(!lake.join("deid/members/_delta_log").exists(), "nothing is published");
+
+    // Allowed to suppress 1 %, the lone record's gender is nulled and the rest published.
+    let pipeline = members_pipeline(lake, "max_suppressed = 0.01\n");
+    let out = piguard_in(lake, Some(KEY), &["run", &pipeline]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members"), 100);
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE gender IS NULL"), 1);
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE gender = '未说明'"), 0);
+    let risk = last_manifest(lake).datasets[0].risk.clone().expect("evaluated");
+    assert_eq!((risk.level.0, risk.suppressed, risk.figures.k, risk.figures.unmatched), (3, 1, 49, 1));
+    assert_eq!(risk.quasi_identifiers, ["gender"]);
+    let audit = std::fs::read_to_string(lake.join("_piguard/audit.jsonl")).unwrap();
+    assert!(audit.contains("\"risk\":{\"members\":{") && audit.contains("\"suppressed\":1"), "figures in the audit log");
+
+    // `piguard risk` measures what was published the same way.
+    let table = lake.join("deid/members");
+    let out = piguard(&["risk", table.to_str().unwrap(), "--sharing", "public", "--subject", "user_id"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["datasets"][0]["level"], 3, "{report}");
+    assert_eq!(report["datasets"][0]["figures"]["k"], 49);
+}
+
+/// Raw rows of a table nobody here wrote: names, login names and street addresses under
+/// column names no rule knows, beside an amount and a status.
+fn ledger_lake() -> tempfile::TempDir {
+    let first = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Mateo", "Sofia", "Lucas", "Amara", "Kenji"];
+    let last = ["Okafor", "Lindqvist", "Haddad", "Moreau", "Castillo", "Novak", "Brennan", "Takahashi", "Ferreira", "Kowalski"];
+    let streets = ["Maple", "Harbor", "Juniper", "Orchard", "Willow"];
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw/ledger");
+    std::fs::create_dir_all(&raw).unwrap();
+    let n = 200;
+    let party: ArrayRef =
+        Arc::new(StringArray::from((0..n).map(|i| format!("{} {}", first[i % 10], last[(i / 10) % 10])).collect::<Vec<_>>()));
+    let loc: ArrayRef = Arc::new(StringArray::from(
+        (0..n).map(|i| format!("{} {} Lane, Apt {}", 100 + i * 7, streets[i % 5], 1 + i % 9)).collect::<Vec<_>>(),
+    ));
+    let amount: ArrayRef = Arc::new(Float64Array::from((0..n).map(|i| (i % 4) as f64 * 25.0).collect::<Vec<_>>()));
+    let status: ArrayRef = Arc::new(StringArray::from((0..n).map(|i| ["open", "settled"][i % 2]).collect::<Vec<_>>()));
+    let login: ArrayRef = Arc::new(StringArray::from(
+        (0..n).map(|i| format!("{}_{}{}", first[i % 10].to_lowercase(), last[(i / 10) % 10].to_lowercase(), i % 7)).collect::<Vec<_>>(),
+    ));
+    write_parquet(&raw.join("part-0.parquet"), vec![("party_a", party), ("login", login), ("loc", loc), ("amt", amount), ("st", status)]);
+    dir
+}
+
+#[test]
+fn names_and_addresses_under_unknown_column_names_are_stopped_by_measurement() {
+    let dir = ledger_lake();
+    let lake = dir.path();
+    let raw: Vec<Vec<String>> = sql(lake, Zone::Raw, "SELECT party_a, login, loc FROM raw.ledger");
+    let amounts = "columns.amt = { action = \"keep\", reason = \"amounts\" }\n";
+
+    // The names no rule claims, kept as they are: the gate measures them and refuses to
+    // publish. (The classifier calls the logins identifiers and the addresses addresses.)
+    let pipeline = lake.join("keep.toml");
+    let keep =
+        format!("[[dataset]]\nname = \"ledger\"\ncolumns.party_a = \"keep\"\ncolumns.login = \"hash\"\ncolumns.loc = \"drop\"\n{amounts}");
+    std::fs::write(&pipeline, keep).unwrap();
+    let out = piguard_in(lake, Some(KEY), &["run", pipeline.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("level 2") && stderr.contains("party_a (measured: 100.0% of records"), "{stderr}");
+    assert!(stderr.contains("columns.party_a = \"hash\""), "the fix, as it is written: {stderr}");
+    assert!(!raw.iter().flatten().any(|v| stderr.contains(v.as_str())), "no value in the refusal");
+    assert!(!lake.join("deid/ledger/_delta_log").exists());
+
+    // On `auto`, the measurement makes the names and logins pseudonyms, the address is not
+    // published, and the frequent columns are kept.
+    std::fs::write(&pipeline, format!("[[dataset]]\nname = \"ledger\"\ndefault_action = \"auto\"\n{amounts}")).unwrap();
+    let out = piguard_in(lake, Some(KEY), &["run", pipeline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let published = sql(lake, Zone::Deid, "SELECT * FROM ledger");
+    assert_eq!(published.len(), 200);
+    let raw_values: std::collections::HashSet<&String> = raw.iter().flatten().collect();
+    assert!(!published.iter().flatten().any(|v| raw_values.contains(v)), "no raw name, login or address is published");
+    let plan = last_manifest(lake).datasets[0].planned.plan.clone();
+    let party = plan.columns.iter().find(|c| c.name == "party_a").unwrap();
+    assert!(matches!(party.step, piguard::plan::Step::Hash { .. }), "{party:?}");
+    assert!(party.measured.as_deref().is_some_and(|m| m.contains("of 200 sampled values")), "{party:?}");
+    let st = plan.columns.iter().find(|c| c.name == "st").unwrap();
+    assert_eq!(st.step, piguard::plan::Step::Keep, "frequent values are kept");
+}
+
+#[test]
+fn the_demo_publishes_at_level_3_or_better_and_its_inventory_carries_the_report() {
+    let lake = DEMO_RUN.copy();
+    let manifest = last_manifest(lake.path());
+    for name in DEMO_DATASETS {
+        let d = manifest.datasets.iter().find(|d| d.planned.name() == name).unwrap();
+        let risk = d.risk.as_ref().unwrap_or_else(|| panic!("{name} evaluated"));
+        assert!(risk.level.0 >= 3, "{name}: {risk:?}");
+    }
+    let users = lake.path().join("deid/users");
+    let out = piguard(&["risk", users.to_str().unwrap(), "--format", "markdown"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("## users — level 3") && stdout.contains("### Conclusion"), "{stdout}");
+
+    let html = lake.path().join("inventory.html");
+    let out = piguard(&["scan", lake.path().to_str().unwrap(), "--format", "html", "--output", html.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("De-identification effect 去标识化效果评估") && html.contains("id=\"risk-users\""), "the §6.6 section");
+}
+
+#[test]
+fn risk_of_a_csv_with_named_quasi_identifiers_counts_classes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    // Classes over (zip, band): (100, a) × 3, (100, b) × 2, (200, a) × 1.
+    std::fs::write(&csv, "zip,band,note\n100,a,x\n100,a,y\n100,a,z\n100,b,x\n100,b,x\n200,a,x\n").unwrap();
+    let out = piguard(&["risk", csv.to_str().unwrap(), "--qi", "zip,band", "--sharing", "enclave"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &report["datasets"][0];
+    assert_eq!(d["quasi_identifiers"], serde_json::json!(["zip", "band"]));
+    assert_eq!(d["figures"]["k"], 1);
+    assert_eq!(d["figures"]["classes"], 3);
+    let bins: Vec<u64> = d["figures"]["histogram"].as_array().unwrap().iter().map(|b| b["classes"].as_u64().unwrap()).collect();
+    assert_eq!(bins, [1, 1, 1, 0, 0, 0]);
+    // Under enclave (τ = 1/3) the classes of 1 and 2 records are at risk: 3 of 6.
+    assert_eq!(d["figures"]["r_a"], 0.5);
+    assert_eq!(d["level"], 2);
+    let out = piguard(&["risk", csv.to_str().unwrap(), "--qi", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("no column `nope`"), "{}", text(&out).1);
+}

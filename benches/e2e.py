@@ -9,7 +9,8 @@ event_time, page_url) with DuckDB, then times, in the same run and on the same f
   df_copy_deid_codec  the same copy written with piguard's codec (zstd level 1): shows how
                  much of piguard's time its transforms take, apart from the codec choice
   piguard        `piguard run benches/e2e_pipeline.toml` (keyed HMAC, masks, generalization,
-                 classification and the leak gate included)
+                 classification, the leak gate and the risk gate included; the risk gate's
+                 own time, from the run's manifest, is reported as a share of the run)
   duckdb_copy    plain DuckDB copy
   duckdb_job     the same job in DuckDB SQL (unkeyed sha256: DuckDB has no HMAC)
 
@@ -134,9 +135,24 @@ def bench(args, rows, work):
     print(f"  piguard / DataFusion copy = {result['piguard_vs_df_copy']:.2f}x   (target <= 1.3)")
     print(f"  piguard / same copy at piguard's codec = {result['piguard_vs_df_copy_deid_codec']:.2f}x")
     print(f"  DuckDB job / piguard      = {result['duckdb_job_vs_piguard']:.2f}x   (target >= 2.5)")
+    result["risk_gate"] = risk_gate_cost(lake, result["piguard"]["seconds"])
     result["outside_reader"] = outside_reader(args, env, lake, rows)
     clean()
     return result
+
+
+def risk_gate_cost(lake, run_seconds):
+    """The risk gate's evaluation in the last run, as its manifest records it, and its share
+    of the run's median time."""
+    runs = os.path.join(lake, "_piguard", "runs")
+    latest = max(os.listdir(runs))
+    with open(os.path.join(runs, latest, "manifest.json")) as f:
+        manifest = json.load(f)
+    risk = manifest["datasets"][0]["risk"]
+    share = risk["seconds"] / run_seconds
+    print(f"  risk gate: {risk['seconds']:.2f} s, {share:.1%} of the run (target <= 10%); level {risk['level']}, "
+          f"QIs {', '.join(risk['quasi_identifiers'])}, k = {risk['figures']['k']}")
+    return {"seconds": risk["seconds"], "share_of_run": share, "level": risk["level"], "k": risk["figures"]["k"]}
 
 
 def outside_reader(args, env, lake, rows):

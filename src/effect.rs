@@ -133,10 +133,11 @@ async fn assess_one(
     let sample = lake::sample_dataset(source, options.sample_rows).await.map_err(|e| e.to_string())?;
     let inventory = classify_sample(source, &sample, classifier);
     let named = options.quasi_identifiers.iter().flatten().chain(&options.subject);
-    if let Some(missing) = named.into_iter().find(|n| !inventory.columns.iter().any(|c| &c.name == *n)) {
+    let known = |n: &String| inventory.columns.iter().any(|c| &c.name == n) || source.partition_columns.contains(n);
+    if let Some(missing) = named.into_iter().find(|n| !known(n)) {
         return Err(format!("no column `{missing}`"));
     }
-    let priors: Vec<ColumnPrior> = inventory
+    let mut priors: Vec<ColumnPrior> = inventory
         .columns
         .iter()
         .map(|c| ColumnPrior {
@@ -147,7 +148,25 @@ async fn assess_one(
             prior: prior(c, sample.columns.iter().find(|s| s.name == c.name), options),
         })
         .collect();
+    // Partition keys (`dt`) are columns of the table too, read from its directories.
+    let keys: Vec<&String> = source.partition_columns.iter().filter(|k| !priors.iter().any(|p| &p.name == *k)).collect();
+    for key in keys {
+        let prior = match &options.quasi_identifiers {
+            Some(qis) if qis.contains(key) => Prior::Settled(Role::QuasiIdentifier, "named by --qi".into()),
+            Some(_) => Prior::Settled(Role::Other, "not named by --qi".into()),
+            None => Prior::Measure,
+        };
+        priors.push(ColumnPrior {
+            name: key.clone(),
+            data_type: "Utf8".into(),
+            category: crate::category::Category::None,
+            step: Some("partition".into()),
+            prior,
+        });
+    }
     let method = Method { sharing: options.sharing, max_suppressed: 0.0, subject: options.subject.clone() };
     let df = lake::read::read_dataset(ctx, &source.path, &source.files).await.map_err(|e| e.to_string())?;
-    risk::evaluate(&df, &priors, &method).await.map_err(|e| lake::read::scrubbed(&e))
+    let mut evaluation = risk::evaluate(&df, &priors, &method).await.map_err(|e| lake::read::scrubbed(&e))?;
+    risk::explain(&df, &mut evaluation).await.map_err(|e| lake::read::scrubbed(&e))?;
+    Ok(evaluation)
 }

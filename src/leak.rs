@@ -404,7 +404,7 @@ fn normalized(v: &str) -> Option<Cow<'_, str>> {
 
 /// FNV-1a over the ASCII-lower-cased bytes, then a SplitMix64 finalizer so that every bit,
 /// the low ones the sampling looks at included, is uniform.
-fn fingerprint(v: &str) -> u64 {
+pub(crate) fn fingerprint(v: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in v.bytes() {
         h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3);

@@ -149,7 +149,9 @@ enum Command {
     /// De-identify the raw zone into LAKE/deid/ as a pipeline says.
     ///
     /// Fails closed: a PI column without an action, or kept without a reason, stops the run
-    /// before anything is written. Needs the key in PIGUARD_KEY (at least 32 bytes) or
+    /// before anything is written. A dataset whose output still holds raw PI (the leak gate),
+    /// or measures below GB/T 42460 level 3 for its `sharing` (the risk gate), is not
+    /// published: exit 1, with the columns, the figures and what to write. Needs the key in PIGUARD_KEY (at least 32 bytes) or
     /// PIGUARD_KEY_FILE. Partitions whose inputs and plan are unchanged are skipped. The plan
     /// (every column's category, action and pseudonym domain) is recorded in the run's
     /// manifest, where purge and erase read it.

@@ -678,6 +678,7 @@ impl PartitionWriter<'_> {
                 .map(|path| DataFile { path, format: FileFormat::Parquet })
                 .collect::<Vec<_>>()
         };
+        let started = std::time::Instant::now();
         let view = self.read_table(&root, &published(written)).await?;
         let evaluation = risk::evaluate(&view, &priors, &method).await.map_err(failed)?;
         let evaluation = match evaluation.suppression_suffices() {
@@ -687,12 +688,21 @@ impl PartitionWriter<'_> {
                 for (file, _, _) in written.iter_mut() {
                     *file = self.suppress(plan, &root, file, &evaluation.quasi_identifiers, small.clone()).await?;
                 }
-                let view = self.read_table(&root, &published(written)).await?;
-                let sizes = risk::class_sizes(&view, &evaluation.quasi_identifiers, plan.subject.as_deref()).await.map_err(failed)?;
+                // A partition key cannot be nulled: with one among the quasi-identifiers the table
+                // is counted again; otherwise the suppressed records are in no class.
+                let sizes = match evaluation.quasi_identifiers.iter().any(|q| plan.partition_columns.contains(q)) {
+                    true => {
+                        let view = self.read_table(&root, &published(written)).await?;
+                        risk::class_sizes(&view, &evaluation.quasi_identifiers, plan.subject.as_deref()).await.map_err(failed)?
+                    }
+                    false => evaluation.sizes.without_below(evaluation.min_class()),
+                };
                 evaluation.after_suppression(sizes, evaluation.figures.at_risk)
             }
         };
+        let mut evaluation = Evaluation { seconds: started.elapsed().as_secs_f64(), ..evaluation };
         if !evaluation.level.publishable() {
+            risk::explain(&view, &mut evaluation).await.map_err(failed)?;
             return Err(RunError::Risk { dataset: name.clone(), report: risk::report::refusal(name, &evaluation) });
         }
         Ok(evaluation)

@@ -19,6 +19,7 @@ use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtens
 use super::snapshot::{SnapshotFiles, SnapshotTable};
 use crate::classify::{Classifier, Rules};
 use crate::leak::{FingerprintUdf, LeakCheck};
+use crate::risk::SubjectKeyUdf;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{Generalization, PseudonymKey};
 
@@ -31,6 +32,7 @@ enum Definition {
     Generalize { planned: Option<Generalization> },
     Redact,
     Fingerprint,
+    SubjectKey,
 }
 
 /// What a plan carries for the leak gate's check of one column: the classifier's override
@@ -67,6 +69,8 @@ impl Functions {
             Definition::Redact
         } else if inner.downcast_ref::<FingerprintUdf>().is_some() {
             Definition::Fingerprint
+        } else if inner.downcast_ref::<SubjectKeyUdf>().is_some() {
+            Definition::SubjectKey
         } else {
             return Ok(());
         };
@@ -111,6 +115,7 @@ impl Functions {
             Definition::Mask => ScalarUDF::new_from_impl(MaskUdf::default()),
             Definition::Redact => ScalarUDF::new_from_impl(RedactUdf::default()),
             Definition::Fingerprint => ScalarUDF::new_from_impl(FingerprintUdf::default()),
+            Definition::SubjectKey => ScalarUDF::new_from_impl(SubjectKeyUdf::default()),
         };
         Ok(Arc::new(udf))
     }
@@ -292,6 +297,7 @@ mod tests {
             ("piguard_mask", encoded(MaskUdf::default())),
             ("piguard_redact", encoded(RedactUdf::default())),
             ("piguard_fingerprint", encoded(FingerprintUdf::default())),
+            ("piguard_subject_key", encoded(SubjectKeyUdf::default())),
         ];
         for (name, buf) in stateless {
             assert_eq!(Functions::default().decode(name, &buf).unwrap().name(), name);

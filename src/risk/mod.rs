@@ -14,14 +14,16 @@ pub mod report;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, UInt64Array};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, UInt64Type};
 use datafusion::common::{Column, DataFusionError, JoinType};
 use datafusion::datasource::MemTable;
 use datafusion::functions::expr_fn::character_length;
 use datafusion::functions_aggregate::expr_fn::{avg, count, sum};
-use datafusion::logical_expr::{Expr, Operator, binary_expr, when};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, binary_expr, when,
+};
 use datafusion::prelude::{DataFrame, SessionContext, lit};
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +178,15 @@ impl ClassSizes {
         self.sizes.iter().map(|(_, _, r)| r).sum()
     }
 
+    /// The sizes once the quasi-identifiers of the records in classes smaller than `k` are
+    /// nulled: those records are in no class.
+    pub fn without_below(&self, k: u64) -> ClassSizes {
+        ClassSizes {
+            sizes: self.sizes.iter().copied().filter(|(f, _, _)| *f >= k).collect(),
+            unmatched: self.unmatched + self.records_below(k),
+        }
+    }
+
     /// Records in classes smaller than `k`.
     pub fn records_below(&self, k: u64) -> u64 {
         self.sizes.iter().filter(|(f, _, _)| *f < k).map(|(_, _, r)| r).sum()
@@ -296,6 +307,12 @@ pub struct Evaluation {
     pub level: Level,
     /// The figures are exact counts (DataFusion's aggregate spills rather than estimates).
     pub exact: bool,
+    /// Wall seconds the evaluation took (local suppression included), for the benchmark.
+    #[serde(default)]
+    pub seconds: f64,
+    /// The class sizes the figures were computed from.
+    #[serde(skip)]
+    pub sizes: ClassSizes,
 }
 
 impl Evaluation {
@@ -339,6 +356,40 @@ pub struct RiskSummary {
     pub suppressed: u64,
 }
 
+/// `piguard_subject_key(value)`: a 64-bit hash of a subject column's value as text (ASCII
+/// case ignored), so that classes count distinct subjects by a number rather than by a
+/// 64-character pseudonym: the count is cheaper and exact up to a 64-bit collision, which
+/// could only merge two subjects (a smaller class, never a larger one).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SubjectKeyUdf {
+    signature: Signature,
+}
+
+impl Default for SubjectKeyUdf {
+    fn default() -> Self {
+        SubjectKeyUdf { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for SubjectKeyUdf {
+    fn name(&self) -> &str {
+        "piguard_subject_key"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::UInt64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let values = args.args[0].to_array(args.number_rows)?;
+        let text = crate::lake::sample::as_strings(&values)
+            .ok_or_else(|| DataFusionError::Plan(format!("a subject column of type {} cannot be counted", values.data_type())))?;
+        let keys: UInt64Array = text.as_string::<i32>().iter().map(|v| v.map(crate::leak::fingerprint)).collect();
+        Ok(ColumnarValue::Array(Arc::new(keys)))
+    }
+}
+
 /// Names used inside the evaluation's queries, apart from any column's.
 const F: &str = "__piguard_f";
 const N: &str = "__piguard_n";
@@ -363,7 +414,7 @@ fn classes(df: &DataFrame, qis: &[String], subject: Option<&str>) -> Result<Data
     match subject {
         Some(s) => {
             let mut pairs = keys.clone();
-            pairs.push(ident(s).alias(SUBJECT));
+            pairs.push(ScalarUDF::new_from_impl(SubjectKeyUdf::default()).call(vec![ident(s)]).alias(SUBJECT));
             df.clone().aggregate(pairs, vec![count(lit(1)).alias(N)])?.aggregate(keys, vec![count(lit(1)).alias(F), sum(ident(N)).alias(N)])
         }
         None => {
@@ -447,12 +498,12 @@ pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -
             r_a_without: None,
         };
         columns.push(match &c.prior {
-            Prior::Settled(Role::QuasiIdentifier, why) => {
-                role(Role::QuasiIdentifier, why.clone(), Some(rare_share(df, name, subject, k).await?))
-            }
             Prior::Settled(settled, why) => role(*settled, why.clone(), None),
             Prior::Measure if kind == TypeKind::Opaque => role(Role::Other, "nested or binary: not measured".into(), None),
-            Prior::Measure if kind == TypeKind::Text && mean_chars(df, name).await? >= FREE_TEXT_CHARS => {
+            // Partition keys are short by construction: no need to read them for their length.
+            Prior::Measure
+                if kind == TypeKind::Text && c.step.as_deref() != Some("partition") && mean_chars(df, name).await? >= FREE_TEXT_CHARS =>
+            {
                 role(Role::SensitiveAttribute, format!("free text: measured at {FREE_TEXT_CHARS} or more characters a value"), None)
             }
             Prior::Measure => {
@@ -464,16 +515,26 @@ pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -
     }
     let quasi_identifiers: Vec<String> = columns.iter().filter(|c| c.role == Role::QuasiIdentifier).map(|c| c.name.clone()).collect();
     let sizes = class_sizes(df, &quasi_identifiers, subject).await?;
-    let mut evaluation = assess(sizes, columns, quasi_identifiers, method, 0);
-    if evaluation.level == Level(2) && evaluation.quasi_identifiers.len() > 1 {
-        // What each fix would achieve: the figures without one quasi-identifier at a time.
-        let qis = evaluation.quasi_identifiers.clone();
-        for c in evaluation.columns.iter_mut().filter(|c| c.role == Role::QuasiIdentifier) {
+    Ok(assess(sizes, columns, quasi_identifiers, method, 0))
+}
+
+/// Adds to an evaluation of `df` what its report explains a level with, at a query each: how
+/// much each quasi-identifier singles out alone, and, above the threshold, what R_a would be
+/// without it (the fix that helps most). A run asks only when it refuses.
+pub async fn explain(df: &DataFrame, e: &mut Evaluation) -> Result<(), DataFusionError> {
+    let (k, subject) = (e.min_class(), e.subject.clone());
+    let qis = e.quasi_identifiers.clone();
+    let above = e.level == Level(2) && qis.len() > 1;
+    for c in e.columns.iter_mut().filter(|c| c.role == Role::QuasiIdentifier) {
+        if c.rare_share.is_none() {
+            c.rare_share = Some(rare_share(df, &c.name, subject.as_deref(), k).await?);
+        }
+        if above {
             let others: Vec<String> = qis.iter().filter(|q| **q != c.name).cloned().collect();
-            c.r_a_without = Some(class_sizes(df, &others, subject).await?.figures(k).r_a);
+            c.r_a_without = Some(class_sizes(df, &others, subject.as_deref()).await?.figures(k).r_a);
         }
     }
-    Ok(evaluation)
+    Ok(())
 }
 
 /// The share of `df`'s records whose value of `column` alone is shared by fewer than `k`
@@ -508,6 +569,8 @@ fn assess(sizes: ClassSizes, columns: Vec<ColumnRole>, quasi_identifiers: Vec<St
         max_suppressed: method.max_suppressed,
         level: Level(level),
         exact: true,
+        seconds: 0.0,
+        sizes,
     }
 }
 

@@ -118,7 +118,8 @@ fn a_column_that_singles_out_records_is_measured_a_quasi_identifier_and_refused(
 
     let rows = population(2);
     let (_ctx, df) = table(&rows);
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0))).unwrap();
+    let mut e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0))).unwrap();
+    runtime().block_on(explain(&df, &mut e)).unwrap();
     assert_eq!(e.quasi_identifiers, ["b"]);
     assert_eq!((e.level, e.figures.k, e.figures.records), (Level(2), 1, 100));
     assert!((e.figures.r_a - 0.02).abs() < 1e-12, "{:?}", e.figures);
@@ -154,6 +155,8 @@ fn one_unique_record_is_refused_under_public_and_suppressed_when_allowed() {
     assert_eq!(out.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["a", "uid"]);
     let sizes = runtime().block_on(class_sizes(&out, &e.quasi_identifiers, Some("uid"))).unwrap();
     assert_eq!(sizes, ClassSizes { sizes: vec![(33, 3, 99)], unmatched: 1 });
+    let before = runtime().block_on(class_sizes(&df, &e.quasi_identifiers, Some("uid"))).unwrap();
+    assert_eq!(before.without_below(20), sizes, "suppression's effect, derived without a count");
     let after = e.after_suppression(sizes, e.figures.at_risk);
     assert_eq!((after.level, after.suppressed, after.figures.k, after.figures.unmatched), (Level(3), 1, 33, 1));
 }

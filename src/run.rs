@@ -693,7 +693,7 @@ impl PartitionWriter<'_> {
                 let sizes = match evaluation.quasi_identifiers.iter().any(|q| plan.partition_columns.contains(q)) {
                     true => {
                         let view = self.read_table(&root, &published(written)).await?;
-                        risk::class_sizes(&view, &evaluation.quasi_identifiers, plan.subject.as_deref()).await.map_err(failed)?
+                        risk::class_sizes(&view, &evaluation.quasi_identifiers, evaluation.counted_subject()).await.map_err(failed)?
                     }
                     false => evaluation.sizes.without_below(evaluation.min_class()),
                 };

@@ -229,6 +229,42 @@ mod tests {
         SampledColumn { name: "c".into(), data_type: "Utf8".into(), values: arrow::array::StringArray::from(values) }
     }
 
+    fn planned(name: &str, category: Category, step: Step, origin: super::super::Origin) -> super::super::ColumnPlan {
+        super::super::ColumnPlan {
+            name: name.into(),
+            data_type: "Utf8".into(),
+            category,
+            sensitivity: crate::category::Sensitivity::General,
+            step,
+            origin,
+            reason: None,
+            measured: None,
+        }
+    }
+
+    #[test]
+    fn the_quasi_identifiers_auto_chose_are_coarsened_together_until_classes_are_large_enough() {
+        use super::super::Origin;
+        // 300 people: birth dates over 40 years and 2 genders; the birth year with the gender
+        // leaves 3 or 4 a class, the decade about 37.
+        let n = 300;
+        let births: Vec<String> = (0..n).map(|i| format!("{}-03-0{}", 1960 + (i / 2) % 40, 1 + i % 9)).collect();
+        let genders: Vec<String> = (0..n).map(|i| ["男", "女"][i % 2].to_string()).collect();
+        let ids: Vec<String> = (0..n).map(|i| format!("u{i}")).collect();
+        let column = |name: &str, values: Vec<String>| SampledColumn { name: name.into(), ..sampled(values) };
+        let samples = [column("uid", ids), column("born", births), column("xb", genders)];
+        let mut columns = [
+            planned("uid", Category::AccountId, Step::Hash { domain: "account_id".into(), category: Category::AccountId }, Origin::Auto),
+            planned("born", Category::Birthday, Step::Generalize { generalization: Generalization::BirthYear }, Origin::Auto),
+            planned("xb", Category::Gender, Step::Keep, Origin::Explicit),
+        ];
+        settle(&mut columns, &samples, Some("uid"), 5, 0.0);
+        assert_eq!(columns[1].step, Step::Generalize { generalization: Generalization::BirthDecade }, "{:?}", columns[1]);
+        assert_eq!(columns[1].origin, Origin::Measured);
+        assert!(columns[1].measured.as_deref().is_some_and(|m| m.contains("to 0.0%")), "{:?}", columns[1].measured);
+        assert_eq!(columns[2].step, Step::Keep, "what the pipeline names is left as written");
+    }
+
     #[test]
     fn frequent_values_are_kept_and_values_that_single_out_rows_are_not() {
         let status: Vec<String> = (0..500).map(|i| ["paid", "shipped", "refunded"][i % 3].to_string()).collect();

@@ -310,6 +310,9 @@ pub struct Evaluation {
     /// Wall seconds the evaluation took (local suppression included), for the benchmark.
     #[serde(default)]
     pub seconds: f64,
+    /// Every record is a distinct subject, so records were counted for subjects.
+    #[serde(default)]
+    pub subject_per_record: bool,
     /// The class sizes the figures were computed from.
     #[serde(skip)]
     pub sizes: ClassSizes,
@@ -319,6 +322,11 @@ impl Evaluation {
     /// The smallest class the sharing model allows.
     pub fn min_class(&self) -> u64 {
         self.sharing.min_class()
+    }
+
+    /// The column classes are counted by: none when every record is a distinct subject.
+    pub fn counted_subject(&self) -> Option<&str> {
+        self.subject.as_deref().filter(|_| !self.subject_per_record)
     }
 
     /// The columns of `role`.
@@ -461,12 +469,38 @@ pub async fn class_sizes(df: &DataFrame, qis: &[String], subject: Option<&str>) 
     counts_of(&sized.collect().await?)
 }
 
-/// The mean length in characters of a text column's non-null values.
-async fn mean_chars(df: &DataFrame, column: &str) -> Result<f64, DataFusionError> {
-    let text = datafusion::logical_expr::cast(ident(column), DataType::Utf8);
-    let batches = df.clone().aggregate(vec![], vec![avg(character_length(text)).alias(N)])?.collect().await?;
-    let mean = batches.first().map(|b| cast(b.column(0), &DataType::Float64)).transpose()?;
-    Ok(mean.as_ref().map(|m| m.as_primitive::<Float64Type>()).filter(|m| m.is_valid(0)).map_or(0.0, |m| m.value(0)))
+/// What one look at a table tells before its columns are measured: whether every record is a
+/// subject of its own (so that counting records counts subjects, and each measurement need not
+/// read the subject column), and the mean length in characters of each of the `texts` columns.
+async fn profile(df: &DataFrame, subject: Option<&str>, texts: &[&str]) -> Result<(bool, Vec<f64>), DataFusionError> {
+    let mut stats = vec![count(lit(1)).alias(N)];
+    stats.extend(subject.map(|s| count(ident(s)).alias(SUBJECT)));
+    stats.extend(
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| avg(character_length(datafusion::logical_expr::cast(ident(t), DataType::Utf8))).alias(format!("{F}{i}"))),
+    );
+    let batches = df.clone().aggregate(vec![], stats)?.collect().await?;
+    let Some(b) = batches.first() else { return Ok((false, vec![0.0; texts.len()])) };
+    let number = |i: usize| -> Result<f64, DataFusionError> {
+        let v = cast(b.column(i), &DataType::Float64)?;
+        let v = v.as_primitive::<Float64Type>();
+        Ok(if v.is_valid(0) { v.value(0) } else { 0.0 })
+    };
+    let rows = number(0)?;
+    let offset = 1 + usize::from(subject.is_some());
+    let lengths = (0..texts.len()).map(|i| number(offset + i)).collect::<Result<Vec<_>, _>>()?;
+    let per_record = match subject {
+        // Null subjects could be anyone: they are counted as one, so never as one each.
+        Some(s) if number(1)? == rows => {
+            let key = ScalarUDF::new_from_impl(SubjectKeyUdf::default()).call(vec![ident(s)]);
+            let subjects = df.clone().aggregate(vec![key.alias(SUBJECT)], vec![])?.count().await?;
+            subjects as f64 == rows
+        }
+        _ => false,
+    };
+    Ok((per_record, lengths))
 }
 
 /// Inputs of an evaluation.
@@ -483,7 +517,14 @@ pub struct Method {
 /// every quasi-identifier are counted.
 pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -> Result<Evaluation, DataFusionError> {
     let k = method.sharing.min_class();
-    let subject = method.subject.as_deref();
+    // Partition keys are short by construction: no need to read them for their length.
+    let texts: Vec<&str> = priors
+        .iter()
+        .filter(|c| c.prior == Prior::Measure && TypeKind::of(&c.data_type) == TypeKind::Text && c.step.as_deref() != Some("partition"))
+        .map(|c| c.name.as_str())
+        .collect();
+    let (per_record, lengths) = profile(df, method.subject.as_deref(), &texts).await?;
+    let subject = if per_record { None } else { method.subject.as_deref() };
     let mut columns = Vec::new();
     for c in priors {
         let (name, kind) = (&c.name, TypeKind::of(&c.data_type));
@@ -500,29 +541,30 @@ pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -
         columns.push(match &c.prior {
             Prior::Settled(settled, why) => role(*settled, why.clone(), None),
             Prior::Measure if kind == TypeKind::Opaque => role(Role::Other, "nested or binary: not measured".into(), None),
-            // Partition keys are short by construction: no need to read them for their length.
-            Prior::Measure
-                if kind == TypeKind::Text && c.step.as_deref() != Some("partition") && mean_chars(df, name).await? >= FREE_TEXT_CHARS =>
-            {
+            Prior::Measure if texts.iter().position(|t| t == name).is_some_and(|i| lengths[i] >= FREE_TEXT_CHARS) => {
                 role(Role::SensitiveAttribute, format!("free text: measured at {FREE_TEXT_CHARS} or more characters a value"), None)
             }
             Prior::Measure => {
                 let share = rare_share(df, name, subject, k).await?;
-                let why = format!("measured: {:.1}% of records hold a value fewer than {k} {} share", share * 100.0, unit(subject));
+                let why = format!(
+                    "measured: {:.1}% of records hold a value fewer than {k} {} share",
+                    share * 100.0,
+                    unit(method.subject.as_deref())
+                );
                 role(if share > RARE_SHARE { Role::QuasiIdentifier } else { Role::Other }, why, Some(share))
             }
         });
     }
     let quasi_identifiers: Vec<String> = columns.iter().filter(|c| c.role == Role::QuasiIdentifier).map(|c| c.name.clone()).collect();
     let sizes = class_sizes(df, &quasi_identifiers, subject).await?;
-    Ok(assess(sizes, columns, quasi_identifiers, method, 0))
+    Ok(Evaluation { subject_per_record: per_record, ..assess(sizes, columns, quasi_identifiers, method, 0) })
 }
 
 /// Adds to an evaluation of `df` what its report explains a level with, at a query each: how
 /// much each quasi-identifier singles out alone, and, above the threshold, what R_a would be
 /// without it (the fix that helps most). A run asks only when it refuses.
 pub async fn explain(df: &DataFrame, e: &mut Evaluation) -> Result<(), DataFusionError> {
-    let (k, subject) = (e.min_class(), e.subject.clone());
+    let (k, subject) = (e.min_class(), e.counted_subject().map(str::to_string));
     let qis = e.quasi_identifiers.clone();
     let above = e.level == Level(2) && qis.len() > 1;
     for c in e.columns.iter_mut().filter(|c| c.role == Role::QuasiIdentifier) {
@@ -570,6 +612,7 @@ fn assess(sizes: ClassSizes, columns: Vec<ColumnRole>, quasi_identifiers: Vec<St
         level: Level(level),
         exact: true,
         seconds: 0.0,
+        subject_per_record: false,
         sizes,
     }
 }
@@ -585,7 +628,8 @@ impl Evaluation {
     /// nulled, leaving classes of `sizes`.
     pub fn after_suppression(&self, sizes: ClassSizes, suppressed: u64) -> Evaluation {
         let method = Method { sharing: self.sharing, max_suppressed: self.max_suppressed, subject: self.subject.clone() };
-        assess(sizes, self.columns.clone(), self.quasi_identifiers.clone(), &method, self.suppressed + suppressed)
+        let after = assess(sizes, self.columns.clone(), self.quasi_identifiers.clone(), &method, self.suppressed + suppressed);
+        Evaluation { subject_per_record: self.subject_per_record, ..after }
     }
 }
 
@@ -594,7 +638,7 @@ impl Evaluation {
 /// allows), in a table whose columns are named apart from `df`'s.
 pub async fn small_classes(df: &DataFrame, e: &Evaluation) -> Result<Arc<MemTable>, DataFusionError> {
     let qis = &e.quasi_identifiers;
-    let small = classes(df, qis, e.subject.as_deref())?
+    let small = classes(df, qis, e.counted_subject())?
         .filter(ident(F).lt(lit(e.min_class() as i64)).and(any_set(qis)))?
         .select(qis.iter().enumerate().map(|(i, q)| ident(q).alias(small_key(i))).chain([lit(true).alias(SMALL)]).collect::<Vec<_>>())?;
     let schema = Arc::new(small.schema().as_arrow().clone());

@@ -188,6 +188,7 @@ fn method(e: &Evaluation) -> String {
         "Equivalence classes over the quasi-identifiers ({}), each counted in {}; θ = 1/f per class; R_a = share of records in classes with θ > τ, R_b = max θ, R_c = mean θ over records (GB/T 42460-2023 Annex D). Counts are {}.",
         if e.quasi_identifiers.is_empty() { "none".to_string() } else { e.quasi_identifiers.join(", ") },
         match &e.subject {
+            Some(s) if e.subject_per_record => format!("distinct subjects (`{s}`; each record is one, so records were counted)"),
             Some(s) => format!("distinct subjects (`{s}`)"),
             None => "records".to_string(),
         },

@@ -178,3 +178,23 @@ fn free_text_is_not_measured_as_a_quasi_identifier() {
     let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0))).unwrap();
     assert_eq!((e.level, e.quasi_identifiers.len()), (Level(4), 0));
 }
+
+#[test]
+fn a_value_one_subject_repeats_singles_them_out_however_many_records_hold_it() {
+    // 60 records: 10 subjects with 6 records each, `a` shared by all of a subject's records
+    // and by no one else's; counted by records every class has 6, by subjects 1.
+    let values = ["p", "q", "r", "s", "t", "u", "v", "w", "x", "y"];
+    let rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..60).map(|i| (Some(values[i / 6]), Some(1), (i / 6) as i64)).collect();
+    let (_ctx, df) = table(&rows);
+    let priors = [measured("a", "Utf8"), settled("uid", Role::Pseudonym)];
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0))).unwrap();
+    assert!(!e.subject_per_record);
+    assert_eq!((e.quasi_identifiers.as_slice(), e.level, e.figures.k), (["a".to_string()].as_slice(), Level(2), 1), "{e:?}");
+
+    // One record a subject: records are counted, with the same figures.
+    let rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..60).map(|i| (Some(values[i / 6]), Some(1), i as i64)).collect();
+    let (_ctx, df) = table(&rows);
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0))).unwrap();
+    assert!(e.subject_per_record);
+    assert_eq!((e.quasi_identifiers.len(), e.level, e.figures.k), (0, Level(3), 60), "{e:?}");
+}

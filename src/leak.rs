@@ -404,7 +404,7 @@ fn normalized(v: &str) -> Option<Cow<'_, str>> {
 
 /// FNV-1a over the ASCII-lower-cased bytes, then a SplitMix64 finalizer so that every bit,
 /// the low ones the sampling looks at included, is uniform.
-pub(crate) fn fingerprint(v: &str) -> u64 {
+fn fingerprint(v: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in v.bytes() {
         h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3);
@@ -424,20 +424,37 @@ fn fingerprintable(data_type: &DataType) -> bool {
 /// integer, normalized as `scan` reads it, case ignored), null for short values, dates and
 /// other types. The leak gate compares raw identifiers and kept values by it where they are
 /// read, so that only counts come back. A match is exact up to a 64-bit collision.
+///
+/// As `piguard_subject_key(value)` ([`FingerprintUdf::subject_keys`]) it hashes every value
+/// as its text, unnormalized: the risk evaluation counts distinct subjects by it, and a
+/// collision could only merge two (a smaller class, never a larger one).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct FingerprintUdf {
     signature: Signature,
+    subject_keys: bool,
 }
 
 impl Default for FingerprintUdf {
     fn default() -> Self {
-        FingerprintUdf { signature: Signature::any(1, Volatility::Immutable) }
+        FingerprintUdf { signature: Signature::any(1, Volatility::Immutable), subject_keys: false }
+    }
+}
+
+impl FingerprintUdf {
+    /// `piguard_subject_key`: every value hashed as its text.
+    pub fn subject_keys() -> Self {
+        FingerprintUdf { subject_keys: true, ..FingerprintUdf::default() }
+    }
+
+    /// Whether it is `piguard_subject_key`.
+    pub fn is_subject_keys(&self) -> bool {
+        self.subject_keys
     }
 }
 
 impl ScalarUDFImpl for FingerprintUdf {
     fn name(&self) -> &str {
-        "piguard_fingerprint"
+        if self.subject_keys { "piguard_subject_key" } else { "piguard_fingerprint" }
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -447,13 +464,18 @@ impl ScalarUDFImpl for FingerprintUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
         let values = args.args[0].to_array(args.number_rows)?;
-        let fingerprints = match fingerprintable(values.data_type()) {
-            true => {
+        let fingerprints = match (fingerprintable(values.data_type()), self.subject_keys) {
+            (_, true) => {
+                let text = lake::sample::as_strings(&values)
+                    .ok_or_else(|| DataFusionError::Plan(format!("a subject column of type {} cannot be counted", values.data_type())))?;
+                text.as_string::<i32>().iter().map(|v| v.map(fingerprint)).collect()
+            }
+            (true, false) => {
                 let text = lake::sample::as_strings(&values).expect("text and numbers are read as text");
                 let text = text.as_any().downcast_ref::<StringArray>().expect("read as Utf8");
                 text.iter().map(|v| v.and_then(normalized).map(|v| fingerprint(&v))).collect()
             }
-            false => UInt64Array::new_null(values.len()),
+            (false, false) => UInt64Array::new_null(values.len()),
         };
         Ok(ColumnarValue::Array(Arc::new(fingerprints)))
     }

@@ -19,7 +19,6 @@ use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtens
 use super::snapshot::{SnapshotFiles, SnapshotTable};
 use crate::classify::{Classifier, Rules};
 use crate::leak::{FingerprintUdf, LeakCheck};
-use crate::risk::SubjectKeyUdf;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{Generalization, PseudonymKey};
 
@@ -67,10 +66,8 @@ impl Functions {
             Definition::Mask
         } else if inner.downcast_ref::<RedactUdf>().is_some() {
             Definition::Redact
-        } else if inner.downcast_ref::<FingerprintUdf>().is_some() {
-            Definition::Fingerprint
-        } else if inner.downcast_ref::<SubjectKeyUdf>().is_some() {
-            Definition::SubjectKey
+        } else if let Some(f) = inner.downcast_ref::<FingerprintUdf>() {
+            if f.is_subject_keys() { Definition::SubjectKey } else { Definition::Fingerprint }
         } else {
             return Ok(());
         };
@@ -115,7 +112,7 @@ impl Functions {
             Definition::Mask => ScalarUDF::new_from_impl(MaskUdf::default()),
             Definition::Redact => ScalarUDF::new_from_impl(RedactUdf::default()),
             Definition::Fingerprint => ScalarUDF::new_from_impl(FingerprintUdf::default()),
-            Definition::SubjectKey => ScalarUDF::new_from_impl(SubjectKeyUdf::default()),
+            Definition::SubjectKey => ScalarUDF::new_from_impl(FingerprintUdf::subject_keys()),
         };
         Ok(Arc::new(udf))
     }
@@ -297,7 +294,7 @@ mod tests {
             ("piguard_mask", encoded(MaskUdf::default())),
             ("piguard_redact", encoded(RedactUdf::default())),
             ("piguard_fingerprint", encoded(FingerprintUdf::default())),
-            ("piguard_subject_key", encoded(SubjectKeyUdf::default())),
+            ("piguard_subject_key", encoded(FingerprintUdf::subject_keys())),
         ];
         for (name, buf) in stateless {
             assert_eq!(Functions::default().decode(name, &buf).unwrap().name(), name);

@@ -14,21 +14,20 @@ pub mod report;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, UInt64Array};
+use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, UInt64Type};
 use datafusion::common::{Column, DataFusionError, JoinType};
 use datafusion::datasource::MemTable;
 use datafusion::functions::expr_fn::character_length;
 use datafusion::functions_aggregate::expr_fn::{avg, count, sum};
-use datafusion::logical_expr::{
-    ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, binary_expr, when,
-};
+use datafusion::logical_expr::{Expr, Operator, ScalarUDF, binary_expr, when};
 use datafusion::prelude::{DataFrame, SessionContext, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
 use crate::classify::TypeKind;
+use crate::leak::FingerprintUdf;
 
 /// Who may see a published dataset; it sets the threshold τ of GB/T 42460.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,38 +363,10 @@ pub struct RiskSummary {
     pub suppressed: u64,
 }
 
-/// `piguard_subject_key(value)`: a 64-bit hash of a subject column's value as text (ASCII
-/// case ignored), so that classes count distinct subjects by a number rather than by a
-/// 64-character pseudonym: the count is cheaper and exact up to a 64-bit collision, which
-/// could only merge two subjects (a smaller class, never a larger one).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct SubjectKeyUdf {
-    signature: Signature,
-}
-
-impl Default for SubjectKeyUdf {
-    fn default() -> Self {
-        SubjectKeyUdf { signature: Signature::any(1, Volatility::Immutable) }
-    }
-}
-
-impl ScalarUDFImpl for SubjectKeyUdf {
-    fn name(&self) -> &str {
-        "piguard_subject_key"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::UInt64)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
-        let values = args.args[0].to_array(args.number_rows)?;
-        let text = crate::lake::sample::as_strings(&values)
-            .ok_or_else(|| DataFusionError::Plan(format!("a subject column of type {} cannot be counted", values.data_type())))?;
-        let keys: UInt64Array = text.as_string::<i32>().iter().map(|v| v.map(crate::leak::fingerprint)).collect();
-        Ok(ColumnarValue::Array(Arc::new(keys)))
-    }
+/// A subject column's value as a 64-bit key (`piguard_subject_key`): classes count distinct
+/// subjects by a number rather than by a 64-character pseudonym.
+fn subject_key(column: &str) -> Expr {
+    ScalarUDF::new_from_impl(FingerprintUdf::subject_keys()).call(vec![ident(column)])
 }
 
 /// Names used inside the evaluation's queries, apart from any column's.
@@ -422,7 +393,7 @@ fn classes(df: &DataFrame, qis: &[String], subject: Option<&str>) -> Result<Data
     match subject {
         Some(s) => {
             let mut pairs = keys.clone();
-            pairs.push(ScalarUDF::new_from_impl(SubjectKeyUdf::default()).call(vec![ident(s)]).alias(SUBJECT));
+            pairs.push(subject_key(s).alias(SUBJECT));
             df.clone().aggregate(pairs, vec![count(lit(1)).alias(N)])?.aggregate(keys, vec![count(lit(1)).alias(F), sum(ident(N)).alias(N)])
         }
         None => {
@@ -494,8 +465,7 @@ async fn profile(df: &DataFrame, subject: Option<&str>, texts: &[&str]) -> Resul
     let per_record = match subject {
         // Null subjects could be anyone: they are counted as one, so never as one each.
         Some(s) if number(1)? == rows => {
-            let key = ScalarUDF::new_from_impl(SubjectKeyUdf::default()).call(vec![ident(s)]);
-            let subjects = df.clone().aggregate(vec![key.alias(SUBJECT)], vec![])?.count().await?;
+            let subjects = df.clone().aggregate(vec![subject_key(s).alias(SUBJECT)], vec![])?.count().await?;
             subjects as f64 == rows
         }
         _ => false,

@@ -43,18 +43,28 @@ fn digests(sampled: &SampledColumn) -> bool {
         && values.iter().flatten().all(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
-/// The role `c` starts from, read from its values and category.
+/// With `--qi`, the role of column `name`: a QI when it is named, else none.
+fn named(options: &RiskOptions, name: &str) -> Option<Prior> {
+    let qis = options.quasi_identifiers.as_ref()?;
+    Some(match qis.iter().any(|q| q == name) {
+        true => Prior::Settled(Role::QuasiIdentifier, "named by --qi".into()),
+        false => Prior::Settled(Role::Other, "not named by --qi".into()),
+    })
+}
+
+/// The role `c` starts from, read from its values, `--qi` and its category.
 fn prior(c: &ColumnInventory, sampled: Option<&SampledColumn>, options: &RiskOptions) -> Prior {
     let e = &c.evidence;
     let validated = e.values_checked > 0 && e.values_matched * 2 >= e.values_checked;
-    match &options.quasi_identifiers {
-        _ if sampled.is_some_and(digests) => Prior::Settled(Role::Pseudonym, "values are 256-bit hex digests (a keyed hash)".into()),
-        _ if c.category.pinpoints_a_person() && validated => Prior::Settled(
-            Role::DirectIdentifier,
-            format!("{} of {} sampled values are {}", e.values_matched, e.values_checked, c.category),
-        ),
-        Some(qis) if qis.contains(&c.name) => Prior::Settled(Role::QuasiIdentifier, "named by --qi".into()),
-        Some(_) => Prior::Settled(Role::Other, "not named by --qi".into()),
+    if sampled.is_some_and(digests) {
+        return Prior::Settled(Role::Pseudonym, "values are 256-bit hex digests (a keyed hash)".into());
+    }
+    if c.category.pinpoints_a_person() && validated {
+        let why = format!("{} of {} sampled values are {}", e.values_matched, e.values_checked, c.category);
+        return Prior::Settled(Role::DirectIdentifier, why);
+    }
+    match named(options, &c.name) {
+        Some(prior) => prior,
         None if risk::is_quasi_identifier(c.category) => Prior::Settled(Role::QuasiIdentifier, format!("category {}", c.category)),
         None if risk::is_sensitive_attribute(c.category) => Prior::Settled(Role::SensitiveAttribute, format!("category {}", c.category)),
         None => Prior::Measure,
@@ -132,9 +142,9 @@ async fn assess_one(
 ) -> Result<risk::Evaluation, String> {
     let sample = lake::sample_dataset(source, options.sample_rows).await.map_err(|e| e.to_string())?;
     let inventory = classify_sample(source, &sample, classifier);
-    let named = options.quasi_identifiers.iter().flatten().chain(&options.subject);
+    let asked = options.quasi_identifiers.iter().flatten().chain(&options.subject);
     let known = |n: &String| inventory.columns.iter().any(|c| &c.name == n) || source.partition_columns.contains(n);
-    if let Some(missing) = named.into_iter().find(|n| !known(n)) {
+    if let Some(missing) = asked.into_iter().find(|n| !known(n)) {
         return Err(format!("no column `{missing}`"));
     }
     let mut priors: Vec<ColumnPrior> = inventory
@@ -151,18 +161,7 @@ async fn assess_one(
     // Partition keys (`dt`) are columns of the table too, read from its directories.
     let keys: Vec<&String> = source.partition_columns.iter().filter(|k| !priors.iter().any(|p| &p.name == *k)).collect();
     for key in keys {
-        let prior = match &options.quasi_identifiers {
-            Some(qis) if qis.contains(key) => Prior::Settled(Role::QuasiIdentifier, "named by --qi".into()),
-            Some(_) => Prior::Settled(Role::Other, "not named by --qi".into()),
-            None => Prior::Measure,
-        };
-        priors.push(ColumnPrior {
-            name: key.clone(),
-            data_type: "Utf8".into(),
-            category: crate::category::Category::None,
-            step: Some("partition".into()),
-            prior,
-        });
+        priors.push(ColumnPrior::partition_key(key, named(options, key).unwrap_or(Prior::Measure)));
     }
     let method = Method { sharing: options.sharing, max_suppressed: 0.0, subject: options.subject.clone() };
     let df = lake::read::read_dataset(ctx, &source.path, &source.files).await.map_err(|e| e.to_string())?;

@@ -17,11 +17,11 @@ use futures::StreamExt;
 
 use datafusion::common::Column;
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, ScalarUDF};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
-use crate::category::Category;
 use crate::classify::Classifier;
 use crate::cluster::{ClusterError, Engine};
 use crate::export::{self, ExportError};
@@ -39,7 +39,6 @@ use crate::risk::{self, ColumnPrior, Evaluation, Method, Prior};
 use crate::sealed::AuditKey;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{PseudonymKey, RedactStyle};
-use datafusion::datasource::MemTable;
 
 /// Why a run stopped. None of these carries a value from the data.
 #[derive(Debug, thiserror::Error)]
@@ -651,8 +650,7 @@ impl PartitionWriter<'_> {
     /// The risk gate: evaluates the table as a commit would publish it (the files `written`
     /// now and those `kept`) and refuses it below level 3. Where the pipeline allows local
     /// suppression and that suffices, the records of small classes in the files written now
-    /// have their quasi-identifiers nulled first (each file replaced in `written`), and the
-    /// table is counted again.
+    /// have their quasi-identifiers nulled first (each file replaced in `written`).
     async fn evaluate(&self, p: &DatasetRun, kept: &[PathBuf], written: &mut [(PathBuf, u64, String)]) -> Result<Evaluation, RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
@@ -663,13 +661,7 @@ impl PartitionWriter<'_> {
         };
         let mut priors: Vec<ColumnPrior> = plan.columns.iter().filter_map(ColumnPlan::risk_prior).collect();
         // Partition values are published too (`dt`), and measured like any kept column.
-        priors.extend(plan.partition_columns.iter().map(|c| ColumnPrior {
-            name: c.clone(),
-            data_type: "Utf8".into(),
-            category: Category::None,
-            step: Some("partition".into()),
-            prior: Prior::Measure,
-        }));
+        priors.extend(plan.partition_columns.iter().map(|c| ColumnPrior::partition_key(c, Prior::Measure)));
         let method = Method { sharing: plan.sharing, max_suppressed: plan.max_suppressed, subject: plan.subject.clone() };
         let published = |written: &[(PathBuf, u64, String)]| {
             paths(written)

@@ -141,6 +141,16 @@ pub struct ColumnPrior {
     pub prior: Prior,
 }
 
+/// The step a partition key is reported with: it is published as its directories name it.
+pub const PARTITION_STEP: &str = "partition";
+
+impl ColumnPrior {
+    /// A partition key (`dt`): text, read from the table's directories.
+    pub fn partition_key(name: &str, prior: Prior) -> ColumnPrior {
+        ColumnPrior { name: name.to_string(), data_type: "Utf8".into(), category: Category::None, step: Some(PARTITION_STEP.into()), prior }
+    }
+}
+
 /// One column's role, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnRole {
@@ -490,7 +500,7 @@ pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -
     // Partition keys are short by construction: no need to read them for their length.
     let texts: Vec<&str> = priors
         .iter()
-        .filter(|c| c.prior == Prior::Measure && TypeKind::of(&c.data_type) == TypeKind::Text && c.step.as_deref() != Some("partition"))
+        .filter(|c| c.prior == Prior::Measure && TypeKind::of(&c.data_type) == TypeKind::Text && c.step.as_deref() != Some(PARTITION_STEP))
         .map(|c| c.name.as_str())
         .collect();
     let (per_record, lengths) = profile(df, method.subject.as_deref(), &texts).await?;

@@ -96,7 +96,7 @@ fn coarser(c: &super::ColumnRole, k: u64) -> String {
         Category::Address if !step.contains("province") => generalize("to = \"province\""),
         Category::PreciseLocation if !step.contains("grid:0.1)") => generalize("grid = 0.1"),
         Category::Gender | Category::Birthday | Category::Address | Category::PreciseLocation | Category::IpAddress => "\"drop\"".into(),
-        _ if step == "partition" => {
+        _ if step == super::PARTITION_STEP => {
             "\"drop\"   (a partition column: partition the raw data more coarsely, or drop the column it is derived from)".to_string()
         }
         _ if kind == TypeKind::Temporal || step.contains("time:") => {

@@ -89,10 +89,11 @@ enum Command {
         /// Last day covered (YYYY-MM-DD); the data spans the 14 months before it.
         #[arg(long, default_value_t = sample_data::default_end_date())]
         end_date: NaiveDate,
-        /// Write the labeled evaluation corpus instead: 45 unrelated tables with decoys, `--rows`
-        /// rows each, and the true category of every column in DIR/labels.json.
-        #[arg(long)]
-        corpus: bool,
+        /// Write a labeled evaluation corpus instead, `--rows` rows a table, with the true
+        /// category of every column in DIR/labels.json: `tuning` (45 tables with decoys, the one
+        /// rules are tuned on) or `public` (the schemas of public sample databases, kept apart).
+        #[arg(long, value_name = "CORPUS", num_args = 0..=1, default_missing_value = "tuning")]
+        corpus: Option<CorpusKind>,
     },
     /// Classify every column of files, datasets or a lake into PI categories (the PI inventory).
     ///
@@ -422,8 +423,8 @@ impl TodayArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::SampleData { dir, rows, seed, corpus: true, .. } => sample_corpus(dir, rows as usize, seed),
-        Command::SampleData { dir, rows, seed, end_date, corpus: false } => sample(dir, rows as usize, seed, end_date),
+        Command::SampleData { dir, rows, seed, corpus: Some(kind), .. } => sample_corpus(dir, kind, rows as usize, seed),
+        Command::SampleData { dir, rows, seed, end_date, corpus: None } => sample(dir, rows as usize, seed, end_date),
         Command::Scan { paths, sample, format, output, classifiers } => {
             classifiers.classifier().and_then(|c| scan(paths, sample.rows(), format, output, &c))
         }
@@ -492,10 +493,20 @@ fn sample(dir: PathBuf, users: usize, seed: u64, end_date: NaiveDate) -> Result<
     Ok(())
 }
 
-fn sample_corpus(dir: PathBuf, rows: usize, seed: u64) -> Result<(), Failure> {
-    let labels = sample_data::corpus::generate_corpus(&dir, rows, seed)?;
+/// Which labeled corpus `sample-data --corpus` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CorpusKind {
+    Tuning,
+    Public,
+}
+
+fn sample_corpus(dir: PathBuf, kind: CorpusKind, rows: usize, seed: u64) -> Result<(), Failure> {
+    let (labels, which) = match kind {
+        CorpusKind::Tuning => (sample_data::corpus::generate_corpus(&dir, rows, seed)?, "tuning"),
+        CorpusKind::Public => (sample_data::public::generate_public_corpus(&dir, rows, seed)?, "public-schema"),
+    };
     eprintln!(
-        "wrote the evaluation corpus: {} tables, {} labeled columns, {rows} rows each, labels in {}",
+        "wrote the {which} evaluation corpus: {} tables, {} labeled columns, {rows} rows each, labels in {}",
         labels.tables.len(),
         labels.columns(),
         dir.join(sample_data::corpus::LABELS_FILE).display()

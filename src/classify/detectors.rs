@@ -59,12 +59,16 @@ pub enum Detector {
     GeoPoint,
     /// A geohash of 7 to 12 characters (about 150 m or finer).
     Geohash,
-    /// A Chinese personal name: two to four Han characters led by a known surname.
+    /// A Chinese personal name: a known surname and given-name characters (two to four Han characters).
     CnName,
+    /// A Latin-script personal name from the given and family name lists (`Leonie Köhler`, `SMITH, MARY`).
+    LatinName,
     /// A mainland postal address: an administrative division and a street-level part.
     CnAddress,
     /// An English (US/UK style) street address: a house number, a street name and a street type.
     StreetAddress,
+    /// A street line in other orders (`4, Rue Milton`, `Obere Str. 57`) or a unit line (`Apt. 12`).
+    StreetLine,
     /// An international (`+44 20 …`) or North American (`(415) 555-0134`) phone number.
     IntlPhone,
     /// The path of a web request (`/item/123?ref=home`).
@@ -84,7 +88,7 @@ pub enum Detector {
 
 impl Detector {
     /// Every detector, in the order reports list them.
-    pub const ALL: [Detector; 32] = [
+    pub const ALL: [Detector; 34] = [
         Detector::CnIdCard,
         Detector::Passport,
         Detector::HkId,
@@ -108,8 +112,10 @@ impl Detector {
         Detector::GeoPoint,
         Detector::Geohash,
         Detector::CnName,
+        Detector::LatinName,
         Detector::CnAddress,
         Detector::StreetAddress,
+        Detector::StreetLine,
         Detector::IntlPhone,
         Detector::UrlPath,
         Detector::PushToken,
@@ -145,8 +151,10 @@ impl Detector {
             Detector::GeoPoint => "geo_point",
             Detector::Geohash => "geohash",
             Detector::CnName => "cn_name",
+            Detector::LatinName => "latin_name",
             Detector::CnAddress => "cn_address",
             Detector::StreetAddress => "street_address",
+            Detector::StreetLine => "street_line",
             Detector::IntlPhone => "intl_phone",
             Detector::UrlPath => "url_path",
             Detector::PushToken => "push_token",
@@ -202,6 +210,43 @@ impl Detector {
         self.is_strong() && self != Detector::EmbeddedPi
     }
 
+    /// Whether values of this kind are scored by a model of a population (names), whose
+    /// share is meaningful but never certain.
+    pub fn is_model(self) -> bool {
+        matches!(self, Detector::CnName | Detector::LatinName)
+    }
+
+    /// Whether the detector matches the numbering form of a document (a passport, a plate),
+    /// which names identifier-like values although no check digit proves them.
+    pub fn is_document_form(self) -> bool {
+        matches!(self, Detector::Passport | Detector::CnPlate)
+    }
+
+    /// Whether a column of a few short codes (`1`/`2`, `0`-`8`) under a name of this
+    /// detector's category is of it: enumerations are coded, checked identifiers never.
+    pub fn may_be_coded(self) -> bool {
+        matches!(self, Detector::Gender | Detector::BirthDate)
+    }
+
+    /// Whether `value` has the form this detector validates, whatever its check digit says:
+    /// `None` for detectors with no form apart from a match. A column named for IDs whose
+    /// values have the form but fail the check holds other numbers (order numbers); one
+    /// whose values have another form may hold IDs of another scheme.
+    pub fn has_form(self, value: &str) -> Option<bool> {
+        let digits = |v: &str| v.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>();
+        match self {
+            Detector::CnIdCard => {
+                let v = value.as_bytes();
+                Some(matches!(v.len(), 15 | 18) && v[..v.len() - 1].iter().all(u8::is_ascii_digit))
+            }
+            Detector::BankCard => {
+                let d = digits(value);
+                Some((16..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `value` (already trimmed) is of this kind.
     pub fn matches(self, value: &str) -> bool {
         match self {
@@ -228,8 +273,10 @@ impl Detector {
             Detector::GeoPoint => is_geo_point(value),
             Detector::Geohash => is_geohash(value),
             Detector::CnName => is_cn_name(value),
+            Detector::LatinName => super::models::is_latin_name(value),
             Detector::CnAddress => is_cn_address(value),
             Detector::StreetAddress => is_street_address(value),
+            Detector::StreetLine => super::models::is_street_line(value),
             Detector::IntlPhone => is_intl_phone(value),
             Detector::UrlPath => is_url_path(value),
             Detector::PushToken => is_push_token(value),
@@ -788,23 +835,26 @@ pub fn has_cn_surname(name: &str) -> bool {
     COMPOUND_SURNAMES.iter().any(|s| name.starts_with(s)) || name.chars().next().is_some_and(|c| SURNAMES.contains(c))
 }
 
-/// Two to four Han characters led by a known surname, or a transliterated minority name
-/// joined with `·`.
+/// Two to four Han characters: a known surname, then characters Chinese given names are
+/// made of; or a transliterated minority name joined with `·`.
 pub fn is_cn_name(value: &str) -> bool {
     let count = value.chars().count();
     if value.contains('·') {
         return (3..=15).contains(&count) && value.chars().all(|c| c == '·' || is_han(c));
     }
-    (2..=4).contains(&count) && value.chars().all(is_han) && has_cn_surname(value)
+    (2..=4).contains(&count) && value.chars().all(is_han) && super::models::is_cn_given_name(value)
 }
 
 const ADMIN_MARKERS: [&str; 9] = ["省", "市", "自治区", "自治州", "区", "县", "旗", "镇", "乡"];
 const STREET_MARKERS: [&str; 15] = ["路", "街", "道", "巷", "弄", "号", "村", "小区", "栋", "幢", "单元", "室", "大厦", "花园", "苑"];
 
 /// A mainland address: at least six characters with an administrative division and a
-/// street-level marker.
+/// street-level marker, or a street-level part that is most of the value.
 pub fn is_cn_address(value: &str) -> bool {
-    value.chars().count() >= 6 && ADMIN_MARKERS.iter().any(|m| value.contains(m)) && STREET_MARKERS.iter().any(|m| value.contains(m))
+    let count = value.chars().count();
+    let with_division = count >= 6 && ADMIN_MARKERS.iter().any(|m| value.contains(m)) && STREET_MARKERS.iter().any(|m| value.contains(m));
+    // The street-level part alone (`体育西路12号3栋101室`), as an address's detail column holds it.
+    with_division || (count <= 40 && street_level_span(value).is_some_and(|(s, e)| (e - s) * 2 >= value.len()))
 }
 
 /// Street types of English addresses, lower case.
@@ -856,6 +906,11 @@ const STREET_TYPES: [&str; 46] = [
     "park",
     "plaza",
 ];
+
+/// Whether `word` (lower case, without punctuation) is an English street type (`st`, `avenue`).
+pub fn is_street_type(word: &str) -> bool {
+    STREET_TYPES.contains(&word)
+}
 
 /// A house number (`12`, `221B`, `12-14`) followed within four words by a street type that
 /// ends the street part (`1200 Oak St, Springfield, IL`, `221B Baker Street, London NW1 6XE`).
@@ -1104,12 +1159,22 @@ fn street_level_span(text: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// A date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, optionally followed by a time) between 1900
-/// and `today`.
+/// A date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, optionally followed by a time) or a month
+/// (YYYYMM, YYYY-MM) between 1900 and `today`.
 pub fn is_birth_date(value: &str, today: NaiveDate) -> bool {
     let b = value.as_bytes();
     let mut digits = [0u8; 8];
-    if b.len() == 8 {
+    // A month of birth (`198703`, `1987-03`), as data-element standards record 出生年月.
+    let month = match b.len() {
+        6 => Some([&b[..4], &b[4..6]]),
+        7 if matches!(b[4], b'-' | b'/') => Some([&b[..4], &b[5..7]]),
+        _ => None,
+    };
+    if let Some([y, m]) = month {
+        digits[..4].copy_from_slice(y);
+        digits[4..6].copy_from_slice(m);
+        digits[6..].copy_from_slice(b"01");
+    } else if b.len() == 8 {
         digits.copy_from_slice(b);
     } else {
         let Some(d) = b.get(..10) else { return false };

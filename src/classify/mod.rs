@@ -5,7 +5,9 @@
 //! `order_no` full of 18-digit numbers that fail the ID check is not an ID, and a column named
 //! `c2` full of valid ID numbers is one.
 
+pub mod context;
 pub mod detectors;
+pub mod models;
 pub mod names;
 pub mod rules;
 
@@ -29,6 +31,14 @@ const MIXED_MIN_SHARE: f64 = 0.3;
 const NAME_MIN_SURNAMES: usize = 5;
 /// Fewest distinct names among them.
 const NAME_MIN_DISTINCT: usize = 20;
+/// Below this share of values that fit the name models, a column named for people's names
+/// holds something else (a genre's, a product's or a street's name).
+const NAME_MODEL_MIN_SHARE: f64 = 0.3;
+/// A coded column holds at most this many distinct values…
+const CODED_MAX_DISTINCT: usize = 5;
+/// …of at most this many characters (`1`/`2` for a gender, `0`-`8` for an age band): the
+/// name says what the codes mean, and no detector can.
+const CODED_MAX_CHARS: usize = 2;
 
 /// Why a column was classified as it was. Never holds a value from the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +118,8 @@ struct Tally {
     strong_matched: usize,
     /// Matched by a detector that overrules a not-PI name.
     overruling_matched: usize,
+    /// Had the form a checksum detector validates, whether or not the check passed.
+    formed: usize,
     per_detector: Vec<usize>,
     alive: bool,
 }
@@ -177,6 +189,15 @@ impl Classifier {
     /// Classifies a column from its name and a sample of its values rendered as strings.
     pub fn classify(&self, column_name: &str, values: &StringArray) -> ColumnVerdict {
         let mut v = self.classify_by_rules(column_name, values);
+        // Links to images and scripts (an avatar, an icon) are no pages a person visited.
+        if v.category == Category::BrowsingHistory && v.evidence.name_keyword.is_none() && mostly_static_files(values) {
+            return self.none_verdict(
+                0.8,
+                None,
+                v.evidence.values_checked,
+                "its values link to files (images, scripts, media), not pages a person visited".into(),
+            );
+        }
         // Whole access-log lines make a browsing log, but generalizing them as URLs would
         // keep the client addresses and ids inside: they are redacted.
         if v.category == Category::BrowsingHistory && v.evidence.detectors.iter().any(|d| d == detectors::Detector::AccessLogLine.name()) {
@@ -201,12 +222,15 @@ impl Classifier {
                 matched: 0,
                 strong_matched: 0,
                 overruling_matched: 0,
+                formed: 0,
                 per_detector: vec![0; r.detectors.len()],
                 alive: true,
             })
             .collect();
 
         let mut non_null = 0;
+        let mut codes: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut longest = 0;
         for value in values.iter().flatten() {
             let value = detectors::normalize_value(value);
             let value = value.as_ref();
@@ -214,12 +238,17 @@ impl Classifier {
                 continue;
             }
             non_null += 1;
+            longest = longest.max(value.chars().count());
+            if codes.len() <= CODED_MAX_DISTINCT && !codes.contains(value) {
+                codes.insert(value.to_string());
+            }
             // Hex, base64 and reversed digits are validated as what they hide.
             let hidden = detectors::decoded(value);
             for t in tallies.iter_mut().filter(|t| t.alive) {
                 let rule = &self.rules.categories[t.rule];
                 t.checked += 1;
                 let (mut any, mut strong, mut overruling) = (false, false, false);
+                t.formed += usize::from(rule.detectors.iter().any(|d| d.has_form(value) == Some(true)));
                 for (k, d) in rule.detectors.iter().enumerate() {
                     if d.matches(value) || hidden.as_deref().is_some_and(|h| d.matches(h)) {
                         t.per_detector[k] += 1;
@@ -241,6 +270,7 @@ impl Classifier {
         }
 
         let keyword = hit.as_ref().map(|h| h.keyword.clone());
+        let coded = non_null >= VETO_MIN_VALUES && codes.len() <= CODED_MAX_DISTINCT && longest <= CODED_MAX_CHARS;
         // The best category by strong value evidence alone, other than `exclude`; against a
         // not-PI name, only by detectors that overrule one.
         let winner_by = |exclude: Option<usize>, share: fn(&Tally) -> f64, floor: Option<f64>| {
@@ -288,7 +318,47 @@ impl Classifier {
                 if let Some(v) = value_winner(Some(n)) {
                     return self.verdict_from_values(v, keyword, &format!("values contradict name keyword '{kw}'"));
                 }
-                let all_veto = rule.detectors.iter().all(|d| d.vetoes());
+                // Values of another form than a checksum's (nine-digit national numbers under
+                // `national_id_number`) may be IDs of another scheme: only values of the form
+                // that fail the check (order numbers under `id_no`) veto the name.
+                let has_form = rule.detectors.iter().any(|d| d.has_form("").is_some());
+                let formed = t.formed as f64 / t.checked as f64;
+                let all_veto = rule.detectors.iter().all(|d| d.vetoes()) && (!has_form || formed >= 0.5);
+                if coded && rule.detectors.iter().any(|d| d.may_be_coded()) {
+                    let reason = format!("name keyword '{kw}'; {} distinct codes, which the name explains", codes.len());
+                    return self.verdict(n, 0.7, keyword, t.checked, t.matched, self.matched_detectors(t), reason);
+                }
+                // Integers under a name that ends in a key's word (`address_id`, `ca_address_sk`)
+                // point to another table's rows; they are not the thing itself.
+                if t.checked >= VETO_MIN_VALUES && share < VETO_MAX_SHARE && refers_to_rows(column_name, values) {
+                    return self.none_verdict(
+                        0.7,
+                        keyword,
+                        t.checked,
+                        format!("name keyword '{kw}', but its values are integer keys of {} rows, not {} itself", rule.id, rule.id),
+                    );
+                }
+                let too_few_names =
+                    || distinct_matches(values, |v| rule.detectors.iter().any(|d| d.matches(v))) < NAME_MIN_DISTINCT.min(t.checked / 2);
+                if rule.detectors.iter().all(|d| d.is_model())
+                    && t.checked >= VETO_MIN_VALUES
+                    && (share < NAME_MODEL_MIN_SHARE || too_few_names())
+                {
+                    let detectors: Vec<&str> = rule.detectors.iter().map(|d| d.name()).collect();
+                    return self.none_verdict(
+                        0.7,
+                        keyword,
+                        t.checked,
+                        format!(
+                            "name keyword '{kw}' suggests {}, but only {} of {} values ({} distinct) fit the {} models",
+                            rule.id,
+                            percent(share),
+                            t.checked,
+                            distinct_matches(values, |v| rule.detectors.iter().any(|d| d.matches(v))),
+                            detectors.join("/")
+                        ),
+                    );
+                }
                 if all_veto && t.checked >= VETO_MIN_VALUES && share < VETO_MAX_SHARE {
                     return self.none_verdict(
                         0.6,
@@ -327,7 +397,19 @@ impl Classifier {
                 if let Some(v) = self.names_by_value(&tallies, values) {
                     return v;
                 }
+                if let Some(v) = self.by_person_word(column_name, &tallies, values) {
+                    return v;
+                }
                 if let Some(shape) = identifier_shape(values) {
+                    // Identifiers of a document's form, though no checksum proves it (passport
+                    // numbers, plates): the form names them.
+                    let formed = winner_by(None, Tally::share, None).filter(|t| {
+                        let rule = &self.rules.categories[t.rule];
+                        rule.detectors.iter().zip(&t.per_detector).filter(|(_, n)| **n > 0).all(|(d, _)| d.is_document_form())
+                    });
+                    if let Some(t) = formed {
+                        return self.verdict_from_values(t, None, &format!("no name keyword; {shape}"));
+                    }
                     return self.unknown_identifier(column_name, non_null, &shape);
                 }
                 let confidence = if non_null >= VETO_MIN_VALUES { 0.8 } else { 0.6 };
@@ -336,31 +418,74 @@ impl Classifier {
         }
     }
 
-    /// A column of Chinese personal names by its values alone, under a name that says nothing
+    /// A column of personal names by its values alone, under a name that says nothing
     /// (`c1`, `remark`, `contact_person`): a meaningful share of its cells
-    /// ([`MIXED_MIN_SHARE`]) are names, and they look like a population of people rather
-    /// than a short list of words that start with a surname's character (`高端`, `白色`):
+    /// ([`MIXED_MIN_SHARE`]) are Chinese names or Latin-script full names, and they look like
+    /// a population of people rather than a short list of words that fit a name model:
     /// [`NAME_MIN_DISTINCT`] distinct (or half of them, when fewer), led by
     /// [`NAME_MIN_SURNAMES`] surnames or more. Names repeat (a customer's orders), so a
     /// share of distinct values is not asked for.
     fn names_by_value(&self, tallies: &[Tally], values: &StringArray) -> Option<ColumnVerdict> {
         let t = tallies.iter().find(|t| self.rules.categories[t.rule].id == Category::Name && t.alive)?;
-        if t.checked < VETO_MIN_VALUES || t.share() < MIXED_MIN_SHARE {
+        if t.checked < VETO_MIN_VALUES {
             return None;
         }
-        let names: std::collections::HashSet<String> =
-            values.iter().flatten().map(|v| detectors::normalize_value(v).into_owned()).filter(|v| detectors::is_cn_name(v)).collect();
-        let surnames: std::collections::HashSet<char> = names.iter().filter_map(|n| n.chars().next()).collect();
-        if names.len() < NAME_MIN_DISTINCT.min(t.matched / 2) || surnames.len() < NAME_MIN_SURNAMES {
+        let mut matched = 0;
+        let mut names = std::collections::HashSet::new();
+        let mut surnames = std::collections::HashSet::new();
+        for v in values.iter().flatten() {
+            let v = detectors::normalize_value(v);
+            let surname = if detectors::is_cn_name(&v) {
+                v.chars().next().map(String::from)
+            } else if models::is_latin_full_name(&v) {
+                v.split([' ', ',']).rfind(|w| !w.is_empty()).map(str::to_lowercase)
+            } else {
+                continue;
+            };
+            matched += 1;
+            surnames.extend(surname);
+            names.insert(v.into_owned());
+        }
+        let share = matched as f64 / t.checked as f64;
+        if share < MIXED_MIN_SHARE || names.len() < NAME_MIN_DISTINCT.min(matched / 2) || surnames.len() < NAME_MIN_SURNAMES {
             return None;
         }
         let reason = format!(
-            "no name keyword; {} of values are Chinese personal names ({} distinct, {} surnames)",
-            percent(t.share()),
+            "no name keyword; {} of values are personal names ({} distinct, {} surnames)",
+            percent(share),
             names.len(),
             surnames.len()
         );
-        Some(self.verdict(t.rule, 0.6 + 0.3 * t.share(), None, t.checked, t.matched, self.matched_detectors(t), reason))
+        Some(self.verdict(t.rule, 0.6 + 0.3 * share, None, t.checked, matched, self.matched_detectors(t), reason))
+    }
+
+    /// A column named by a word for a person alone (`payer`, `recipient`, `owner`): a name
+    /// when most of its values fit the name models, an account when they are integers.
+    fn by_person_word(&self, column_name: &str, tallies: &[Tally], values: &StringArray) -> Option<ColumnVerdict> {
+        let tokens = names::tokenize(column_name);
+        let word = tokens.iter().find(|t| self.subject_words.iter().any(|w| w == *t))?;
+        let values_seen: Vec<&str> = values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).collect();
+        if values_seen.len() < VETO_MIN_VALUES {
+            return None;
+        }
+        let names = tallies.iter().find(|t| self.rules.categories[t.rule].id == Category::Name && t.alive);
+        if let Some(t) = names.filter(|t| t.share() >= 0.5) {
+            let reason = format!("the person word '{word}', and {} of values fit the name models", percent(t.share()));
+            return Some(self.verdict(t.rule, 0.6 + 0.3 * t.share(), None, t.checked, t.matched, self.matched_detectors(t), reason));
+        }
+        if values_seen.iter().all(|v| v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit())) {
+            let rule = self.rules.categories.iter().position(|r| r.id == Category::AccountId)?;
+            return Some(self.verdict(
+                rule,
+                0.7,
+                None,
+                values_seen.len(),
+                0,
+                Vec::new(),
+                format!("integers under the person word '{word}'"),
+            ));
+        }
+        None
     }
 
     /// An identifier-like column that no rule claims: an account when a word of its name is
@@ -444,7 +569,7 @@ const IDENTIFIER_MAX_REPEAT: f64 = 0.1;
 /// Describes the values when they look like identifiers: near-unique (or many, each repeated
 /// a little) tokens of 6 to 64 characters without spaces, either of one width or mixing letters and digits, and not
 /// numbers with decimals, dates or words. `None` otherwise.
-fn identifier_shape(values: &StringArray) -> Option<String> {
+pub(crate) fn identifier_shape(values: &StringArray) -> Option<String> {
     let sample: Vec<&str> = values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).collect();
     if sample.len() < IDENTIFIER_MIN_VALUES {
         return None;
@@ -482,6 +607,37 @@ fn identifier_shape(values: &StringArray) -> Option<String> {
             }
         )
     })
+}
+
+/// Last words of a name that make its column a key into other rows.
+const ROW_KEY_HEADS: [&str; 5] = ["id", "sk", "key", "pk", "fk"];
+
+/// Whether a column is integer keys under a key's name (`address_id`).
+fn refers_to_rows(column_name: &str, values: &StringArray) -> bool {
+    let head = names::tokenize(column_name).last().is_some_and(|t| ROW_KEY_HEADS.contains(&t.as_str()));
+    head && values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).all(|v| v.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// How many distinct values match.
+fn distinct_matches(values: &StringArray, matches: impl Fn(&str) -> bool) -> usize {
+    let distinct: std::collections::HashSet<String> =
+        values.iter().flatten().map(detectors::normalize_value).filter(|v| matches(v)).map(|v| v.into_owned()).collect();
+    distinct.len()
+}
+
+/// File types of a site's static content.
+const STATIC_FILE_TYPES: [&str; 12] = ["png", "jpg", "jpeg", "gif", "webp", "svg", "ico", "css", "js", "mp4", "mp3", "pdf"];
+
+/// Whether most values are URLs of static files (`https://cdn…/a.png`).
+fn mostly_static_files(values: &StringArray) -> bool {
+    let (mut n, mut hits) = (0usize, 0usize);
+    for v in values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)) {
+        n += 1;
+        let path = v.split(['?', '#']).next().unwrap_or(v);
+        let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        hits += usize::from(ext.is_some_and(|e| STATIC_FILE_TYPES.contains(&e.as_str())));
+    }
+    n > 0 && hits * 10 >= n * 8
 }
 
 /// Whether most values are dates or date-times written as text (`2026-05-01 12:00:00`).

@@ -214,7 +214,9 @@ impl Rules {
 
     /// The keywords compound rules generate, as (category, keyword), without those that
     /// normalize to a keyword written in a category. Two compounds that give one keyword to
-    /// two categories are an error naming both files.
+    /// two categories are an error naming both files. Then the pinyin of Chinese terms (see
+    /// [`pinyin_keywords`]), which give way to every other keyword and are left out where
+    /// two categories would share one.
     pub fn generated_keywords(&self) -> Result<Vec<(Category, String)>, RulesError> {
         let written: std::collections::HashSet<String> =
             self.categories.iter().flat_map(|r| r.keywords.iter().filter_map(|k| NameMatcher::normalized(k))).collect();
@@ -233,41 +235,77 @@ impl Rules {
                         message: "no rule defines this category".into(),
                     });
                 }
-                for modifier in &compound.modifiers {
-                    for head in heads {
-                        let mut keywords = vec![format!("{modifier}_{head}")];
-                        let initials = |w: &str| w.len() <= 3 && w.bytes().all(|b| b.is_ascii_lowercase());
-                        if initials(modifier) && initials(head) {
-                            keywords.push(format!("{modifier}{head}"));
+                for keyword in compound_keywords(&compound.modifiers, heads) {
+                    let Some(normalized) = NameMatcher::normalized(&keyword) else { continue };
+                    if written.contains(&normalized) {
+                        continue;
+                    }
+                    match seen.get(&normalized) {
+                        Some((other, other_origin)) if *other != category => {
+                            return Err(RulesError::Invalid {
+                                path: origin.clone(),
+                                category,
+                                key: "compound",
+                                message: format!("{keyword:?} is also generated for `{other}` ({other_origin})"),
+                            });
                         }
-                        for keyword in keywords {
-                            let Some(normalized) = NameMatcher::normalized(&keyword) else { continue };
-                            if written.contains(&normalized) {
-                                continue;
-                            }
-                            match seen.get(&normalized) {
-                                Some((other, other_origin)) if *other != category => {
-                                    return Err(RulesError::Invalid {
-                                        path: origin.clone(),
-                                        category,
-                                        key: "compound",
-                                        message: format!("{keyword:?} is also generated for `{other}` ({other_origin})"),
-                                    });
-                                }
-                                Some(_) => {}
-                                None => {
-                                    seen.insert(normalized, (category, origin));
-                                    out.push((category, keyword));
-                                }
-                            }
+                        Some(_) => {}
+                        None => {
+                            seen.insert(normalized, (category, origin));
+                            out.push((category, keyword));
                         }
                     }
                 }
             }
         }
+        let mut pinyin: BTreeMap<String, (Category, String, bool)> = BTreeMap::new();
+        for (category, keyword) in self.pinyin_keywords() {
+            let Some(normalized) = NameMatcher::normalized(&keyword) else { continue };
+            if written.contains(&normalized) || seen.contains_key(&normalized) {
+                continue;
+            }
+            let entry = pinyin.entry(normalized).or_insert((category, keyword, true));
+            entry.2 &= entry.0 == category;
+        }
+        out.extend(pinyin.into_values().filter(|(_, _, unambiguous)| *unambiguous).map(|(c, k, _)| (c, k)));
         Ok(out)
     }
 
+    /// The pinyin of every Chinese term of the rules, as schemas abbreviate them: of each
+    /// category's Chinese keyword, its full pinyin (`xingbie`) and, for three characters or
+    /// more, its initials (`gmsfhm` 公民身份号码), also with a code or name suffix (`xbdm`
+    /// 性别代码, `zdmc` 诊断名称); of each compound, the initials of its Chinese modifiers
+    /// with its short heads (`hzid`, `hzxm` 患者姓名).
+    fn pinyin_keywords(&self) -> Vec<(Category, String)> {
+        let mut out = Vec::new();
+        for rule in &self.categories {
+            for term in rule.keywords.iter().filter(|k| is_chinese_term(k)) {
+                out.extend(full_pinyin(term).map(|p| (rule.id, p)));
+                if term.chars().count() >= 3 {
+                    out.extend(initials(term).map(|p| (rule.id, p)));
+                }
+                // A person's name has no code; 名字代码 would only shadow 民族代码 (`mzdm`).
+                if rule.id == Category::Name {
+                    continue;
+                }
+                for suffix in ["代码", "编码", "名称"] {
+                    out.extend(initials(&format!("{term}{suffix}")).map(|p| (rule.id, p)));
+                }
+            }
+        }
+        for (compound, origin) in &self.compounds {
+            let modifiers: Vec<String> = compound.modifiers.iter().filter(|m| is_chinese_term(m)).filter_map(|m| initials(m)).collect();
+            for (&category, heads) in &compound.heads {
+                if self.overridden_by_another(category, origin) {
+                    continue;
+                }
+                let heads: Vec<String> =
+                    heads.iter().filter_map(|h| if is_chinese_term(h) { initials(h) } else { Some(h.clone()) }).collect();
+                out.extend(compound_keywords(&modifiers, &heads).into_iter().map(|k| (category, k)));
+            }
+        }
+        out
+    }
     /// Whether `category` is defined by an override and `origin` is a builtin file: an
     /// override replaces a category whole, with what builtin compounds gave it.
     fn overridden_by_another(&self, category: Category, origin: &str) -> bool {
@@ -294,6 +332,39 @@ impl Rules {
             format!("builtin-{base}+{}-override-files", self.override_files.len())
         }
     }
+}
+
+/// The keywords a compound's modifiers and heads make: `modifier_head`, and `modifierhead`
+/// when both are short lower-case initials (`hybh`).
+fn compound_keywords(modifiers: &[String], heads: &[String]) -> Vec<String> {
+    let initials = |w: &str| w.len() <= 3 && w.bytes().all(|b| b.is_ascii_lowercase());
+    let mut out = Vec::new();
+    for modifier in modifiers {
+        for head in heads {
+            out.push(format!("{modifier}_{head}"));
+            if initials(modifier) && initials(head) {
+                out.push(format!("{modifier}{head}"));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a keyword is a Chinese term of two characters or more.
+fn is_chinese_term(keyword: &str) -> bool {
+    keyword.chars().count() >= 2 && keyword.chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+/// The first letters of a Chinese term's syllables (`出生年月` → `csny`).
+fn initials(term: &str) -> Option<String> {
+    use pinyin::ToPinyin;
+    term.to_pinyin().map(|p| p.map(|p| p.first_letter())).collect::<Option<String>>()
+}
+
+/// A Chinese term's syllables written together (`性别` → `xingbie`).
+fn full_pinyin(term: &str) -> Option<String> {
+    use pinyin::ToPinyin;
+    term.to_pinyin().map(|p| p.map(|p| p.plain())).collect::<Option<String>>()
 }
 
 fn parse_file(origin: &str, text: &str) -> Result<RuleFile, RulesError> {
@@ -379,6 +450,20 @@ mod tests {
         );
         let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
         assert!(err.contains("keywords") && err.contains("`phone`"), "{err}");
+    }
+
+    #[test]
+    fn pinyin_abbreviations_of_chinese_terms_are_generated() {
+        let generated = Rules::builtin().generated_keywords().unwrap();
+        let category = |k: &str| generated.iter().find(|(_, g)| g == k).map(|(c, _)| *c);
+        assert_eq!(category("csny"), Some(Category::Birthday), "出生年月");
+        assert_eq!(category("xbdm"), Some(Category::Gender), "性别代码");
+        assert_eq!(category("gmsfhm"), Some(Category::IdCard), "公民身份号码");
+        assert_eq!(category("hzxm"), Some(Category::Name), "患者姓名");
+        assert_eq!(category("hzid"), Some(Category::AccountId), "患者 id");
+        assert_eq!(category("xingbie"), None, "written in the rules, so not generated again");
+        assert_eq!(category("chushengriqi"), Some(Category::Birthday));
+        assert_eq!(category("xm"), None, "two-character initials are too short to generate");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::category::{Action, Category, Sensitivity};
+use crate::classify::context::SampledColumn;
 use crate::classify::{Classifier, Evidence};
 use crate::lake::{self, DatasetSample, DatasetSource, SkippedFile};
 pub use render::{render_html, render_markdown};
@@ -122,20 +123,20 @@ pub async fn classify_dataset(
 
 /// Classifies the columns of a sample of `source`.
 pub fn classify_sample(source: &DatasetSource, sample: &DatasetSample, classifier: &Classifier) -> DatasetInventory {
+    let sampled: Vec<SampledColumn> =
+        sample.columns.iter().map(|c| SampledColumn { name: &c.name, data_type: &c.data_type, values: &c.values }).collect();
     let columns = sample
         .columns
         .iter()
-        .map(|col| {
-            let v = classifier.classify_typed(&col.name, &col.data_type, &col.values);
-            ColumnInventory {
-                name: col.name.clone(),
-                data_type: col.data_type.clone(),
-                category: v.category,
-                sensitivity: v.sensitivity,
-                confidence: v.confidence,
-                evidence: v.evidence,
-                suggested_action: v.suggested_action,
-            }
+        .zip(classifier.classify_table(&sampled))
+        .map(|(col, v)| ColumnInventory {
+            name: col.name.clone(),
+            data_type: col.data_type.clone(),
+            category: v.category,
+            sensitivity: v.sensitivity,
+            confidence: v.confidence,
+            evidence: v.evidence,
+            suggested_action: v.suggested_action,
         })
         .collect();
     DatasetInventory {

@@ -305,8 +305,17 @@ pub fn resolve(spec: &DatasetSpec, columns: &[ColumnInventory], samples: &[Sampl
                 data_type: col.data_type.clone(),
             }),
             Ok((step, reason)) => {
+                // The subject column identifies people whatever its values look like: on
+                // `auto` it is a pseudonym in its own domain, never measured into buckets.
+                let subject = spec.subject.as_deref() == Some(col.name.as_str());
+                let step = match (origin, col.category) {
+                    (Origin::Auto, Category::None | Category::UnknownIdentifier) if subject => {
+                        Step::Hash { domain: col.name.clone(), category: col.category }
+                    }
+                    _ => step,
+                };
                 let measured = match (origin, col.category, sampled) {
-                    (Origin::Auto, Category::None, Some(sampled)) => {
+                    (Origin::Auto, Category::None, Some(sampled)) if !subject => {
                         auto::decide(&col.name, &col.data_type, sampled, spec.sharing.min_class())
                     }
                     _ => None,

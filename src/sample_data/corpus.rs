@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{ArrayRef, Date32Array, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,8 @@ use super::{
     CENTRES, REGIONS, Rng, SampleDataError, address, email, id_card, mobile, person_name, uuid, with_luhn, without_luhn, write_parquet,
     write_raw_zone,
 };
-use crate::category::Category;
+use crate::category::{Category, Sensitivity};
+use crate::classify::Rules;
 use crate::inventory::Inventory;
 use crate::lake::{self, FileFormat};
 use crate::transform::generalize::geohash;
@@ -140,7 +141,9 @@ enum Gen {
 
 /// How a generated column is stored in Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Storage {
+pub(super) enum Storage {
+    /// Money as SQL schemas store it: a decimal of two places.
+    Decimal,
     Text,
     Int,
     Float,
@@ -1046,10 +1049,10 @@ impl CorpusLabels {
 }
 
 /// A generated column's values and how they are stored.
-struct Column {
-    name: &'static str,
-    storage: Storage,
-    values: Vec<Option<String>>,
+pub(super) struct Column {
+    pub(super) name: &'static str,
+    pub(super) storage: Storage,
+    pub(super) values: Vec<Option<String>>,
 }
 
 fn arrow_column(c: &Column) -> ArrayRef {
@@ -1057,6 +1060,13 @@ fn arrow_column(c: &Column) -> ArrayRef {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
     match c.storage {
         Storage::Text => Arc::new(StringArray::from(c.values.clone())),
+        Storage::Decimal => Arc::new(
+            Decimal128Array::from_iter(
+                c.values.iter().map(|v| v.as_deref().map(|v| (v.parse::<f64>().expect("generated amount") * 100.0).round() as i128)),
+            )
+            .with_precision_and_scale(12, 2)
+            .expect("a valid decimal type"),
+        ),
         Storage::Int => {
             Arc::new(Int64Array::from_iter(c.values.iter().map(|v| v.as_deref().map(|v| v.parse::<i64>().expect("generated integer")))))
         }
@@ -1074,14 +1084,15 @@ fn arrow_column(c: &Column) -> ArrayRef {
     }
 }
 
-fn write_table(dir: &Path, table: &Table, columns: &[Column]) -> Result<(), SampleDataError> {
+/// Writes one table of generated columns as `dir/name/part-00000.<format>`.
+pub(super) fn write_table(dir: &Path, name: &str, format: FileFormat, columns: &[Column]) -> Result<(), SampleDataError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| SampleDataError::Io { path, cause }
     };
     let rows = columns.first().map_or(0, |c| c.values.len());
-    let path = dir.join(table.name).join(format!("part-00000.{}", table.format.id()));
-    match table.format {
+    let path = dir.join(name).join(format!("part-00000.{}", format.id()));
+    match format {
         FileFormat::Parquet => {
             let batch = RecordBatch::try_from_iter(columns.iter().map(|c| (c.name, arrow_column(c))))
                 .expect("generated columns have equal lengths");
@@ -1123,7 +1134,7 @@ fn write_table(dir: &Path, table: &Table, columns: &[Column]) -> Result<(), Samp
 /// Writes the corpus under `dir/raw/` (one dataset per table, `rows` rows each) and its
 /// labels to `dir/labels.json`. Like the demo lake, an existing `dir/raw` is never touched.
 pub fn generate_corpus(dir: &Path, rows: usize, seed: u64) -> Result<CorpusLabels, SampleDataError> {
-    let labels = write_raw_zone(dir, |raw| {
+    write_corpus(dir, |raw| {
         let mut labels = CorpusLabels::default();
         for (k, table) in TABLES.iter().enumerate() {
             let mut r = Rng(seed ^ (k as u64).wrapping_mul(0x9E37_79B9));
@@ -1136,11 +1147,26 @@ pub fn generate_corpus(dir: &Path, rows: usize, seed: u64) -> Result<CorpusLabel
                     values: (0..rows).map(|i| (!g.nullable() || !r.chance(0.04)).then(|| value(g, &mut r, i))).collect(),
                 })
                 .collect();
-            write_table(raw, table, &columns)?;
+            write_table(raw, table.name, table.format, &columns)?;
             labels.tables.insert(table.name.to_string(), table.columns.iter().map(|(c, g)| (c.to_string(), g.label())).collect());
         }
         Ok(labels)
-    })?;
+    })
+}
+
+/// The tuning corpus's table names.
+#[cfg(test)]
+pub(super) fn table_names() -> impl Iterator<Item = &'static str> {
+    TABLES.iter().map(|t| t.name)
+}
+
+/// Writes a labeled corpus: `write` fills the raw zone and returns the labels, which go to
+/// `dir/labels.json` once the zone is in place.
+pub(super) fn write_corpus(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> Result<CorpusLabels, SampleDataError>,
+) -> Result<CorpusLabels, SampleDataError> {
+    let labels = write_raw_zone(dir, write)?;
     let path = dir.join(LABELS_FILE);
     let json = serde_json::to_vec_pretty(&labels).expect("labels serialize");
     lake::files::write_atomic(&path, &json).map_err(|cause| SampleDataError::Io { path, cause })?;
@@ -1169,6 +1195,10 @@ pub struct Accuracy {
     pub pi: usize,
     /// Of them, classified as some PI category (so they are not kept by default).
     pub pi_found: usize,
+    /// Columns labeled as sensitive PI (GB/T 35273 Appendix B).
+    pub sensitive: usize,
+    /// Of them, classified as some PI category.
+    pub sensitive_found: usize,
     /// Columns labeled not PI.
     pub non_pi: usize,
     /// Of them, classified as PI.
@@ -1198,6 +1228,8 @@ fn ratio(a: usize, b: usize) -> f64 {
 
 /// Scores `inventory` against `labels`.
 pub fn evaluate(inventory: &Inventory, labels: &CorpusLabels) -> Accuracy {
+    let rules = Rules::builtin();
+    let sensitive = |c: Category| rules.categories.iter().any(|r| r.id == c && r.sensitivity == Sensitivity::Sensitive);
     let mut acc = Accuracy::default();
     for (table, columns) in &labels.tables {
         let found = inventory.datasets.iter().find(|d| &d.name == table);
@@ -1215,6 +1247,10 @@ pub fn evaluate(inventory: &Inventory, labels: &CorpusLabels) -> Accuracy {
             } else {
                 acc.pi += 1;
                 acc.pi_found += usize::from(predicted != Category::None);
+                if sensitive(label) {
+                    acc.sensitive += 1;
+                    acc.sensitive_found += usize::from(predicted != Category::None);
+                }
             }
             if predicted == label {
                 acc.correct += 1;
@@ -1237,6 +1273,7 @@ impl fmt::Display for Accuracy {
         writeln!(f, "columns:          {} ({} missing)", self.columns, self.missing)?;
         writeln!(f, "column accuracy:  {:.3} ({} of {})", self.column_accuracy(), self.correct, self.columns + self.missing)?;
         writeln!(f, "PI recall:        {:.3} ({} of {})", self.pi_recall(), self.pi_found, self.pi)?;
+        writeln!(f, "sensitive found:  {} of {}", self.sensitive_found, self.sensitive)?;
         writeln!(f, "non-PI flagged:   {} of {}", self.non_pi_flagged, self.non_pi)?;
         writeln!(f, "confusion (label → predicted: columns):")?;
         for ((label, predicted), n) in &self.confusion {

@@ -17,6 +17,7 @@ use crate::classify::detectors::{id_card_check_char, luhn_valid};
 use crate::lake::{self, Lake, Zone, files};
 
 pub mod corpus;
+pub mod public;
 
 /// Options for the generator.
 #[derive(Debug, Clone)]

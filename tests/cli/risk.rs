@@ -89,8 +89,9 @@ fn one_unique_record_is_refused_at_level_2_under_public_and_suppressed_when_allo
 /// Raw rows of a table nobody here wrote: names, login names and street addresses under
 /// column names no rule knows, beside an amount and a status.
 fn ledger_lake() -> tempfile::TempDir {
-    let first = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Mateo", "Sofia", "Lucas", "Amara", "Kenji"];
-    let last = ["Okafor", "Lindqvist", "Haddad", "Moreau", "Castillo", "Novak", "Brennan", "Takahashi", "Ferreira", "Kowalski"];
+    // Names no name list holds, as a classifier meets them in a country it was not built for.
+    let first = ["Oluwaseun", "Tavita", "Ngozika", "Siosaia", "Anahera", "Tupou", "Nkechinyere", "Mahina", "Adaeze", "Keolani"];
+    let last = ["Fifita", "Okonkwo", "Tuilagi", "Nwachukwu", "Kealamakia", "Faleolo", "Ezeonwuka", "Taufahema", "Onwuachi", "Kahananui"];
     let streets = ["Maple", "Harbor", "Juniper", "Orchard", "Willow"];
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw/ledger");

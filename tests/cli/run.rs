@@ -449,15 +449,15 @@ fn a_classifier_override_reaches_runs_fail_closed_check_its_leak_gate_and_verify
     let rules = rules.to_str().unwrap();
     let subject = "[[dataset]]\nname = \"visits\"\nsubject = \"user_id\"\ncolumns.user_id = \"hash\"\n";
 
-    // Unlisted, the column stops the run: under the override as a device id, under the builtin
-    // rules as an identifier no rule claims (twenty ids, each in fifteen rows).
+    // Unlisted, the column stops the run: under the override as a device id by its name, under
+    // the builtin rules by its values (twenty UUIDs, each repeated over fifteen of a user's rows).
     let p = write_pipeline(lake.path(), subject);
     let out = run_with(lake.path(), &p, Some(KEY), &["--classifiers", rules, "--dry-run"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
     assert!(text(&out).1.contains("column `ref_tag` holds PI (device_id"), "{}", text(&out).1);
     let out = run_with(lake.path(), &p, Some(KEY), &["--dry-run"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
-    assert!(text(&out).1.contains("column `ref_tag` holds PI (unknown_identifier"), "{}", text(&out).1);
+    assert!(text(&out).1.contains("column `ref_tag` holds PI (device_id"), "{}", text(&out).1);
 
     // Redaction leaves ids untouched: the leak gate, classifying with the override, refuses them.
     let p = write_pipeline(lake.path(), &format!("{subject}columns.ref_tag = \"redact\"\n"));
@@ -490,7 +490,8 @@ fn a_classifier_override_reaches_runs_fail_closed_check_its_leak_gate_and_verify
 #[test]
 fn erasure_finds_a_subject_in_the_domain_the_data_was_written_with() {
     let lake = small_lake(&["users", "orders"]);
-    // An override under which no column is an account id: `user_id` hashes in its own domain.
+    // An override under which no column is an account id by its name; the pipeline hashes
+    // `user_id` in a domain of its own.
     let rules = lake.path().join("rules");
     std::fs::create_dir_all(&rules).unwrap();
     std::fs::write(
@@ -500,7 +501,10 @@ fn erasure_finds_a_subject_in_the_domain_the_data_was_written_with() {
     .unwrap();
     let p = write_pipeline(
         lake.path(),
-        &USERS_AND_ORDERS.replace("default_action = \"auto\"\n", "default_action = \"auto\"\ncolumns.user_id = \"hash\"\n"),
+        &USERS_AND_ORDERS.replace(
+            "default_action = \"auto\"\n",
+            "default_action = \"auto\"\ncolumns.user_id = { action = \"hash\", domain = \"user_id\" }\n",
+        ),
     );
     let out = run_with(lake.path(), &p, Some(KEY), &["--classifiers", rules.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
@@ -598,17 +602,17 @@ fn a_run_that_fails_part_way_says_what_it_published_and_records_it() {
 }
 
 /// Two raw datasets whose kept columns carry raw identifiers under names and values no rule
-/// calls PI: `accounts.note_ref` repeats members' codes, `visits.ref_user` repeats user ids
+/// calls PI: `accounts.note_ref` repeats members' codes, `visits.linked_ref` repeats user ids
 /// of `accounts` (ten distinct values each, so no identifier column either).
-fn carried_identifiers_lake(ref_users: &[u64]) -> tempfile::TempDir {
+fn carried_identifiers_lake(linked_refs: &[u64]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut accounts = String::from("user_id,member_code,note_ref,status\n");
     for i in 0..100u64 {
         accounts.push_str(&format!("{},M{:010},M{:010},done\n", 500_000_000 + i, 7_000_000 + i, 7_000_000 + i % 10));
     }
-    let mut visits = String::from("user_id,ref_user,status\n");
+    let mut visits = String::from("user_id,linked_ref,status\n");
     for i in 0..100u64 {
-        visits.push_str(&format!("{},{},done\n", 500_000_000 + i, ref_users[i as usize % ref_users.len()]));
+        visits.push_str(&format!("{},{},done\n", 500_000_000 + i, linked_refs[i as usize % linked_refs.len()]));
     }
     for (name, csv) in [("accounts", accounts), ("visits", visits)] {
         std::fs::create_dir_all(dir.path().join("raw").join(name)).unwrap();
@@ -645,7 +649,7 @@ pub fn leak_gate_finds_raw_identifiers_in_kept_columns(extra: &[&str]) {
     let out = run_with(lake.path(), &p, Some(KEY), extra);
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("column ref_user: raw values of a protected account_id column (100 of 100"), "{stderr}");
+    assert!(stderr.contains("column linked_ref: raw values of a protected account_id column (100 of 100"), "{stderr}");
     assert!(stderr.contains("published accounts") && stderr.contains("not published: visits"), "{stderr}");
     let scratch = lake.path().join("_piguard/leak-gate");
     assert!(std::fs::read_dir(&scratch).map_or(true, |mut d| d.next().is_none()), "the subject fingerprints outlived the run");
@@ -653,7 +657,7 @@ pub fn leak_gate_finds_raw_identifiers_in_kept_columns(extra: &[&str]) {
 
 #[test]
 fn verify_with_the_lake_cross_checks_kept_values_against_the_raw_zone() {
-    // ref_user points to nobody when the run publishes; then the raw zone gains those users.
+    // linked_ref points to nobody when the run publishes; then the raw zone gains those users.
     let strangers: Vec<u64> = (0..10).map(|i| 900_000_000 + i).collect();
     let lake = carried_identifiers_lake(&strangers);
     let p = write_pipeline(
@@ -679,5 +683,5 @@ fn verify_with_the_lake_cross_checks_kept_values_against_the_raw_zone() {
     assert_eq!(crate::piguard(&["verify", deid_arg]).status.code(), Some(0), "without the lake only values are classified");
     let out = piguard_with_key(Some(KEY), &["verify", deid_arg, "--lake", lake_arg]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    assert!(text(&out).0.contains("dataset visits column ref_user: raw values of a protected account_id column"), "{}", text(&out).0);
+    assert!(text(&out).0.contains("dataset visits column linked_ref: raw values of a protected account_id column"), "{}", text(&out).0);
 }

@@ -86,16 +86,18 @@ impl Classifier {
     /// Classifies the columns of one table: each alone, then in the context of the others.
     pub fn classify_table(&self, columns: &[SampledColumn]) -> Vec<ColumnVerdict> {
         let mut verdicts: Vec<ColumnVerdict> = columns.iter().map(|c| self.classify_typed(c.name, c.data_type, c.values)).collect();
-        let shapes: Vec<Shape> = columns.iter().map(Shape::of).collect();
+        // Measured only for the columns a rule below asks about: most columns are none of them.
+        let cells: Vec<std::cell::OnceCell<Shape>> = columns.iter().map(|_| std::cell::OnceCell::new()).collect();
+        let shape = |i: usize| cells[i].get_or_init(|| Shape::of(&columns[i]));
         // Several columns describe a person: one contact's name makes no table of people.
         let describing: Vec<Category> = verdicts.iter().map(|v| v.category).filter(|c| DESCRIBES_A_PERSON.contains(c)).collect();
         let describes = describing.first().copied().filter(|_| describing.len() >= DESCRIBING_MIN_COLUMNS);
         // Keyed by people: no account column repeats, as a user's id does in a table of orders.
-        let keyed_by_people = verdicts.iter().zip(&shapes).all(|(v, s)| v.category != Category::AccountId || s.unique);
+        let keyed_by_people = (0..columns.len()).all(|i| verdicts[i].category != Category::AccountId || shape(i).unique);
         let about_people = describes.filter(|_| keyed_by_people);
 
         if let Some(attribute) = about_people {
-            let key = (0..columns.len()).find(|&i| shapes[i].unique && shapes[i].key_like && is_key_name(columns[i].name));
+            let key = (0..columns.len()).find(|&i| is_key_name(columns[i].name) && shape(i).unique && shape(i).key_like);
             let unnamed = |i: &usize| {
                 matches!(verdicts[*i].category, Category::None | Category::UnknownIdentifier)
                     && verdicts[*i].evidence.name_keyword.is_none()
@@ -107,12 +109,12 @@ impl Classifier {
         }
         // A table of one or two columns says too little to clear anything of being PI.
         let judged = columns.len() >= CONTEXT_MIN_COLUMNS;
-        for (v, shape) in verdicts.iter_mut().zip(&shapes) {
+        for (i, v) in verdicts.iter_mut().enumerate() {
             if v.category != Category::UnknownIdentifier || !judged {
                 continue;
             }
             match about_people {
-                Some(attribute) if shape.unique => {
+                Some(attribute) if shape(i).unique => {
                     v.evidence.reason.push_str(&format!("; unique per row in a table about people (it has a {attribute} column)"));
                 }
                 _ => {
@@ -126,9 +128,14 @@ impl Classifier {
         let points = verdicts.iter().any(|v| points_to_a_person(v.category));
         // A UUID that repeats over a person's rows is a device's or an advertising id; one
         // unique per row is a row's or a request's.
-        for (v, shape) in verdicts.iter_mut().zip(&shapes) {
+        for (i, v) in verdicts.iter_mut().enumerate() {
             let unnamed = matches!(v.category, Category::None | Category::UnknownIdentifier) && v.evidence.name_keyword.is_none();
-            if points && unnamed && shape.uuids >= DEVICE_UUID_MIN_SHARE && !shape.unique {
+            let first = columns[i].values.iter().flatten().map(str::trim).find(|v| !is_null_token(v));
+            if !(points && unnamed && first.is_some_and(super::detectors::is_uuid)) {
+                continue;
+            }
+            let shape = shape(i);
+            if shape.uuids >= DEVICE_UUID_MIN_SHARE && !shape.unique {
                 let reason = format!(
                     "{:.0}% of values are UUIDs that repeat, in a table that points to a person: device or advertising ids",
                     shape.uuids * 100.0

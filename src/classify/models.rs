@@ -45,6 +45,9 @@ fn name_word(w: &str) -> bool {
 /// words (`First Last`, `LAST, First`, `First M. Last`) whose first is a given name and
 /// whose last is a family name (or the reverse, after a comma). Case is ignored.
 pub fn is_latin_name(value: &str) -> bool {
+    if !value.trim_start().chars().next().is_some_and(char::is_alphabetic) || value.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
     let (value, reversed) = match value.split_once(',') {
         Some((last, first)) => (format!("{} {}", first.trim(), last.trim()), true),
         None => (value.trim().to_string(), false),

@@ -67,6 +67,8 @@ pub enum Detector {
     CnAddress,
     /// An English (US/UK style) street address: a house number, a street name and a street type.
     StreetAddress,
+    /// A login name made of a person's name (`jsmith`, `zhangwei88`, `corp\\ken0`).
+    LoginName,
     /// A street line in other orders (`4, Rue Milton`, `Obere Str. 57`) or a unit line (`Apt. 12`).
     StreetLine,
     /// An international (`+44 20 …`) or North American (`(415) 555-0134`) phone number.
@@ -88,7 +90,7 @@ pub enum Detector {
 
 impl Detector {
     /// Every detector, in the order reports list them.
-    pub const ALL: [Detector; 34] = [
+    pub const ALL: [Detector; 35] = [
         Detector::CnIdCard,
         Detector::Passport,
         Detector::HkId,
@@ -113,6 +115,7 @@ impl Detector {
         Detector::Geohash,
         Detector::CnName,
         Detector::LatinName,
+        Detector::LoginName,
         Detector::CnAddress,
         Detector::StreetAddress,
         Detector::StreetLine,
@@ -152,6 +155,7 @@ impl Detector {
             Detector::Geohash => "geohash",
             Detector::CnName => "cn_name",
             Detector::LatinName => "latin_name",
+            Detector::LoginName => "login_name",
             Detector::CnAddress => "cn_address",
             Detector::StreetAddress => "street_address",
             Detector::StreetLine => "street_line",
@@ -274,6 +278,7 @@ impl Detector {
             Detector::Geohash => is_geohash(value),
             Detector::CnName => is_cn_name(value),
             Detector::LatinName => super::models::is_latin_name(value),
+            Detector::LoginName => super::models::is_login_name(value),
             Detector::CnAddress => is_cn_address(value),
             Detector::StreetAddress => is_street_address(value),
             Detector::StreetLine => super::models::is_street_line(value),
@@ -818,7 +823,7 @@ fn base64_decode(value: &str) -> Option<Vec<u8>> {
 }
 
 /// Common Chinese surnames (single characters), covering the vast majority of the population.
-const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵇公哈湛宾戎勾茅利於呼居揭干但尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由";
+pub(crate) const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵇公哈湛宾戎勾茅利於呼居揭干但尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由";
 
 /// Compound surnames (复姓).
 pub const COMPOUND_SURNAMES: [&str; 20] = [

@@ -34,6 +34,8 @@ const NAME_MIN_DISTINCT: usize = 20;
 /// Below this share of values that fit the name models, a column named for people's names
 /// holds something else (a genre's, a product's or a street's name).
 const NAME_MODEL_MIN_SHARE: f64 = 0.3;
+/// Share of a column's values that are login names for it to be a column of logins.
+const LOGIN_MIN_SHARE: f64 = 0.5;
 /// A coded column holds at most this many distinct values…
 const CODED_MAX_DISTINCT: usize = 5;
 /// …of at most this many characters (`1`/`2` for a gender, `0`-`8` for an age band): the
@@ -397,6 +399,9 @@ impl Classifier {
                 if let Some(v) = self.names_by_value(&tallies, values) {
                     return v;
                 }
+                if let Some(v) = self.logins_by_value(&tallies, values) {
+                    return v;
+                }
                 if let Some(v) = self.by_person_word(column_name, &tallies, values) {
                     return v;
                 }
@@ -457,6 +462,22 @@ impl Classifier {
             surnames.len()
         );
         Some(self.verdict(t.rule, 0.6 + 0.3 * share, None, t.checked, matched, self.matched_detectors(t), reason))
+    }
+
+    /// A column of login names by its values alone: most values are logins made of people's
+    /// names, and they are many ([`NAME_MIN_DISTINCT`] distinct, or half of them).
+    fn logins_by_value(&self, tallies: &[Tally], values: &StringArray) -> Option<ColumnVerdict> {
+        let t = tallies.iter().find(|t| self.rules.categories[t.rule].id == Category::Nickname && t.alive)?;
+        if t.checked < VETO_MIN_VALUES || t.share() < LOGIN_MIN_SHARE {
+            return None;
+        }
+        let distinct = distinct_matches(values, models::is_login_name);
+        if distinct < NAME_MIN_DISTINCT.min(t.matched / 2) {
+            return None;
+        }
+        let reason =
+            format!("no name keyword; {} of values are login names made of people's names ({distinct} distinct)", percent(t.share()));
+        Some(self.verdict(t.rule, 0.5 + 0.3 * t.share(), None, t.checked, t.matched, self.matched_detectors(t), reason))
     }
 
     /// A column named by a word for a person alone (`payer`, `recipient`, `owner`): a name

@@ -69,6 +69,55 @@ pub fn is_latin_full_name(value: &str) -> bool {
     value.split([' ', ',']).filter(|w| !w.is_empty()).count() >= 2 && is_latin_name(value)
 }
 
+/// Pinyin of the Chinese surnames of three letters or more (`zhang`, `wang`, `chen`), as
+/// login names spell them.
+fn pinyin_surnames() -> &'static HashSet<String> {
+    static SET: OnceLock<HashSet<String>> = OnceLock::new();
+    SET.get_or_init(|| {
+        use pinyin::ToPinyin;
+        super::detectors::SURNAMES.to_pinyin().flatten().map(|p| p.plain().to_string()).filter(|p| p.len() >= 3).collect()
+    })
+}
+
+/// Every pinyin syllable, toneless (`zhang`, `wei`).
+fn pinyin_syllables() -> &'static HashSet<String> {
+    static SET: OnceLock<HashSet<String>> = OnceLock::new();
+    SET.get_or_init(|| {
+        use pinyin::ToPinyin;
+        ('\u{4e00}'..='\u{9fa5}').filter_map(|c| c.to_pinyin()).map(|p| p.plain().to_string()).collect()
+    })
+}
+
+/// Whether `run` is pinyin syllables throughout (`wei`, `xiaoming`).
+fn all_syllables(run: &str) -> bool {
+    run.is_empty() || (1..=run.len().min(6)).any(|k| pinyin_syllables().contains(&run[..k]) && all_syllables(&run[k..]))
+}
+
+/// Whether a run of letters is, starts with or ends with a person's name (`smith`,
+/// `jsmith`), or is a pinyin surname followed by a given name's syllables (`zhangwei`).
+fn holds_a_name(run: &str) -> bool {
+    let known = |w: &str| w.len() >= 3 && (given().contains(w) || family().contains(w));
+    let pinyin_name =
+        || pinyin_surnames().iter().any(|s| run.len() > s.len() && run.starts_with(s.as_str()) && all_syllables(&run[s.len()..]));
+    if known(run) || pinyin_name() {
+        return true;
+    }
+    (4..run.len()).any(|k| {
+        (run.is_char_boundary(k) && known(&run[..k]) && run.len() - k <= 2)
+            || (run.is_char_boundary(run.len() - k) && known(&run[run.len() - k..]) && run.len() - k <= 2)
+    })
+}
+
+/// A login name: a lower-case token of letters, digits and `._-` (after a `DOMAIN\\`
+/// prefix) with a person's name in it (`jsmith`, `mary.jones`, `zhangwei88`, `corp\\ken0`).
+pub fn is_login_name(value: &str) -> bool {
+    let login = value.rsplit('\\').next().unwrap_or(value);
+    let ok = (3..=32).contains(&login.len())
+        && login.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && login.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+    ok && login.split(|c: char| !c.is_ascii_alphabetic()).any(|run| run.len() >= 3 && holds_a_name(run))
+}
+
 /// A Chinese personal name: a known surname, then one to three characters that Chinese
 /// given names are made of (`王秀英`, `欧阳娜娜`), not a word that happens to start with a
 /// surname's character (`高端`, `白色`, `母婴`).
@@ -165,6 +214,16 @@ mod tests {
             assert!(!is_latin_name(n), "{n}");
         }
         assert!(is_latin_full_name("Luís Gonçalves") && !is_latin_full_name("Luís"));
+    }
+
+    #[test]
+    fn login_names_are_made_of_names() {
+        for l in ["jsmith", "mary.jones", "zhangwei88", "adventure-works\\ken0", "olivia_okafor3", "wangfang"] {
+            assert!(is_login_name(l), "{l}");
+        }
+        for l in ["btn_buy", "mini_program", "pay_success", "tab_home", "admin", "ORD-2026", "x9", "Leonie Köhler"] {
+            assert!(!is_login_name(l), "{l}");
+        }
     }
 
     #[test]

@@ -232,21 +232,22 @@ impl Detector {
         matches!(self, Detector::Gender | Detector::BirthDate)
     }
 
-    /// Whether `value` has the form this detector validates, whatever its check digit says:
-    /// `None` for detectors with no form apart from a match. A column named for IDs whose
-    /// values have the form but fail the check holds other numbers (order numbers); one
-    /// whose values have another form may hold IDs of another scheme.
-    pub fn has_form(self, value: &str) -> Option<bool> {
-        let digits = |v: &str| v.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>();
+    /// The form this detector validates, whatever its check digit says, for detectors that
+    /// have one apart from a match. A column named for IDs whose values have the form but
+    /// fail the check holds other numbers (order numbers); one whose values have another
+    /// form may hold IDs of another scheme.
+    pub fn form(self) -> Option<fn(&str) -> bool> {
+        fn id_card_form(v: &str) -> bool {
+            let v = v.as_bytes();
+            matches!(v.len(), 15 | 18) && v[..v.len() - 1].iter().all(u8::is_ascii_digit)
+        }
+        fn card_form(v: &str) -> bool {
+            let digits = v.bytes().filter(|b| !matches!(b, b' ' | b'-'));
+            digits.clone().all(|b| b.is_ascii_digit()) && (16..=19).contains(&digits.count())
+        }
         match self {
-            Detector::CnIdCard => {
-                let v = value.as_bytes();
-                Some(matches!(v.len(), 15 | 18) && v[..v.len() - 1].iter().all(u8::is_ascii_digit))
-            }
-            Detector::BankCard => {
-                let d = digits(value);
-                Some((16..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
-            }
+            Detector::CnIdCard => Some(id_card_form),
+            Detector::BankCard => Some(card_form),
             _ => None,
         }
     }

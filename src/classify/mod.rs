@@ -250,7 +250,7 @@ impl Classifier {
                 let rule = &self.rules.categories[t.rule];
                 t.checked += 1;
                 let (mut any, mut strong, mut overruling) = (false, false, false);
-                t.formed += usize::from(rule.detectors.iter().any(|d| d.has_form(value) == Some(true)));
+                t.formed += usize::from(rule.detectors.iter().any(|d| d.form().is_some_and(|form| form(value))));
                 for (k, d) in rule.detectors.iter().enumerate() {
                     if d.matches(value) || hidden.as_deref().is_some_and(|h| d.matches(h)) {
                         t.per_detector[k] += 1;
@@ -323,7 +323,7 @@ impl Classifier {
                 // Values of another form than a checksum's (nine-digit national numbers under
                 // `national_id_number`) may be IDs of another scheme: only values of the form
                 // that fail the check (order numbers under `id_no`) veto the name.
-                let has_form = rule.detectors.iter().any(|d| d.has_form("").is_some());
+                let has_form = rule.detectors.iter().any(|d| d.form().is_some());
                 let formed = t.formed as f64 / t.checked as f64;
                 let all_veto = rule.detectors.iter().all(|d| d.vetoes()) && (!has_form || formed >= 0.5);
                 if coded && rule.detectors.iter().any(|d| d.may_be_coded()) {
@@ -340,26 +340,19 @@ impl Classifier {
                         format!("name keyword '{kw}', but its values are integer keys of {} rows, not {} itself", rule.id, rule.id),
                     );
                 }
-                let too_few_names =
-                    || distinct_matches(values, |v| rule.detectors.iter().any(|d| d.matches(v))) < NAME_MIN_DISTINCT.min(t.checked / 2);
-                if rule.detectors.iter().all(|d| d.is_model())
-                    && t.checked >= VETO_MIN_VALUES
-                    && (share < NAME_MODEL_MIN_SHARE || too_few_names())
-                {
-                    let detectors: Vec<&str> = rule.detectors.iter().map(|d| d.name()).collect();
-                    return self.none_verdict(
-                        0.7,
-                        keyword,
-                        t.checked,
-                        format!(
-                            "name keyword '{kw}' suggests {}, but only {} of {} values ({} distinct) fit the {} models",
+                if rule.detectors.iter().all(|d| d.is_model()) && t.checked >= VETO_MIN_VALUES {
+                    let distinct = distinct_matches(values, |v| rule.detectors.iter().any(|d| d.matches(v)));
+                    if share < NAME_MODEL_MIN_SHARE || distinct < NAME_MIN_DISTINCT.min(t.checked / 2) {
+                        let detectors: Vec<&str> = rule.detectors.iter().map(|d| d.name()).collect();
+                        let reason = format!(
+                            "name keyword '{kw}' suggests {}, but only {} of {} values ({distinct} distinct) fit the {} models",
                             rule.id,
                             percent(share),
                             t.checked,
-                            distinct_matches(values, |v| rule.detectors.iter().any(|d| d.matches(v))),
                             detectors.join("/")
-                        ),
-                    );
+                        );
+                        return self.none_verdict(0.7, keyword, t.checked, reason);
+                    }
                 }
                 if all_veto && t.checked >= VETO_MIN_VALUES && share < VETO_MAX_SHARE {
                     return self.none_verdict(

@@ -1,6 +1,7 @@
 //! The PI inventory (个人信息清单): every dataset's columns with category, sensitivity,
 //! confidence, evidence and suggested action, as JSON, Markdown or HTML.
 
+mod joins;
 pub(crate) mod render;
 
 use std::path::PathBuf;
@@ -54,6 +55,10 @@ pub struct DatasetInventory {
     pub partition_columns: Vec<String>,
     pub rows_sampled: usize,
     pub columns: Vec<ColumnInventory>,
+    /// Sampled keys of its subject columns and of identifier-like columns no rule claims, by
+    /// which [`scan`] finds a column that joins to another table's subjects.
+    #[serde(skip)]
+    pub(crate) keys: Vec<joins::KeySample>,
 }
 
 /// One column's classification.
@@ -125,7 +130,7 @@ pub async fn classify_dataset(
 pub fn classify_sample(source: &DatasetSource, sample: &DatasetSample, classifier: &Classifier) -> DatasetInventory {
     let sampled: Vec<SampledColumn> =
         sample.columns.iter().map(|c| SampledColumn { name: &c.name, data_type: &c.data_type, values: &c.values }).collect();
-    let columns = sample
+    let columns: Vec<ColumnInventory> = sample
         .columns
         .iter()
         .zip(classifier.classify_table(&sampled))
@@ -139,7 +144,9 @@ pub fn classify_sample(source: &DatasetSource, sample: &DatasetSample, classifie
             suggested_action: v.suggested_action,
         })
         .collect();
+    let keys = joins::key_samples(sample, &columns);
     DatasetInventory {
+        keys,
         name: source.name.clone(),
         path: source.path.display().to_string(),
         format: source.format().id().to_string(),
@@ -197,6 +204,8 @@ pub fn scan(paths: &[PathBuf], classifier: &Classifier, options: &ScanOptions) -
     });
     let mut results = results.into_inner().expect("workers have finished");
     results.sort_by_key(|(i, _)| *i);
+    let mut scanned: Vec<&mut DatasetInventory> = results.iter_mut().filter_map(|(_, r)| r.as_mut().ok()).collect();
+    joins::link(&mut scanned, classifier);
 
     let skipped_of = |lake: Option<usize>| -> Vec<SkippedFile> {
         skipped.iter().filter(|(l, _)| lake.is_none() || *l == lake).map(|(_, s)| s.clone()).collect()

@@ -1,5 +1,7 @@
 //! `piguard scan` on the demo lake: the full expected inventory.
 
+use piguard::category::Category;
+use piguard::inventory::Inventory;
 use serde_json::Value;
 
 use crate::{full_demo_lake, piguard, text};
@@ -239,4 +241,41 @@ fn a_folder_of_unrelated_tables_is_one_dataset_per_file_and_documents_are_skippe
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(crate::visible_parquet_files(&lake.join("deid/customers")).len(), 1);
     assert_eq!(crate::visible_parquet_files(&lake.join("deid/orders")).len(), 1);
+}
+
+#[test]
+fn a_column_that_joins_to_another_tables_subjects_is_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let user = |i: u64| 310_000_000 + i * 7_919;
+    let mut users = String::from("user_id,phone,signup_date\n");
+    for i in 0..200 {
+        users.push_str(&format!("{},139{:08},2026-01-{:02}\n", user(i), 10_000_000 + i * 37, 1 + i % 28));
+    }
+    // Each event names a user under a word no rule knows; a sequence of order numbers does not join.
+    let mut events = String::from("ref_code,order_seq,page,amount_band\n");
+    for i in 0..600u64 {
+        events.push_str(&format!(
+            "{},{},/item/{},{}\n",
+            user(i * 13 % 150),
+            310_000_000 + i,
+            i % 40,
+            ["low", "mid", "high"][i as usize % 3]
+        ));
+    }
+    for (name, csv) in [("users", users), ("events", events)] {
+        std::fs::create_dir_all(raw.join(name)).unwrap();
+        std::fs::write(raw.join(name).join("part-0.csv"), csv).unwrap();
+    }
+    let out = piguard(&["scan", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let inventory: Inventory = serde_json::from_slice(&out.stdout).unwrap();
+    let column = |dataset: &str, column: &str| {
+        let d = inventory.datasets.iter().find(|d| d.name == dataset).unwrap();
+        d.columns.iter().find(|c| c.name == column).unwrap().clone()
+    };
+    let joined = column("events", "ref_code");
+    assert_eq!(joined.category, Category::AccountId, "{}", joined.evidence.reason);
+    assert!(joined.evidence.reason.contains("users.user_id"), "{}", joined.evidence.reason);
+    assert_eq!(column("events", "order_seq").category, Category::None, "a sequence overlaps ids by its range, not by a join");
 }

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 
 use arrow::array::StringArray;
 
-use super::{Classifier, ColumnVerdict, TypeKind, identifier_shape, is_null_token, names};
+use super::{Classifier, ColumnVerdict, identifier_shape, is_null_token, names};
 use crate::category::Category;
 
 /// Share of distinct values among a column's sampled values for it to be unique per row;
@@ -148,11 +148,7 @@ impl Classifier {
                 let reason =
                     format!("{}; but no column of its table points to a person: amounts and quantities of things", v.evidence.reason);
                 *v = self.context_none(v, reason);
-            } else if points
-                && v.category == Category::None
-                && v.evidence.name_keyword.is_none()
-                && TypeKind::of(column.data_type) == TypeKind::Number
-                && column.data_type.starts_with("Decimal")
+            } else if points && v.category == Category::None && v.evidence.name_keyword.is_none() && column.data_type.starts_with("Decimal")
             {
                 let reason = format!("a decimal amount ({}) in a table that points to a person", column.data_type);
                 *v = self.context_verdict(Category::Transaction, v, reason);

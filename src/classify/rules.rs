@@ -306,6 +306,7 @@ impl Rules {
         }
         out
     }
+
     /// Whether `category` is defined by an override and `origin` is a builtin file: an
     /// override replaces a category whole, with what builtin compounds gave it.
     fn overridden_by_another(&self, category: Category, origin: &str) -> bool {

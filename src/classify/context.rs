@@ -16,7 +16,7 @@ use std::collections::HashSet;
 
 use arrow::array::StringArray;
 
-use super::{Classifier, ColumnVerdict, identifier_shape, is_null_token, names};
+use super::{Classifier, ColumnVerdict, ends_with_word, identifier_shape, is_integer_text, is_null_token};
 use crate::category::Category;
 
 /// Share of distinct values among a column's sampled values for it to be unique per row;
@@ -76,7 +76,7 @@ impl Shape {
         let values: Vec<&str> = column.values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).collect();
         let distinct: HashSet<&str> = values.iter().copied().collect();
         let unique = values.len() >= UNIQUE_MIN_VALUES && distinct.len() as f64 >= UNIQUE_MIN_SHARE * values.len() as f64;
-        let integers = !values.is_empty() && values.iter().all(|v| v.bytes().all(|b| b.is_ascii_digit()));
+        let integers = !values.is_empty() && values.iter().all(|v| is_integer_text(v));
         let uuids = values.iter().filter(|v| super::detectors::is_uuid(v)).count() as f64 / values.len().max(1) as f64;
         Shape { unique, uuids, key_like: integers || identifier_shape(column.values).is_some() }
     }
@@ -97,7 +97,7 @@ impl Classifier {
         let about_people = describes.filter(|_| keyed_by_people);
 
         if let Some(attribute) = about_people {
-            let key = (0..columns.len()).find(|&i| is_key_name(columns[i].name) && shape(i).unique && shape(i).key_like);
+            let key = (0..columns.len()).find(|&i| ends_with_word(columns[i].name, &KEY_HEADS) && shape(i).unique && shape(i).key_like);
             let unnamed = |i: &usize| {
                 matches!(verdicts[*i].category, Category::None | Category::UnknownIdentifier)
                     && verdicts[*i].evidence.name_keyword.is_none()
@@ -158,24 +158,14 @@ impl Classifier {
     }
 
     fn context_verdict(&self, category: Category, was: &ColumnVerdict, reason: String) -> ColumnVerdict {
-        let rule = self.rule(category).expect("builtin categories have rules");
-        ColumnVerdict {
-            category,
-            sensitivity: rule.sensitivity,
-            confidence: 0.7,
-            evidence: super::Evidence { reason, ..was.evidence.clone() },
-            suggested_action: rule.action,
-        }
+        let rule = self.rules.categories.iter().position(|r| r.id == category).expect("builtin categories have rules");
+        let e = &was.evidence;
+        self.verdict(rule, 0.7, e.name_keyword.clone(), e.values_checked, e.values_matched, e.detectors.clone(), reason)
     }
 
     fn context_none(&self, was: &ColumnVerdict, reason: String) -> ColumnVerdict {
         self.none_verdict(0.7, was.evidence.name_keyword.clone(), was.evidence.values_checked, reason)
     }
-}
-
-/// Whether a column's name is a key's: `id`, or a last word that names a key.
-fn is_key_name(name: &str) -> bool {
-    names::tokenize(name).last().is_some_and(|t| KEY_HEADS.contains(&t.as_str()))
 }
 
 #[cfg(test)]

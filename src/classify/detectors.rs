@@ -832,7 +832,8 @@ pub const COMPOUND_SURNAMES: [&str; 20] = [
     "西门", "轩辕", "呼延",
 ];
 
-fn is_han(c: char) -> bool {
+/// Whether a character is a CJK unified ideograph.
+pub(crate) fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c)
 }
 

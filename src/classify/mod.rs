@@ -240,9 +240,12 @@ impl Classifier {
                 continue;
             }
             non_null += 1;
-            longest = longest.max(value.chars().count());
-            if codes.len() <= CODED_MAX_DISTINCT && !codes.contains(value) {
-                codes.insert(value.to_string());
+            // Tracked only while the column may still be coded: both only grow.
+            if codes.len() <= CODED_MAX_DISTINCT && longest <= CODED_MAX_CHARS {
+                longest = longest.max(value.chars().count());
+                if !codes.contains(value) {
+                    codes.insert(value.to_string());
+                }
             }
             // Hex, base64 and reversed digits are validated as what they hide.
             let hidden = detectors::decoded(value);
@@ -476,8 +479,7 @@ impl Classifier {
     /// A column named by a word for a person alone (`payer`, `recipient`, `owner`): a name
     /// when most of its values fit the name models, an account when they are integers.
     fn by_person_word(&self, column_name: &str, tallies: &[Tally], values: &StringArray) -> Option<ColumnVerdict> {
-        let tokens = names::tokenize(column_name);
-        let word = tokens.iter().find(|t| self.subject_words.iter().any(|w| w == *t))?;
+        let word = self.person_word(column_name)?;
         let values_seen: Vec<&str> = values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).collect();
         if values_seen.len() < VETO_MIN_VALUES {
             return None;
@@ -487,7 +489,7 @@ impl Classifier {
             let reason = format!("the person word '{word}', and {} of values fit the name models", percent(t.share()));
             return Some(self.verdict(t.rule, 0.6 + 0.3 * t.share(), None, t.checked, t.matched, self.matched_detectors(t), reason));
         }
-        if values_seen.iter().all(|v| v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit())) {
+        if values_seen.iter().all(|v| v.len() <= 20 && is_integer_text(v)) {
             let rule = self.rules.categories.iter().position(|r| r.id == Category::AccountId)?;
             return Some(self.verdict(
                 rule,
@@ -505,9 +507,7 @@ impl Classifier {
     /// An identifier-like column that no rule claims: an account when a word of its name is
     /// a person's (`customer`), otherwise an identifier that must be decided.
     fn unknown_identifier(&self, column_name: &str, checked: usize, shape: &str) -> ColumnVerdict {
-        let tokens = names::tokenize(column_name);
-        let person = tokens.iter().find(|t| self.subject_words.iter().any(|w| w == *t));
-        let (category, reason) = match person {
+        let (category, reason) = match self.person_word(column_name) {
             Some(word) => (Category::AccountId, format!("{shape}, under the person word '{word}'")),
             None => (Category::UnknownIdentifier, format!("{shape}; no rule claims it: decide it in the pipeline")),
         };
@@ -515,6 +515,11 @@ impl Classifier {
             return self.none_verdict(0.5, None, checked, reason);
         };
         self.verdict(rule, 0.7, None, checked, 0, Vec::new(), reason)
+    }
+
+    /// The word of a column's name that names a person (`customer`, `payer`), if any.
+    fn person_word(&self, column_name: &str) -> Option<String> {
+        names::tokenize(column_name).into_iter().find(|t| self.subject_words.iter().any(|w| w == t))
     }
 
     fn matched_detectors(&self, t: &Tally) -> Vec<String> {
@@ -628,8 +633,17 @@ const ROW_KEY_HEADS: [&str; 5] = ["id", "sk", "key", "pk", "fk"];
 
 /// Whether a column is integer keys under a key's name (`address_id`).
 fn refers_to_rows(column_name: &str, values: &StringArray) -> bool {
-    let head = names::tokenize(column_name).last().is_some_and(|t| ROW_KEY_HEADS.contains(&t.as_str()));
-    head && values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).all(|v| v.bytes().all(|b| b.is_ascii_digit()))
+    ends_with_word(column_name, &ROW_KEY_HEADS) && values.iter().flatten().map(str::trim).filter(|v| !is_null_token(v)).all(is_integer_text)
+}
+
+/// Whether the last word of a column's name is one of `words`.
+fn ends_with_word(column_name: &str, words: &[&str]) -> bool {
+    names::tokenize(column_name).last().is_some_and(|t| words.contains(&t.as_str()))
+}
+
+/// Whether a value is written as a non-negative integer.
+fn is_integer_text(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// How many distinct values match.

@@ -353,7 +353,7 @@ fn compound_keywords(modifiers: &[String], heads: &[String]) -> Vec<String> {
 
 /// Whether a keyword is a Chinese term of two characters or more.
 fn is_chinese_term(keyword: &str) -> bool {
-    keyword.chars().count() >= 2 && keyword.chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    keyword.chars().count() >= 2 && keyword.chars().all(super::detectors::is_han)
 }
 
 /// The first letters of a Chinese term's syllables (`出生年月` → `csny`).

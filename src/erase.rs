@@ -342,7 +342,7 @@ impl<'a> Eraser<'a> {
         let mut commit = TableCommit::default();
         for r in rewrites {
             let old = files.iter().find(|f| f.path == r.old).expect("a rewritten file is one of the table's");
-            commit.add(table.root(), &r.new, r.rows, old.fingerprint.as_deref(), &request.request_id)?;
+            commit.add(table.root(), &r.new, r.rows, None, old.fingerprint.as_deref(), &request.request_id)?;
             commit.remove(old);
         }
         self.lock.ensure_held()?;

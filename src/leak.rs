@@ -14,13 +14,11 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt64Array};
 use arrow::compute::{cast, concat};
 use arrow::datatypes::{DataType, UInt64Type};
-use datafusion::common::{Column, DataFusionError, JoinType, ScalarValue};
+use datafusion::common::{Column, DataFusionError, JoinType};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::functions_aggregate::expr_fn::{approx_distinct, count, min};
-use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility, binary_expr, cast as cast_expr,
+    ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, binary_expr, cast as cast_expr,
 };
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use serde::{Deserialize, Serialize};
@@ -159,73 +157,39 @@ pub async fn check_dataset(
     Ok(findings.collect())
 }
 
-/// Rows judged together by [`check_all_rows`]: the share tests of `scan` apply to each chunk
+/// Rows judged together by a [`ColumnJudge`]: the share tests of `scan` apply to each chunk
 /// of this many rows (the size of a sample), so PI in any stretch of a column is judged on
 /// that stretch, and memory holds one chunk.
 pub const CHECK_CHUNK_ROWS: usize = 10_000;
 
-/// Checks every row of `columns` of `source`, a chunk at a time: a column is a finding when
-/// any chunk of it is (PI after row 10,000 is found as surely as before it). The check is an
-/// aggregate ([`LeakCheck`]) run where `ctx` runs its plans: on a cluster, each executor
-/// judges the rows it reads and returns counts, never values.
-pub async fn check_all_rows(
-    ctx: &SessionContext,
-    source: &DatasetSource,
-    classifier: &Arc<Classifier>,
-    columns: &[String],
-) -> Result<Vec<Finding>, LakeError> {
-    let file = source.files.first().ok_or_else(|| LakeError::NothingReadable { path: source.path.clone() })?;
-    let failed = |e| lake::read::read_error(file, &e);
-    let df = lake::read_files(ctx, &source.files).await?;
-    let present: Vec<(String, String)> = df
-        .schema()
-        .fields()
-        .iter()
-        .filter(|f| columns.contains(f.name()))
-        .map(|f| (f.name().clone(), lake::sample::reported_type(f.data_type())))
-        .collect();
-    if present.is_empty() {
-        return Ok(Vec::new());
-    }
-    let checks = present.iter().map(|(name, data_type)| {
-        AggregateUDF::new_from_impl(LeakCheck::new(classifier.clone(), name.clone(), data_type.clone()))
-            .call(vec![Expr::Column(Column::new_unqualified(name))])
-            .alias(name)
-    });
-    let batches = df.aggregate(Vec::new(), checks.collect()).map_err(failed)?.collect().await.map_err(failed)?;
-    let mut findings = Vec::new();
-    for batch in &batches {
-        for (i, (name, _)) in present.iter().enumerate() {
-            let Some(verdicts) = batch.column(i).as_any().downcast_ref::<StringArray>() else { continue };
-            let judged = verdicts.iter().flatten().find_map(|v| serde_json::from_str::<Judgement>(v).ok());
-            if let Some(j) = judged {
-                findings.push(Finding {
-                    dataset: source.name.clone(),
-                    path: source.path.display().to_string(),
-                    column: name.clone(),
-                    category: j.category,
-                    kind: j.kind.as_str(),
-                    values_checked: j.checked,
-                    values_matched: j.matched,
-                });
-            }
-        }
-    }
-    Ok(findings)
-}
-
 /// What the value detectors found in a column: counts, never values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Judgement {
-    category: Category,
-    kind: JudgementKind,
-    checked: usize,
-    matched: usize,
+pub struct Judgement {
+    pub category: Category,
+    pub kind: JudgementKind,
+    pub checked: usize,
+    pub matched: usize,
 }
 
+impl Judgement {
+    /// The finding in `column` of `dataset` (at `path`) this judgement is.
+    pub fn finding(&self, dataset: &str, path: &str, column: &str) -> Finding {
+        Finding {
+            dataset: dataset.to_string(),
+            path: path.to_string(),
+            column: column.to_string(),
+            category: self.category,
+            kind: self.kind.as_str(),
+            values_checked: self.checked,
+            values_matched: self.matched,
+        }
+    }
+}
+
+/// How a column's values hold PI.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum JudgementKind {
+pub enum JudgementKind {
     Values,
     Embedded,
 }
@@ -239,11 +203,12 @@ impl JudgementKind {
     }
 }
 
-/// One column's rows judged a chunk of [`CHECK_CHUNK_ROWS`] at a time, until one chunk is a
-/// finding. A short final stretch is judged together with the chunk before it: share tests on
-/// a handful of values would find PI in chance matches.
+/// The leak gate's value check of one column over every row it is given, judged a chunk of
+/// [`CHECK_CHUNK_ROWS`] at a time, until one chunk is a finding. A short final stretch is
+/// judged together with the chunk before it: share tests on a handful of values would find PI
+/// in chance matches.
 #[derive(Debug)]
-struct ColumnJudge {
+pub struct ColumnJudge {
     classifier: Arc<Classifier>,
     column: String,
     data_type: String,
@@ -254,12 +219,13 @@ struct ColumnJudge {
 }
 
 impl ColumnJudge {
-    fn new(check: &LeakCheck) -> Self {
-        let LeakCheck { classifier, column, data_type, .. } = check.clone();
+    /// The judge of `column` (of `data_type`, as scan reports types) with `classifier`.
+    pub fn new(classifier: Arc<Classifier>, column: String, data_type: String) -> Self {
         ColumnJudge { classifier, column, data_type, pending: Vec::new(), rows: 0, previous: Vec::new(), found: None }
     }
 
-    fn push(&mut self, values: &ArrayRef) {
+    /// Judges the next `values` of the column.
+    pub fn push(&mut self, values: &ArrayRef) {
         if self.found.is_some() {
             return;
         }
@@ -274,7 +240,7 @@ impl ColumnJudge {
     }
 
     /// The finding, once every row was pushed.
-    fn finish(&mut self) -> Option<Judgement> {
+    pub fn finish(&mut self) -> Option<Judgement> {
         if self.found.is_none() && !self.pending.is_empty() {
             let mut last = std::mem::take(&mut self.pending);
             if self.rows < CHECK_CHUNK_ROWS / 2 {
@@ -295,80 +261,6 @@ impl ColumnJudge {
     }
 }
 
-impl Accumulator for ColumnJudge {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::error::Result<()> {
-        self.push(&values[0]);
-        Ok(())
-    }
-    fn evaluate(&mut self) -> datafusion::error::Result<ScalarValue> {
-        Ok(ScalarValue::Utf8(self.finish().map(|j| serde_json::to_string(&j).expect("serializes"))))
-    }
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.pending.iter().chain(&self.previous).map(|a| a.get_array_memory_size()).sum::<usize>()
-    }
-    fn state(&mut self) -> datafusion::error::Result<Vec<ScalarValue>> {
-        Ok(vec![self.evaluate()?])
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::error::Result<()> {
-        let Some(states) = states[0].as_any().downcast_ref::<StringArray>() else { return Ok(()) };
-        if self.found.is_none() {
-            self.found = states.iter().flatten().find_map(|s| serde_json::from_str(s).ok());
-        }
-        Ok(())
-    }
-}
-
-/// `piguard_leak_check(column)`: the leak gate's value check of one column over every row,
-/// as an aggregate so that it runs where the rows are read. Its result is the finding's
-/// counts as JSON, or null.
-#[derive(Debug, Clone)]
-pub struct LeakCheck {
-    classifier: Arc<Classifier>,
-    column: String,
-    data_type: String,
-    signature: Signature,
-}
-
-impl LeakCheck {
-    /// The check of `column` (of `data_type`, as scan reports types) with `classifier`.
-    pub fn new(classifier: Arc<Classifier>, column: String, data_type: String) -> Self {
-        LeakCheck { classifier, column, data_type, signature: Signature::any(1, Volatility::Immutable) }
-    }
-
-    /// The classifier's rules, the column and its type: what another process rebuilds it from.
-    pub fn parts(&self) -> (&crate::classify::Rules, &str, &str) {
-        (self.classifier.rules(), &self.column, &self.data_type)
-    }
-}
-
-impl PartialEq for LeakCheck {
-    fn eq(&self, other: &Self) -> bool {
-        (&self.column, &self.data_type, &self.classifier.rules().override_texts)
-            == (&other.column, &other.data_type, &other.classifier.rules().override_texts)
-    }
-}
-impl Eq for LeakCheck {}
-impl std::hash::Hash for LeakCheck {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (&self.column, &self.data_type, &self.classifier.rules().override_texts).hash(state);
-    }
-}
-
-impl AggregateUDFImpl for LeakCheck {
-    fn name(&self) -> &str {
-        "piguard_leak_check"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn accumulator(&self, _: AccumulatorArgs) -> datafusion::error::Result<Box<dyn Accumulator>> {
-        Ok(Box::new(ColumnJudge::new(self)))
-    }
-}
-
 /// Shortest raw value worth fingerprinting: shorter ones (`1`, `男`, `VIP`) are shared by chance.
 const FINGERPRINT_MIN_LEN: usize = 6;
 
@@ -378,6 +270,197 @@ const FINGERPRINT_MIN_LEN: usize = 6;
 /// so a column that carries many raw identifiers is still found, and memory stays bounded
 /// whatever the size of a partition or of the lake.
 const REFERENCE_CAPACITY: usize = 1 << 20;
+
+/// Most distinct fingerprints a [`FingerprintSample`] keeps of one kept column.
+const KEPT_CAPACITY: usize = 1 << 18;
+
+/// Hashes a fingerprint by its high bits: fingerprints are uniform, but a sample's low bits
+/// are zero.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, fp: u64) {
+        self.0 = fp.swap_bytes();
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FingerprintSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<FingerprintHasher>>;
+/// Fingerprints to what they stand for.
+pub type FingerprintMap<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<FingerprintHasher>>;
+
+/// The lake's subject ids as fingerprints (sampled, see [`subject_fingerprints`]), with what
+/// each id is.
+pub type SubjectIds = FingerprintMap<Category>;
+
+/// One kept column's fingerprints in a [`FingerprintSample`].
+#[derive(Debug, Default, Clone)]
+struct KeptSample {
+    /// Non-null values seen, sampled or not.
+    checked: u64,
+    /// Sampled fingerprints, with how often each was seen.
+    values: FingerprintMap<u32>,
+}
+
+/// The leak gate's identifier check as it streams: a sample of the fingerprints of the raw
+/// values of each protected column and of the values of each kept column, the same one in
+/// 2^`shift` on both sides (chosen by the fingerprint's low bits), so that a kept value equal
+/// to a raw one is in both or in neither. The shift grows as values come, to keep at most
+/// [`REFERENCE_CAPACITY`] raw and [`KEPT_CAPACITY`] kept fingerprints a column: a column that
+/// carries many raw identifiers is found, and memory is bounded whatever the rows. Samples of
+/// parts of a dataset merge into the sample of the whole.
+#[derive(Debug, Default, Clone)]
+pub struct FingerprintSample {
+    shift: u32,
+    raw: Vec<FingerprintSet>,
+    kept: Vec<KeptSample>,
+}
+
+impl FingerprintSample {
+    /// An empty sample of `protected` raw columns and `kept` columns.
+    pub fn new(protected: usize, kept: usize) -> Self {
+        FingerprintSample { shift: 0, raw: vec![FingerprintSet::default(); protected], kept: vec![KeptSample::default(); kept] }
+    }
+
+    fn in_sample(&self, fp: u64) -> bool {
+        fp & ((1u64 << self.shift) - 1) == 0
+    }
+
+    /// Adds fingerprints of protected raw column `column`.
+    pub fn add_raw(&mut self, column: usize, fingerprints: &UInt64Array) {
+        for fp in fingerprints.iter().flatten() {
+            if self.in_sample(fp) {
+                self.raw[column].insert(fp);
+            }
+        }
+        self.bound();
+    }
+
+    /// Adds fingerprints of kept column `column`.
+    pub fn add_kept(&mut self, column: usize, fingerprints: &UInt64Array) {
+        let shift = self.shift;
+        let kept = &mut self.kept[column];
+        kept.checked += (fingerprints.len() - fingerprints.null_count()) as u64;
+        for fp in fingerprints.iter().flatten().filter(|fp| fp & ((1u64 << shift) - 1) == 0) {
+            *kept.values.entry(fp).or_default() += 1;
+        }
+        self.bound();
+    }
+
+    /// Adds the values of `other`, a sample of the same columns.
+    pub fn merge(&mut self, other: FingerprintSample) {
+        self.shift = self.shift.max(other.shift);
+        for (mine, theirs) in self.raw.iter_mut().zip(other.raw) {
+            mine.extend(theirs);
+        }
+        for (mine, theirs) in self.kept.iter_mut().zip(other.kept) {
+            mine.checked += theirs.checked;
+            for (fp, n) in theirs.values {
+                *mine.values.entry(fp).or_default() += n;
+            }
+        }
+        self.resample();
+        self.bound();
+    }
+
+    /// Raises the shift until the sample is within its capacities.
+    fn bound(&mut self) {
+        let raw = self.raw.iter().map(FingerprintSet::len).sum::<usize>();
+        if raw > REFERENCE_CAPACITY || self.kept.iter().any(|k| k.values.len() > KEPT_CAPACITY) {
+            self.shift += 1;
+            self.resample();
+            self.bound();
+        }
+    }
+
+    /// Drops the fingerprints outside the sample.
+    fn resample(&mut self) {
+        let mask = (1u64 << self.shift) - 1;
+        for set in &mut self.raw {
+            set.retain(|fp| fp & mask == 0);
+        }
+        for kept in &mut self.kept {
+            kept.values.retain(|fp, _| fp & mask == 0);
+        }
+    }
+
+    /// Per kept column (in the order they were given), the values checked, the values equal to
+    /// a raw value of a protected column (of `categories`, in order) or to one of `subjects`,
+    /// and the category of the first protected column or subject they equal.
+    pub fn matches(&self, categories: &[Category], subjects: &SubjectIds) -> Vec<(usize, usize, Option<Category>)> {
+        self.kept
+            .iter()
+            .map(|kept| {
+                let mut matched = 0;
+                let mut category: Option<Category> = None;
+                for (fp, n) in &kept.values {
+                    let found =
+                        self.raw.iter().position(|set| set.contains(fp)).map(|i| categories[i]).or_else(|| subjects.get(fp).copied());
+                    if let Some(c) = found {
+                        matched += *n as usize;
+                        category = Some(category.map_or(c, |seen| if c.id() < seen.id() { c } else { seen }));
+                    }
+                }
+                (kept.checked as usize, matched, category)
+            })
+            .collect()
+    }
+
+    /// The sample as bytes, to travel from where it was taken.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut put = |v: u64| out.extend_from_slice(&v.to_le_bytes());
+        put(u64::from(self.shift));
+        put(self.raw.len() as u64);
+        for set in &self.raw {
+            put(set.len() as u64);
+            set.iter().for_each(|fp| put(*fp));
+        }
+        put(self.kept.len() as u64);
+        for kept in &self.kept {
+            put(kept.checked);
+            put(kept.values.len() as u64);
+            for (fp, n) in &kept.values {
+                put(*fp);
+                put(u64::from(*n));
+            }
+        }
+        out
+    }
+
+    /// A sample from [`FingerprintSample::to_bytes`]; `None` when the bytes are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let words = (bytes.len() / 8) as u64;
+        let mut read = bytes.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        let mut next = || read.next();
+        // A count is never above the words there are: no allocation beyond the bytes' size.
+        let count = |n: u64| (n <= words).then_some(n);
+        let shift = u32::try_from(next()?).ok().filter(|s| *s < 64)?;
+        let raw = (0..count(next()?)?)
+            .map(|_| {
+                let n = count(next()?)?;
+                (0..n).map(|_| next()).collect::<Option<FingerprintSet>>()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let kept = (0..count(next()?)?)
+            .map(|_| {
+                let checked = next()?;
+                let n = count(next()?)?;
+                let values = (0..n).map(|_| Some((next()?, u32::try_from(next()?).ok()?))).collect::<Option<FingerprintMap<u32>>>()?;
+                Some(KeptSample { checked, values })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(FingerprintSample { shift, raw, kept })
+    }
+}
 
 /// Column names of the check's plans.
 const FP: &str = "fp";
@@ -390,24 +473,51 @@ const KEY: &str = "kept_fp";
 /// country prefix (`138-1234-5678`, `+86 138 1234 5678`) is reduced to its digits, so a kept
 /// copy matches its raw value however either is written.
 fn normalized(v: &str) -> Option<Cow<'_, str>> {
-    let v = normalize_value(v);
+    // Letters and digits alone (most identifiers) are as they would be normalized.
+    let v = match v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        true => Cow::Borrowed(v),
+        false => normalize_value(v),
+    };
     // Dates and times are shared by every table of a lake; they identify nobody.
     if v.len() < FINGERPRINT_MIN_LEN || starts_with_date(&v) {
         return None;
     }
+    if v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Some(v);
+    }
     let grouped = grouped_digits(&v).filter(|_| v.bytes().any(|b| b.is_ascii_digit()));
     match grouped {
-        Some(digits) if !v.bytes().all(|b| b.is_ascii_digit()) => Some(Cow::Owned(canonical_phone(&v).unwrap_or(digits))),
-        _ => Some(v),
+        Some(digits) => Some(Cow::Owned(canonical_phone(&v).unwrap_or(digits))),
+        None => Some(v),
     }
 }
 
-/// FNV-1a over the ASCII-lower-cased bytes, then a SplitMix64 finalizer so that every bit,
-/// the low ones the sampling looks at included, is uniform.
+/// The 8 bytes of `w` with their ASCII capitals lower-cased, all at once: a byte is a capital
+/// when its high bit is clear and it lies in `A..=Z`.
+fn ascii_lower(w: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = w & !HIGH;
+    let at_least_a = low7 + 0x3f3f_3f3f_3f3f_3f3f;
+    let beyond_z = low7 + 0x2525_2525_2525_2525;
+    let capital = at_least_a & !beyond_z & !w & HIGH;
+    w | (capital >> 2)
+}
+
+/// A 64-bit hash of `v` with ASCII case ignored, eight bytes a step, then a SplitMix64
+/// finalizer so that every bit, the low ones the sampling looks at included, is uniform.
 fn fingerprint(v: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in v.bytes() {
-        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3);
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes = v.as_bytes();
+    let mut h = 0x243f_6a88_85a3_08d3 ^ (bytes.len() as u64).wrapping_mul(K);
+    let mut step = |w: u64| h = (h ^ ascii_lower(w)).wrapping_mul(K).rotate_left(29);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        step(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+    }
+    if !words.remainder().is_empty() {
+        let mut last = [0u8; 8];
+        last[..words.remainder().len()].copy_from_slice(words.remainder());
+        step(u64::from_le_bytes(last));
     }
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -470,18 +580,31 @@ impl ScalarUDFImpl for FingerprintUdf {
                     .ok_or_else(|| DataFusionError::Plan(format!("a subject column of type {} cannot be counted", values.data_type())))?;
                 text.as_string::<i32>().iter().map(|v| v.map(fingerprint)).collect()
             }
-            (true, false) => {
-                let text = lake::sample::as_strings(&values).expect("text and numbers are read as text");
-                let text = text.as_any().downcast_ref::<StringArray>().expect("read as Utf8");
-                text.iter().map(|v| v.and_then(normalized).map(|v| fingerprint(&v))).collect()
-            }
-            (false, false) => UInt64Array::new_null(values.len()),
+            (_, false) => identifier_fingerprints(&values),
         };
         Ok(ColumnarValue::Array(Arc::new(fingerprints)))
     }
 }
 
-fn fingerprint_of(column: &str) -> Expr {
+/// The fingerprints of `values` as `piguard_fingerprint` computes them: null for values not
+/// worth one, and for every value of a type that cannot hold an identifier.
+pub fn identifier_fingerprints(values: &ArrayRef) -> UInt64Array {
+    let of = |v: Option<&str>| v.and_then(normalized).map(|v| fingerprint(&v));
+    // Text is read where it lies; numbers are read as the text `scan` sees.
+    match values.data_type() {
+        DataType::Utf8 => values.as_string::<i32>().iter().map(of).collect(),
+        DataType::LargeUtf8 => values.as_string::<i64>().iter().map(of).collect(),
+        DataType::Utf8View => values.as_string_view().iter().map(of).collect(),
+        t if fingerprintable(t) => {
+            let text = lake::sample::as_strings(values).expect("numbers are read as text");
+            text.as_string::<i32>().iter().map(of).collect()
+        }
+        _ => UInt64Array::new_null(values.len()),
+    }
+}
+
+/// `column`'s values as `piguard_fingerprint` fingerprints them.
+pub fn fingerprint_of(column: &str) -> Expr {
     ScalarUDF::new_from_impl(FingerprintUdf::default()).call(vec![Expr::Column(Column::new_unqualified(column))])
 }
 
@@ -571,6 +694,27 @@ pub async fn subject_fingerprints(
         }
     }
     Ok(tables)
+}
+
+/// The lake's subject ids as [`subject_fingerprints`] lists them, gathered here: at most
+/// [`REFERENCE_CAPACITY`] fingerprints, never a value.
+pub async fn subject_ids(ctx: &SessionContext, subjects: &[RawSubjectColumn]) -> Result<SubjectIds, (String, LakeError)> {
+    let mut ids = SubjectIds::default();
+    for (dataset, table) in subject_fingerprints(ctx, subjects).await? {
+        let s = subjects.iter().find(|s| s.dataset == dataset).expect("a listed dataset");
+        let failed = unreadable(s);
+        let listed = table.select(vec![col(FP), cast_expr(col(CATEGORY), DataType::Utf8).alias(CATEGORY)]).map_err(&failed)?;
+        for batch in listed.collect().await.map_err(&failed)? {
+            let fps = batch.column(0).as_primitive::<UInt64Type>();
+            let categories = batch.column(1).as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                let category = serde_json::from_value::<Category>(serde_json::Value::String(categories.value(i).to_string()))
+                    .map_err(|e| failed(DataFusionError::Internal(e.to_string())))?;
+                ids.insert(fps.value(i), category);
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// The error of reading `s`'s raw files, naming its dataset.
@@ -682,38 +826,81 @@ mod tests {
     }
 
     #[test]
-    fn each_partition_judges_its_rows_and_the_merge_keeps_a_finding() {
-        let check = LeakCheck::new(Arc::new(Classifier::new(crate::classify::Rules::builtin())), "remark".into(), "Utf8".into());
-        let accumulator = || ColumnJudge::new(&check);
-        // Phones past the first chunk of a partition are found; a partition without them is not.
-        let mut leaking = accumulator();
-        leaking.update_batch(&[notes(CHECK_CHUNK_ROWS)]).unwrap();
-        leaking.update_batch(&[phones(CHECK_CHUNK_ROWS, 0)]).unwrap();
-        let mut clean = accumulator();
-        clean.update_batch(&[notes(3 * CHECK_CHUNK_ROWS)]).unwrap();
-        let (leaking, clean) = (leaking.state().unwrap(), clean.state().unwrap());
-        assert_eq!(clean, vec![ScalarValue::Utf8(None)]);
-        let ScalarValue::Utf8(Some(state)) = &leaking[0] else { panic!("{leaking:?}") };
-        assert!(!state.contains("1381"), "counts, never values: {state}");
-        let mut merged = accumulator();
-        let states: ArrayRef = Arc::new(StringArray::from(vec![None, Some(state.as_str())]));
-        merged.merge_batch(&[states]).unwrap();
-        let ScalarValue::Utf8(Some(verdict)) = merged.evaluate().unwrap() else { panic!() };
-        let j: Judgement = serde_json::from_str(&verdict).unwrap();
+    fn a_judge_finds_pi_in_any_chunk_and_reports_counts_only() {
+        let judge = || ColumnJudge::new(Arc::new(Classifier::new(crate::classify::Rules::builtin())), "remark".into(), "Utf8".into());
+        // Phones past the first chunk are found; a column without them is not.
+        let mut leaking = judge();
+        leaking.push(&notes(CHECK_CHUNK_ROWS));
+        leaking.push(&phones(CHECK_CHUNK_ROWS, 0));
+        let mut clean = judge();
+        clean.push(&notes(3 * CHECK_CHUNK_ROWS));
+        assert_eq!(clean.finish(), None);
+        let j = leaking.finish().expect("the phones are found");
         assert_eq!(
             (j.category, j.kind, j.checked, j.matched),
             (Category::Phone, JudgementKind::Values, CHECK_CHUNK_ROWS, CHECK_CHUNK_ROWS)
         );
+        let described = j.finding("t", "t", "remark").describe();
+        assert!(!described.contains("1381"), "counts, never values: {described}");
         // Shares decide a column's category, not whether a value leaks: 40 phones after
         // 10,000 notes are a finding, and so is one.
         for n in [40, 1] {
-            let mut short = accumulator();
-            short.update_batch(&[notes(CHECK_CHUNK_ROWS)]).unwrap();
-            short.update_batch(&[phones(n, 0)]).unwrap();
-            let ScalarValue::Utf8(Some(verdict)) = short.evaluate().unwrap() else { panic!("{n} phones went unnoticed") };
-            let j: Judgement = serde_json::from_str(&verdict).unwrap();
+            let mut short = judge();
+            short.push(&notes(CHECK_CHUNK_ROWS));
+            short.push(&phones(n, 0));
+            let j = short.finish().unwrap_or_else(|| panic!("{n} phones went unnoticed"));
             assert_eq!((j.category, j.checked, j.matched), (Category::Phone, CHECK_CHUNK_ROWS + n, n));
         }
+    }
+
+    #[test]
+    fn fingerprints_ignore_ascii_case_only() {
+        for (a, b) in
+            [("Zhang.Wei@QQ.COM", "zhang.wei@qq.com"), ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"), ("X@[`{Ä", "x@[`{Ä")]
+        {
+            assert_eq!(fingerprint(a), fingerprint(b), "{a}");
+        }
+        for (a, b) in [("@[`{", "`{@["), ("Ä1234567", "ä1234567"), ("13812345678", "13812345679"), ("1234567", "12345670")] {
+            assert_ne!(fingerprint(a), fingerprint(b), "{a} {b}");
+        }
+        let all: Vec<u8> = (0u8..=255).collect();
+        for chunk in all.chunks(8) {
+            let w = u64::from_le_bytes(chunk.try_into().unwrap());
+            let lowered: Vec<u8> = chunk.iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(ascii_lower(w), u64::from_le_bytes(lowered.try_into().unwrap()), "{chunk:?}");
+        }
+    }
+
+    #[test]
+    fn a_sample_finds_raw_values_in_kept_columns_across_parts_and_beyond_its_capacity() {
+        let fps = |values: &[String]| identifier_fingerprints(&(Arc::new(StringArray::from(values.to_vec())) as ArrayRef));
+        let phones: Vec<String> = (0..(REFERENCE_CAPACITY + REFERENCE_CAPACITY / 2) as u64).map(|i| format!("138{i:08}")).collect();
+        let categories = [Category::Phone];
+        // Raw phones in one part, a kept column carrying 1 in 4 of them in another: merged,
+        // the sample is bounded and still finds the column, with counts in the same sample.
+        let mut raw = FingerprintSample::new(1, 1);
+        for chunk in phones.chunks(1 << 16) {
+            raw.add_raw(0, &fps(chunk));
+        }
+        let mut kept = FingerprintSample::new(1, 1);
+        let carried: Vec<String> = phones.iter().step_by(4).cloned().collect();
+        kept.add_kept(0, &fps(&carried));
+        let mut merged = FingerprintSample::from_bytes(&raw.to_bytes()).expect("its own bytes");
+        merged.merge(FingerprintSample::from_bytes(&kept.to_bytes()).expect("its own bytes"));
+        assert!(merged.raw[0].len() <= REFERENCE_CAPACITY && merged.shift >= 1, "bounded: shift {}", merged.shift);
+        let [(checked, matched, category)] = merged.matches(&categories, &SubjectIds::default())[..] else { panic!() };
+        assert_eq!((checked, category), (carried.len(), Some(Category::Phone)));
+        let expected = carried.len() >> merged.shift;
+        assert!(matched > expected / 2 && matched < expected * 2, "{matched} of about {expected}");
+        // Values that are no raw value, nor a subject id, match nothing; subject ids do.
+        let mut clean = FingerprintSample::new(1, 1);
+        clean.add_raw(0, &fps(&phones[..1000]));
+        let others: Vec<String> = (0..1000).map(|i| format!("N{i:08}")).collect();
+        clean.add_kept(0, &fps(&others));
+        assert_eq!(clean.matches(&categories, &SubjectIds::default()), vec![(1000, 0, None)]);
+        let subjects: SubjectIds = fps(&others[..3]).iter().flatten().map(|fp| (fp, Category::AccountId)).collect();
+        assert_eq!(clean.matches(&categories, &subjects), vec![(1000, 3, Some(Category::AccountId))]);
+        assert!(FingerprintSample::from_bytes(&[0xff; 24]).is_none(), "a count beyond the bytes is refused");
     }
 
     fn runtime() -> tokio::runtime::Runtime {

@@ -16,6 +16,7 @@ pub mod lake;
 pub mod ledger;
 pub mod sealed;
 
+pub mod gate;
 pub mod inventory;
 pub mod leak;
 pub mod risk;

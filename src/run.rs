@@ -13,22 +13,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use futures::StreamExt;
-
-use datafusion::common::Column;
+use datafusion::common::{Column, ScalarValue};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, ScalarUDF};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
 
 use crate::audit::{AuditError, AuditEvent, AuditLog, Operation};
+use crate::category::Category;
 use crate::classify::Classifier;
 use crate::cluster::{ClusterError, Engine};
 use crate::export::{self, ExportError};
+use crate::gate::{self, GateSpec};
 use crate::integrity::{self, IntegrityError};
 use crate::lake::delta::{AsOf, LakeTable, TableCommit, TableError, TableFile, TableOperation, remove_uncommitted};
-use crate::lake::{self, DataFile, DatasetSource, FileFormat, Lake, LakeLock, LockError, TMP_PREFIX, Zone, files};
-use crate::leak::{Finding, RawSubjectColumn, check_all_rows, check_identifiers, subject_fingerprints};
+use crate::lake::{self, DataFile, FileFormat, Lake, LakeLock, LockError, TMP_PREFIX, Zone, files};
+use crate::leak::{self, Finding, RawSubjectColumn, SubjectIds};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
 use crate::plan::{
@@ -125,9 +125,12 @@ pub struct RunReport {
     pub manifest_path: Option<PathBuf>,
 }
 
-/// Partitions a cluster writes at once: enough to keep a few executors' task slots busy
-/// while the client checks finished ones; each in flight holds a leak-gate sketch here.
-const CLUSTER_JOBS_IN_FLIGHT: usize = 8;
+/// Raw bytes past which partitions are no longer written together: small partitions (a day of
+/// a log) share one plan, so that hundreds of them cost one job, not hundreds.
+const BATCH_BYTES: u64 = 64 << 20;
+
+/// Most partitions written together.
+const BATCH_PARTITIONS: usize = 256;
 
 /// Tasks a partition's large files (10 MiB and more) are split into on a cluster, whatever the
 /// client's cores: each task reads a range of row groups on whichever executor has a slot.
@@ -224,37 +227,31 @@ pub async fn run(
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ctx = lake::context(SessionConfig::new().with_target_partitions(threads));
-    let engine = engine_context(&options.engine, &ctx).await?;
+    let engine = engine_context(&options.engine, &ctx, classifier).await?;
     let udfs = Udfs {
         hash: ScalarUDF::new_from_impl(HashUdf::new(key.clone())),
         mask: ScalarUDF::new_from_impl(MaskUdf::default()),
         redact: ScalarUDF::new_from_impl(RedactUdf::default()),
     };
 
-    // A killed run's scratch files go first.
+    // Scratch files of a run killed before this version kept the leak gate in memory.
     if !options.dry_run {
-        let scratch = lake.meta_dir().join(LEAK_GATE_DIR);
+        let scratch = lake.meta_dir().join("leak-gate");
         files::delete_tree(&scratch).map_err(io_err(&scratch))?;
     }
-    let leak_gate = LeakGateFiles::new(lake, &run_id, &plan);
-
     let subjects = subject_kinds(plan.datasets.iter().map(|d| &d.planned));
-    let jobs_in_flight = match options.engine {
-        Engine::Local => 1,
-        Engine::Ballista { .. } => CLUSTER_JOBS_IN_FLIGHT,
-    };
     let writer = PartitionWriter {
-        local: ctx.clone(),
         engine,
-        jobs_in_flight,
+        local: ctx.clone(),
         udfs,
         run_id: &run_id,
-        classifier: Arc::new(classifier.clone()),
+        classifier,
         options,
         lock: lock.as_ref(),
         pending: &pending,
         subjects: &subjects,
-        leak_gate: &leak_gate,
+        subject_columns: plan.datasets.iter().filter_map(|p| RawSubjectColumn::of(&p.planned, || Some(p.source.files.clone()))).collect(),
+        subject_ids: tokio::sync::OnceCell::new(),
     };
     let mut records = Vec::new();
     let mut failed = None;
@@ -267,6 +264,7 @@ pub async fn run(
             output: out_root.display().to_string(),
             partitions: Vec::new(),
             rows_written: 0,
+            write_plans: 0,
             table_version: None,
             risk: None,
         };
@@ -361,71 +359,16 @@ pub async fn run(
     Ok(RunReport { manifest, manifest_path: Some(manifest_path) })
 }
 
-/// Where runs keep the leak gate's scratch files, under `_piguard/`.
-const LEAK_GATE_DIR: &str = "leak-gate";
-
-/// The leak gate's run-wide files, under `_piguard/leak-gate/<run-id>/`: deleted when the run
-/// ends; a killed run's are deleted by the next.
-struct LeakGateFiles {
-    dir: PathBuf,
-    /// The subject column of each planned dataset that has one.
-    columns: Vec<RawSubjectColumn>,
-    /// Their ids as fingerprints, one file per dataset, written when first needed (a run that
-    /// writes nothing reads none of them) and read as one table; `None` without any.
-    subjects: tokio::sync::OnceCell<Option<DataFrame>>,
-}
-
-impl LeakGateFiles {
-    fn new(lake: &Lake, run_id: &str, plan: &PipelinePlan) -> Self {
-        let columns = plan.datasets.iter().filter_map(|p| RawSubjectColumn::of(&p.planned, || Some(p.source.files.clone()))).collect();
-        LeakGateFiles { dir: lake.meta_dir().join(LEAK_GATE_DIR).join(run_id), columns, subjects: tokio::sync::OnceCell::new() }
-    }
-
-    /// The lake's subject fingerprints, listed where `engine` runs its plans (on a cluster the
-    /// executors read the raw zone and write them), as a table read by `engine`.
-    async fn subjects(&self, engine: &SessionContext) -> Result<Option<DataFrame>, RunError> {
-        let table = self.subjects.get_or_try_init(|| async {
-            match self.write_subjects(engine).await?.as_slice() {
-                [] => Ok(None),
-                // Each file is named after the dataset whose subject ids it holds.
-                written => lake::read_files(engine, written).await.map(Some).map_err(|e| RunError::Dataset {
-                    dataset: written[0].path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-                    message: e.to_string(),
-                }),
-            }
-        });
-        table.await.cloned()
-    }
-
-    async fn write_subjects(&self, engine: &SessionContext) -> Result<Vec<DataFile>, RunError> {
-        let failed = |dataset: String, message: String| RunError::Dataset { dataset, message };
-        let tables = subject_fingerprints(engine, &self.columns).await.map_err(|(dataset, e)| failed(dataset, e.to_string()))?;
-        files::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        let mut written = Vec::new();
-        for (dataset, table) in tables {
-            let path = self.dir.join(format!("{dataset}.parquet"));
-            let wrote =
-                table.write_parquet(&path.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), None).await;
-            wrote.map_err(|e| failed(dataset, lake::read::scrubbed(&e)))?;
-            written.push(DataFile { path, format: FileFormat::Parquet });
-        }
-        Ok(written)
-    }
-}
-
-impl Drop for LeakGateFiles {
-    fn drop(&mut self) {
-        let _ = files::delete_tree(&self.dir);
-    }
-}
-
-/// The session partitions are written with: `local`'s, or one whose plans run on a cluster.
-async fn engine_context(engine: &Engine, local: &SessionContext) -> Result<SessionContext, RunError> {
+/// The session partitions are written with: `local`'s, planning gated writes with
+/// `classifier`, or one whose plans run on a cluster (whose scheduler plans them).
+async fn engine_context(engine: &Engine, local: &SessionContext, classifier: &Classifier) -> Result<SessionContext, RunError> {
     match engine {
-        Engine::Local => Ok(local.clone()),
+        Engine::Local => Ok(gate::session(local, Arc::new(classifier.clone()))),
         #[cfg(feature = "cluster")]
         Engine::Ballista { host, port } => {
-            let config = local.copied_config().with_target_partitions(CLUSTER_TASKS_PER_FILE_SCAN);
+            let mut config = local.copied_config().with_target_partitions(CLUSTER_TASKS_PER_FILE_SCAN);
+            // Tasks are the scan's: a round-robin exchange would be a shuffle between stages.
+            config.options_mut().optimizer.enable_round_robin_repartition = false;
             Ok(crate::cluster::client(host, *port, config).await?)
         }
         #[cfg(not(feature = "cluster"))]
@@ -510,12 +453,9 @@ struct PartitionWriter<'a> {
     engine: SessionContext,
     /// This process's session: local suppression joins a table of small classes held here.
     local: SessionContext,
-    /// Partitions written at once.
-    jobs_in_flight: usize,
     udfs: Udfs,
     run_id: &'a str,
-    /// Shared with the leak gate's aggregates, which may run on several threads or machines.
-    classifier: Arc<Classifier>,
+    classifier: &'a Classifier,
     options: &'a RunOptions,
     /// The lake's lock (none on a dry run), held at every commit.
     lock: Option<&'a LakeLock>,
@@ -523,28 +463,39 @@ struct PartitionWriter<'a> {
     pending: &'a BTreeMap<String, Vec<String>>,
     /// What marks a column as holding subjects.
     subjects: &'a SubjectKinds,
-    /// The lake's subject ids, as fingerprints.
-    leak_gate: &'a LeakGateFiles,
+    /// The subject column of each planned dataset that has one.
+    subject_columns: Vec<RawSubjectColumn>,
+    /// Their ids as fingerprints, listed once per run when first needed (a run that writes
+    /// nothing lists none), where the engine runs its plans.
+    subject_ids: tokio::sync::OnceCell<SubjectIds>,
 }
 
-/// What writing one partition did.
-struct PartitionOutcome {
-    record: PartitionRecord,
-    /// The file written and its inputs' fingerprint, when one was.
-    written: Option<(PathBuf, String)>,
-    /// The table's files the new one replaces.
+/// A partition whose inputs or plan changed, to be written.
+struct PartitionJob {
+    partition: String,
+    files: Vec<DataFile>,
+    /// Its inputs' fingerprint, tagged on the files written.
+    fingerprint: String,
+    inputs: Vec<InputRecord>,
+    /// Its raw bytes.
+    bytes: u64,
+    /// Where its files go.
+    out_dir: PathBuf,
+    /// The table's files the new ones replace.
     replaces: Vec<PathBuf>,
 }
 
-impl PartitionOutcome {
-    /// A partition left as it is.
-    fn untouched(record: PartitionRecord) -> Self {
-        PartitionOutcome { record, written: None, replaces: Vec::new() }
-    }
+/// A file written by this run, not yet committed.
+struct Written {
+    path: PathBuf,
+    rows: u64,
+    fingerprint: String,
+    /// Its Delta statistics; `None` once local suppression changed it.
+    stats: Option<String>,
 }
 
-fn paths(written: &[(PathBuf, u64, String)]) -> Vec<PathBuf> {
-    written.iter().map(|(f, _, _)| f.clone()).collect()
+fn paths(written: &[Written]) -> Vec<PathBuf> {
+    written.iter().map(|w| w.path.clone()).collect()
 }
 
 /// Deletes a dataset's files `written` but never committed (never seen, so removed now rather
@@ -555,6 +506,36 @@ fn abandon(written: &[PathBuf], record: &mut DatasetRecord) {
     }
     record.partitions.clear();
     record.rows_written = 0;
+}
+
+/// The partitions written together: in order, a batch closing at [`BATCH_BYTES`] of raw data
+/// or [`BATCH_PARTITIONS`] partitions, so a large partition is a batch of its own.
+fn batches(jobs: Vec<PartitionJob>) -> Vec<Vec<PartitionJob>> {
+    let mut batches: Vec<Vec<PartitionJob>> = Vec::new();
+    let mut bytes = 0;
+    for job in jobs {
+        match batches.last_mut() {
+            Some(batch) if bytes + job.bytes <= BATCH_BYTES && batch.len() < BATCH_PARTITIONS => {
+                bytes += job.bytes;
+                batch.push(job);
+            }
+            _ => {
+                bytes = job.bytes;
+                batches.push(vec![job]);
+            }
+        }
+    }
+    batches
+}
+
+/// How errors and refusals name the partitions of a batch.
+fn batch_label(jobs: &[&PartitionJob]) -> String {
+    let name = |j: &PartitionJob| if j.partition.is_empty() { "(all)".to_string() } else { j.partition.clone() };
+    match jobs {
+        [one] => name(one),
+        [first, .., last] => format!("{} to {} ({} partitions written together)", name(first), name(last), jobs.len()),
+        [] => String::new(),
+    }
 }
 
 impl PartitionWriter<'_> {
@@ -577,38 +558,47 @@ impl PartitionWriter<'_> {
         if !self.options.dry_run {
             remove_uncommitted(lake, name, table.as_ref()).map_err(|e| (String::new(), e.into()))?;
         }
-        let mut commit = TableCommit::default();
-        let mut written = Vec::new();
-        let mut changed = Vec::new();
-        let mut replaced = Vec::new();
-        let partitions = p.source.partitions();
-        let current = &current;
-        let outcomes = partitions.iter().map(|(partition, files)| async move {
-            let existing: Vec<&TableFile> = current.iter().filter(|f| &f.partition == partition).collect();
-            (partition, self.partition(p, partition, files, &existing).await)
-        });
-        // A cluster runs several partitions' jobs at once; here, one partition at a time
-        // already keeps every core busy, and memory holds one.
-        let mut outcomes = futures::stream::iter(outcomes).buffered(self.jobs_in_flight);
-        while let Some((partition, outcome)) = outcomes.next().await {
-            match outcome {
-                Ok(PartitionOutcome { record: part, written: output, replaces }) => {
-                    progress(RunEvent::Partition { dataset: name, partition, status: part.status, rows: part.rows });
-                    if let Some((file, fingerprint)) = output {
-                        record.rows_written += part.rows;
-                        changed.push(partition.clone());
-                        written.push((file, part.rows, fingerprint));
-                        replaced.extend(replaces);
-                    }
-                    record.partitions.push(part);
+        let mut jobs = Vec::new();
+        for (partition, files) in p.source.partitions() {
+            let existing: Vec<&TableFile> = current.iter().filter(|f| f.partition == partition).collect();
+            match self.prepare(p, &partition, files, &existing) {
+                Ok(Ok(job)) => jobs.push(job),
+                Ok(Err(untouched)) => {
+                    progress(RunEvent::Partition { dataset: name, partition: &partition, status: untouched.status, rows: untouched.rows });
+                    record.partitions.push(untouched);
                 }
-                Err(e) => {
-                    abandon(&paths(&written), record);
-                    return Err((partition.clone(), e));
-                }
+                Err(e) => return Err((partition, e)),
             }
         }
-        drop(outcomes);
+        let mut written: Vec<Written> = Vec::new();
+        let mut changed = Vec::new();
+        let mut replaced = Vec::new();
+        for batch in batches(jobs) {
+            let files = match self.write_batch(p, &batch, &mut record.write_plans).await {
+                Ok(files) => files,
+                Err((partition, e)) => {
+                    abandon(&paths(&written), record);
+                    return Err((partition, e));
+                }
+            };
+            for (job, files) in batch.into_iter().zip(files) {
+                let rows = files.iter().map(|f| f.rows).sum();
+                progress(RunEvent::Partition { dataset: name, partition: &job.partition, status: PartitionStatus::Written, rows });
+                record.rows_written += rows;
+                record.partitions.push(PartitionRecord {
+                    partition: job.partition.clone(),
+                    status: PartitionStatus::Written,
+                    inputs: job.inputs,
+                    output: job.out_dir.display().to_string(),
+                    files: files.iter().map(|f| f.path.display().to_string()).collect(),
+                    rows,
+                });
+                changed.push(job.partition);
+                replaced.extend(job.replaces);
+                written.extend(files);
+            }
+        }
+        record.partitions.sort_by(|a, b| a.partition.cmp(&b.partition));
         if !written.is_empty() {
             // The risk gate: the table as this commit would publish it, new files and kept ones.
             let kept: Vec<PathBuf> = current.iter().filter(|f| !replaced.contains(&f.path)).map(|f| f.path.clone()).collect();
@@ -620,8 +610,11 @@ impl PartitionWriter<'_> {
                 }
             }
         }
-        for (file, rows, fingerprint) in &written {
-            if let Err(e) = commit.add(&lake.dataset_dir(Zone::Deid, name), file, *rows, Some(fingerprint), self.run_id) {
+        let mut commit = TableCommit::default();
+        for w in &written {
+            let added =
+                commit.add(&lake.dataset_dir(Zone::Deid, name), &w.path, w.rows, w.stats.as_deref(), Some(&w.fingerprint), self.run_id);
+            if let Err(e) = added {
                 abandon(&paths(&written), record);
                 return Err((String::new(), e.into()));
             }
@@ -629,7 +622,6 @@ impl PartitionWriter<'_> {
         for f in current.iter().filter(|f| replaced.contains(&f.path)) {
             commit.remove(f);
         }
-        let written = paths(&written);
         if !commit.is_empty() {
             let operation = TableOperation::Run { run_id: self.run_id.to_string(), partitions: changed };
             let committed = async {
@@ -639,7 +631,7 @@ impl PartitionWriter<'_> {
             match committed.await {
                 Ok(version) => record.table_version = Some(version),
                 Err(e) => {
-                    abandon(&written, record);
+                    abandon(&paths(&written), record);
                     return Err((String::new(), e));
                 }
             }
@@ -651,7 +643,7 @@ impl PartitionWriter<'_> {
     /// now and those `kept`) and refuses it below level 3. Where the pipeline allows local
     /// suppression and that suffices, the records of small classes in the files written now
     /// have their quasi-identifiers nulled first (each file replaced in `written`).
-    async fn evaluate(&self, p: &DatasetRun, kept: &[PathBuf], written: &mut [(PathBuf, u64, String)]) -> Result<Evaluation, RunError> {
+    async fn evaluate(&self, p: &DatasetRun, kept: &[PathBuf], written: &mut [Written]) -> Result<Evaluation, RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
         let root = self.options.lake.dataset_dir(Zone::Deid, name);
@@ -663,7 +655,7 @@ impl PartitionWriter<'_> {
         // Partition values are published too (`dt`), and measured like any kept column.
         priors.extend(plan.partition_columns.iter().map(|c| ColumnPrior::partition_key(c, Prior::Measure)));
         let method = Method { sharing: plan.sharing, max_suppressed: plan.max_suppressed, subject: plan.subject.clone() };
-        let published = |written: &[(PathBuf, u64, String)]| {
+        let published = |written: &[Written]| {
             paths(written)
                 .into_iter()
                 .chain(kept.iter().cloned())
@@ -677,8 +669,9 @@ impl PartitionWriter<'_> {
             false => evaluation,
             true => {
                 let small = risk::small_classes(&view, &evaluation).await.map_err(failed)?;
-                for (file, _, _) in written.iter_mut() {
-                    *file = self.suppress(plan, &root, file, &evaluation.quasi_identifiers, small.clone()).await?;
+                for w in written.iter_mut() {
+                    w.path = self.suppress(plan, &root, &w.path, &evaluation.quasi_identifiers, small.clone()).await?;
+                    w.stats = None;
                 }
                 // A partition key cannot be nulled: with one among the quasi-identifiers the table
                 // is counted again; otherwise the suppressed records are in no class.
@@ -745,18 +738,18 @@ impl PartitionWriter<'_> {
         Ok(rewritten)
     }
 
-    /// Writes `partition` of `p` unless its inputs and plan are unchanged (or the run is
-    /// dry), and says what it did; the new file is to replace `existing` in the table.
-    async fn partition(
+    /// `partition` of `p` as a job to write, or, when its inputs and plan are unchanged (every
+    /// file the table holds of it was written from them) or the run is dry, its record as it is.
+    fn prepare(
         &self,
         p: &DatasetRun,
         partition: &str,
-        files: &[DataFile],
+        files: Vec<DataFile>,
         existing: &[&TableFile],
-    ) -> Result<PartitionOutcome, RunError> {
+    ) -> Result<Result<PartitionJob, PartitionRecord>, RunError> {
         let root = self.options.lake.dataset_dir(Zone::Deid, p.planned.name());
         let out_dir = if partition.is_empty() { root.clone() } else { root.join(partition) };
-        let inputs = inputs_of(files)?;
+        let inputs = inputs_of(&files)?;
         // Inputs by their place in the dataset, so `--lake ./lake` and `--lake lake` agree.
         let identity: Vec<(String, u64, String)> = files
             .iter()
@@ -767,62 +760,72 @@ impl PartitionWriter<'_> {
             })
             .collect();
         let fingerprint = sha256_hex(serde_json::to_string(&(&p.plan_hash, identity)).expect("serializes").as_bytes());
-        let unchanged = match existing {
-            [one] if one.fingerprint.as_deref() == Some(fingerprint.as_str()) => Some(*one),
-            _ => None,
-        };
-        let record = |status, rows, output: &Path| PartitionRecord {
+        let unchanged = !existing.is_empty() && existing.iter().all(|f| f.fingerprint.as_deref() == Some(fingerprint.as_str()));
+        let inputs: Vec<InputRecord> = inputs.into_iter().map(|(r, _)| r).collect();
+        let record = |status, rows, files: Vec<String>| PartitionRecord {
             partition: partition.to_string(),
             status,
-            inputs: inputs.iter().map(|(r, _)| r.clone()).collect(),
-            output: output.display().to_string(),
+            inputs: inputs.clone(),
+            output: out_dir.display().to_string(),
+            files,
             rows,
         };
         match (unchanged, self.options.force, self.options.dry_run) {
-            (Some(f), false, _) => Ok(PartitionOutcome::untouched(record(PartitionStatus::Unchanged, f.rows.unwrap_or_default(), &f.path))),
-            (_, _, true) => Ok(PartitionOutcome::untouched(record(PartitionStatus::Planned, 0, &out_dir))),
-            _ => {
-                let output = out_dir.join(format!("part-00000-{}.parquet", self.run_id));
-                let rows = match self.write(p, files, &output, partition).await {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        let _ = files::delete(&output);
-                        return Err(e);
-                    }
-                };
-                Ok(PartitionOutcome {
-                    record: record(PartitionStatus::Written, rows, &output),
-                    replaces: existing.iter().map(|f| f.path.clone()).collect(),
-                    written: Some((output, fingerprint)),
-                })
+            (true, false, _) => {
+                let rows = existing.iter().map(|f| f.rows.unwrap_or_default()).sum();
+                Ok(Err(record(PartitionStatus::Unchanged, rows, existing.iter().map(|f| f.path.display().to_string()).collect())))
             }
+            (_, _, true) => Ok(Err(record(PartitionStatus::Planned, 0, Vec::new()))),
+            _ => Ok(Ok(PartitionJob {
+                partition: partition.to_string(),
+                bytes: inputs.iter().map(|i| i.bytes).sum(),
+                files,
+                fingerprint,
+                inputs,
+                out_dir,
+                replaces: existing.iter().map(|f| f.path.clone()).collect(),
+            })),
         }
     }
 
-    /// Streams one partition through the plan into `output`, a file no version references
-    /// yet, and checks it.
-    async fn write(&self, p: &DatasetRun, files: &[DataFile], output: &Path, partition: &str) -> Result<u64, RunError> {
-        let plan = &p.planned.plan;
-        let name = &plan.name;
-        // Scrubbed: a cast or parse error quotes the value it failed on.
-        let df_err = |e: datafusion::error::DataFusionError| RunError::Dataset {
-            dataset: name.clone(),
+    /// The error of running a plan over the partitions `label` names, scrubbed: a cast or
+    /// parse error quotes the value it failed on.
+    fn plan_error(dataset: &str, label: &str) -> impl Fn(datafusion::error::DataFusionError) -> RunError {
+        let (dataset, label) = (dataset.to_string(), label.to_string());
+        move |e| RunError::Dataset {
+            dataset: dataset.clone(),
             message: format!(
-                "partition {}: {}",
-                if partition.is_empty() { "(all)" } else { partition },
+                "partition {label}: {}",
                 crate::cluster::find_key_refusal(&e.to_string()).unwrap_or_else(|| lake::read::scrubbed(&e))
             ),
-        };
-        let df =
-            lake::read_files(&self.engine, files).await.map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
+        }
+    }
+
+    /// The projection of one partition: its output columns, the fingerprints of its protected
+    /// raw columns (hidden, as [`gate::raw_fingerprint_column`]) and its tag, without the
+    /// rows of subjects with a pending erasure.
+    async fn projection(
+        &self,
+        p: &DatasetRun,
+        job: &PartitionJob,
+        tag: u32,
+        protected: &[(String, Category)],
+    ) -> Result<DataFrame, RunError> {
+        let plan = &p.planned.plan;
+        let name = &plan.name;
+        let df_err = Self::plan_error(name, &job.partition);
+        let df = lake::read_files(&self.engine, &job.files)
+            .await
+            .map_err(|e| RunError::Dataset { dataset: name.clone(), message: e.to_string() })?;
         let mut exprs = Vec::new();
         for field in df.schema().fields() {
             let Some(c) = plan.columns.iter().find(|c| &c.name == field.name()) else {
                 return Err(RunError::Dataset {
                     dataset: name.clone(),
                     message: format!(
-                        "column `{}` appears in partition {partition} but was not in the classified sample; nothing was written for it (rescan with a larger --sample-rows)",
-                        field.name()
+                        "column `{}` appears in partition {} but was not in the classified sample; nothing was written for it (rescan with a larger --sample-rows)",
+                        field.name(),
+                        job.partition
                     ),
                 });
             };
@@ -831,63 +834,198 @@ impl PartitionWriter<'_> {
         if exprs.is_empty() {
             return Err(RunError::Dataset { dataset: name.clone(), message: "every column is dropped; nothing to write".into() });
         }
-        let mut df = df.select(exprs).map_err(df_err)?;
+        for (i, (column, _)) in protected.iter().enumerate() {
+            let fingerprints = match df.schema().has_column_with_unqualified_name(column) {
+                true => leak::fingerprint_of(column),
+                false => lit(ScalarValue::UInt64(None)),
+            };
+            exprs.push(fingerprints.alias(gate::raw_fingerprint_column(i)));
+        }
+        exprs.push(lit(tag).alias(gate::PARTITION_TAG));
+        let mut df = df.select(exprs).map_err(&df_err)?;
         for (ref_key, subject) in p.planned.subject_columns(self.subjects) {
             // Subjects with a pending erasure: their raw rows are held by a legal floor, but
             // they never reach the de-identified zone again (nor as the other party).
             if let Some(refs) = self.pending.get(&ref_key) {
-                df = df.filter(subject.matches(Zone::Deid, refs, &self.udfs.hash).is_not_true()).map_err(df_err)?;
+                df = df.filter(subject.matches(Zone::Deid, refs, &self.udfs.hash).is_not_true()).map_err(&df_err)?;
             }
         }
-
-        let out_dir = output.parent().expect("a data file is in its table");
-        files::create_dir_all(out_dir).map_err(io_err(out_dir))?;
-        let parquet = deid_parquet_options(plan);
-        let written = df
-            .write_parquet(&output.display().to_string(), DataFrameWriteOptions::new().with_single_file_output(true), Some(parquet))
-            .await
-            .map_err(df_err)?;
-        let rows =
-            written.first().and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::UInt64Array>().map(|a| a.value(0))).unwrap_or(0);
-
-        // The leak gate: every kept value of every row is checked against the partition's raw
-        // values of the columns the plan protects and the lake's subject ids; then every row of
-        // the output is classified as `piguard verify` would, except columns kept with a reason.
-        let reasoned: Vec<String> = plan.columns.iter().filter(|c| c.reason.is_some()).map(|c| c.name.clone()).collect();
-        let check = DatasetSource {
-            name: name.clone(),
-            path: output.to_path_buf(),
-            files: vec![DataFile { path: output.to_path_buf(), format: FileFormat::Parquet }],
-            partition_columns: Vec::new(),
-        };
-        let lake_err = |e: lake::LakeError| RunError::Dataset { dataset: name.clone(), message: e.to_string() };
-        let findings = if rows == 0 {
-            Vec::new()
-        } else {
-            let subjects = self.leak_gate.subjects(&self.engine).await?;
-            let (kept, protected) = (plan.kept_columns(), plan.protected_columns());
-            let checked = check_identifiers(&self.engine, &check, &kept, rows as usize, files, &protected, subjects).await;
-            let mut findings = checked.map_err(lake_err)?;
-            // Every row, except columns found already or kept with a reason, and those whose
-            // kernel cannot output PI: pseudonyms (HMAC digests) and numbers or times rounded
-            // by a generalization (checking them took a seventh of the benchmark's run).
-            let flagged: Vec<String> = findings.iter().map(|f| f.column.clone()).chain(reasoned).collect();
-            let cannot_hold_pi = |c: &&ColumnPlan| match &c.step {
-                Step::Hash { .. } | Step::Drop => true,
-                Step::Generalize { generalization } => generalization.yields_only_coarse_numbers(),
-                _ => false,
-            };
-            let judged: Vec<String> =
-                plan.columns.iter().filter(|c| !cannot_hold_pi(c) && !flagged.contains(&c.name)).map(|c| c.name.clone()).collect();
-            // On a cluster, executors judge the rows and return counts.
-            findings.extend(check_all_rows(&self.engine, &check, &self.classifier, &judged).await.map_err(lake_err)?);
-            findings
-        };
-        if !findings.is_empty() {
-            return Err(RunError::Leak { dataset: name.clone(), partition: partition.to_string(), findings });
-        }
-        Ok(rows)
+        Ok(df)
     }
+
+    /// The lake's subject ids, listed on first use.
+    async fn subject_ids(&self) -> Result<&SubjectIds, RunError> {
+        let listed = self.subject_ids.get_or_try_init(|| async {
+            leak::subject_ids(&self.engine, &self.subject_columns)
+                .await
+                .map_err(|(dataset, e)| RunError::Dataset { dataset, message: e.to_string() })
+        });
+        listed.await
+    }
+
+    /// Streams the partitions of `batch` through their plan into new files no version
+    /// references yet, one plan for those whose columns agree, and checks them: the files of
+    /// each partition, in order; or the partitions at fault and why, with nothing left behind.
+    async fn write_batch(&self, p: &DatasetRun, batch: &[PartitionJob], plans: &mut u64) -> Result<Vec<Vec<Written>>, (String, RunError)> {
+        let plan = &p.planned.plan;
+        let protected = plan.protected_columns();
+        // Runs of partitions whose projections agree, each written by one plan.
+        let mut runs: Vec<(Vec<&PartitionJob>, DataFrame)> = Vec::new();
+        for (tag, job) in batch.iter().enumerate() {
+            let df = self.projection(p, job, tag as u32, &protected).await.map_err(|e| (job.partition.clone(), e))?;
+            match runs.last_mut() {
+                Some((jobs, all)) if all.schema().as_arrow() == df.schema().as_arrow() => {
+                    let union = all.clone().union(df).map_err(|e| (job.partition.clone(), Self::plan_error(&plan.name, &job.partition)(e)));
+                    *all = union?;
+                    jobs.push(job);
+                }
+                _ => runs.push((vec![job], df)),
+            }
+        }
+        let mut files: Vec<Vec<Written>> = batch.iter().map(|_| Vec::new()).collect();
+        let discard = |files: &[Vec<Written>]| {
+            for f in files.iter().flatten() {
+                let _ = files::delete(&f.path);
+            }
+        };
+        for (jobs, df) in runs {
+            *plans += 1;
+            let label = batch_label(&jobs);
+            match self.gated_write(p, batch, &jobs, df, &protected, &label).await {
+                Ok(written) => {
+                    for (tag, w) in written {
+                        files[tag].push(w);
+                    }
+                }
+                Err(e) => {
+                    discard(&files);
+                    return Err((label, e));
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    /// Writes `jobs` (of `batch`, by tag) from `df` in one gated write and judges them; a file
+    /// with no rows for a partition that had none, so its table keeps a file of its inputs.
+    async fn gated_write(
+        &self,
+        p: &DatasetRun,
+        batch: &[PartitionJob],
+        jobs: &[&PartitionJob],
+        df: DataFrame,
+        protected: &[(String, Category)],
+        label: &str,
+    ) -> Result<Vec<(usize, Written)>, RunError> {
+        let plan = &p.planned.plan;
+        let name = &plan.name;
+        let schema = df.schema().as_arrow().clone();
+        let spec = GateSpec {
+            plan: plan.clone(),
+            out_dirs: batch.iter().map(|j| j.out_dir.display().to_string()).collect(),
+            run_id: self.run_id.to_string(),
+            protected: protected.to_vec(),
+            overrides: self.classifier.rules().override_texts.clone(),
+        };
+        let outcome = match gate::write(df, spec).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // Tasks that finished, or were stopped mid-file, when another failed left files
+                // the client was never told of: this run's names them.
+                for job in jobs {
+                    sweep(&job.out_dir, self.run_id);
+                }
+                return Err(Self::plan_error(name, label)(e));
+            }
+        };
+        let mut written: Vec<(usize, Written)> = outcome
+            .files
+            .iter()
+            .map(|f| {
+                let fingerprint = batch[f.partition].fingerprint.clone();
+                (f.partition, Written { path: f.path.clone(), rows: f.rows, fingerprint, stats: Some(f.stats.clone()) })
+            })
+            .collect();
+        let discard = |written: &[(usize, Written)]| {
+            for (_, w) in written {
+                let _ = files::delete(&w.path);
+            }
+        };
+        // The leak gate: every kept value of every row against the raw values of the columns
+        // the plan protects and the lake's subject ids; then every row of the output classified
+        // as `piguard verify` would, except columns kept with a reason.
+        let subjects = match self.subject_ids().await {
+            Ok(s) => s,
+            Err(e) => {
+                discard(&written);
+                return Err(e);
+            }
+        };
+        let root = self.options.lake.dataset_dir(Zone::Deid, name).display().to_string();
+        let categories: Vec<Category> = protected.iter().map(|(_, c)| *c).collect();
+        let mut findings: Vec<Finding> = Vec::new();
+        for (column, (checked, matched, category)) in plan.kept_columns().iter().zip(outcome.sample.matches(&categories, subjects)) {
+            if let (true, Some(category)) = (matched > 0, category) {
+                findings.push(Finding {
+                    dataset: name.clone(),
+                    path: root.clone(),
+                    column: column.clone(),
+                    category,
+                    kind: "raw_identifier",
+                    values_checked: checked,
+                    values_matched: matched,
+                });
+            }
+        }
+        for c in &plan.columns {
+            if let Some(j) = outcome.judgements.get(&c.name).filter(|_| !findings.iter().any(|f| f.column == c.name)) {
+                findings.push(j.finding(name, &root, &c.name));
+            }
+        }
+        if !findings.is_empty() {
+            discard(&written);
+            return Err(RunError::Leak { dataset: name.clone(), partition: label.to_string(), findings });
+        }
+        for job in jobs {
+            let tag = batch.iter().position(|b| std::ptr::eq(b, *job)).expect("a job of the batch");
+            if written.iter().any(|(t, _)| *t == tag) {
+                continue;
+            }
+            match empty_file(plan, &schema, &job.out_dir, self.run_id, tag) {
+                Ok(path) => written.push((tag, Written { path, rows: 0, fingerprint: job.fingerprint.clone(), stats: None })),
+                Err(e) => {
+                    discard(&written);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// Deletes the files `run_id` wrote into `dir`, best effort: none is committed, so none is seen,
+/// and a run that cannot delete one leaves it to the next, which deletes what no version holds.
+fn sweep(dir: &Path, run_id: &str) {
+    for entry in files::list_dir(dir).unwrap_or_default() {
+        if !entry.is_dir && entry.path.file_name().is_some_and(|n| n.to_string_lossy().contains(run_id)) {
+            let _ = files::delete(&entry.path);
+        }
+    }
+}
+
+/// Writes a file of no rows with the output columns of `schema` (the hidden ones left out)
+/// into `dir`, and returns it.
+fn empty_file(plan: &DatasetPlan, schema: &arrow::datatypes::Schema, dir: &Path, run_id: &str, tag: usize) -> Result<PathBuf, RunError> {
+    let failed = |message: String| RunError::Dataset { dataset: plan.name.clone(), message };
+    let fields: Vec<_> = schema.fields().iter().filter(|f| !gate::is_hidden(f.name())).cloned().collect();
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let properties = gate::writer_properties(plan).map_err(|e| failed(e.to_string()))?;
+    let mut bytes = Vec::new();
+    let writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, Some(properties)).map_err(|e| failed(e.to_string()))?;
+    writer.close().map_err(|e| failed(e.to_string()))?;
+    let path = dir.join(format!("part-{tag:05}-{run_id}-empty.parquet"));
+    files::write_atomic(&path, &bytes).map_err(io_err(&path))?;
+    Ok(path)
 }
 
 /// The key id and column actions, as a dry run prints them.

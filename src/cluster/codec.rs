@@ -8,7 +8,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, Result, TableReference};
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 
 use super::snapshot::{SnapshotFiles, SnapshotTable};
-use crate::classify::{Classifier, Rules};
-use crate::leak::{FingerprintUdf, LeakCheck};
+use crate::gate::{GatedWrite, GatedWriteExec};
+use crate::leak::FingerprintUdf;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{Generalization, PseudonymKey};
 
@@ -34,14 +34,8 @@ enum Definition {
     SubjectKey,
 }
 
-/// What a plan carries for the leak gate's check of one column: the classifier's override
-/// rule files (the builtin rules are in every binary), the column and its type.
-#[derive(Debug, Serialize, Deserialize)]
-struct LeakCheckDefinition {
-    overrides: Vec<(String, String)>,
-    column: String,
-    data_type: String,
-}
+/// What starts the bytes of a gated write, among the nodes Ballista's codec encodes.
+const GATED_WRITE: &[u8] = b"piguard-gated-write:";
 
 /// The piguard functions of one process: with the key on an executor, without it on a
 /// scheduler (which plans and never runs them) or a client (which only encodes).
@@ -72,21 +66,6 @@ impl Functions {
             return Ok(());
         };
         serde_json::to_writer(buf, &definition).map_err(|e| DataFusionError::Internal(format!("encoding {}: {e}", udf.name())))
-    }
-
-    fn encode_aggregate(&self, udaf: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        let Some(check) = udaf.inner().downcast_ref::<LeakCheck>() else { return Ok(()) };
-        let (rules, column, data_type) = check.parts();
-        let definition =
-            LeakCheckDefinition { overrides: rules.override_texts.clone(), column: column.to_string(), data_type: data_type.to_string() };
-        serde_json::to_writer(buf, &definition).map_err(|e| DataFusionError::Internal(format!("encoding {}: {e}", udaf.name())))
-    }
-
-    fn decode_aggregate(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        let d: LeakCheckDefinition = serde_json::from_slice(buf)
-            .map_err(|_| DataFusionError::NotImplemented(format!("no aggregate named {name} travels in a piguard plan")))?;
-        let rules = Rules::with_overrides(d.overrides).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        Ok(Arc::new(AggregateUDF::new_from_impl(LeakCheck::new(Arc::new(Classifier::new(rules)), d.column, d.data_type))))
     }
 
     fn decode(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
@@ -134,10 +113,20 @@ impl LogicalCodec {
 
 impl LogicalExtensionCodec for LogicalCodec {
     fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
-        self.inner.try_decode(buf, inputs, ctx)
+        match (buf.strip_prefix(GATED_WRITE), inputs) {
+            (Some(spec), [input]) => Ok(Extension { node: Arc::new(GatedWrite::decode(spec, input.clone())?) }),
+            _ => self.inner.try_decode(buf, inputs, ctx),
+        }
     }
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode(node, buf)
+        match node.node.as_any().downcast_ref::<GatedWrite>() {
+            Some(write) => {
+                buf.extend_from_slice(GATED_WRITE);
+                buf.extend_from_slice(write.encoded());
+                Ok(())
+            }
+            None => self.inner.try_encode(node, buf),
+        }
     }
     fn try_decode_table_provider(
         &self,
@@ -171,12 +160,6 @@ impl LogicalExtensionCodec for LogicalCodec {
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.functions.encode(node, buf)
     }
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.functions.decode_aggregate(name, buf)
-    }
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.functions.encode_aggregate(node, buf)
-    }
 }
 
 /// Ballista's physical codec (shuffles, its own nodes) with piguard's functions.
@@ -201,7 +184,10 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.inner.try_decode(buf, inputs, ctx, proto_converter)
+        match (buf.strip_prefix(GATED_WRITE), inputs) {
+            (Some(spec), [input]) => Ok(Arc::new(GatedWriteExec::decode(spec, input.clone())?)),
+            _ => self.inner.try_decode(buf, inputs, ctx, proto_converter),
+        }
     }
     fn try_encode(
         &self,
@@ -209,19 +195,20 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        self.inner.try_encode(node, buf, proto_converter)
+        match node.downcast_ref::<GatedWriteExec>() {
+            Some(write) => {
+                buf.extend_from_slice(GATED_WRITE);
+                buf.extend_from_slice(&write.encoded()?);
+                Ok(())
+            }
+            None => self.inner.try_encode(node, buf, proto_converter),
+        }
     }
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
         self.functions.decode(name, buf)
     }
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.functions.encode(node, buf)
-    }
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.functions.decode_aggregate(name, buf)
-    }
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.functions.encode_aggregate(node, buf)
     }
 }
 
@@ -269,20 +256,48 @@ mod tests {
     }
 
     #[test]
-    fn the_leak_check_travels_with_the_runs_classifier_overrides() {
+    fn a_gated_write_travels_with_its_plan_and_the_runs_classifier_overrides() {
+        use datafusion::logical_expr::LogicalPlanBuilder;
+        use datafusion::physical_plan::empty::EmptyExec;
         let overrides = vec![(
             "rules/shoe.toml".to_string(),
             "[[category]]\nid = \"phone\"\nlabel_zh = \"电话\"\nsensitivity = \"general\"\naction = \"mask\"\nkeywords = [\"hotline\"]\n"
                 .to_string(),
         )];
-        let rules = Rules::with_overrides(overrides.clone()).unwrap();
-        let check = AggregateUDF::new_from_impl(LeakCheck::new(Arc::new(Classifier::new(rules)), "remark".into(), "Utf8".into()));
+        let plan = crate::plan::DatasetPlan {
+            name: "users".into(),
+            subject: Some("user_id".into()),
+            columns: Vec::new(),
+            partition_columns: Vec::new(),
+            sharing: Default::default(),
+            max_suppressed: 0.0,
+        };
+        let spec = crate::gate::GateSpec {
+            plan,
+            out_dirs: vec!["/lake/deid/users".into()],
+            run_id: "r1".into(),
+            protected: vec![("phone".into(), crate::category::Category::Phone)],
+            overrides: overrides.clone(),
+        };
+        let input = LogicalPlanBuilder::empty(false).build().unwrap();
+        let node = Extension { node: Arc::new(GatedWrite::new(input.clone(), spec).unwrap()) };
+        let codec = LogicalCodec::default();
         let mut buf = Vec::new();
-        Functions::default().encode_aggregate(&check, &mut buf).unwrap();
-        let decoded = Functions::default().decode_aggregate("piguard_leak_check", &buf).unwrap();
-        assert_eq!(decoded.as_ref(), &check, "the same column, type and rules");
-        let (rules, column, data_type) = decoded.inner().downcast_ref::<LeakCheck>().unwrap().parts();
-        assert_eq!((rules.override_texts.clone(), column, data_type), (overrides, "remark", "Utf8"));
+        codec.try_encode(&node, &mut buf).unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        let decoded = codec.try_decode(&buf, &[input], &ctx.task_ctx()).unwrap();
+        assert_eq!(decoded.node.as_any().downcast_ref::<GatedWrite>(), node.node.as_any().downcast_ref::<GatedWrite>());
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.contains("hotline") && text.contains("/lake/deid/users"), "{text}");
+
+        // An executor rebuilds the classifier the client planned with, from its rules.
+        let physical = PhysicalCodec::default();
+        let exec = GatedWriteExec::decode(&buf[GATED_WRITE.len()..], Arc::new(EmptyExec::new(Arc::new(arrow::datatypes::Schema::empty()))))
+            .unwrap();
+        let mut again = Vec::new();
+        let converter = datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {};
+        physical.try_encode(Arc::new(exec), &mut again, &converter).unwrap();
+        assert_eq!(again, buf, "the same bytes travel to executors");
     }
 
     #[test]

@@ -33,10 +33,11 @@ pub async fn client(host: &str, port: u16, config: SessionConfig) -> Result<Sess
         .map_err(|e| ClusterError::Client { url: format!("ballista://{host}:{port}"), message: e.to_string() })
 }
 
-/// Ballista's session, reading and writing the lake through its stores.
+/// Ballista's session, reading and writing the lake through its stores, and planning gated writes.
 fn session_builder(config: SessionConfig) -> datafusion::common::Result<datafusion::execution::SessionState> {
     let state = default_session_builder(config)?;
-    Ok(SessionStateBuilder::new_from_existing(state).with_runtime_env(lake::runtime_env()).build())
+    let planner = Arc::new(crate::gate::GatePlanner::default());
+    Ok(SessionStateBuilder::new_from_existing(state).with_runtime_env(lake::runtime_env()).with_query_planner(planner).build())
 }
 
 /// Options of `piguard scheduler`.

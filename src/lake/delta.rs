@@ -24,6 +24,7 @@ use deltalake_core::kernel::{Action, Add, MetadataExt, Remove, StructType};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::operations::vacuum::VacuumMode;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::table::config::TableProperty;
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
@@ -457,6 +458,10 @@ pub async fn current(source: DatasetSource) -> Result<Option<DatasetSource>, Tab
     }
 }
 
+/// Versions between checkpoints of a table piguard creates: a reader (and every `run`, `purge`
+/// and `erase`) replays at most this many commits after the last checkpoint, not the whole log.
+pub const CHECKPOINT_VERSIONS: u64 = 10;
+
 /// Add actions and removals for one table, committed as one version.
 #[derive(Debug, Default)]
 pub struct TableCommit {
@@ -468,8 +473,17 @@ pub struct TableCommit {
 
 impl TableCommit {
     /// Adds `file` (inside the table's directory `root`, its partition given by its
-    /// directories), holding `rows`, written by `run_id` from inputs with `fingerprint`.
-    pub fn add(&mut self, root: &Path, file: &Path, rows: u64, fingerprint: Option<&str>, run_id: &str) -> Result<(), TableError> {
+    /// directories), holding `rows` (with Delta `stats`, when known, else their count),
+    /// written by `run_id` from inputs with `fingerprint`.
+    pub fn add(
+        &mut self,
+        root: &Path,
+        file: &Path,
+        rows: u64,
+        stats: Option<&str>,
+        fingerprint: Option<&str>,
+        run_id: &str,
+    ) -> Result<(), TableError> {
         let io = |cause| TableError::Io { path: file.to_path_buf(), cause };
         // Durable before any version can reference it: a power cut after the commit must not
         // leave the log naming a truncated file.
@@ -497,7 +511,7 @@ impl TableCommit {
             size: meta.len as i64,
             modification_time: modified,
             data_change: true,
-            stats: Some(serde_json::json!({ "numRecords": rows }).to_string()),
+            stats: Some(stats.map_or_else(|| serde_json::json!({ "numRecords": rows }).to_string(), str::to_string)),
             tags: Some(tags.into_iter().map(|(k, v)| (k.to_string(), Some(v))).collect()),
             ..Default::default()
         });
@@ -535,6 +549,7 @@ impl TableCommit {
                 .with_table_name(dir_name(&root))
                 .with_columns(schema.fields().cloned())
                 .with_partition_columns(self.partition_columns)
+                .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_VERSIONS.to_string()))
                 .with_actions(actions)
                 .with_commit_properties(operation.properties())
                 .await

@@ -26,7 +26,11 @@ pub struct PartitionRecord {
     pub partition: String,
     pub status: PartitionStatus,
     pub inputs: Vec<InputRecord>,
+    /// Its directory in the de-identified zone.
     pub output: String,
+    /// The table's files of it (none for a dry run).
+    #[serde(default)]
+    pub files: Vec<String>,
     pub rows: u64,
 }
 
@@ -46,6 +50,9 @@ pub struct DatasetRecord {
     pub output: String,
     pub partitions: Vec<PartitionRecord>,
     pub rows_written: u64,
+    /// Plans this run ran to write its partitions: small partitions share one.
+    #[serde(default)]
+    pub write_plans: u64,
     /// The Delta table version this run committed (none when nothing changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_version: Option<u64>,

@@ -234,3 +234,114 @@ fn a_raw_dataset_that_is_a_delta_table_is_read_at_its_latest_version_and_erased_
     let purge: Value = log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|e| e["action"] == "purge").unwrap();
     assert!(purge["table_versions"]["raw/browsing_logs"][0].as_u64().is_some(), "{purge}");
 }
+
+/// The add actions of the latest commit of the table at `dir` that adds files.
+fn last_adds(dir: &Path) -> Vec<Value> {
+    let mut commits: Vec<PathBuf> =
+        walk(&dir.join("_delta_log")).into_iter().filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    commits.sort();
+    commits
+        .iter()
+        .rev()
+        .map(|c| {
+            let text = std::fs::read_to_string(c).unwrap();
+            text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()?.get("add").cloned()).collect::<Vec<_>>()
+        })
+        .find(|adds| !adds.is_empty())
+        .unwrap_or_default()
+}
+
+#[test]
+fn partitions_are_written_by_parallel_tasks_with_statistics_and_small_ones_share_a_plan() {
+    let lake = demo_lake();
+    // The users' raw rows in three files: one partition that several scan tasks read.
+    let raw = lake.path().join("raw/users");
+    let original = raw.join("part-00000.parquet");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&original).unwrap()).unwrap();
+    let schema = reader.schema().clone();
+    let batches: Vec<_> = reader.with_batch_size(170).build().unwrap().map(|b| b.unwrap()).collect();
+    std::fs::remove_file(&original).unwrap();
+    for (i, batch) in batches.iter().enumerate() {
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(raw.join(format!("part-{i:05}.parquet"))).unwrap(),
+            schema.clone(),
+            None,
+        )
+        .unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+    }
+    assert_eq!(batches.len(), 3);
+    let manifest = run(lake.path(), &[]);
+
+    let users = lake.path().join("deid/users");
+    let adds = last_adds(&users);
+    let tasks = std::thread::available_parallelism().map_or(1, |n| n.get()).min(3);
+    assert!((tasks.min(2)..=3).contains(&adds.len()), "one file per scan task: {} files for {tasks} tasks", adds.len());
+    let paths: BTreeSet<&str> = adds.iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), adds.len(), "file names are unique per task");
+    let stats: Vec<Value> = adds.iter().map(|a| serde_json::from_str(a["stats"].as_str().unwrap()).unwrap()).collect();
+    assert_eq!(stats.iter().map(|s| s["numRecords"].as_u64().unwrap()).sum::<u64>(), 500);
+    for (s, add) in stats.iter().zip(&adds) {
+        let file = users.join(add["path"].as_str().unwrap());
+        let genders = values_in([file.clone()], "xb");
+        assert_eq!(s["minValues"]["xb"].as_str(), genders.first().map(String::as_str), "{s}");
+        assert_eq!(s["maxValues"]["xb"].as_str(), genders.last().map(String::as_str), "{s}");
+        assert_eq!(s["nullCount"]["xb"], 0, "{s}");
+        // A pseudonym's min and max span every digest and prune nothing: none are kept.
+        assert!(s["minValues"].get("user_id").is_none() && s["nullCount"].get("user_id").is_none(), "{s}");
+        assert!(add["tags"]["piguard.fingerprint"].is_string(), "each file is tagged with its partition's inputs: {add}");
+    }
+    // The statistics are read by readers: a pruned query still counts every user.
+    let (code, stdout, stderr) = query(lake.path(), "select count(*) as n from users where xb >= ''", &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().nth(1), Some("500"));
+
+    // The browsing logs' daily partitions share one plan, each still in its own directory.
+    let logs = manifest["datasets"].as_array().unwrap().iter().find(|d| d["name"] == "browsing_logs").unwrap();
+    let days = logs["partitions"].as_array().unwrap();
+    assert!(days.len() > 1 && logs["write_plans"] == 1, "{} partitions, {} plans", days.len(), logs["write_plans"]);
+    for day in days {
+        let files = day["files"].as_array().unwrap();
+        assert!(!files.is_empty() && files.iter().all(|f| f.as_str().unwrap().contains(day["partition"].as_str().unwrap())), "{day}");
+    }
+
+    // A partition is unchanged only when every file of it is: all of users' are skipped.
+    let again = run(lake.path(), &[]);
+    let users_again = again["datasets"].as_array().unwrap().iter().find(|d| d["name"] == "users").unwrap();
+    assert_eq!(users_again["partitions"][0]["status"], "unchanged", "{users_again}");
+    assert_eq!(users_again["partitions"][0]["files"].as_array().unwrap().len(), adds.len());
+}
+
+#[test]
+fn tables_are_checkpointed_every_few_versions() {
+    let lake = demo_lake();
+    // The users alone: eleven runs of them.
+    let demo = std::fs::read_to_string(demo_pipeline()).unwrap();
+    let users = demo.split("\n[[dataset]]").find(|d| d.contains("name = \"users\"")).unwrap();
+    let pipeline = lake.path().join("users.toml");
+    std::fs::write(&pipeline, format!("[[dataset]]{users}")).unwrap();
+    let force = || {
+        let out = command(Some(lake.path()), Some(KEY), &["run", pipeline.to_str().unwrap(), "--force"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    };
+    let log = lake.path().join("deid/users/_delta_log");
+    // Versions 0 to N - 2, then N - 1: its checkpoint holds N versions.
+    let n = piguard::lake::delta::CHECKPOINT_VERSIONS;
+    let checkpoints = || {
+        std::fs::read_dir(&log)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("checkpoint.parquet"))
+            .count()
+    };
+    for _ in 0..n - 1 {
+        force();
+    }
+    assert_eq!(checkpoints(), 0);
+    force();
+    let checkpoint = log.join(format!("{:020}.checkpoint.parquet", n - 1));
+    assert!(checkpoint.exists(), "{:?}", std::fs::read_dir(&log).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>());
+    let (code, stdout, stderr) = query(lake.path(), "select count(*) as n from users", &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().nth(1), Some("500"));
+}

@@ -1,0 +1,669 @@
+//! The write that judges what it writes: `run` streams a partition (or a batch of small ones)
+//! through one plan, [`GatedWriteExec`], which writes the de-identified rows to Parquet, one
+//! file per scan task and partition, and feeds the leak gate from the same stream: the value
+//! judges of the columns that may hold PI, and a [`FingerprintSample`] of the kept values and
+//! of the raw values the plan protects (hidden columns of the projection, so the kernels see
+//! every raw value once). Each task returns one row per file it wrote, with the file's Delta
+//! statistics, and its judgements and sample; the client decides from them. Nothing is
+//! published here: the files are invisible until a commit names them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type, UInt64Type};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext};
+use datafusion::functions_aggregate::min_max::{MaxAccumulator, MinAccumulator};
+use datafusion::logical_expr::{Accumulator, Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties, execute_stream_partitioned,
+};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::arrow::async_writer::AsyncFileWriter;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::category::Category;
+use crate::classify::{Classifier, Rules};
+use crate::lake::{self, files, store};
+use crate::leak::{ColumnJudge, FingerprintSample, Judgement, identifier_fingerprints};
+use crate::plan::{ColumnPlan, DatasetPlan, Step, deid_parquet_options};
+
+/// The hidden column telling which partition of a batch a row belongs to (an index into
+/// [`GateSpec::out_dirs`]).
+pub const PARTITION_TAG: &str = "__piguard_partition";
+
+/// The hidden column holding the fingerprints of protected raw column `i` of [`GateSpec::protected`].
+pub fn raw_fingerprint_column(i: usize) -> String {
+    format!("{RAW_FINGERPRINTS}{i}")
+}
+
+const RAW_FINGERPRINTS: &str = "__piguard_raw_fp_";
+
+/// Whether `column` is one of a gated write's hidden columns, never written.
+pub fn is_hidden(column: &str) -> bool {
+    column == PARTITION_TAG || column.starts_with(RAW_FINGERPRINTS)
+}
+
+/// What a gated write needs to know, on whichever process runs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateSpec {
+    /// The dataset's plan: which columns are kept, protected or pseudonyms, and how files are written.
+    pub plan: DatasetPlan,
+    /// Where each partition's files go (a directory or a URL), by partition tag.
+    pub out_dirs: Vec<String>,
+    /// The run writing, part of every file's name.
+    pub run_id: String,
+    /// The protected raw columns fingerprinted in the hidden columns, in order.
+    pub protected: Vec<(String, Category)>,
+    /// The classifier's override rule files (the builtin rules are in every binary).
+    pub overrides: Vec<(String, String)>,
+}
+
+impl GateSpec {
+    /// The columns written as they are, whose values are compared with raw identifiers.
+    fn kept(&self) -> Vec<String> {
+        self.plan.kept_columns()
+    }
+
+    /// The columns whose every value is judged by the value detectors: all but those kept with
+    /// a reason and those whose kernel cannot output PI: pseudonyms (HMAC digests) and numbers or
+    /// times rounded by a generalization (checking them took a seventh of a run).
+    fn judged(&self) -> Vec<String> {
+        let cannot_hold_pi = |c: &&ColumnPlan| match &c.step {
+            Step::Hash { .. } | Step::Drop => true,
+            Step::Generalize { generalization } => generalization.yields_only_coarse_numbers(),
+            _ => c.reason.is_some(),
+        };
+        self.plan.columns.iter().filter(|c| !cannot_hold_pi(c)).map(|c| c.name.clone()).collect()
+    }
+
+    /// Whether `column` gets min/max statistics: not pseudonyms, whose random digests prune nothing.
+    fn has_statistics(&self, column: &str) -> bool {
+        !self.plan.columns.iter().any(|c| c.name == column && matches!(c.step, Step::Hash { .. }))
+    }
+}
+
+/// The schema of what a gated write returns: one row per file written.
+fn summary_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("partition", DataType::UInt32, false),
+        Field::new("file", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("stats", DataType::Utf8, false),
+        // The task's findings and fingerprints, on the first row of each task.
+        Field::new("judgements", DataType::Utf8, true),
+        Field::new("fingerprints", DataType::Binary, true),
+    ]))
+}
+
+/// The logical node of a gated write over `input` (the projection, with its hidden columns).
+#[derive(Debug, Clone)]
+pub struct GatedWrite {
+    input: LogicalPlan,
+    spec: Arc<GateSpec>,
+    /// The spec as JSON: what the node is compared, hashed and encoded by.
+    encoded: String,
+    schema: DFSchemaRef,
+}
+
+impl GatedWrite {
+    /// The write of `input` as `spec` says.
+    pub fn new(input: LogicalPlan, spec: GateSpec) -> Result<Self> {
+        let encoded = serde_json::to_string(&spec).map_err(|e| DataFusionError::Internal(format!("encoding a gated write: {e}")))?;
+        Ok(GatedWrite { input, spec: Arc::new(spec), encoded, schema: Arc::new(DFSchema::try_from(summary_schema())?) })
+    }
+
+    /// The node decoded from [`GatedWrite::encoded`] bytes, over `input`.
+    pub fn decode(bytes: &[u8], input: LogicalPlan) -> Result<Self> {
+        let spec = serde_json::from_slice(bytes).map_err(|e| DataFusionError::Internal(format!("decoding a gated write: {e}")))?;
+        GatedWrite::new(input, spec)
+    }
+
+    /// The node's spec as bytes, to travel to a scheduler.
+    pub fn encoded(&self) -> &[u8] {
+        self.encoded.as_bytes()
+    }
+}
+
+impl PartialEq for GatedWrite {
+    fn eq(&self, other: &Self) -> bool {
+        self.encoded == other.encoded && self.input == other.input
+    }
+}
+impl Eq for GatedWrite {}
+impl PartialOrd for GatedWrite {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.encoded.partial_cmp(&other.encoded)
+    }
+}
+impl Hash for GatedWrite {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.encoded.hash(state);
+        self.input.hash(state);
+    }
+}
+
+impl UserDefinedLogicalNodeCore for GatedWrite {
+    fn name(&self) -> &str {
+        "GatedWrite"
+    }
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+    fn expressions(&self) -> Vec<Expr> {
+        Vec::new()
+    }
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "GatedWrite: dataset={}, partitions={}", self.spec.plan.name, self.spec.out_dirs.len())
+    }
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+        let input = inputs.pop().ok_or_else(|| DataFusionError::Internal("a gated write has one input".into()))?;
+        Ok(GatedWrite { input, ..self.clone() })
+    }
+}
+
+/// Runs `df` (a projection with the hidden columns) through a gated write, where `df`'s
+/// session runs its plans, and returns what each task wrote and found.
+pub async fn write(df: DataFrame, spec: GateSpec) -> Result<GateOutcome> {
+    let protected = spec.protected.len();
+    let kept = spec.kept().len();
+    let (state, input) = df.into_parts();
+    let node = GatedWrite::new(input, spec)?;
+    let plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
+    let df = DataFrame::new(state, plan);
+    let context = Arc::new(df.task_ctx());
+    let physical = df.create_physical_plan().await?;
+    // Every task runs to its end, even when another fails: none is left writing a file
+    // nobody will delete.
+    let tasks: Vec<_> = execute_stream_partitioned(physical, context)?
+        .into_iter()
+        .map(|stream| tokio::spawn(futures::TryStreamExt::try_collect::<Vec<RecordBatch>>(stream)))
+        .collect();
+    let mut batches = Vec::new();
+    let mut failed = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(done)) => batches.extend(done),
+            Ok(Err(e)) => failed = failed.or(Some(e)),
+            Err(e) => failed = failed.or(Some(DataFusionError::Execution(format!("a write task stopped: {e}")))),
+        }
+    }
+    let outcome = GateOutcome::from_batches(&batches, protected, kept)?;
+    match failed {
+        None => Ok(outcome),
+        Some(e) => {
+            for f in &outcome.files {
+                let _ = files::delete(&f.path);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A file a gated write wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrittenFile {
+    /// Its partition tag.
+    pub partition: usize,
+    pub path: PathBuf,
+    pub rows: u64,
+    /// Its Delta statistics (JSON).
+    pub stats: String,
+}
+
+/// What a gated write did, every task's results merged.
+#[derive(Debug, Default)]
+pub struct GateOutcome {
+    pub files: Vec<WrittenFile>,
+    /// The first finding of each judged column, by column.
+    pub judgements: BTreeMap<String, Judgement>,
+    /// The fingerprints of every task.
+    pub sample: FingerprintSample,
+}
+
+impl GateOutcome {
+    fn from_batches(batches: &[RecordBatch], protected: usize, kept: usize) -> Result<Self> {
+        let malformed = |what: &str| DataFusionError::Internal(format!("a gated write returned {what}"));
+        let mut outcome = GateOutcome { sample: FingerprintSample::new(protected, kept), ..GateOutcome::default() };
+        for batch in batches {
+            let partitions = batch.column(0).as_primitive::<UInt32Type>();
+            let (paths, stats, judgements) =
+                (batch.column(1).as_string::<i32>(), batch.column(3).as_string::<i32>(), batch.column(4).as_string::<i32>());
+            let rows = batch.column(2).as_primitive::<UInt64Type>();
+            let samples = batch.column(5).as_binary::<i32>();
+            for i in 0..batch.num_rows() {
+                outcome.files.push(WrittenFile {
+                    partition: partitions.value(i) as usize,
+                    path: PathBuf::from(paths.value(i)),
+                    rows: rows.value(i),
+                    stats: stats.value(i).to_string(),
+                });
+                if judgements.is_valid(i) {
+                    let found: Vec<(String, Judgement)> =
+                        serde_json::from_str(judgements.value(i)).map_err(|_| malformed("unreadable judgements"))?;
+                    for (column, j) in found {
+                        outcome.judgements.entry(column).or_insert(j);
+                    }
+                }
+                if samples.is_valid(i) {
+                    outcome.sample.merge(FingerprintSample::from_bytes(samples.value(i)).ok_or_else(|| malformed("an unreadable sample"))?);
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// Plans [`GatedWrite`] nodes (and everything else as DataFusion does).
+#[derive(Debug, Default)]
+pub struct GatePlanner {
+    /// The classifier of this process's run, reused when a spec names the same rules.
+    classifier: Option<Arc<Classifier>>,
+}
+
+impl GatePlanner {
+    /// A planner reusing `classifier` for specs made with its rules.
+    pub fn with_classifier(classifier: Arc<Classifier>) -> Self {
+        GatePlanner { classifier: Some(classifier) }
+    }
+
+    fn classifier(&self, spec: &GateSpec) -> Result<Arc<Classifier>> {
+        match &self.classifier {
+            Some(c) if c.rules().override_texts == spec.overrides => Ok(c.clone()),
+            _ => classifier_of(spec),
+        }
+    }
+}
+
+/// The classifier `spec` was made with.
+fn classifier_of(spec: &GateSpec) -> Result<Arc<Classifier>> {
+    let rules = Rules::with_overrides(spec.overrides.clone()).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+    Ok(Arc::new(Classifier::new(rules)))
+}
+
+#[async_trait]
+impl QueryPlanner for GatePlanner {
+    async fn create_physical_plan(&self, logical_plan: &LogicalPlan, session: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        let planner =
+            DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(GateExtensionPlanner { classifier: self.classifier.clone() })]);
+        planner.create_physical_plan(logical_plan, session).await
+    }
+}
+
+struct GateExtensionPlanner {
+    classifier: Option<Arc<Classifier>>,
+}
+
+#[async_trait]
+impl ExtensionPlanner for GateExtensionPlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn Session,
+        _planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(write) = node.as_any().downcast_ref::<GatedWrite>() else { return Ok(None) };
+        let planner = GatePlanner { classifier: self.classifier.clone() };
+        let classifier = planner.classifier(&write.spec)?;
+        Ok(Some(Arc::new(GatedWriteExec::new(physical_inputs[0].clone(), write.spec.clone(), classifier))))
+    }
+}
+
+/// `ctx` with gated writes planned (its classifier reused for them).
+pub fn session(ctx: &SessionContext, classifier: Arc<Classifier>) -> SessionContext {
+    let state =
+        SessionStateBuilder::new_from_existing(ctx.state()).with_query_planner(Arc::new(GatePlanner::with_classifier(classifier))).build();
+    SessionContext::new_with_state(state)
+}
+
+/// The physical gated write: each input partition (a scan task) is written and judged by
+/// itself, in parallel, with no exchange between them.
+#[derive(Debug)]
+pub struct GatedWriteExec {
+    input: Arc<dyn ExecutionPlan>,
+    spec: Arc<GateSpec>,
+    classifier: Arc<Classifier>,
+    properties: Arc<PlanProperties>,
+}
+
+impl GatedWriteExec {
+    fn new(input: Arc<dyn ExecutionPlan>, spec: Arc<GateSpec>, classifier: Arc<Classifier>) -> Self {
+        let partitions = input.properties().output_partitioning().partition_count();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(summary_schema()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        GatedWriteExec { input, spec, classifier, properties: Arc::new(properties) }
+    }
+
+    /// The exec decoded from [`GatedWriteExec::encoded`] bytes over `input`, with the classifier
+    /// its spec names.
+    pub fn decode(bytes: &[u8], input: Arc<dyn ExecutionPlan>) -> Result<Self> {
+        let spec: GateSpec =
+            serde_json::from_slice(bytes).map_err(|e| DataFusionError::Internal(format!("decoding a gated write: {e}")))?;
+        let classifier = classifier_of(&spec)?;
+        Ok(GatedWriteExec::new(input, Arc::new(spec), classifier))
+    }
+
+    /// The exec's spec as bytes, to travel to an executor.
+    pub fn encoded(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self.spec.as_ref()).map_err(|e| DataFusionError::Internal(format!("encoding a gated write: {e}")))
+    }
+}
+
+impl DisplayAs for GatedWriteExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "GatedWriteExec: dataset={}", self.spec.plan.name)
+    }
+}
+
+impl ExecutionPlan for GatedWriteExec {
+    fn name(&self) -> &'static str {
+        "GatedWriteExec"
+    }
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::UnspecifiedDistribution]
+    }
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![false]
+    }
+    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children.pop().ok_or_else(|| DataFusionError::Internal("a gated write has one input".into()))?;
+        Ok(Arc::new(GatedWriteExec::new(input, self.spec.clone(), self.classifier.clone())))
+    }
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context.clone())?;
+        let task = TaskWrite::new(&self.spec, &self.classifier, &input.schema(), partition, context)?;
+        let result = futures::stream::once(task.run(input));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(summary_schema(), result)))
+    }
+}
+
+/// Longest text kept as a min or max statistic: longer ones prune little and would need
+/// truncating with care.
+const STAT_MAX_CHARS: usize = 64;
+
+/// One file a task is writing, with its statistics so far.
+struct FileWrite {
+    path: PathBuf,
+    writer: AsyncArrowWriter<Box<dyn AsyncFileWriter>>,
+    rows: u64,
+    /// Per written column: nulls, and min/max where the column has statistics.
+    columns: Vec<(u64, Option<(MinAccumulator, MaxAccumulator)>)>,
+}
+
+/// One task of a gated write: its files (one per partition it meets), judges and sample.
+struct TaskWrite {
+    spec: Arc<GateSpec>,
+    context: Arc<TaskContext>,
+    task: usize,
+    /// Written columns (input index), by name.
+    written: Vec<(usize, String)>,
+    written_schema: SchemaRef,
+    properties: WriterProperties,
+    tag: usize,
+    raw: Vec<usize>,
+    kept: Vec<Option<usize>>,
+    /// Judged columns: input index, name, judge.
+    judges: Vec<(usize, String, ColumnJudge)>,
+    sample: FingerprintSample,
+    files: BTreeMap<u32, FileWrite>,
+}
+
+impl TaskWrite {
+    fn new(spec: &Arc<GateSpec>, classifier: &Arc<Classifier>, schema: &SchemaRef, task: usize, context: Arc<TaskContext>) -> Result<Self> {
+        let index =
+            |name: &str| schema.index_of(name).map_err(|_| DataFusionError::Internal(format!("a gated write's input lacks {name}")));
+        let written: Vec<(usize, String)> =
+            schema.fields().iter().enumerate().filter(|(_, f)| !is_hidden(f.name())).map(|(i, f)| (i, f.name().clone())).collect();
+        let written_schema = Arc::new(schema.project(&written.iter().map(|(i, _)| *i).collect::<Vec<_>>())?);
+        let properties = writer_properties(&spec.plan)?;
+        let raw = (0..spec.protected.len()).map(|i| index(&raw_fingerprint_column(i))).collect::<Result<Vec<_>>>()?;
+        let kept: Vec<Option<usize>> = spec.kept().iter().map(|c| schema.index_of(c).ok()).collect();
+        let judges = spec
+            .judged()
+            .into_iter()
+            .filter_map(|c| {
+                let i = schema.index_of(&c).ok()?;
+                Some((i, c.clone(), ColumnJudge::new(classifier.clone(), c, lake::sample::reported_type(schema.field(i).data_type()))))
+            })
+            .collect();
+        Ok(TaskWrite {
+            spec: spec.clone(),
+            context,
+            task,
+            written,
+            written_schema,
+            properties,
+            tag: index(PARTITION_TAG)?,
+            sample: FingerprintSample::new(raw.len(), kept.len()),
+            raw,
+            kept,
+            judges,
+            files: BTreeMap::new(),
+        })
+    }
+
+    async fn run(mut self, mut input: SendableRecordBatchStream) -> Result<RecordBatch> {
+        let streamed = async {
+            while let Some(batch) = input.next().await {
+                self.push(batch?).await?;
+            }
+            Ok(())
+        };
+        match streamed.await {
+            Ok(()) => self.finish().await,
+            Err(e) => {
+                // Never committed, so never seen; deleted now rather than by the next run.
+                for file in std::mem::take(&mut self.files).into_values() {
+                    drop(file.writer);
+                    let _ = files::delete(&file.path);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        for (j, &i) in self.raw.iter().enumerate() {
+            self.sample.add_raw(j, batch.column(i).as_primitive::<UInt64Type>());
+        }
+        for (j, i) in self.kept.iter().enumerate() {
+            if let Some(i) = i {
+                self.sample.add_kept(j, &identifier_fingerprints(batch.column(*i)));
+            }
+        }
+        for (i, _, judge) in &mut self.judges {
+            judge.push(batch.column(*i));
+        }
+        let tags = batch.column(self.tag).as_primitive::<UInt32Type>();
+        let first = tags.value(0);
+        if tags.values().iter().all(|t| *t == first) {
+            return self.write(first, &batch).await;
+        }
+        let distinct: std::collections::BTreeSet<u32> = tags.values().iter().copied().collect();
+        for tag in distinct {
+            let mask = arrow::compute::kernels::cmp::eq(tags, &UInt32Array::new_scalar(tag))?;
+            self.write(tag, &filter_record_batch(&batch, &mask)?).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, tag: u32, batch: &RecordBatch) -> Result<()> {
+        let columns: Vec<ArrayRef> = self.written.iter().map(|(i, _)| batch.column(*i).clone()).collect();
+        let batch = RecordBatch::try_new(self.written_schema.clone(), columns)?;
+        if !self.files.contains_key(&tag) {
+            let file = self.open(tag).await?;
+            self.files.insert(tag, file);
+        }
+        let file = self.files.get_mut(&tag).expect("opened");
+        file.rows += batch.num_rows() as u64;
+        for (array, (nulls, bounds)) in batch.columns().iter().zip(&mut file.columns) {
+            *nulls += array.null_count() as u64;
+            if let Some((min, max)) = bounds {
+                min.update_batch(std::slice::from_ref(array))?;
+                max.update_batch(std::slice::from_ref(array))?;
+            }
+        }
+        file.writer.write(&batch).await?;
+        Ok(())
+    }
+
+    /// Opens the file of partition `tag`, named uniquely for this task attempt.
+    async fn open(&mut self, tag: u32) -> Result<FileWrite> {
+        let dir = self.spec.out_dirs.get(tag as usize).ok_or_else(|| DataFusionError::Internal(format!("no partition {tag}")))?;
+        let attempt = getrandom::u64().map_err(|e| DataFusionError::Execution(format!("no random file name: {e}")))?;
+        let name = format!("part-{:05}-{}-{attempt:016x}.parquet", self.task, self.spec.run_id);
+        let path = Path::new(dir).join(&name);
+        let sink: Box<dyn AsyncFileWriter> = match store::url_of(&path) {
+            Some(url) => {
+                let url = ListingTableUrl::parse(url)?;
+                let store = self.context.runtime_env().object_store(url.object_store())?;
+                Box::new(object_store::buffered::BufWriter::new(store, url.prefix().clone()))
+            }
+            None => {
+                let failed = |e: std::io::Error| DataFusionError::Execution(format!("{}: {e}", path.display()));
+                std::fs::create_dir_all(dir).map_err(failed)?;
+                Box::new(tokio::fs::File::create(&path).await.map_err(failed)?)
+            }
+        };
+        let writer = AsyncArrowWriter::try_new(sink, self.written_schema.clone(), Some(self.properties.clone()))?;
+        let columns = self
+            .written_schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let bounds = (self.spec.has_statistics(f.name()) && bounded(f.data_type()))
+                    .then(|| Ok::<_, DataFusionError>((MinAccumulator::try_new(f.data_type())?, MaxAccumulator::try_new(f.data_type())?)))
+                    .transpose()?;
+                Ok((0, bounds))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FileWrite { path, writer, rows: 0, columns })
+    }
+
+    async fn finish(mut self) -> Result<RecordBatch> {
+        let (mut tags, mut paths, mut rows, mut stats) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (tag, mut file) in std::mem::take(&mut self.files) {
+            file.writer.finish().await?;
+            stats.push(statistics(&self.spec, &self.written_schema, &mut file)?);
+            tags.push(tag);
+            paths.push(file.path.display().to_string());
+            rows.push(file.rows);
+        }
+        let judgements: Vec<(String, Judgement)> =
+            self.judges.iter_mut().filter_map(|(_, name, judge)| Some((name.clone(), judge.finish()?))).collect();
+        let judgements = serde_json::to_string(&judgements).map_err(|e| DataFusionError::Internal(e.to_string()))?;
+        let sample = self.sample.to_bytes();
+        let on_first = |n: usize| (0..n).map(|i| i == 0);
+        let n = tags.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(tags)),
+            Arc::new(StringArray::from(paths)),
+            Arc::new(UInt64Array::from(rows)),
+            Arc::new(StringArray::from(stats)),
+            Arc::new(on_first(n).map(|f| f.then_some(judgements.as_str())).collect::<StringArray>()),
+            Arc::new(on_first(n).map(|f| f.then_some(sample.as_slice())).collect::<BinaryArray>()),
+        ];
+        Ok(RecordBatch::try_new(summary_schema(), columns)?)
+    }
+}
+
+/// The Parquet writer's settings for `plan`'s files ([`deid_parquet_options`]); the writer
+/// embeds the Arrow schema itself.
+pub fn writer_properties(plan: &DatasetPlan) -> Result<WriterProperties> {
+    let mut options = deid_parquet_options(plan);
+    options.global.skip_arrow_metadata = true;
+    Ok(WriterPropertiesBuilder::try_from(&options)?.build())
+}
+
+/// Whether min/max statistics of this type are kept: numbers, text and dates, as Delta writes
+/// them in JSON and its readers compare them.
+fn bounded(data_type: &DataType) -> bool {
+    data_type.is_integer()
+        || data_type.is_floating()
+        || matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Date32)
+}
+
+/// A min or max as Delta's statistics write it; `None` for what they cannot hold exactly.
+fn stat_value(v: ScalarValue) -> Option<serde_json::Value> {
+    use serde_json::json;
+    Some(match v {
+        ScalarValue::Int8(Some(x)) => json!(x),
+        ScalarValue::Int16(Some(x)) => json!(x),
+        ScalarValue::Int32(Some(x)) => json!(x),
+        ScalarValue::Int64(Some(x)) => json!(x),
+        ScalarValue::UInt8(Some(x)) => json!(x),
+        ScalarValue::UInt16(Some(x)) => json!(x),
+        ScalarValue::UInt32(Some(x)) => json!(x),
+        ScalarValue::UInt64(Some(x)) => json!(x),
+        ScalarValue::Float32(Some(x)) if x.is_finite() => json!(x),
+        ScalarValue::Float64(Some(x)) if x.is_finite() => json!(x),
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))
+            if s.chars().count() <= STAT_MAX_CHARS =>
+        {
+            json!(s)
+        }
+        ScalarValue::Date32(Some(d)) => json!(chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163)?.format("%Y-%m-%d").to_string()),
+        _ => return None,
+    })
+}
+
+/// `file`'s Delta statistics: its records, and per column but pseudonyms its nulls and, for
+/// the types that keep them, its min and max.
+fn statistics(spec: &GateSpec, schema: &SchemaRef, file: &mut FileWrite) -> Result<String> {
+    let (mut mins, mut maxes, mut nulls) = (serde_json::Map::new(), serde_json::Map::new(), serde_json::Map::new());
+    for (field, (null_count, bounds)) in schema.fields().iter().zip(&mut file.columns) {
+        if !spec.has_statistics(field.name()) {
+            continue;
+        }
+        nulls.insert(field.name().clone(), (*null_count).into());
+        let Some((min, max)) = bounds else { continue };
+        if let (Some(lo), Some(hi)) = (stat_value(min.evaluate()?), stat_value(max.evaluate()?)) {
+            mins.insert(field.name().clone(), lo);
+            maxes.insert(field.name().clone(), hi);
+        }
+    }
+    let stats = serde_json::json!({ "numRecords": file.rows, "minValues": mins, "maxValues": maxes, "nullCount": nulls });
+    Ok(stats.to_string())
+}

@@ -22,6 +22,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, Result, ScalarValue};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext};
 use datafusion::functions_aggregate::min_max::{MaxAccumulator, MinAccumulator};
 use datafusion::logical_expr::{Accumulator, Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
@@ -41,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
 use crate::classify::{Classifier, Rules};
-use crate::lake::{self, files, store};
+use crate::lake::{self, TMP_PREFIX, files, store};
 use crate::leak::{ColumnJudge, FingerprintSample, Judgement, identifier_fingerprints};
 use crate::plan::{ColumnPlan, DatasetPlan, Step, deid_parquet_options};
 
@@ -416,17 +417,94 @@ impl ExecutionPlan for GatedWriteExec {
     }
 }
 
+/// A Parquet file being written: locally under a temporary name ([`TMP_PREFIX`]: hidden from
+/// readers, removed by the next run after a kill) renamed when whole; on an object store an
+/// upload that appears whole when completed.
+struct ParquetSink {
+    path: PathBuf,
+    staged: Option<PathBuf>,
+    writer: AsyncArrowWriter<Box<dyn AsyncFileWriter>>,
+}
+
+impl ParquetSink {
+    async fn create(path: &Path, runtime: &RuntimeEnv, schema: SchemaRef, properties: WriterProperties) -> Result<Self> {
+        let mut staged = None;
+        let sink: Box<dyn AsyncFileWriter> = match store::url_of(path) {
+            Some(url) => {
+                let url = ListingTableUrl::parse(url)?;
+                let store = runtime.object_store(url.object_store())?;
+                Box::new(object_store::buffered::BufWriter::new(store, url.prefix().clone()))
+            }
+            None => {
+                let failed = |e: std::io::Error| DataFusionError::Execution(format!("{}: {e}", path.display()));
+                let dir = path.parent().expect("a file is in a directory");
+                std::fs::create_dir_all(dir).map_err(failed)?;
+                let name = path.file_name().expect("a file has a name").to_string_lossy();
+                let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
+                let file = tokio::fs::File::create(&tmp).await.map_err(failed)?;
+                staged = Some(tmp);
+                Box::new(file)
+            }
+        };
+        let writer = AsyncArrowWriter::try_new(sink, schema, Some(properties))?;
+        Ok(ParquetSink { path: path.to_path_buf(), staged, writer })
+    }
+
+    /// Completes the file and returns its path.
+    async fn finish(mut self) -> Result<PathBuf> {
+        self.writer.finish().await?;
+        if let Some(staged) = &self.staged {
+            std::fs::rename(staged, &self.path).map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.path.display())))?;
+        }
+        Ok(self.path)
+    }
+
+    /// Drops the file unfinished: nothing of it remains (an upload never completed is not stored).
+    fn abandon(self) {
+        let ParquetSink { path, staged, writer } = self;
+        drop(writer);
+        let _ = files::delete(staged.as_ref().unwrap_or(&path));
+    }
+}
+
+/// Streams `df` into a new Parquet file at `path`, one row group at a time, with the settings
+/// of `plan`'s files; returns its rows. Nothing is left at `path` when it fails.
+pub async fn write_file(df: DataFrame, path: &Path, plan: &DatasetPlan) -> Result<u64> {
+    let runtime = df.task_ctx().runtime_env();
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await?;
+    let mut sink = ParquetSink::create(path, &runtime, schema, writer_properties(plan)?).await?;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let written = match batch {
+            Ok(batch) => sink.writer.write(&batch).await.map(|()| batch.num_rows() as u64).map_err(DataFusionError::from),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(n) => rows += n,
+            Err(e) => {
+                sink.abandon();
+                return Err(e);
+            }
+        }
+    }
+    sink.finish().await?;
+    Ok(rows)
+}
+
 /// Longest text kept as a min or max statistic: longer ones prune little and would need
 /// truncating with care.
 const STAT_MAX_CHARS: usize = 64;
 
+/// A column's nulls so far, and its min and max where they are kept.
+type ColumnStatistics = (u64, Option<(MinAccumulator, MaxAccumulator)>);
+
 /// One file a task is writing, with its statistics so far.
 struct FileWrite {
-    path: PathBuf,
-    writer: AsyncArrowWriter<Box<dyn AsyncFileWriter>>,
+    sink: ParquetSink,
     rows: u64,
     /// Per written column: nulls, and min/max where the column has statistics.
-    columns: Vec<(u64, Option<(MinAccumulator, MaxAccumulator)>)>,
+    columns: Vec<ColumnStatistics>,
 }
 
 /// One task of a gated write: its files (one per partition it meets), judges and sample.
@@ -493,8 +571,7 @@ impl TaskWrite {
             Err(e) => {
                 // Never committed, so never seen; deleted now rather than by the next run.
                 for file in std::mem::take(&mut self.files).into_values() {
-                    drop(file.writer);
-                    let _ = files::delete(&file.path);
+                    file.sink.abandon();
                 }
                 Err(e)
             }
@@ -545,7 +622,7 @@ impl TaskWrite {
                 max.update_batch(std::slice::from_ref(array))?;
             }
         }
-        file.writer.write(&batch).await?;
+        file.sink.writer.write(&batch).await?;
         Ok(())
     }
 
@@ -555,19 +632,7 @@ impl TaskWrite {
         let attempt = getrandom::u64().map_err(|e| DataFusionError::Execution(format!("no random file name: {e}")))?;
         let name = format!("part-{:05}-{}-{attempt:016x}.parquet", self.task, self.spec.run_id);
         let path = Path::new(dir).join(&name);
-        let sink: Box<dyn AsyncFileWriter> = match store::url_of(&path) {
-            Some(url) => {
-                let url = ListingTableUrl::parse(url)?;
-                let store = self.context.runtime_env().object_store(url.object_store())?;
-                Box::new(object_store::buffered::BufWriter::new(store, url.prefix().clone()))
-            }
-            None => {
-                let failed = |e: std::io::Error| DataFusionError::Execution(format!("{}: {e}", path.display()));
-                std::fs::create_dir_all(dir).map_err(failed)?;
-                Box::new(tokio::fs::File::create(&path).await.map_err(failed)?)
-            }
-        };
-        let writer = AsyncArrowWriter::try_new(sink, self.written_schema.clone(), Some(self.properties.clone()))?;
+        let sink = ParquetSink::create(&path, &self.context.runtime_env(), self.written_schema.clone(), self.properties.clone()).await?;
         let columns = self
             .written_schema
             .fields()
@@ -579,17 +644,18 @@ impl TaskWrite {
                 Ok((0, bounds))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(FileWrite { path, writer, rows: 0, columns })
+        Ok(FileWrite { sink, rows: 0, columns })
     }
 
     async fn finish(mut self) -> Result<RecordBatch> {
         let (mut tags, mut paths, mut rows, mut stats) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (tag, mut file) in std::mem::take(&mut self.files) {
-            file.writer.finish().await?;
-            stats.push(statistics(&self.spec, &self.written_schema, &mut file)?);
+        for (tag, file) in std::mem::take(&mut self.files) {
+            let FileWrite { sink, rows: n, mut columns } = file;
+            let path = sink.finish().await?;
+            stats.push(statistics(&self.spec, &self.written_schema, n, &mut columns)?);
             tags.push(tag);
-            paths.push(file.path.display().to_string());
-            rows.push(file.rows);
+            paths.push(path.display().to_string());
+            rows.push(n);
         }
         let judgements: Vec<(String, Judgement)> =
             self.judges.iter_mut().filter_map(|(_, name, judge)| Some((name.clone(), judge.finish()?))).collect();
@@ -649,11 +715,11 @@ fn stat_value(v: ScalarValue) -> Option<serde_json::Value> {
     })
 }
 
-/// `file`'s Delta statistics: its records, and per column but pseudonyms its nulls and, for
+/// A file's Delta statistics: its records, and per column but pseudonyms its nulls and, for
 /// the types that keep them, its min and max.
-fn statistics(spec: &GateSpec, schema: &SchemaRef, file: &mut FileWrite) -> Result<String> {
+fn statistics(spec: &GateSpec, schema: &SchemaRef, rows: u64, columns: &mut [ColumnStatistics]) -> Result<String> {
     let (mut mins, mut maxes, mut nulls) = (serde_json::Map::new(), serde_json::Map::new(), serde_json::Map::new());
-    for (field, (null_count, bounds)) in schema.fields().iter().zip(&mut file.columns) {
+    for (field, (null_count, bounds)) in schema.fields().iter().zip(columns) {
         if !spec.has_statistics(field.name()) {
             continue;
         }
@@ -664,6 +730,6 @@ fn statistics(spec: &GateSpec, schema: &SchemaRef, file: &mut FileWrite) -> Resu
             maxes.insert(field.name().clone(), hi);
         }
     }
-    let stats = serde_json::json!({ "numRecords": file.rows, "minValues": mins, "maxValues": maxes, "nullCount": nulls });
+    let stats = serde_json::json!({ "numRecords": rows, "minValues": mins, "maxValues": maxes, "nullCount": nulls });
     Ok(stats.to_string())
 }

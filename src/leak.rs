@@ -271,8 +271,12 @@ const FINGERPRINT_MIN_LEN: usize = 6;
 /// whatever the size of a partition or of the lake.
 const REFERENCE_CAPACITY: usize = 1 << 20;
 
+/// Most raw fingerprints a [`FingerprintSample`] keeps, all protected columns together: each
+/// scan task holds one, so a quarter of a reference's.
+const SAMPLE_RAW_CAPACITY: usize = REFERENCE_CAPACITY / 4;
+
 /// Most distinct fingerprints a [`FingerprintSample`] keeps of one kept column.
-const KEPT_CAPACITY: usize = 1 << 18;
+const KEPT_CAPACITY: usize = 1 << 16;
 
 /// Hashes a fingerprint by its high bits: fingerprints are uniform, but a sample's low bits
 /// are zero.
@@ -314,7 +318,7 @@ struct KeptSample {
 /// values of each protected column and of the values of each kept column, the same one in
 /// 2^`shift` on both sides (chosen by the fingerprint's low bits), so that a kept value equal
 /// to a raw one is in both or in neither. The shift grows as values come, to keep at most
-/// [`REFERENCE_CAPACITY`] raw and [`KEPT_CAPACITY`] kept fingerprints a column: a column that
+/// [`SAMPLE_RAW_CAPACITY`] raw and [`KEPT_CAPACITY`] kept fingerprints a column: a column that
 /// carries many raw identifiers is found, and memory is bounded whatever the rows. Samples of
 /// parts of a dataset merge into the sample of the whole.
 #[derive(Debug, Default, Clone)]
@@ -374,7 +378,7 @@ impl FingerprintSample {
     /// Raises the shift until the sample is within its capacities.
     fn bound(&mut self) {
         let raw = self.raw.iter().map(FingerprintSet::len).sum::<usize>();
-        if raw > REFERENCE_CAPACITY || self.kept.iter().any(|k| k.values.len() > KEPT_CAPACITY) {
+        if raw > SAMPLE_RAW_CAPACITY || self.kept.iter().any(|k| k.values.len() > KEPT_CAPACITY) {
             self.shift += 1;
             self.resample();
             self.bound();
@@ -874,7 +878,7 @@ mod tests {
     #[test]
     fn a_sample_finds_raw_values_in_kept_columns_across_parts_and_beyond_its_capacity() {
         let fps = |values: &[String]| identifier_fingerprints(&(Arc::new(StringArray::from(values.to_vec())) as ArrayRef));
-        let phones: Vec<String> = (0..(REFERENCE_CAPACITY + REFERENCE_CAPACITY / 2) as u64).map(|i| format!("138{i:08}")).collect();
+        let phones: Vec<String> = (0..3 * SAMPLE_RAW_CAPACITY as u64).map(|i| format!("138{i:08}")).collect();
         let categories = [Category::Phone];
         // Raw phones in one part, a kept column carrying 1 in 4 of them in another: merged,
         // the sample is bounded and still finds the column, with counts in the same sample.
@@ -887,7 +891,7 @@ mod tests {
         kept.add_kept(0, &fps(&carried));
         let mut merged = FingerprintSample::from_bytes(&raw.to_bytes()).expect("its own bytes");
         merged.merge(FingerprintSample::from_bytes(&kept.to_bytes()).expect("its own bytes"));
-        assert!(merged.raw[0].len() <= REFERENCE_CAPACITY && merged.shift >= 1, "bounded: shift {}", merged.shift);
+        assert!(merged.raw[0].len() <= SAMPLE_RAW_CAPACITY && merged.shift >= 2, "bounded: shift {}", merged.shift);
         let [(checked, matched, category)] = merged.matches(&categories, &SubjectIds::default())[..] else { panic!() };
         assert_eq!((checked, category), (carried.len(), Some(Category::Phone)));
         let expected = carried.len() >> merged.shift;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use datafusion::common::{Column, ScalarValue};
-use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, ScalarUDF};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
@@ -32,8 +31,7 @@ use crate::leak::{self, Finding, RawSubjectColumn, SubjectIds};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
 use crate::plan::{
-    ColumnPlan, DatasetPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectKinds, deid_parquet_options, sha256_hex,
-    subject_kinds,
+    ColumnPlan, DatasetPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectKinds, sha256_hex, subject_kinds,
 };
 use crate::risk::{self, ColumnPrior, Evaluation, Method, Prior};
 use crate::sealed::AuditKey;
@@ -124,6 +122,10 @@ pub struct RunReport {
     /// Where the manifest was written (none for a dry run).
     pub manifest_path: Option<PathBuf>,
 }
+
+/// Memory the risk gate's aggregates hold in a local run before they spill to disk: the count
+/// of distinct subjects would otherwise hold every subject's key (1.2 GiB at 20 M rows).
+const RISK_MEMORY: usize = 256 << 20;
 
 /// Raw bytes past which partitions are no longer written together: small partitions (a day of
 /// a log) share one plan, so that hundreds of them cost one job, not hundreds.
@@ -240,8 +242,14 @@ pub async fn run(
         files::delete_tree(&scratch).map_err(io_err(&scratch))?;
     }
     let subjects = subject_kinds(plan.datasets.iter().map(|d| &d.planned));
+    // On a cluster the executors' memory bounds the gate's aggregates.
+    let evaluator = match options.engine {
+        Engine::Local => lake::bounded_context(ctx.copied_config(), RISK_MEMORY),
+        Engine::Ballista { .. } => engine.clone(),
+    };
     let writer = PartitionWriter {
         engine,
+        evaluator,
         local: ctx.clone(),
         udfs,
         run_id: &run_id,
@@ -451,6 +459,8 @@ struct PartitionWriter<'a> {
     /// The session that reads, transforms, writes and checks partitions: this process's, or
     /// a cluster's.
     engine: SessionContext,
+    /// The session the risk gate evaluates tables on: the engine's, in bounded memory locally.
+    evaluator: SessionContext,
     /// This process's session: local suppression joins a table of small classes held here.
     local: SessionContext,
     udfs: Udfs,
@@ -693,10 +703,10 @@ impl PartitionWriter<'_> {
         Ok(evaluation)
     }
 
-    /// The `files` of the table at `root` as readers will see it, read by the engine.
+    /// The `files` of the table at `root` as readers will see it, read by the risk gate's session.
     async fn read_table(&self, root: &Path, files: &[DataFile]) -> Result<DataFrame, RunError> {
         let dataset = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        lake::read::read_dataset(&self.engine, root, files).await.map_err(|e| RunError::Dataset { dataset, message: e.to_string() })
+        lake::read::read_dataset(&self.evaluator, root, files).await.map_err(|e| RunError::Dataset { dataset, message: e.to_string() })
     }
 
     /// Writes `file` (of the table at `root`, not yet committed) again with the
@@ -723,17 +733,8 @@ impl PartitionWriter<'_> {
         let output: Vec<String> = stored.fields().iter().map(|f| f.name().clone()).collect();
         let suppressed = risk::suppress(&self.local, df, qis, small, &output).map_err(failed)?;
         let rewritten = file.with_extension("suppressed.parquet");
-        let written = suppressed
-            .write_parquet(
-                &rewritten.display().to_string(),
-                DataFrameWriteOptions::new().with_single_file_output(true),
-                Some(deid_parquet_options(plan)),
-            )
-            .await;
-        if let Err(e) = written {
-            let _ = files::delete(&rewritten);
-            return Err(failed(e));
-        }
+        // Streamed a row group at a time, as the gated write wrote it.
+        gate::write_file(suppressed, &rewritten, plan).await.map_err(failed)?;
         files::delete(file).map_err(io_err(file))?;
         Ok(rewritten)
     }

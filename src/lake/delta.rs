@@ -419,8 +419,9 @@ pub fn latest_source_blocking(dir: &Path) -> Result<Option<DatasetSource>, Table
 
 /// Deletes the data files a killed writer left in dataset `name`'s table directory: files no
 /// version references, written after the latest commit (or, with no table yet, every data
-/// file there). Files earlier commits removed are kept for `--as-of`. Callers hold the lake's
-/// lock, so no writer is working. Returns how many were deleted.
+/// file there), and the temporaries of files it had not finished. Files earlier commits
+/// removed are kept for `--as-of`. Callers hold the lake's lock, so no writer is working.
+/// Returns how many were deleted.
 pub fn remove_uncommitted(lake: &Lake, name: &str, table: Option<&LakeTable>) -> Result<usize, TableError> {
     let root = lake.dataset_dir(Zone::Deid, name);
     let (referenced, committed_at) = match table {
@@ -435,8 +436,16 @@ pub fn remove_uncommitted(lake: &Lake, name: &str, table: Option<&LakeTable>) ->
     let mut removed = 0;
     for (path, meta) in stored {
         let rel = path.strip_prefix(&root).unwrap_or(&path);
-        let hidden = rel.components().any(|c| c.as_os_str().to_str().is_some_and(|n| n.starts_with('_') || n.starts_with('.')));
-        if hidden || FileFormat::of(&path) != Some(FileFormat::Parquet) || referenced.contains(&path) {
+        let hidden = |n: &str| n.starts_with('_') || n.starts_with('.');
+        let in_hidden_dir = rel.parent().into_iter().flat_map(Path::components).any(|c| c.as_os_str().to_str().is_some_and(hidden));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        // A file a killed run was writing: never whole, never committed.
+        if !in_hidden_dir && name.starts_with(super::TMP_PREFIX) {
+            files::delete(&path).map_err(|cause| TableError::Io { path: path.clone(), cause })?;
+            removed += 1;
+            continue;
+        }
+        if in_hidden_dir || hidden(name) || FileFormat::of(&path) != Some(FileFormat::Parquet) || referenced.contains(&path) {
             continue;
         }
         let modified = meta.modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);

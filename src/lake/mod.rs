@@ -21,7 +21,7 @@ pub use loose::SkippedFile;
 pub use read::read_files;
 pub use sample::{DatasetSample, SampledColumn, sample_dataset};
 pub use store::StoreError;
-pub use tables::{context, runtime_env, session};
+pub use tables::{bounded_context, context, runtime_env, session};
 
 /// A file format piguard reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::DataFusionError;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -38,6 +39,19 @@ static RUNTIME_ENV: LazyLock<Arc<RuntimeEnv>> = LazyLock::new(|| {
 /// piguard makes is one of these.
 pub fn context(config: SessionConfig) -> SessionContext {
     SessionContext::new_with_config_rt(config, runtime_env())
+}
+
+/// A session like [`context`]'s whose operators hold at most `memory` bytes between them and
+/// spill the rest to the temporary directory: for aggregates whose groups grow with the rows
+/// (the risk gate's count of distinct subjects), which would otherwise hold every key.
+pub fn bounded_context(config: SessionConfig, memory: usize) -> SessionContext {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(RUNTIME_ENV.object_store_registry.clone())
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
+        .build_arc()
+        .expect("a runtime environment with a memory pool builds");
+    SessionContext::new_with_config_rt(config, runtime)
 }
 
 /// The runtime environment every session shares, a cluster's processes included.

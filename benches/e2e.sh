@@ -33,6 +33,16 @@ if [[ "${1:-}" == s3 ]]; then
         --piguard "$CARGO_TARGET_DIR/release/piguard" --s3-server "$CARGO_TARGET_DIR/release/examples/s3_server" \
         --rows "${2:-2000000}" --out "$CARGO_TARGET_DIR/e2e_s3.json"
 fi
+# With DF_COPY=python the baseline copy is DataFusion's Python bindings (benches/df_copy.py, the
+# same DataFusion major) instead of examples/df_copy.rs, whose release build with every
+# dev-dependency takes half an hour on 2 cores.
+if [[ "${DF_COPY:-example}" == python ]]; then
+    "$venv/bin/python" -c 'import datafusion, deltalake' 2>/dev/null || "$venv/bin/pip" install --quiet 'datafusion>=55,<56' 'deltalake>=1.1'
+    cargo build --release --locked --bin piguard
+    export PATH="$venv/bin:$PATH"
+    exec "$venv/bin/python" benches/e2e.py --piguard "$CARGO_TARGET_DIR/release/piguard" --df-copy benches/df_copy.py \
+        --rows "${1:-2000000}" --out "$CARGO_TARGET_DIR/e2e.json"
+fi
 # delta-rs's Python reader, to read the de-identified Delta table as an outside engine.
 "$venv/bin/python" -c 'import deltalake' 2>/dev/null || "$venv/bin/pip" install --quiet 'deltalake>=1.1'
 cargo build --release --locked --bin piguard --example df_copy

@@ -236,7 +236,8 @@ pub async fn run(
         redact: ScalarUDF::new_from_impl(RedactUdf::default()),
     };
 
-    // Scratch files of a run killed before this version kept the leak gate in memory.
+    // Leak-gate scratch files a killed run of an earlier version left (this one keeps the
+    // gate in memory).
     if !options.dry_run {
         let scratch = lake.meta_dir().join("leak-gate");
         files::delete_tree(&scratch).map_err(io_err(&scratch))?;

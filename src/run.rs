@@ -869,17 +869,32 @@ impl PartitionWriter<'_> {
         let plan = &p.planned.plan;
         let protected = plan.protected_columns();
         // Runs of partitions whose projections agree, each written by one plan.
-        let mut runs: Vec<(Vec<&PartitionJob>, DataFrame)> = Vec::new();
+        let mut parts: Vec<(Vec<&PartitionJob>, Vec<DataFrame>)> = Vec::new();
         for (tag, job) in batch.iter().enumerate() {
             let df = self.projection(p, job, tag as u32, &protected).await.map_err(|e| (job.partition.clone(), e))?;
-            match runs.last_mut() {
-                Some((jobs, all)) if all.schema().as_arrow() == df.schema().as_arrow() => {
-                    let union = all.clone().union(df).map_err(|e| (job.partition.clone(), Self::plan_error(&plan.name, &job.partition)(e)));
-                    *all = union?;
+            match parts.last_mut() {
+                Some((jobs, dfs)) if dfs[0].schema().as_arrow() == df.schema().as_arrow() => {
                     jobs.push(job);
+                    dfs.push(df);
                 }
-                _ => runs.push((vec![job], df)),
+                _ => parts.push((vec![job], vec![df])),
             }
+        }
+        // One flat union a run: unions of two, nested hundreds deep, cost more to plan than the
+        // small partitions they write.
+        let mut runs: Vec<(Vec<&PartitionJob>, DataFrame)> = Vec::new();
+        for (jobs, mut dfs) in parts {
+            let df = match dfs.len() {
+                1 => dfs.pop().expect("one"),
+                _ => {
+                    let state = dfs[0].clone().into_parts().0;
+                    let inputs = dfs.into_iter().map(|df| Arc::new(df.into_unoptimized_plan())).collect();
+                    let union = datafusion::logical_expr::Union::try_new(inputs)
+                        .map_err(|e| (batch_label(&jobs), Self::plan_error(&plan.name, &batch_label(&jobs))(e)))?;
+                    DataFrame::new(state, datafusion::logical_expr::LogicalPlan::Union(union))
+                }
+            };
+            runs.push((jobs, df));
         }
         let mut files: Vec<Vec<Written>> = batch.iter().map(|_| Vec::new()).collect();
         let discard = |files: &[Vec<Written>]| {

@@ -468,28 +468,23 @@ impl ParquetSink {
 }
 
 /// Streams `df` into a new Parquet file at `path`, one row group at a time, with the settings
-/// of `plan`'s files; returns its rows. Nothing is left at `path` when it fails.
-pub async fn write_file(df: DataFrame, path: &Path, plan: &DatasetPlan) -> Result<u64> {
+/// of `plan`'s files. Nothing is left at `path` when it fails.
+pub async fn write_file(df: DataFrame, path: &Path, plan: &DatasetPlan) -> Result<()> {
     let runtime = df.task_ctx().runtime_env();
     let schema = Arc::new(df.schema().as_arrow().clone());
     let mut stream = df.execute_stream().await?;
     let mut sink = ParquetSink::create(path, &runtime, schema, writer_properties(plan)?).await?;
-    let mut rows = 0;
     while let Some(batch) = stream.next().await {
         let written = match batch {
-            Ok(batch) => sink.writer.write(&batch).await.map(|()| batch.num_rows() as u64).map_err(DataFusionError::from),
+            Ok(batch) => sink.writer.write(&batch).await.map_err(DataFusionError::from),
             Err(e) => Err(e),
         };
-        match written {
-            Ok(n) => rows += n,
-            Err(e) => {
-                sink.abandon();
-                return Err(e);
-            }
+        if let Err(e) = written {
+            sink.abandon();
+            return Err(e);
         }
     }
-    sink.finish().await?;
-    Ok(rows)
+    sink.finish().await.map(|_| ())
 }
 
 /// Longest text kept as a min or max statistic: longer ones prune little and would need
@@ -512,8 +507,8 @@ struct TaskWrite {
     spec: Arc<GateSpec>,
     context: Arc<TaskContext>,
     task: usize,
-    /// Written columns (input index), by name.
-    written: Vec<(usize, String)>,
+    /// The input's columns written, by index.
+    written: Vec<usize>,
     written_schema: SchemaRef,
     properties: WriterProperties,
     tag: usize,
@@ -529,9 +524,8 @@ impl TaskWrite {
     fn new(spec: &Arc<GateSpec>, classifier: &Arc<Classifier>, schema: &SchemaRef, task: usize, context: Arc<TaskContext>) -> Result<Self> {
         let index =
             |name: &str| schema.index_of(name).map_err(|_| DataFusionError::Internal(format!("a gated write's input lacks {name}")));
-        let written: Vec<(usize, String)> =
-            schema.fields().iter().enumerate().filter(|(_, f)| !is_hidden(f.name())).map(|(i, f)| (i, f.name().clone())).collect();
-        let written_schema = Arc::new(schema.project(&written.iter().map(|(i, _)| *i).collect::<Vec<_>>())?);
+        let written: Vec<usize> = schema.fields().iter().enumerate().filter(|(_, f)| !is_hidden(f.name())).map(|(i, _)| i).collect();
+        let written_schema = Arc::new(schema.project(&written)?);
         let properties = writer_properties(&spec.plan)?;
         let raw = (0..spec.protected.len()).map(|i| index(&raw_fingerprint_column(i))).collect::<Result<Vec<_>>>()?;
         let kept: Vec<Option<usize>> = spec.kept().iter().map(|c| schema.index_of(c).ok()).collect();
@@ -607,7 +601,7 @@ impl TaskWrite {
     }
 
     async fn write(&mut self, tag: u32, batch: &RecordBatch) -> Result<()> {
-        let columns: Vec<ArrayRef> = self.written.iter().map(|(i, _)| batch.column(*i).clone()).collect();
+        let columns: Vec<ArrayRef> = self.written.iter().map(|i| batch.column(*i).clone()).collect();
         let batch = RecordBatch::try_new(self.written_schema.clone(), columns)?;
         if !self.files.contains_key(&tag) {
             let file = self.open(tag).await?;

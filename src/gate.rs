@@ -58,8 +58,13 @@ pub fn raw_fingerprint_column(i: usize) -> String {
 const RAW_FINGERPRINTS: &str = "__piguard_raw_fp_";
 
 /// Whether `column` is one of a gated write's hidden columns, never written.
-pub fn is_hidden(column: &str) -> bool {
+fn is_hidden(column: &str) -> bool {
     column == PARTITION_TAG || column.starts_with(RAW_FINGERPRINTS)
+}
+
+/// The columns of a gated write's input (`schema`) that are written: all but the hidden ones.
+pub fn written_schema(schema: &Schema) -> Schema {
+    Schema::new(schema.fields().iter().filter(|f| !is_hidden(f.name())).cloned().collect::<Vec<_>>())
 }
 
 /// What a gated write needs to know, on whichever process runs it.
@@ -287,12 +292,13 @@ impl GatePlanner {
     pub fn with_classifier(classifier: Arc<Classifier>) -> Self {
         GatePlanner { classifier: Some(classifier) }
     }
+}
 
-    fn classifier(&self, spec: &GateSpec) -> Result<Arc<Classifier>> {
-        match &self.classifier {
-            Some(c) if c.rules().override_texts == spec.overrides => Ok(c.clone()),
-            _ => classifier_of(spec),
-        }
+/// `held` when `spec` was made with its rules, else the classifier `spec` names.
+fn reused_or_built(held: Option<&Arc<Classifier>>, spec: &GateSpec) -> Result<Arc<Classifier>> {
+    match held {
+        Some(c) if c.rules().override_texts == spec.overrides => Ok(c.clone()),
+        _ => classifier_of(spec),
     }
 }
 
@@ -327,8 +333,7 @@ impl ExtensionPlanner for GateExtensionPlanner {
         _planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let Some(write) = node.as_any().downcast_ref::<GatedWrite>() else { return Ok(None) };
-        let planner = GatePlanner { classifier: self.classifier.clone() };
-        let classifier = planner.classifier(&write.spec)?;
+        let classifier = reused_or_built(self.classifier.as_ref(), &write.spec)?;
         Ok(Some(Arc::new(GatedWriteExec::new(physical_inputs[0].clone(), write.spec.clone(), classifier))))
     }
 }

@@ -44,6 +44,20 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A kept column of `dataset` (at `path`) whose values equal raw values of a protected
+    /// column, or subject ids, of `category`: `matched` of the `checked`.
+    pub fn raw_identifier(dataset: &str, path: &str, column: &str, category: Category, checked: usize, matched: usize) -> Self {
+        Finding {
+            dataset: dataset.to_string(),
+            path: path.to_string(),
+            column: column.to_string(),
+            category,
+            kind: "raw_identifier",
+            values_checked: checked,
+            values_matched: matched,
+        }
+    }
+
     /// One line for reports and errors: the column, what was found and how often.
     pub fn describe(&self) -> String {
         let what = match self.kind {
@@ -305,6 +319,11 @@ pub type FingerprintMap<V> = std::collections::HashMap<u64, V, std::hash::BuildH
 /// each id is.
 pub type SubjectIds = FingerprintMap<Category>;
 
+/// Whether fingerprint `fp` is in the sample of one in 2^`shift` ([`in_sample`] as a value).
+fn sampled(fp: u64, shift: u32) -> bool {
+    fp & ((1u64 << shift) - 1) == 0
+}
+
 /// One kept column's fingerprints in a [`FingerprintSample`].
 #[derive(Debug, Default, Clone)]
 struct KeptSample {
@@ -334,17 +353,10 @@ impl FingerprintSample {
         FingerprintSample { shift: 0, raw: vec![FingerprintSet::default(); protected], kept: vec![KeptSample::default(); kept] }
     }
 
-    fn in_sample(&self, fp: u64) -> bool {
-        fp & ((1u64 << self.shift) - 1) == 0
-    }
-
     /// Adds fingerprints of protected raw column `column`.
     pub fn add_raw(&mut self, column: usize, fingerprints: &UInt64Array) {
-        for fp in fingerprints.iter().flatten() {
-            if self.in_sample(fp) {
-                self.raw[column].insert(fp);
-            }
-        }
+        let shift = self.shift;
+        self.raw[column].extend(fingerprints.iter().flatten().filter(|fp| sampled(*fp, shift)));
         self.bound();
     }
 
@@ -353,7 +365,7 @@ impl FingerprintSample {
         let shift = self.shift;
         let kept = &mut self.kept[column];
         kept.checked += (fingerprints.len() - fingerprints.null_count()) as u64;
-        for fp in fingerprints.iter().flatten().filter(|fp| fp & ((1u64 << shift) - 1) == 0) {
+        for fp in fingerprints.iter().flatten().filter(|fp| sampled(*fp, shift)) {
             *kept.values.entry(fp).or_default() += 1;
         }
         self.bound();
@@ -387,12 +399,12 @@ impl FingerprintSample {
 
     /// Drops the fingerprints outside the sample.
     fn resample(&mut self) {
-        let mask = (1u64 << self.shift) - 1;
+        let shift = self.shift;
         for set in &mut self.raw {
-            set.retain(|fp| fp & mask == 0);
+            set.retain(|fp| sampled(*fp, shift));
         }
         for kept in &mut self.kept {
-            kept.values.retain(|fp, _| fp & mask == 0);
+            kept.values.retain(|fp, _| sampled(*fp, shift));
         }
     }
 
@@ -801,15 +813,14 @@ pub async fn check_identifiers(
                 .is_valid(i)
                 .then(|| serde_json::from_value::<Category>(serde_json::Value::String(categories.value(i).to_string())));
             let Some(category) = category.transpose().map_err(|e| failed(DataFusionError::Internal(e.to_string())))? else { continue };
-            findings.push(Finding {
-                dataset: output.name.clone(),
-                path: output.path.display().to_string(),
-                column: columns.value(i).to_string(),
+            findings.push(Finding::raw_identifier(
+                &output.name,
+                &output.path.display().to_string(),
+                columns.value(i),
                 category,
-                kind: "raw_identifier",
-                values_checked: checked.value(i) as usize,
-                values_matched: matched.value(i) as usize,
-            });
+                checked.value(i) as usize,
+                matched.value(i) as usize,
+            ));
         }
     }
     findings.sort_by_key(|f| present.iter().position(|c| **c == f.column));

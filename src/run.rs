@@ -869,32 +869,33 @@ impl PartitionWriter<'_> {
         let plan = &p.planned.plan;
         let protected = plan.protected_columns();
         // Runs of partitions whose projections agree, each written by one plan.
-        let mut parts: Vec<(Vec<&PartitionJob>, Vec<DataFrame>)> = Vec::new();
+        let mut parts: Vec<(Vec<usize>, Vec<DataFrame>)> = Vec::new();
         for (tag, job) in batch.iter().enumerate() {
             let df = self.projection(p, job, tag as u32, &protected).await.map_err(|e| (job.partition.clone(), e))?;
             match parts.last_mut() {
-                Some((jobs, dfs)) if dfs[0].schema().as_arrow() == df.schema().as_arrow() => {
-                    jobs.push(job);
+                Some((tags, dfs)) if dfs[0].schema().as_arrow() == df.schema().as_arrow() => {
+                    tags.push(tag);
                     dfs.push(df);
                 }
-                _ => parts.push((vec![job], vec![df])),
+                _ => parts.push((vec![tag], vec![df])),
             }
         }
         // One flat union a run: unions of two, nested hundreds deep, cost more to plan than the
         // small partitions they write.
-        let mut runs: Vec<(Vec<&PartitionJob>, DataFrame)> = Vec::new();
-        for (jobs, mut dfs) in parts {
+        let mut runs: Vec<(Vec<usize>, String, DataFrame)> = Vec::new();
+        for (tags, mut dfs) in parts {
+            let label = batch_label(&tags.iter().map(|t| &batch[*t]).collect::<Vec<_>>());
             let df = match dfs.len() {
                 1 => dfs.pop().expect("one"),
                 _ => {
                     let state = dfs[0].clone().into_parts().0;
                     let inputs = dfs.into_iter().map(|df| Arc::new(df.into_unoptimized_plan())).collect();
                     let union = datafusion::logical_expr::Union::try_new(inputs)
-                        .map_err(|e| (batch_label(&jobs), Self::plan_error(&plan.name, &batch_label(&jobs))(e)))?;
+                        .map_err(|e| (label.clone(), Self::plan_error(&plan.name, &label)(e)))?;
                     DataFrame::new(state, datafusion::logical_expr::LogicalPlan::Union(union))
                 }
             };
-            runs.push((jobs, df));
+            runs.push((tags, label, df));
         }
         let mut files: Vec<Vec<Written>> = batch.iter().map(|_| Vec::new()).collect();
         let discard = |files: &[Vec<Written>]| {
@@ -902,10 +903,9 @@ impl PartitionWriter<'_> {
                 let _ = files::delete(&f.path);
             }
         };
-        for (jobs, df) in runs {
+        for (tags, label, df) in runs {
             *plans += 1;
-            let label = batch_label(&jobs);
-            match self.gated_write(p, batch, &jobs, df, &protected, &label).await {
+            match self.gated_write(p, batch, &tags, df, &protected, &label).await {
                 Ok(written) => {
                     for (tag, w) in written {
                         files[tag].push(w);
@@ -920,13 +920,13 @@ impl PartitionWriter<'_> {
         Ok(files)
     }
 
-    /// Writes `jobs` (of `batch`, by tag) from `df` in one gated write and judges them; a file
-    /// with no rows for a partition that had none, so its table keeps a file of its inputs.
+    /// Writes the partitions of `batch` at `tags` from `df` in one gated write and judges them;
+    /// a file with no rows for a partition that had none, so its table keeps a file of its inputs.
     async fn gated_write(
         &self,
         p: &DatasetRun,
         batch: &[PartitionJob],
-        jobs: &[&PartitionJob],
+        tags: &[usize],
         df: DataFrame,
         protected: &[(String, Category)],
         label: &str,
@@ -946,8 +946,8 @@ impl PartitionWriter<'_> {
             Err(e) => {
                 // Tasks that finished, or were stopped mid-file, when another failed left files
                 // the client was never told of: this run's names them.
-                for job in jobs {
-                    sweep(&job.out_dir, self.run_id);
+                for &tag in tags {
+                    sweep(&batch[tag].out_dir, self.run_id);
                 }
                 return Err(Self::plan_error(name, label)(e));
             }
@@ -980,15 +980,7 @@ impl PartitionWriter<'_> {
         let mut findings: Vec<Finding> = Vec::new();
         for (column, (checked, matched, category)) in plan.kept_columns().iter().zip(outcome.sample.matches(&categories, subjects)) {
             if let (true, Some(category)) = (matched > 0, category) {
-                findings.push(Finding {
-                    dataset: name.clone(),
-                    path: root.clone(),
-                    column: column.clone(),
-                    category,
-                    kind: "raw_identifier",
-                    values_checked: checked,
-                    values_matched: matched,
-                });
+                findings.push(Finding::raw_identifier(name, &root, column, category, checked, matched));
             }
         }
         for c in &plan.columns {
@@ -1000,8 +992,8 @@ impl PartitionWriter<'_> {
             discard(&written);
             return Err(RunError::Leak { dataset: name.clone(), partition: label.to_string(), findings });
         }
-        for job in jobs {
-            let tag = batch.iter().position(|b| std::ptr::eq(b, *job)).expect("a job of the batch");
+        for &tag in tags {
+            let job = &batch[tag];
             if written.iter().any(|(t, _)| *t == tag) {
                 continue;
             }
@@ -1031,8 +1023,7 @@ fn sweep(dir: &Path, run_id: &str) {
 /// into `dir`, and returns it.
 fn empty_file(plan: &DatasetPlan, schema: &arrow::datatypes::Schema, dir: &Path, run_id: &str, tag: usize) -> Result<PathBuf, RunError> {
     let failed = |message: String| RunError::Dataset { dataset: plan.name.clone(), message };
-    let fields: Vec<_> = schema.fields().iter().filter(|f| !gate::is_hidden(f.name())).cloned().collect();
-    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let schema = Arc::new(gate::written_schema(schema));
     let properties = gate::writer_properties(plan).map_err(|e| failed(e.to_string()))?;
     let mut bytes = Vec::new();
     let writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, Some(properties)).map_err(|e| failed(e.to_string()))?;

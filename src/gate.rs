@@ -472,26 +472,6 @@ impl ParquetSink {
     }
 }
 
-/// Streams `df` into a new Parquet file at `path`, one row group at a time, with the settings
-/// of `plan`'s files. Nothing is left at `path` when it fails.
-pub async fn write_file(df: DataFrame, path: &Path, plan: &DatasetPlan) -> Result<()> {
-    let runtime = df.task_ctx().runtime_env();
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let mut stream = df.execute_stream().await?;
-    let mut sink = ParquetSink::create(path, &runtime, schema, writer_properties(plan)?).await?;
-    while let Some(batch) = stream.next().await {
-        let written = match batch {
-            Ok(batch) => sink.writer.write(&batch).await.map_err(DataFusionError::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            sink.abandon();
-            return Err(e);
-        }
-    }
-    sink.finish().await.map(|_| ())
-}
-
 /// Longest text kept as a min or max statistic: longer ones prune little and would need
 /// truncating with care.
 const STAT_MAX_CHARS: usize = 64;
@@ -712,6 +692,20 @@ fn stat_value(v: ScalarValue) -> Option<serde_json::Value> {
         ScalarValue::Date32(Some(d)) => json!(chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163)?.format("%Y-%m-%d").to_string()),
         _ => return None,
     })
+}
+
+/// Delta statistics `stats` once `nulled` values (per column) were set to null: min and max
+/// still bound what is left.
+pub fn with_nulls(stats: &str, nulled: &[(String, u64)]) -> Option<String> {
+    let mut stats: serde_json::Value = serde_json::from_str(stats).ok()?;
+    if let Some(counts) = stats.get_mut("nullCount").and_then(serde_json::Value::as_object_mut) {
+        for (column, n) in nulled {
+            if let Some(count) = counts.get_mut(column) {
+                *count = (count.as_u64().unwrap_or_default() + n).into();
+            }
+        }
+    }
+    Some(stats.to_string())
 }
 
 /// A file's Delta statistics: its records, and per column but pseudonyms its nulls and, for

@@ -24,8 +24,8 @@ use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
-use crate::classify::Classifier;
 use crate::classify::detectors::{IdentifierCell, canonical_phone, grouped_digits, normalize_value, starts_with_date};
+use crate::classify::{Classifier, PerValue};
 use crate::lake::{self, DataFile, DatasetSource, LakeError};
 use crate::transform::redact::find_spans;
 
@@ -83,11 +83,14 @@ fn embedded_count(values: &StringArray) -> (usize, usize, Option<Category>) {
     let mut checked = 0;
     let mut matched = 0;
     let mut category = None;
+    let mut seen = PerValue::default();
     for v in values.iter().flatten().map(str::trim).filter(|v| is_free_text(v)) {
         checked += 1;
-        if let Some(span) = find_spans(v).into_iter().find(|s| s.end - s.start < v.len()) {
+        // The category of PI inside the text, beside other text.
+        let found = *seen.of(v, |v| find_spans(v).into_iter().find(|s| s.end - s.start < v.len()).map(|s| s.category));
+        if let Some(found) = found {
             matched += 1;
-            category.get_or_insert(span.category);
+            category.get_or_insert(found);
         }
     }
     (checked, matched, category)
@@ -103,13 +106,14 @@ fn identifier_cells(values: &StringArray) -> Option<(Category, &'static str, usi
     let mut checked = 0;
     // (category, cells of its shape, cells that passed its check)
     let mut tally: Vec<(Category, usize, usize)> = Vec::new();
+    let mut seen = PerValue::default();
     for v in values.iter().flatten() {
         checked += 1;
         // Cheap refusal first: an identifier has at least 11 digits.
         if v.len() < 11 {
             continue;
         }
-        let Some(cell) = IdentifierCell::of(&normalize_value(v)) else { continue };
+        let Some(cell) = *seen.of(v, |v| IdentifierCell::of(&normalize_value(v))) else { continue };
         let at = match tally.iter().position(|(c, _, _)| *c == cell.category) {
             Some(i) => i,
             None => {

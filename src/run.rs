@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use datafusion::common::{Column, ScalarValue};
-use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, ScalarUDF};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
 
@@ -125,7 +124,7 @@ pub struct RunReport {
 
 /// Memory the risk gate's aggregates hold in a local run before they spill to disk: the count
 /// of distinct subjects would otherwise hold every subject's key (1.2 GiB at 20 M rows).
-const RISK_MEMORY: usize = 256 << 20;
+const RISK_MEMORY: usize = 128 << 20;
 
 /// Raw bytes past which partitions are no longer written together: small partitions (a day of
 /// a log) share one plan, so that hundreds of them cost one job, not hundreds.
@@ -251,7 +250,6 @@ pub async fn run(
     let writer = PartitionWriter {
         engine,
         evaluator,
-        local: ctx.clone(),
         udfs,
         run_id: &run_id,
         classifier,
@@ -462,8 +460,6 @@ struct PartitionWriter<'a> {
     engine: SessionContext,
     /// The session the risk gate evaluates tables on: the engine's, in bounded memory locally.
     evaluator: SessionContext,
-    /// This process's session: local suppression joins a table of small classes held here.
-    local: SessionContext,
     udfs: Udfs,
     run_id: &'a str,
     classifier: &'a Classifier,
@@ -501,7 +497,7 @@ struct Written {
     path: PathBuf,
     rows: u64,
     fingerprint: String,
-    /// Its Delta statistics; `None` once local suppression changed it.
+    /// Its Delta statistics; `None` for an empty file.
     stats: Option<String>,
 }
 
@@ -613,8 +609,21 @@ impl PartitionWriter<'_> {
         if !written.is_empty() {
             // The risk gate: the table as this commit would publish it, new files and kept ones.
             let kept: Vec<PathBuf> = current.iter().filter(|f| !replaced.contains(&f.path)).map(|f| f.path.clone()).collect();
+            let before = paths(&written);
             match self.evaluate(p, &kept, &mut written).await {
-                Ok(evaluation) => record.risk = Some(evaluation),
+                Ok(evaluation) => {
+                    record.risk = Some(evaluation);
+                    // Files local suppression replaced are recorded by the names published.
+                    for (old, new) in before.iter().zip(&written).filter(|(old, w)| **old != w.path) {
+                        let (old, new) = (old.display().to_string(), new.path.display().to_string());
+                        record
+                            .partitions
+                            .iter_mut()
+                            .flat_map(|r| r.files.iter_mut())
+                            .filter(|f| **f == old)
+                            .for_each(|f| f.clone_from(&new));
+                    }
+                }
                 Err(e) => {
                     abandon(&paths(&written), record);
                     return Err((String::new(), e));
@@ -680,27 +689,24 @@ impl PartitionWriter<'_> {
             false => evaluation,
             true => {
                 let small = risk::small_classes(&view, &evaluation).await.map_err(failed)?;
-                // One file at a time: two rewrites at once held 1.2x the memory for no gain.
+                let mut suppressed = 0;
                 for w in written.iter_mut() {
-                    let (df, rewritten) = self.suppression(plan, &root, &w.path, &evaluation.quasi_identifiers, small.clone()).await?;
-                    gate::write_file(df, &rewritten, plan).await.map_err(|e| RunError::Dataset {
-                        dataset: plan.name.clone(),
-                        message: format!("local suppression of {}: {}", w.path.display(), lake::read::scrubbed(&e)),
-                    })?;
-                    files::delete(&w.path).map_err(io_err(&w.path))?;
-                    w.path = rewritten;
-                    w.stats = None;
-                }
-                // A partition key cannot be nulled: with one among the quasi-identifiers the table
-                // is counted again; otherwise the suppressed records are in no class.
-                let sizes = match evaluation.quasi_identifiers.iter().any(|q| plan.partition_columns.contains(q)) {
-                    true => {
-                        let view = self.read_table(&root, &published(written)).await?;
-                        risk::class_sizes(&view, &evaluation.quasi_identifiers, evaluation.counted_subject()).await.map_err(failed)?
+                    let rewritten = w.path.with_extension("suppressed.parquet");
+                    let properties = gate::writer_properties(plan).map_err(failed)?;
+                    let done = risk::suppress::suppress_file(&root, &w.path, &rewritten, &small, properties)
+                        .map_err(|e| RunError::Dataset { dataset: plan.name.clone(), message: format!("local suppression: {e}") })?;
+                    if done.records > 0 {
+                        files::delete(&w.path).map_err(io_err(&w.path))?;
+                        w.path = rewritten;
+                        w.stats = w.stats.as_deref().and_then(|s| gate::with_nulls(s, &done.nulled));
+                        suppressed += done.records;
                     }
-                    false => evaluation.sizes.without_below(evaluation.min_class()),
-                };
-                evaluation.after_suppression(sizes, evaluation.figures.at_risk)
+                }
+                // Counted again as published: records of small classes in files this run kept
+                // (and any the splice missed) are still in classes, and refuse the table.
+                let view = self.read_table(&root, &published(written)).await?;
+                let sizes = risk::class_sizes(&view, &evaluation.quasi_identifiers, evaluation.counted_subject()).await.map_err(failed)?;
+                evaluation.after_suppression(sizes, suppressed)
             }
         };
         let mut evaluation = Evaluation { seconds: started.elapsed().as_secs_f64(), ..evaluation };
@@ -715,26 +721,6 @@ impl PartitionWriter<'_> {
     async fn read_table(&self, root: &Path, files: &[DataFile]) -> Result<DataFrame, RunError> {
         let dataset = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         lake::read::read_dataset(&self.evaluator, root, files).await.map_err(|e| RunError::Dataset { dataset, message: e.to_string() })
-    }
-
-    /// The records of `file` (of the table at `root`, not yet committed) with the
-    /// quasi-identifiers `qis` of those in `small` classes nulled, and the file to write them to.
-    async fn suppression(
-        &self,
-        plan: &DatasetPlan,
-        root: &Path,
-        file: &Path,
-        qis: &[String],
-        small: Arc<MemTable>,
-    ) -> Result<(DataFrame, PathBuf), RunError> {
-        let failed = |message: String| RunError::Dataset { dataset: plan.name.clone(), message };
-        let one = [DataFile { path: file.to_path_buf(), format: FileFormat::Parquet }];
-        let df = lake::read::read_dataset(&self.local, root, &one).await.map_err(|e| failed(e.to_string()))?;
-        let stored = lake::read::parquet_schema(file).map_err(|e| failed(e.to_string()))?;
-        let output: Vec<String> = stored.fields().iter().map(|f| f.name().clone()).collect();
-        let suppressed = risk::suppress(&self.local, df, qis, small, &output)
-            .map_err(|e| failed(format!("local suppression of {}: {}", file.display(), lake::read::scrubbed(&e))))?;
-        Ok((suppressed, file.with_extension("suppressed.parquet")))
     }
 
     /// `partition` of `p` as a job to write, or, when its inputs and plan are unchanged (every

@@ -138,6 +138,60 @@ impl Tally {
     }
 }
 
+/// What one rule's detectors say of one value.
+#[derive(Debug, Clone, Copy, Default)]
+struct RuleOutcome {
+    /// The detectors that matched, by their index in the rule.
+    detectors: u64,
+    strong: bool,
+    overruling: bool,
+    /// Had the form a checksum detector validates.
+    formed: bool,
+}
+
+/// Most distinct values of a column whose per-value results are remembered: masked, coded and
+/// generalized columns repeat a few values over thousands of rows, and detectors are the cost
+/// of judging them. Results depend on the value alone, so remembering changes no verdict.
+pub(crate) const REMEMBERED_VALUES: usize = 4096;
+
+/// A per-value function's results for the distinct values of a column met so far (up to
+/// [`REMEMBERED_VALUES`]; later ones are computed each time).
+pub(crate) struct PerValue<'a, T> {
+    known: std::collections::HashMap<&'a str, T>,
+    /// The result for the value being looked at when it is not remembered.
+    scratch: Option<T>,
+}
+
+impl<T> Default for PerValue<'_, T> {
+    fn default() -> Self {
+        PerValue { known: std::collections::HashMap::new(), scratch: None }
+    }
+}
+
+impl<'a, T> PerValue<'a, T> {
+    /// The result for `value`, computed by `compute` unless remembered.
+    pub(crate) fn of(&mut self, value: &'a str, compute: impl FnOnce(&'a str) -> T) -> &T {
+        if self.known.contains_key(value) {
+            return &self.known[value];
+        }
+        let result = compute(value);
+        if self.known.len() < REMEMBERED_VALUES {
+            return self.known.entry(value).or_insert(result);
+        }
+        self.scratch.insert(result)
+    }
+}
+
+/// What classifying looks at in one value: its normalized form, whether that means "no value",
+/// and what each live rule's detectors say of it.
+struct ValueFacts<'a> {
+    normalized: std::borrow::Cow<'a, str>,
+    null: bool,
+    /// By tally; computed for the rules live when the value was first met. A rule abandoned
+    /// since is never read again, so facts computed earlier stay valid.
+    outcomes: Vec<RuleOutcome>,
+}
+
 /// Strings that mean "no value" in exported data.
 fn is_null_token(v: &str) -> bool {
     v.is_empty() || matches!(v, "-" | "\\N" | "null" | "NULL" | "Null" | "None" | "none" | "NaN" | "nan" | "N/A" | "n/a")
@@ -209,6 +263,26 @@ impl Classifier {
         v
     }
 
+    /// The outcome of each live tally's rule on `value` (hex, base64 and reversed digits are
+    /// validated as what they hide); nothing for abandoned ones.
+    fn outcomes(&self, value: &str, tallies: &[Tally]) -> Vec<RuleOutcome> {
+        let hidden = detectors::decoded(value);
+        let outcome = |t: &Tally| {
+            let rule = &self.rules.categories[t.rule];
+            let mut o =
+                RuleOutcome { formed: rule.detectors.iter().any(|d| d.form().is_some_and(|form| form(value))), ..Default::default() };
+            for (k, d) in rule.detectors.iter().enumerate() {
+                if d.matches(value) || hidden.as_deref().is_some_and(|h| d.matches(h)) {
+                    o.detectors |= 1 << k;
+                    o.strong |= d.is_strong();
+                    o.overruling |= d.overrules_not_pi();
+                }
+            }
+            o
+        };
+        tallies.iter().map(|t| if t.alive { outcome(t) } else { RuleOutcome::default() }).collect()
+    }
+
     fn classify_by_rules(&self, column_name: &str, values: &StringArray) -> ColumnVerdict {
         let hit = self.matcher.best(column_name);
         let name_rule = hit.as_ref().map(|h| h.category);
@@ -233,12 +307,18 @@ impl Classifier {
         let mut non_null = 0;
         let mut codes: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut longest = 0;
-        for value in values.iter().flatten() {
-            let value = detectors::normalize_value(value);
-            let value = value.as_ref();
-            if is_null_token(value) {
+        let mut seen = PerValue::default();
+        for raw in values.iter().flatten() {
+            let facts = seen.of(raw, |raw| {
+                let normalized = detectors::normalize_value(raw);
+                let null = is_null_token(&normalized);
+                let outcomes = if null { Vec::new() } else { self.outcomes(&normalized, &tallies) };
+                ValueFacts { normalized, null, outcomes }
+            });
+            if facts.null {
                 continue;
             }
+            let value = facts.normalized.as_ref();
             non_null += 1;
             // Tracked only while the column may still be coded: both only grow.
             if codes.len() <= CODED_MAX_DISTINCT && longest <= CODED_MAX_CHARS {
@@ -247,24 +327,17 @@ impl Classifier {
                     codes.insert(value.to_string());
                 }
             }
-            // Hex, base64 and reversed digits are validated as what they hide.
-            let hidden = detectors::decoded(value);
-            for t in tallies.iter_mut().filter(|t| t.alive) {
+            let outcomes = &facts.outcomes;
+            for (t, o) in tallies.iter_mut().zip(outcomes.iter()).filter(|(t, _)| t.alive) {
                 let rule = &self.rules.categories[t.rule];
                 t.checked += 1;
-                let (mut any, mut strong, mut overruling) = (false, false, false);
-                t.formed += usize::from(rule.detectors.iter().any(|d| d.form().is_some_and(|form| form(value))));
-                for (k, d) in rule.detectors.iter().enumerate() {
-                    if d.matches(value) || hidden.as_deref().is_some_and(|h| d.matches(h)) {
-                        t.per_detector[k] += 1;
-                        any = true;
-                        strong |= d.is_strong();
-                        overruling |= d.overrules_not_pi();
-                    }
+                t.formed += usize::from(o.formed);
+                for (k, count) in t.per_detector.iter_mut().enumerate() {
+                    *count += usize::from(o.detectors & (1 << k) != 0);
                 }
-                t.matched += usize::from(any);
-                t.strong_matched += usize::from(strong);
-                t.overruling_matched += usize::from(overruling);
+                t.matched += usize::from(o.detectors != 0);
+                t.strong_matched += usize::from(o.strong);
+                t.overruling_matched += usize::from(o.overruling);
                 // A category far below its threshold cannot reach it; stop paying for it
                 // unless the column's name points to it (its share is reported).
                 if t.checked == ABANDON_AFTER && Some(t.rule) != name_rule && t.share() < (rule.min_share * 0.5).min(MIXED_MIN_SHARE * 0.5)
@@ -714,6 +787,28 @@ mod tests {
         assert_eq!(v.sensitivity, Sensitivity::Sensitive);
         assert_eq!(v.evidence.values_matched, 50);
         assert!(v.evidence.name_keyword.is_none());
+    }
+
+    #[test]
+    fn remembered_outcomes_count_every_value() {
+        // Ids met before and after the column's distinct values outgrow what is remembered:
+        // each occurrence counts, remembered or not.
+        let ids = ids(50);
+        let fillers: Vec<String> = (0..REMEMBERED_VALUES + 100).map(|i| format!("note {i}")).collect();
+        let mut values: Vec<&str> = ids.iter().chain(&ids).map(String::as_str).collect();
+        values.extend(fillers.iter().map(String::as_str));
+        values.extend(ids.iter().chain(&ids).chain(&ids).map(String::as_str));
+        let v = classify("id_card", &values);
+        assert_eq!((v.evidence.values_checked, v.evidence.values_matched), (values.len(), 250));
+        let mut remembered = PerValue::default();
+        let mut computed = 0;
+        for value in fillers.iter().chain(&fillers) {
+            remembered.of(value, |v| {
+                computed += 1;
+                v.len()
+            });
+        }
+        assert_eq!(computed, fillers.len() + 100, "only the values beyond the first {REMEMBERED_VALUES} are computed again");
     }
 
     #[test]

@@ -380,6 +380,15 @@ fn parse_file(origin: &str, text: &str) -> Result<RuleFile, RulesError> {
                 message: format!("must be in (0, 1], got {}", rule.min_share),
             });
         }
+        // Each detector once: a value's matches are kept as one bit per detector of its rule.
+        if let Some(twice) = rule.detectors.iter().enumerate().find(|(i, d)| rule.detectors[..*i].contains(d)).map(|(_, d)| d) {
+            return Err(RulesError::Invalid {
+                path: origin.to_string(),
+                category: rule.id,
+                key: "detectors",
+                message: format!("lists `{}` twice", twice.name()),
+            });
+        }
     }
     Ok(file)
 }
@@ -443,6 +452,14 @@ mod tests {
         );
         let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
         assert!(err.contains("bad.toml") && err.contains("min_share"), "{err}");
+
+        write(
+            dir.path(),
+            "bad.toml",
+            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\ndetectors = [\"gender\", \"gender\"]\n",
+        );
+        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("`gender` twice"), "{err}");
 
         write(
             dir.path(),

@@ -237,6 +237,18 @@ fn write_local(path: &Path, fill: impl FnOnce(&mut std::fs::File) -> io::Result<
     Ok(())
 }
 
+/// Writes `path` (a path or a URL) with what `fill` writes, whole or not at all: locally as
+/// [`write_atomic`] does; for an object store into a local temporary file first, then uploaded.
+pub fn write_streamed(path: &Path, fill: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>) -> io::Result<()> {
+    if remote(path)?.is_none() {
+        return write_local(path, |file| fill(file));
+    }
+    let mut staged = tempfile::NamedTempFile::new()?;
+    fill(staged.as_file_mut())?;
+    staged.as_file_mut().flush()?;
+    copy_from_local(staged.path(), path)
+}
+
 /// Copies local file `from` to `to` (a path or a URL), streaming: whole or not at all.
 pub fn copy_from_local(from: &Path, to: &Path) -> io::Result<()> {
     let mut file = std::fs::File::open(from)?;
@@ -425,6 +437,11 @@ impl LakeFile {
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Another handle on the same file, reading from its start.
+    pub fn try_clone(&self) -> io::Result<LakeFile> {
+        self.reader_at(0)
     }
 
     /// Another handle on the same file, reading from `start`.

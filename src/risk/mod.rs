@@ -10,6 +10,7 @@
 //! session runs its plans (spilling, on executors on a cluster); only counts come back.
 
 pub mod report;
+pub mod suppress;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,17 +18,17 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, UInt64Type};
-use datafusion::common::{Column, DataFusionError, JoinType};
-use datafusion::datasource::MemTable;
+use datafusion::common::{Column, DataFusionError};
 use datafusion::functions::expr_fn::character_length;
 use datafusion::functions_aggregate::expr_fn::{avg, count, sum};
-use datafusion::logical_expr::{Expr, Operator, ScalarUDF, binary_expr, when};
-use datafusion::prelude::{DataFrame, SessionContext, lit};
+use datafusion::logical_expr::{Expr, ScalarUDF};
+use datafusion::prelude::{DataFrame, lit};
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
 use crate::classify::TypeKind;
 use crate::leak::FingerprintUdf;
+pub use suppress::SmallClasses;
 
 /// Who may see a published dataset; it sets the threshold τ of GB/T 42460.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,14 +386,9 @@ const N: &str = "__piguard_n";
 const MATCHED: &str = "__piguard_matched";
 const CLASSES: &str = "__piguard_classes";
 const SUBJECT: &str = "__piguard_subject";
-const SMALL: &str = "__piguard_small";
 
 fn ident(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
-}
-
-fn small_key(i: usize) -> String {
-    format!("__piguard_qi_{i}")
 }
 
 /// Each class over `qis` with its size f (distinct `subject` values, or records without one)
@@ -613,38 +609,17 @@ impl Evaluation {
     }
 }
 
-/// The classes of `df` smaller than the sharing model allows, as their quasi-identifier
+/// The classes of `df` smaller than the sharing model allows, by their quasi-identifier
 /// values (collected: at most `max_suppressed` of the records, which is what suppression
-/// allows), in a table whose columns are named apart from `df`'s.
-pub async fn small_classes(df: &DataFrame, e: &Evaluation) -> Result<Arc<MemTable>, DataFusionError> {
+/// allows).
+pub async fn small_classes(df: &DataFrame, e: &Evaluation) -> Result<SmallClasses, DataFusionError> {
     let qis = &e.quasi_identifiers;
     let small = classes(df, qis, e.counted_subject())?
         .filter(ident(F).lt(lit(e.min_class() as i64)).and(any_set(qis)))?
-        .select(qis.iter().enumerate().map(|(i, q)| ident(q).alias(small_key(i))).chain([lit(true).alias(SMALL)]).collect::<Vec<_>>())?;
+        .select(qis.iter().map(|q| ident(q)).collect::<Vec<_>>())?;
     let schema = Arc::new(small.schema().as_arrow().clone());
-    let batches = small.collect().await?;
-    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
-}
-
-/// The `output` columns of `df` with the quasi-identifiers of records in `small` classes set
-/// to null: local suppression. Other columns are as they were.
-pub fn suppress(
-    ctx: &SessionContext,
-    df: DataFrame,
-    qis: &[String],
-    small: Arc<MemTable>,
-    output: &[String],
-) -> Result<DataFrame, DataFusionError> {
-    let names = output;
-    let small = ctx.read_table(small)?;
-    let on: Vec<Expr> =
-        qis.iter().enumerate().map(|(i, q)| binary_expr(ident(q), Operator::IsNotDistinctFrom, ident(&small_key(i)))).collect();
-    let joined = df.join_on(small, JoinType::Left, on)?;
-    let columns = names.iter().map(|n| match qis.contains(n) {
-        true => when(ident(SMALL).is_not_null(), lit(datafusion::common::ScalarValue::Null)).otherwise(ident(n)).map(|e| e.alias(n)),
-        false => Ok(ident(n)),
-    });
-    joined.select(columns.collect::<Result<Vec<_>, _>>()?)
+    let classes = arrow::compute::concat_batches(&schema, &small.collect().await?)?;
+    Ok(SmallClasses { qis: qis.clone(), values: classes.columns().to_vec() })
 }
 
 #[cfg(test)]

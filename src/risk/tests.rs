@@ -1,8 +1,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::array::{ArrayRef, AsArray, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
 
 use super::*;
@@ -138,7 +139,7 @@ fn one_unique_record_is_refused_under_public_and_suppressed_when_allowed() {
     // 99 records in classes of 33 subjects, and one alone.
     let mut rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..99).map(|i| (Some(["x", "y", "z"][i % 3]), Some(1), i as i64)).collect();
     rows.push((Some("q"), Some(1), 99));
-    let (ctx, df) = table(&rows);
+    let (_ctx, df) = table(&rows);
     let priors = [settled("a", Role::QuasiIdentifier), settled("uid", Role::Pseudonym)];
     let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0))).unwrap();
     assert_eq!((e.level, e.figures.k, e.figures.r_b), (Level(2), 1, 1.0));
@@ -148,17 +149,131 @@ fn one_unique_record_is_refused_under_public_and_suppressed_when_allowed() {
     assert!(e.suppression_suffices());
     assert_eq!(e.figures.at_risk, 1);
 
-    // The suppression itself: the lone record's quasi-identifier is nulled, nothing else.
-    let small = runtime().block_on(small_classes(&df, &e)).unwrap();
-    let output = ["a".to_string(), "uid".to_string()];
-    let out = suppress(&ctx, df.clone(), &e.quasi_identifiers, small, &output).unwrap();
-    assert_eq!(out.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["a", "uid"]);
-    let sizes = runtime().block_on(class_sizes(&out, &e.quasi_identifiers, Some("uid"))).unwrap();
-    assert_eq!(sizes, ClassSizes { sizes: vec![(33, 3, 99)], unmatched: 1 });
-    let before = runtime().block_on(class_sizes(&df, &e.quasi_identifiers, Some("uid"))).unwrap();
-    assert_eq!(before.without_below(20), sizes, "suppression's effect, derived without a count");
-    let after = e.after_suppression(sizes, e.figures.at_risk);
+    let after = e.after_suppression(e.sizes.without_below(20), e.figures.at_risk);
     assert_eq!((after.level, after.suppressed, after.figures.k, after.figures.unmatched), (Level(3), 1, 33, 1));
+}
+
+/// `rows` (a, b, uid) written to `root/dt=2026-01-01/part.parquet` in row groups of 10, its
+/// columns `nullable` or required, with `root` read as the dataset it is part of.
+fn written(root: &std::path::Path, rows: &[(Option<&str>, Option<i64>, i64)], nullable: bool) -> (std::path::PathBuf, DataFrame) {
+    let (_ctx, df) = table(rows);
+    let batches = runtime().block_on(df.collect()).unwrap();
+    let fields = batches[0].schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(nullable)).collect::<Vec<_>>();
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let batches: Vec<RecordBatch> =
+        batches.into_iter().map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).unwrap()).collect();
+    let path = root.join("dt=2026-01-01").join("part.parquet");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(10)).build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batches[0].schema(), Some(props)).unwrap();
+    for b in &batches {
+        writer.write(b).unwrap();
+    }
+    writer.close().unwrap();
+    let file = crate::lake::DataFile { path: path.clone(), format: crate::lake::FileFormat::Parquet };
+    let view = runtime().block_on(crate::lake::read::read_dataset(&SessionContext::new(), root, &[file])).unwrap();
+    (path, view)
+}
+
+/// The compressed bytes of each column chunk of a Parquet file, by row group.
+fn chunks(path: &std::path::Path) -> Vec<Vec<bytes::Bytes>> {
+    use parquet::file::reader::{ChunkReader, FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).unwrap();
+    let reader = SerializedFileReader::new(file.try_clone().unwrap()).unwrap();
+    let groups = reader.metadata().row_groups().iter();
+    groups
+        .map(|g| {
+            g.columns()
+                .iter()
+                .map(|c| {
+                    let (at, len) = c.byte_range();
+                    file.get_bytes(at, len as usize).unwrap()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn suppression_nulls_small_classes_and_copies_every_other_chunk() {
+    // 99 records in classes of 33 subjects, and one alone in the sixth row group of ten.
+    let mut rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..100).map(|i| (Some(["x", "y", "z"][i % 3]), Some(1), i as i64)).collect();
+    rows[57].0 = Some("q");
+    let dir = tempfile::tempdir().unwrap();
+    let (path, view) = written(dir.path(), &rows, true);
+    let priors = [settled("a", Role::QuasiIdentifier), settled("uid", Role::Pseudonym)];
+    let e = runtime().block_on(evaluate(&view, &priors, &method(Sharing::Public, 0.01))).unwrap();
+    assert!(e.suppression_suffices());
+    let small = runtime().block_on(small_classes(&view, &e)).unwrap();
+    let to = path.with_extension("suppressed.parquet");
+    let props = || parquet::file::properties::WriterProperties::builder().build();
+    let done = suppress::suppress_file(dir.path(), &path, &to, &small, props()).unwrap();
+    assert_eq!(done, suppress::Suppressed { records: 1, nulled: vec![("a".into(), 1)] });
+
+    // The lone record's `a` is null and every other value as it was.
+    let read = |p: &std::path::Path| {
+        let file = std::fs::File::open(p).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+        arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    };
+    let (before, after) = (read(&path), read(&to));
+    assert_eq!(after.num_rows(), 100);
+    let (a0, a1) = (before.column(0).as_string::<i32>(), after.column(0).as_string::<i32>());
+    for i in 0..100 {
+        assert_eq!(a1.is_null(i), i == 57, "row {i}");
+        if i != 57 {
+            assert_eq!(a0.value(i), a1.value(i));
+        }
+    }
+    assert_eq!(before.columns()[1..], after.columns()[1..]);
+    // Spliced, not rewritten: only the chunk of `a` in the sixth row group changed.
+    let (c0, c1) = (chunks(&path), chunks(&to));
+    assert_eq!(c1.len(), 10);
+    for (g, (x, y)) in c0.iter().zip(&c1).enumerate() {
+        for (c, (x, y)) in x.iter().zip(y).enumerate() {
+            assert_eq!(x == y, (g, c) != (5, 0), "row group {g}, column {c}");
+        }
+    }
+    let out = crate::lake::DataFile { path: to.clone(), format: crate::lake::FileFormat::Parquet };
+    std::fs::remove_file(&path).unwrap();
+    let suppressed = runtime().block_on(crate::lake::read::read_dataset(&SessionContext::new(), dir.path(), &[out])).unwrap();
+    let sizes = runtime().block_on(class_sizes(&suppressed, &e.quasi_identifiers, Some("uid"))).unwrap();
+    assert_eq!(sizes, ClassSizes { sizes: vec![(33, 3, 99)], unmatched: 1 });
+    assert_eq!(e.sizes.without_below(20), sizes);
+
+    // A file without a record of a small class is left alone.
+    std::fs::remove_file(&to).unwrap();
+    let (path, _) = written(dir.path(), &rows[..50], true);
+    assert_eq!(suppress::suppress_file(dir.path(), &path, &to, &small, props()).unwrap(), suppress::Suppressed::default());
+    assert!(!to.exists());
+
+    // A partition key among the quasi-identifiers is matched against the file's directory.
+    let (path, _) = written(dir.path(), &rows, true);
+    let class = |dt: &str| SmallClasses {
+        qis: vec!["dt".into(), "a".into()],
+        values: vec![Arc::new(StringArray::from(vec![dt])) as ArrayRef, Arc::new(StringArray::from(vec!["q"]))],
+    };
+    assert_eq!(suppress::suppress_file(dir.path(), &path, &to, &class("2026-01-02"), props()).unwrap().records, 0);
+    assert_eq!(suppress::suppress_file(dir.path(), &path, &to, &class("2026-01-01"), props()).unwrap().records, 1);
+    // Quasi-identifiers in another order than the file's columns.
+    std::fs::remove_file(&to).unwrap();
+    let reversed = SmallClasses {
+        qis: vec!["b".into(), "a".into()],
+        values: vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef, Arc::new(StringArray::from(vec!["q"]))],
+    };
+    let done = suppress::suppress_file(dir.path(), &path, &to, &reversed, props()).unwrap();
+    assert_eq!(done, suppress::Suppressed { records: 1, nulled: vec![("b".into(), 1), ("a".into(), 1)] });
+    assert_eq!((read(&to).column(0).null_count(), read(&to).column(1).null_count()), (1, 1));
+
+    // A required quasi-identifier becomes optional, with every row group encoded again.
+    std::fs::remove_file(&to).unwrap();
+    let (path, _) = written(dir.path(), &rows, false);
+    assert_eq!(suppress::suppress_file(dir.path(), &path, &to, &small, props()).unwrap().records, 1);
+    let after = read(&to);
+    assert!(after.schema().field(0).is_nullable() && !after.schema().field(2).is_nullable());
+    assert_eq!((after.column(0).null_count(), after.column(0).is_null(57)), (1, true));
+    assert_eq!(read(&path).columns()[1..], after.columns()[1..]);
 }
 
 #[test]

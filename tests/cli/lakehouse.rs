@@ -236,7 +236,7 @@ fn a_raw_dataset_that_is_a_delta_table_is_read_at_its_latest_version_and_erased_
 }
 
 /// The add actions of the latest commit of the table at `dir` that adds files.
-fn last_adds(dir: &Path) -> Vec<Value> {
+pub(crate) fn last_adds(dir: &Path) -> Vec<Value> {
     let mut commits: Vec<PathBuf> =
         walk(&dir.join("_delta_log")).into_iter().filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
     commits.sort();

@@ -76,6 +76,15 @@ fn one_unique_record_is_refused_at_level_2_under_public_and_suppressed_when_allo
     assert_eq!(risk.quasi_identifiers, ["gender"]);
     let audit = std::fs::read_to_string(lake.join("_piguard/audit.jsonl")).unwrap();
     assert!(audit.contains("\"risk\":{\"members\":{") && audit.contains("\"suppressed\":1"), "figures in the audit log");
+    // The manifest names the files published, and their statistics count the null.
+    let files: Vec<String> = last_manifest(lake).datasets[0].partitions.iter().flat_map(|p| p.files.clone()).collect();
+    assert!(!files.is_empty() && files.iter().all(|f| Path::new(f).exists()), "{files:?}");
+    let adds = crate::lakehouse::last_adds(&lake.join("deid/members"));
+    let nulls: u64 = adds
+        .iter()
+        .map(|a| serde_json::from_str::<serde_json::Value>(a["stats"].as_str().unwrap()).unwrap()["nullCount"]["gender"].as_u64().unwrap())
+        .sum();
+    assert_eq!(nulls, 1, "{adds:?}");
 
     // `piguard risk` measures what was published the same way.
     let table = lake.join("deid/members");

@@ -1,0 +1,245 @@
+//! Local suppression as a splice, not a rewrite: a written Parquet file's records in classes
+//! smaller than the sharing model allows get their quasi-identifiers nulled. Only the
+//! quasi-identifier columns of the row groups holding such records are encoded again; every
+//! other column chunk (pseudonyms, masks, kept text: most of the bytes) is copied as it is,
+//! with its statistics and page index. A file with no such record is left alone.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use arrow::compute::{cast, concat, nullif};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+
+use crate::lake::files::{self, LakeFile};
+use crate::lake::{LakeError, read::partition_values};
+
+/// The classes smaller than the sharing model allows, by their quasi-identifier values (at
+/// most the share of records the pipeline lets be suppressed): what local suppression nulls.
+#[derive(Debug, Clone)]
+pub struct SmallClasses {
+    /// The quasi-identifiers, in the order of `values`.
+    pub qis: Vec<String>,
+    /// Each quasi-identifier's values, one row per class.
+    pub values: Vec<ArrayRef>,
+}
+
+impl SmallClasses {
+    /// Which of the records whose quasi-identifiers are `columns` (in [`SmallClasses::qis`]
+    /// order) are in a small class: equal values, nulls equal to nulls, as the classes were
+    /// grouped.
+    fn members(&self, columns: &[ArrayRef]) -> Result<BooleanArray, arrow::error::ArrowError> {
+        let fields = columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
+        let converter = RowConverter::new(fields)?;
+        let classes: Vec<ArrayRef> = self.values.iter().zip(columns).map(|(v, c)| cast(v, c.data_type())).collect::<Result<_, _>>()?;
+        let classes = converter.convert_columns(&classes)?;
+        let small: HashSet<&[u8]> = classes.iter().map(|r| r.data()).collect();
+        let rows = converter.convert_columns(columns)?;
+        Ok(rows.iter().map(|r| Some(small.contains(r.data()))).collect())
+    }
+}
+
+/// What local suppression did to one file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Suppressed {
+    /// Records whose quasi-identifiers were nulled.
+    pub records: u64,
+    /// Per quasi-identifier column of the file, the values nulled (those not null already).
+    pub nulled: Vec<(String, u64)>,
+}
+
+/// Writes `file` (of the dataset at `root`) again at `to` with the quasi-identifiers of its
+/// records in `small` classes nulled, and says what it nulled; with no such record, nothing
+/// is written. Quasi-identifiers that are partition keys (`dt`) are matched
+/// against the file's directory, never nulled: the file holds no such column.
+pub fn suppress_file(
+    root: &Path,
+    file: &Path,
+    to: &Path,
+    small: &SmallClasses,
+    properties: WriterProperties,
+) -> Result<Suppressed, LakeError> {
+    let corrupt = |message: String| LakeError::Parquet { path: file.to_path_buf(), message };
+    let reader = files::open(file).map_err(|cause| LakeError::Io { path: file.to_path_buf(), cause })?;
+    let metadata = ParquetMetaDataReader::new()
+        .with_page_index_policy(PageIndexPolicy::Optional)
+        .parse_and_finish(&reader)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let metadata = Arc::new(metadata);
+    let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new()).map_err(|e| corrupt(e.to_string()))?;
+    let schema = arrow.schema().clone();
+    let partition = partition_values(file.strip_prefix(root).unwrap_or(file));
+    // Each quasi-identifier: the file's column, or the partition value every record has.
+    let mut sources = Vec::new();
+    for qi in &small.qis {
+        match (schema.index_of(qi), partition.iter().find(|(k, _)| k == qi)) {
+            (Ok(i), _) => sources.push(QiSource::Column(i)),
+            (Err(_), Some((_, v))) => sources.push(QiSource::Partition(v.clone())),
+            (Err(_), None) => return Err(corrupt(format!("it has no quasi-identifier column `{qi}`"))),
+        }
+    }
+    let in_file: Vec<usize> = sources.iter().filter_map(|s| if let QiSource::Column(i) = s { Some(*i) } else { None }).collect();
+    // Partition keys alone: nothing in the file can be nulled.
+    if in_file.is_empty() {
+        return Ok(Suppressed::default());
+    }
+    let (mut masks, mut done, mut nulled) = (Vec::new(), Suppressed::default(), vec![0u64; in_file.len()]);
+    for group in 0..metadata.num_row_groups() {
+        let read = read_columns(&reader, &arrow, group, &in_file).map_err(|e| corrupt(e.to_string()))?;
+        let rows = metadata.row_group(group).num_rows() as usize;
+        let columns: Vec<ArrayRef> = sources
+            .iter()
+            .map(|s| match s {
+                QiSource::Column(i) => read[in_file.iter().position(|c| c == i).expect("read")].clone(),
+                QiSource::Partition(v) => Arc::new(StringArray::from(vec![v.as_str(); rows])) as ArrayRef,
+            })
+            .collect();
+        let mask = small.members(&columns).map_err(|e| corrupt(e.to_string()))?;
+        if mask.true_count() > 0 {
+            done.records += mask.true_count() as u64;
+            for (count, column) in nulled.iter_mut().zip(&read) {
+                *count += mask.iter().zip(0..column.len()).filter(|(m, i)| *m == Some(true) && column.is_valid(*i)).count() as u64;
+            }
+        }
+        masks.push((mask.true_count() > 0).then_some(mask));
+    }
+    if done.records == 0 {
+        return Ok(done);
+    }
+    done.nulled = in_file.iter().map(|i| schema.field(*i).name().clone()).zip(nulled).collect();
+    let splice = |out: &mut (dyn Write + Send)| splice(&reader, &metadata, &arrow, &in_file, &masks, properties, out);
+    files::write_streamed(to, splice).map_err(|cause| LakeError::Io { path: to.to_path_buf(), cause })?;
+    Ok(done)
+}
+
+/// Where a quasi-identifier's values come from.
+enum QiSource {
+    /// The file's column at this index.
+    Column(usize),
+    /// The file's partition directory (`dt=…`).
+    Partition(String),
+}
+
+/// The top-level columns `columns` of row group `group`, whole, in the order asked.
+fn read_columns(reader: &LakeFile, arrow: &ArrowReaderMetadata, group: usize, columns: &[usize]) -> parquet::errors::Result<Vec<ArrayRef>> {
+    let rows = arrow.metadata().row_group(group).num_rows() as usize;
+    let mask = ProjectionMask::roots(arrow.metadata().file_metadata().schema_descr(), columns.iter().copied());
+    let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(reader.try_clone()?, arrow.clone())
+        .with_row_groups(vec![group])
+        .with_projection(mask)
+        .with_batch_size(rows.max(1))
+        .build()?
+        .collect::<Result<Vec<_>, _>>()?;
+    // A projection reads columns in the file's order.
+    let mut in_file = columns.to_vec();
+    in_file.sort_unstable();
+    columns
+        .iter()
+        .map(|c| {
+            let at = in_file.binary_search(c).expect("projected");
+            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(at).as_ref()).collect();
+            match parts.as_slice() {
+                [] => Ok(arrow::array::new_empty_array(arrow.schema().field(*c).data_type())),
+                _ => Ok(concat(&parts)?),
+            }
+        })
+        .collect()
+}
+
+/// Writes the file to `out`: row groups without a suppressed record copied chunk by chunk,
+/// the others with the quasi-identifier columns `qis` (top-level indices) encoded again with
+/// the records of `masks` nulled. A quasi-identifier the file declares required cannot hold a
+/// null: it is declared optional, and every row group then encoded again whole, since copied
+/// chunks keep the levels of the schema they were written with.
+fn splice(
+    reader: &LakeFile,
+    metadata: &ParquetMetaData,
+    arrow: &ArrowReaderMetadata,
+    qis: &[usize],
+    masks: &[Option<BooleanArray>],
+    properties: WriterProperties,
+    out: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
+    let failed = |e: parquet::errors::ParquetError| std::io::Error::other(e.to_string());
+    let arrow_failed = |e: arrow::error::ArrowError| std::io::Error::other(e.to_string());
+    let read = arrow.schema().clone();
+    let roots = |schema: &SchemaRef| 0..schema.fields().len();
+    let required = qis.iter().any(|q| !read.field(*q).is_nullable());
+    let (schema, descr): (SchemaRef, _) = match required {
+        false => (read.clone(), metadata.file_metadata().schema_descr_ptr()),
+        true => {
+            let fields = read.fields().iter().enumerate().map(|(i, f)| match qis.contains(&i) {
+                true => Arc::new(f.as_ref().clone().with_nullable(true)),
+                false => f.clone(),
+            });
+            let schema = Arc::new(arrow::datatypes::Schema::new(fields.collect::<Vec<_>>()));
+            let descr = parquet::arrow::ArrowSchemaConverter::new().convert(&schema).map_err(failed)?;
+            (schema, Arc::new(descr))
+        }
+    };
+    let mut writer = SerializedFileWriter::new(out, descr.root_schema_ptr(), Arc::new(properties)).map_err(failed)?;
+    let encoders = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+    for (group, mask) in masks.iter().enumerate() {
+        let meta = metadata.row_group(group);
+        let mut rows = writer.next_row_group().map_err(failed)?;
+        let encode: Vec<usize> = match (required, mask) {
+            (true, _) => roots(&schema).collect(),
+            (false, Some(_)) => qis.to_vec(),
+            (false, None) => Vec::new(),
+        };
+        // Per leaf, its chunk encoded again, or `None` to copy it.
+        let mut encoded = Vec::new();
+        if !encode.is_empty() {
+            let mut writers = encoders.create_column_writers(group).map_err(failed)?;
+            let columns = read_columns(reader, arrow, group, &encode).map_err(failed)?;
+            let mut leaf = 0;
+            for (root, field) in schema.fields().iter().enumerate() {
+                let leaves = (leaf..descr.num_columns()).take_while(|l| descr.get_column_root_idx(*l) == root).count();
+                if let Some(at) = encode.iter().position(|e| *e == root) {
+                    let values = match mask {
+                        Some(mask) if qis.contains(&root) => nullif(&columns[at], mask).map_err(arrow_failed)?,
+                        _ => columns[at].clone(),
+                    };
+                    for (l, values) in compute_leaves(field, &values).map_err(failed)?.iter().enumerate() {
+                        writers[leaf + l].write(values).map_err(failed)?;
+                    }
+                }
+                leaf += leaves;
+            }
+            encoded = writers.into_iter().enumerate().map(|(l, w)| encode.contains(&descr.get_column_root_idx(l)).then_some(w)).collect();
+        }
+        for (leaf, chunk) in meta.columns().iter().enumerate() {
+            match encoded.get_mut(leaf).and_then(Option::take) {
+                Some(column) => column.close().map_err(failed)?.append_to_row_group(&mut rows).map_err(failed)?,
+                None => {
+                    let close = ColumnCloseResult {
+                        bytes_written: chunk.compressed_size() as u64,
+                        rows_written: meta.num_rows() as u64,
+                        metadata: chunk.clone(),
+                        bloom_filter: None,
+                        column_index: metadata
+                            .column_index()
+                            .map(|c| c[group][leaf].clone())
+                            .filter(|c| !matches!(c, ColumnIndexMetaData::NONE)),
+                        offset_index: metadata.offset_index().map(|o| o[group][leaf].clone()),
+                    };
+                    rows.append_column(reader, close).map_err(failed)?;
+                }
+            }
+        }
+        rows.close().map_err(failed)?;
+    }
+    writer.close().map_err(failed)?;
+    Ok(())
+}

@@ -95,6 +95,40 @@ fn one_unique_record_is_refused_at_level_2_under_public_and_suppressed_when_allo
     assert_eq!(report["datasets"][0]["figures"]["k"], 49);
 }
 
+/// Members of two days: `unsaid` of each day's have a gender value nobody else has.
+fn write_members_day(lake: &Path, day: &str, first_id: i64, unsaid: usize) {
+    let raw = lake.join(format!("raw/members/dt={day}"));
+    std::fs::create_dir_all(&raw).unwrap();
+    let n = 60 + unsaid;
+    let ids: ArrayRef = Arc::new(Int64Array::from((0..n as i64).map(|i| first_id + i).collect::<Vec<_>>()));
+    let gender: ArrayRef =
+        Arc::new(StringArray::from((0..n).map(|i| if i >= 60 { "未说明" } else { ["男", "女"][i % 2] }).collect::<Vec<_>>()));
+    write_parquet(&raw.join("part-0.parquet"), vec![("user_id", ids), ("gender", gender)]);
+}
+
+#[test]
+fn a_small_class_left_in_a_partition_an_earlier_run_wrote_is_refused_not_counted_as_suppressed() {
+    // 10 + 15 members share a gender value: one class of 25, above public's 20.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    write_members_day(lake, "2026-01-01", 1_000, 10);
+    write_members_day(lake, "2026-01-02", 2_000, 15);
+    let pipeline = members_pipeline(lake, "max_suppressed = 0.1\n");
+    let out = piguard_in(lake, Some(KEY), &["run", &pipeline]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE gender = '未说明'"), 25);
+
+    // The second day loses its 15: the class is the first day's 10, in a file this run keeps.
+    // Suppression may only null what the run writes, so the table is refused as it stands.
+    write_members_day(lake, "2026-01-02", 2_000, 0);
+    let out = piguard_in(lake, Some(KEY), &["run", &pipeline]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("level 2"), "{stderr}");
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members"), 145, "the first run's table is still the one published");
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE gender = '未说明'"), 25);
+}
+
 /// Raw rows of a table nobody here wrote: names, login names and street addresses under
 /// column names no rule knows, beside an amount and a status.
 fn ledger_lake() -> tempfile::TempDir {

@@ -429,45 +429,19 @@ mod tests {
     #[test]
     fn malformed_files_name_the_file_and_key() {
         let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            "bad.toml",
-            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\nkeywordz = [\"x\"]\n",
-        );
-        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("bad.toml") && err.contains("keywordz"), "{err}");
-
-        write(
-            dir.path(),
-            "bad.toml",
-            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\ndetectors = [\"horoscope\"]\n",
-        );
-        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("bad.toml") && err.contains("horoscope"), "{err}");
-
-        write(
-            dir.path(),
-            "bad.toml",
-            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\nmin_share = 1.5\n",
-        );
-        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("bad.toml") && err.contains("min_share"), "{err}");
-
-        write(
-            dir.path(),
-            "bad.toml",
-            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\ndetectors = [\"gender\", \"gender\"]\n",
-        );
-        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("bad.toml") && err.contains("`gender` twice"), "{err}");
-
-        write(
-            dir.path(),
-            "bad.toml",
-            "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\nkeywords = [\"phone\"]\n",
-        );
-        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("keywords") && err.contains("`phone`"), "{err}");
+        let gender = "[[category]]\nid = \"gender\"\nlabel_zh = \"性别\"\nsensitivity = \"general\"\naction = \"keep\"\n";
+        let cases: [(&str, &[&str]); 5] = [
+            ("keywordz = [\"x\"]", &["bad.toml", "keywordz"]),
+            ("detectors = [\"horoscope\"]", &["bad.toml", "horoscope"]),
+            ("min_share = 1.5", &["bad.toml", "min_share"]),
+            ("detectors = [\"gender\", \"gender\"]", &["bad.toml", "`gender` twice"]),
+            ("keywords = [\"phone\"]", &["keywords", "`phone`"]),
+        ];
+        for (line, expected) in cases {
+            write(dir.path(), "bad.toml", &format!("{gender}{line}\n"));
+            let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
+            assert!(expected.iter().all(|e| err.contains(e)), "{expected:?} in {err}");
+        }
     }
 
     #[test]

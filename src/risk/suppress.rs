@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
-use arrow::compute::{cast, concat, nullif};
-use arrow::datatypes::SchemaRef;
+use arrow::compute::{and, cast, concat, is_not_null, nullif};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
@@ -36,17 +36,28 @@ pub struct SmallClasses {
 }
 
 impl SmallClasses {
-    /// Which of the records whose quasi-identifiers are `columns` (in [`SmallClasses::qis`]
-    /// order) are in a small class: equal values, nulls equal to nulls, as the classes were
-    /// grouped.
+    /// A test of membership for records whose quasi-identifiers (in [`SmallClasses::qis`]
+    /// order) are of `types`: the classes converted once, for every row group of a file.
+    fn matcher(&self, types: &[DataType]) -> Result<ClassMatcher, arrow::error::ArrowError> {
+        let converter = RowConverter::new(types.iter().map(|t| SortField::new(t.clone())).collect())?;
+        let classes: Vec<ArrayRef> = self.values.iter().zip(types).map(|(v, t)| cast(v, t)).collect::<Result<_, _>>()?;
+        let classes = converter.convert_columns(&classes)?.iter().map(|r| r.data().into()).collect();
+        Ok(ClassMatcher { converter, classes })
+    }
+}
+
+/// The small classes in the row format of one file's quasi-identifiers.
+struct ClassMatcher {
+    converter: RowConverter,
+    classes: HashSet<Box<[u8]>>,
+}
+
+impl ClassMatcher {
+    /// Which of the records whose quasi-identifiers are `columns` are in a small class: equal
+    /// values, nulls equal to nulls, as the classes were grouped.
     fn members(&self, columns: &[ArrayRef]) -> Result<BooleanArray, arrow::error::ArrowError> {
-        let fields = columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
-        let converter = RowConverter::new(fields)?;
-        let classes: Vec<ArrayRef> = self.values.iter().zip(columns).map(|(v, c)| cast(v, c.data_type())).collect::<Result<_, _>>()?;
-        let classes = converter.convert_columns(&classes)?;
-        let small: HashSet<&[u8]> = classes.iter().map(|r| r.data()).collect();
-        let rows = converter.convert_columns(columns)?;
-        Ok(rows.iter().map(|r| Some(small.contains(r.data()))).collect())
+        let rows = self.converter.convert_columns(columns)?;
+        Ok(rows.iter().map(|r| Some(self.classes.contains(r.data()))).collect())
     }
 }
 
@@ -94,6 +105,14 @@ pub fn suppress_file(
     if in_file.is_empty() {
         return Ok(Suppressed::default());
     }
+    let types: Vec<DataType> = sources
+        .iter()
+        .map(|s| match s {
+            QiSource::Column(i) => schema.field(*i).data_type().clone(),
+            QiSource::Partition(_) => DataType::Utf8,
+        })
+        .collect();
+    let matcher = small.matcher(&types).map_err(|e| corrupt(e.to_string()))?;
     let (mut masks, mut done, mut nulled) = (Vec::new(), Suppressed::default(), vec![0u64; in_file.len()]);
     for group in 0..metadata.num_row_groups() {
         let read = read_columns(&reader, &arrow, group, &in_file).map_err(|e| corrupt(e.to_string()))?;
@@ -105,11 +124,12 @@ pub fn suppress_file(
                 QiSource::Partition(v) => Arc::new(StringArray::from(vec![v.as_str(); rows])) as ArrayRef,
             })
             .collect();
-        let mask = small.members(&columns).map_err(|e| corrupt(e.to_string()))?;
+        let mask = matcher.members(&columns).map_err(|e| corrupt(e.to_string()))?;
         if mask.true_count() > 0 {
             done.records += mask.true_count() as u64;
             for (count, column) in nulled.iter_mut().zip(&read) {
-                *count += mask.iter().zip(0..column.len()).filter(|(m, i)| *m == Some(true) && column.is_valid(*i)).count() as u64;
+                let set = is_not_null(column).and_then(|valid| and(&mask, &valid)).map_err(|e| corrupt(e.to_string()))?;
+                *count += set.true_count() as u64;
             }
         }
         masks.push((mask.true_count() > 0).then_some(mask));
@@ -173,13 +193,12 @@ fn splice(
 ) -> std::io::Result<()> {
     let failed = |e: parquet::errors::ParquetError| std::io::Error::other(e.to_string());
     let arrow_failed = |e: arrow::error::ArrowError| std::io::Error::other(e.to_string());
-    let read = arrow.schema().clone();
-    let roots = |schema: &SchemaRef| 0..schema.fields().len();
-    let required = qis.iter().any(|q| !read.field(*q).is_nullable());
+    let stored = arrow.schema().clone();
+    let required = qis.iter().any(|q| !stored.field(*q).is_nullable());
     let (schema, descr): (SchemaRef, _) = match required {
-        false => (read.clone(), metadata.file_metadata().schema_descr_ptr()),
+        false => (stored.clone(), metadata.file_metadata().schema_descr_ptr()),
         true => {
-            let fields = read.fields().iter().enumerate().map(|(i, f)| match qis.contains(&i) {
+            let fields = stored.fields().iter().enumerate().map(|(i, f)| match qis.contains(&i) {
                 true => Arc::new(f.as_ref().clone().with_nullable(true)),
                 false => f.clone(),
             });
@@ -194,7 +213,7 @@ fn splice(
         let meta = metadata.row_group(group);
         let mut rows = writer.next_row_group().map_err(failed)?;
         let encode: Vec<usize> = match (required, mask) {
-            (true, _) => roots(&schema).collect(),
+            (true, _) => (0..schema.fields().len()).collect(),
             (false, Some(_)) => qis.to_vec(),
             (false, None) => Vec::new(),
         };

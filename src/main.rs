@@ -422,6 +422,13 @@ impl TodayArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "cluster")]
+    let serves = matches!(cli.command, Command::Scheduler(_) | Command::Executor(_));
+    #[cfg(not(feature = "cluster"))]
+    let serves = false;
+    if !serves {
+        piguard::lake::store::remember_data_files();
+    }
     let result = match cli.command {
         Command::SampleData { dir, rows, seed, corpus: Some(kind), .. } => sample_corpus(dir, kind, rows as usize, seed),
         Command::SampleData { dir, rows, seed, end_date, corpus: None } => sample(dir, rows as usize, seed, end_date),

@@ -3,6 +3,7 @@
 //! datasets (files, dataset directories, hive partitions, a lake's raw zone), sampling their
 //! rows, and the writer lock.
 
+mod cache;
 pub mod delta;
 pub mod files;
 mod lock;

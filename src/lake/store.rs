@@ -32,6 +32,16 @@ pub struct StoreError {
 /// use, others (tests' in-memory stores) are registered.
 static STORES: LazyLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = LazyLock::new(Default::default);
 
+/// Whether stores built from now on remember what this process reads of data files.
+static REMEMBER_DATA_FILES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the stores this process builds remember what it reads of the lake's data files
+/// ([`super::cache`]): for a command, which runs once; never for a server, which outlives
+/// the files it reads.
+pub fn remember_data_files() {
+    REMEMBER_DATA_FILES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn bucket_key(url: &Url) -> String {
     format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
 }
@@ -61,7 +71,10 @@ pub fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>, StoreError> {
     // on a runtime whose workers are blocked (a caller waiting in `block_on`) or gone.
     let connector = SpawnedReqwestConnector::new(IO_RUNTIME.handle().clone());
     let builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_http_connector(connector);
-    let store: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(|e| failed(e.to_string()))?);
+    let mut store: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(|e| failed(e.to_string()))?);
+    if REMEMBER_DATA_FILES.load(std::sync::atomic::Ordering::Relaxed) {
+        store = Arc::new(super::cache::DataFileCache::new(store));
+    }
     stores.insert(key, store.clone());
     Ok(store)
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -21,6 +22,27 @@ pub struct S3Server {
     endpoint: String,
     runtime: tokio::runtime::Runtime,
     root: tempfile::TempDir,
+    /// Every request served: its method and object key (the path without the bucket).
+    requests: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+/// The server's S3 service, recording each request before it serves it.
+#[derive(Clone)]
+struct Recorded {
+    service: s3s::service::S3Service,
+    requests: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Recorded {
+    type Response = <s3s::service::S3Service as hyper::service::Service<hyper::Request<hyper::body::Incoming>>>::Response;
+    type Error = <s3s::service::S3Service as hyper::service::Service<hyper::Request<hyper::body::Incoming>>>::Error;
+    type Future = <s3s::service::S3Service as hyper::service::Service<hyper::Request<hyper::body::Incoming>>>::Future;
+
+    fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let key = req.uri().path().trim_start_matches('/').trim_start_matches(BUCKET).trim_start_matches('/').to_string();
+        self.requests.lock().unwrap().push((req.method().to_string(), key));
+        hyper::service::Service::call(&self.service, req)
+    }
 }
 
 impl S3Server {
@@ -31,7 +53,8 @@ impl S3Server {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let mut service = s3s::service::S3ServiceBuilder::new(s3s_fs::FileSystem::new(root.path()).unwrap());
         service.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = service.build();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let service = Recorded { service: service.build(), requests: requests.clone() };
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         runtime.spawn(async move {
@@ -45,7 +68,7 @@ impl S3Server {
                 });
             }
         });
-        S3Server { endpoint, runtime, root }
+        S3Server { endpoint, runtime, root, requests }
     }
 
     /// Points `cmd` at the server, as a deployment's environment would.
@@ -93,6 +116,17 @@ impl S3Server {
     /// object as a file named by its key), for looking at what is stored.
     pub fn objects(&self, prefix: &str) -> std::path::PathBuf {
         self.root.path().join(BUCKET).join(prefix)
+    }
+
+    /// The requests served so far for objects under `prefix/`, by object key: each key's methods.
+    pub fn requests_under(&self, prefix: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut by_key = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for (method, key) in self.requests.lock().unwrap().iter() {
+            if let Some(rel) = key.strip_prefix(prefix).and_then(|k| k.strip_prefix('/')) {
+                by_key.entry(rel.to_string()).or_default().push(method.clone());
+            }
+        }
+        by_key
     }
 
     /// Deletes object `key` of the bucket.
@@ -390,4 +424,37 @@ fn a_run_killed_mid_commit_on_s3_leaves_every_table_at_a_whole_version() {
         assert!(uncommitted.is_empty(), "{t}: {uncommitted:?}");
     }
     assert!(!server.objects("lake/_piguard/writer.lock").exists());
+}
+
+#[test]
+fn a_run_on_s3_reads_each_raw_file_in_one_request_and_what_it_wrote_in_at_most_two() {
+    let server = S3Server::start();
+    let lake = recent_demo_lake(3);
+    let uploaded = server.upload(&lake.path().join("raw"), "lake/raw");
+    let cwd = tempfile::tempdir().unwrap();
+    let run = on(&server, cwd.path(), "s3://analytics/lake", &["run", demo_pipeline().to_str().unwrap()]);
+    assert_eq!(run.0, Some(0), "{}", run.2);
+    // Sizes come from listings; a file's footer, sample, subject ids and rows from one read
+    // of it. The store is asked nothing else of it, whatever reads it.
+    let reads = |prefix: &str| -> Vec<(String, Vec<String>)> {
+        server
+            .requests_under(prefix)
+            .into_iter()
+            .filter(|(key, _)| key.ends_with(".parquet"))
+            .map(|(key, methods)| (key, methods.into_iter().filter(|m| m != "PUT").collect()))
+            .collect()
+    };
+    let raw = reads("lake/raw");
+    assert_eq!(raw.len(), uploaded);
+    for (key, methods) in &raw {
+        assert!(!methods.is_empty() && methods.len() <= 3, "raw/{key}: {methods:?}");
+    }
+    assert_eq!(raw.iter().map(|(_, m)| m.len()).sum::<usize>(), uploaded, "one request a raw file: {raw:?}");
+    // What the run wrote, read back by the risk gate (and spliced where it suppressed): its
+    // size is learned by the first read, which holds it whole when it is under 64 KiB.
+    let written = reads("lake/deid");
+    assert!(written.len() > DEMO_DATASETS.len(), "{written:?}");
+    for (key, methods) in &written {
+        assert!(methods.iter().all(|m| m == "GET") && (1..=2).contains(&methods.len()), "deid/{key}: {methods:?}");
+    }
 }

@@ -21,6 +21,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, binary_expr, cast as cast_expr,
 };
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
@@ -716,25 +717,52 @@ pub async fn subject_fingerprints(
     Ok(tables)
 }
 
-/// The lake's subject ids as [`subject_fingerprints`] lists them, gathered here: at most
-/// [`REFERENCE_CAPACITY`] fingerprints, never a value.
-pub async fn subject_ids(ctx: &SessionContext, subjects: &[RawSubjectColumn]) -> Result<SubjectIds, (String, LakeError)> {
-    let mut ids = SubjectIds::default();
-    for (dataset, table) in subject_fingerprints(ctx, subjects).await? {
-        let s = subjects.iter().find(|s| s.dataset == dataset).expect("a listed dataset");
-        let failed = unreadable(s);
-        let listed = table.select(vec![col(FP), cast_expr(col(CATEGORY), DataType::Utf8).alias(CATEGORY)]).map_err(&failed)?;
-        for batch in listed.collect().await.map_err(&failed)? {
-            let fps = batch.column(0).as_primitive::<UInt64Type>();
-            let categories = batch.column(1).as_string::<i32>();
-            for i in 0..batch.num_rows() {
-                let category = serde_json::from_value::<Category>(serde_json::Value::String(categories.value(i).to_string()))
-                    .map_err(|e| failed(DataFusionError::Internal(e.to_string())))?;
-                ids.insert(fps.value(i), category);
-            }
+/// Fingerprints gathered into a bounded reference: every one while they fit in `capacity`,
+/// then those of a sample of one in 2, 4, … (chosen by the fingerprint, as [`sampled`]).
+struct Gathered {
+    ids: SubjectIds,
+    shift: u32,
+    capacity: usize,
+}
+
+impl Gathered {
+    fn new(capacity: usize) -> Self {
+        Gathered { ids: SubjectIds::default(), shift: 0, capacity }
+    }
+
+    /// Adds `fp`; one in several datasets keeps the category that sorts first.
+    fn add(&mut self, fp: u64, category: Category) {
+        if !sampled(fp, self.shift) {
+            return;
+        }
+        let kept = self.ids.entry(fp).or_insert(category);
+        if category.id() < kept.id() {
+            *kept = category;
+        }
+        if self.ids.len() > self.capacity {
+            self.shift += 1;
+            let shift = self.shift;
+            self.ids.retain(|fp, _| sampled(*fp, shift));
         }
     }
-    Ok(ids)
+}
+
+/// The lake's subject ids, gathered here in one pass over each subject column, at most
+/// [`REFERENCE_CAPACITY`] fingerprints (the sample [`subject_fingerprints`] lists), never a
+/// value. Plans run where `ctx` runs them; the fingerprints stream back.
+pub async fn subject_ids(ctx: &SessionContext, subjects: &[RawSubjectColumn]) -> Result<SubjectIds, (String, LakeError)> {
+    let mut gathered = Gathered::new(REFERENCE_CAPACITY);
+    for s in subjects {
+        let failed = unreadable(s);
+        let df = lake::read_files(ctx, &s.files).await.map_err(|e| (s.dataset.clone(), e))?;
+        let Some(all) = fingerprints(&df, &[(s.column.clone(), s.category)], 0).map_err(&failed)? else { continue };
+        let mut stream = all.select(vec![col(FP)]).map_err(&failed)?.execute_stream().await.map_err(&failed)?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(&failed)?;
+            batch.column(0).as_primitive::<UInt64Type>().iter().flatten().for_each(|fp| gathered.add(fp, s.category));
+        }
+    }
+    Ok(gathered.ids)
 }
 
 /// The error of reading `s`'s raw files, naming its dataset.
@@ -975,6 +1003,30 @@ mod tests {
             (sample_shift(REFERENCE_CAPACITY), sample_shift(REFERENCE_CAPACITY + 1), sample_shift(4 * REFERENCE_CAPACITY + 4)),
             (0, 1, 3)
         );
+    }
+
+    #[test]
+    fn gathered_ids_are_every_fingerprint_while_they_fit_then_the_smallest_sample_that_fits() {
+        let fps: Vec<u64> = (0..5_000u64).map(|i| fingerprint(&format!("1380013{i:04}"))).collect();
+        let mut gathered = Gathered::new(1_000);
+        for (i, fp) in fps.iter().enumerate() {
+            // Each id seen twice, the second time under a category that sorts first.
+            gathered.add(*fp, Category::Phone);
+            if i % 2 == 0 {
+                gathered.add(*fp, Category::IdCard);
+            }
+        }
+        let in_sample = |shift: u32| fps.iter().filter(|fp| sampled(**fp, shift)).count();
+        let shift = gathered.shift;
+        assert!(shift > 0 && in_sample(shift) <= 1_000 && in_sample(shift - 1) > 1_000, "shift {shift}");
+        assert_eq!(gathered.ids.len(), in_sample(shift));
+        for (i, fp) in fps.iter().enumerate().filter(|(_, fp)| sampled(**fp, shift)) {
+            let first = if Category::IdCard.id() < Category::Phone.id() && i % 2 == 0 { Category::IdCard } else { Category::Phone };
+            assert_eq!(gathered.ids.get(fp), Some(&first));
+        }
+        let mut few = Gathered::new(1_000);
+        fps[..900].iter().for_each(|fp| few.add(*fp, Category::Phone));
+        assert_eq!((few.shift, few.ids.len()), (0, 900), "all of them while they fit");
     }
 
     #[test]

@@ -944,7 +944,10 @@ impl PartitionWriter<'_> {
             protected: protected.to_vec(),
             overrides: self.classifier.rules().override_texts.clone(),
         };
-        let outcome = match gate::write(df, spec).await {
+        // The lake's subject ids are listed (on first use) while the files are written, on
+        // the cores the write's last tasks leave idle.
+        let (outcome, subjects) = tokio::join!(gate::write(df, spec), self.subject_ids());
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Tasks that finished, or were stopped mid-file, when another failed left files
@@ -971,7 +974,7 @@ impl PartitionWriter<'_> {
         // The leak gate: every kept value of every row against the raw values of the columns
         // the plan protects and the lake's subject ids; then every row of the output classified
         // as `piguard verify` would, except columns kept with a reason.
-        let subjects = match self.subject_ids().await {
+        let subjects = match subjects {
             Ok(s) => s,
             Err(e) => {
                 discard(&written);

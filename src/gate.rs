@@ -45,6 +45,7 @@ use crate::classify::{Classifier, Rules};
 use crate::lake::{self, TMP_PREFIX, files, store};
 use crate::leak::{ColumnJudge, FingerprintSample, Judgement, identifier_fingerprints};
 use crate::plan::{ColumnPlan, DatasetPlan, Step, deid_parquet_options};
+use crate::risk::subjects::{SubjectKeyRuns, SubjectKeyWriter};
 
 /// The hidden column telling which partition of a batch a row belongs to (an index into
 /// [`GateSpec::out_dirs`]).
@@ -80,6 +81,10 @@ pub struct GateSpec {
     pub protected: Vec<(String, Category)>,
     /// The classifier's override rule files (the builtin rules are in every binary).
     pub overrides: Vec<(String, String)>,
+    /// Where each task keeps the subject keys of the rows it writes, for the risk gate's
+    /// proof that every record is a subject of its own (a local run whose subject is published).
+    #[serde(default)]
+    pub subject_keys: Option<String>,
 }
 
 impl GateSpec {
@@ -113,9 +118,10 @@ fn summary_schema() -> SchemaRef {
         Field::new("file", DataType::Utf8, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("stats", DataType::Utf8, false),
-        // The task's findings and fingerprints, on the first row of each task.
+        // The task's findings, fingerprints and subject keys, on the first row of each task.
         Field::new("judgements", DataType::Utf8, true),
         Field::new("fingerprints", DataType::Binary, true),
+        Field::new("subject_keys", DataType::Utf8, true),
     ]))
 }
 
@@ -245,6 +251,8 @@ pub struct GateOutcome {
     pub judgements: BTreeMap<String, Judgement>,
     /// The fingerprints of every task.
     pub sample: FingerprintSample,
+    /// The subject keys each task kept, where the spec asked for them.
+    pub subject_keys: Vec<SubjectKeyRuns>,
 }
 
 impl GateOutcome {
@@ -257,6 +265,7 @@ impl GateOutcome {
                 (batch.column(1).as_string::<i32>(), batch.column(3).as_string::<i32>(), batch.column(4).as_string::<i32>());
             let rows = batch.column(2).as_primitive::<UInt64Type>();
             let samples = batch.column(5).as_binary::<i32>();
+            let keys = batch.column(6).as_string::<i32>();
             for i in 0..batch.num_rows() {
                 outcome.files.push(WrittenFile {
                     partition: partitions.value(i) as usize,
@@ -273,6 +282,9 @@ impl GateOutcome {
                 }
                 if samples.is_valid(i) {
                     outcome.sample.merge(FingerprintSample::from_bytes(samples.value(i)).ok_or_else(|| malformed("an unreadable sample"))?);
+                }
+                if keys.is_valid(i) {
+                    outcome.subject_keys.push(serde_json::from_str(keys.value(i)).map_err(|_| malformed("unreadable subject keys"))?);
                 }
             }
         }
@@ -503,6 +515,8 @@ struct TaskWrite {
     judges: Vec<(usize, String, ColumnJudge)>,
     sample: FingerprintSample,
     files: BTreeMap<u32, FileWrite>,
+    /// The subject column's input index and its keys so far, where the spec asks for them.
+    subject: Option<(usize, Option<SubjectKeyWriter>)>,
 }
 
 impl TaskWrite {
@@ -535,6 +549,7 @@ impl TaskWrite {
             kept,
             judges,
             files: BTreeMap::new(),
+            subject: spec.subject_keys.as_ref().and(spec.plan.subject.as_deref()).and_then(|s| schema.index_of(s).ok()).map(|i| (i, None)),
         })
     }
 
@@ -572,6 +587,7 @@ impl TaskWrite {
         for (i, _, judge) in &mut self.judges {
             judge.push(batch.column(*i));
         }
+        self.keep_subject_keys(&batch)?;
         let tags = batch.column(self.tag).as_primitive::<UInt32Type>();
         let first = tags.value(0);
         if tags.values().iter().all(|t| *t == first) {
@@ -603,6 +619,24 @@ impl TaskWrite {
         }
         file.sink.writer.write(&batch).await?;
         Ok(())
+    }
+
+    /// Keeps the subject keys of `batch`'s rows, in a scratch file opened on the first batch.
+    /// A subject of a type with no text keeps none: the risk gate then counts them itself.
+    fn keep_subject_keys(&mut self, batch: &RecordBatch) -> Result<()> {
+        let Some((i, keys)) = &mut self.subject else { return Ok(()) };
+        let Some(computed) = crate::leak::subject_keys(batch.column(*i)) else {
+            self.subject = None;
+            return Ok(());
+        };
+        let failed = |e: std::io::Error| DataFusionError::Execution(format!("subject keys: {e}"));
+        if keys.is_none() {
+            let dir = self.spec.subject_keys.as_deref().unwrap_or_default();
+            let attempt = getrandom::u64().map_err(|e| DataFusionError::Execution(format!("no random file name: {e}")))?;
+            let path = Path::new(dir).join(format!("task-{:05}-{attempt:016x}.keys", self.task));
+            *keys = Some(SubjectKeyWriter::create(&path).map_err(failed)?);
+        }
+        keys.as_mut().expect("opened").push(computed.iter()).map_err(failed)
     }
 
     /// Opens the file of partition `tag`, named uniquely for this task attempt.
@@ -640,6 +674,13 @@ impl TaskWrite {
             self.judges.iter_mut().filter_map(|(_, name, judge)| Some((name.clone(), judge.finish()?))).collect();
         let judgements = serde_json::to_string(&judgements).map_err(|e| DataFusionError::Internal(e.to_string()))?;
         let sample = self.sample.to_bytes();
+        let keys = match self.subject.take().and_then(|(_, keys)| keys) {
+            Some(keys) => {
+                let runs = keys.finish().map_err(|e| DataFusionError::Execution(format!("subject keys: {e}")))?;
+                Some(serde_json::to_string(&runs).map_err(|e| DataFusionError::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
         let on_first = |n: usize| (0..n).map(|i| i == 0);
         let n = tags.len();
         let columns: Vec<ArrayRef> = vec![
@@ -649,6 +690,7 @@ impl TaskWrite {
             Arc::new(StringArray::from(stats)),
             Arc::new(on_first(n).map(|f| f.then_some(judgements.as_str())).collect::<StringArray>()),
             Arc::new(on_first(n).map(|f| f.then_some(sample.as_slice())).collect::<BinaryArray>()),
+            Arc::new(on_first(n).map(|f| keys.as_deref().filter(|_| f)).collect::<StringArray>()),
         ];
         Ok(RecordBatch::try_new(summary_schema(), columns)?)
     }

@@ -595,16 +595,20 @@ impl ScalarUDFImpl for FingerprintUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
         let values = args.args[0].to_array(args.number_rows)?;
-        let fingerprints = match (fingerprintable(values.data_type()), self.subject_keys) {
-            (_, true) => {
-                let text = lake::sample::as_strings(&values)
-                    .ok_or_else(|| DataFusionError::Plan(format!("a subject column of type {} cannot be counted", values.data_type())))?;
-                text.as_string::<i32>().iter().map(|v| v.map(fingerprint)).collect()
-            }
-            (_, false) => identifier_fingerprints(&values),
+        let fingerprints = match self.subject_keys {
+            true => subject_keys(&values)
+                .ok_or_else(|| DataFusionError::Plan(format!("a subject column of type {} cannot be counted", values.data_type())))?,
+            false => identifier_fingerprints(&values),
         };
         Ok(ColumnarValue::Array(Arc::new(fingerprints)))
     }
+}
+
+/// The subject keys of `values` as `piguard_subject_key` computes them: every value hashed
+/// as its text, unnormalized; `None` for a type with no text.
+pub fn subject_keys(values: &ArrayRef) -> Option<UInt64Array> {
+    let text = lake::sample::as_strings(values)?;
+    Some(text.as_string::<i32>().iter().map(|v| v.map(fingerprint)).collect())
 }
 
 /// The fingerprints of `values` as `piguard_fingerprint` computes them: null for values not

@@ -32,6 +32,7 @@ use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecor
 use crate::plan::{
     ColumnPlan, DatasetPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectKinds, sha256_hex, subject_kinds,
 };
+use crate::risk::subjects::{SubjectKeyRuns, every_subject_distinct};
 use crate::risk::{self, ColumnPrior, Evaluation, Method, Prior};
 use crate::sealed::AuditKey;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
@@ -132,6 +133,9 @@ const BATCH_BYTES: u64 = 64 << 20;
 
 /// Most partitions written together.
 const BATCH_PARTITIONS: usize = 256;
+
+/// The lake's scratch directory (under `_piguard/`), a folder a run; deleted by the next run.
+const SCRATCH: &str = "scratch";
 
 /// Tasks a partition's large files (10 MiB and more) are split into on a cluster, whatever the
 /// client's cores: each task reads a range of row groups on whichever executor has a slot.
@@ -235,11 +239,12 @@ pub async fn run(
         redact: ScalarUDF::new_from_impl(RedactUdf::default()),
     };
 
-    // Leak-gate scratch files a killed run of an earlier version left (this one keeps the
-    // gate in memory).
+    // Scratch files a killed run left: its subject keys, and an earlier version's leak gate.
     if !options.dry_run {
-        let scratch = lake.meta_dir().join("leak-gate");
-        files::delete_tree(&scratch).map_err(io_err(&scratch))?;
+        for dir in [SCRATCH, "leak-gate"] {
+            let scratch = lake.meta_dir().join(dir);
+            files::delete_tree(&scratch).map_err(io_err(&scratch))?;
+        }
     }
     let subjects = subject_kinds(plan.datasets.iter().map(|d| &d.planned));
     // On a cluster the executors' memory bounds the gate's aggregates.
@@ -259,6 +264,9 @@ pub async fn run(
         subjects: &subjects,
         subject_columns: plan.datasets.iter().filter_map(|p| RawSubjectColumn::of(&p.planned, || Some(p.source.files.clone()))).collect(),
         subject_ids: tokio::sync::OnceCell::new(),
+        // Tasks of this process write their subject keys here; executors could not.
+        scratch: (options.engine == Engine::Local && lake.is_local() && !options.dry_run)
+            .then(|| lake.meta_dir().join(SCRATCH).join(&run_id)),
     };
     let mut records = Vec::new();
     let mut failed = None;
@@ -283,6 +291,9 @@ pub async fn run(
                 break;
             }
         }
+    }
+    if let Some(scratch) = &writer.scratch {
+        let _ = files::delete_tree(scratch);
     }
     let mut manifest = Manifest {
         run_id: run_id.clone(),
@@ -475,6 +486,9 @@ struct PartitionWriter<'a> {
     /// Their ids as fingerprints, listed once per run when first needed (a run that writes
     /// nothing lists none), where the engine runs its plans.
     subject_ids: tokio::sync::OnceCell<SubjectIds>,
+    /// The run's scratch directory, where the write keeps subject keys (a local run on a
+    /// local lake).
+    scratch: Option<PathBuf>,
 }
 
 /// A partition whose inputs or plan changed, to be written.
@@ -578,10 +592,11 @@ impl PartitionWriter<'_> {
             }
         }
         let mut written: Vec<Written> = Vec::new();
+        let mut subject_keys = Vec::new();
         let mut changed = Vec::new();
         let mut replaced = Vec::new();
         for batch in batches(jobs) {
-            let files = match self.write_batch(p, &batch, &mut record.write_plans).await {
+            let files = match self.write_batch(p, &batch, &mut record.write_plans, &mut subject_keys).await {
                 Ok(files) => files,
                 Err((partition, e)) => {
                     abandon(&paths(&written), record);
@@ -610,7 +625,11 @@ impl PartitionWriter<'_> {
             // The risk gate: the table as this commit would publish it, new files and kept ones.
             let kept: Vec<PathBuf> = current.iter().filter(|f| !replaced.contains(&f.path)).map(|f| f.path.clone()).collect();
             let before = paths(&written);
-            match self.evaluate(p, &kept, &mut written).await {
+            let evaluated = self.evaluate(p, &kept, &mut written, &subject_keys).await;
+            if let Some(dir) = self.subject_key_dir(p) {
+                let _ = files::delete_tree(&dir);
+            }
+            match evaluated {
                 Ok(evaluation) => {
                     record.risk = Some(evaluation);
                     // Files local suppression replaced are recorded by the names published.
@@ -663,7 +682,13 @@ impl PartitionWriter<'_> {
     /// now and those `kept`) and refuses it below level 3. Where the pipeline allows local
     /// suppression and that suffices, the records of small classes in the files written now
     /// have their quasi-identifiers nulled first (each file replaced in `written`).
-    async fn evaluate(&self, p: &DatasetRun, kept: &[PathBuf], written: &mut [Written]) -> Result<Evaluation, RunError> {
+    async fn evaluate(
+        &self,
+        p: &DatasetRun,
+        kept: &[PathBuf],
+        written: &mut [Written],
+        subject_keys: &[SubjectKeyRuns],
+    ) -> Result<Evaluation, RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
         let root = self.options.lake.dataset_dir(Zone::Deid, name);
@@ -674,7 +699,18 @@ impl PartitionWriter<'_> {
         let mut priors: Vec<ColumnPrior> = plan.columns.iter().filter_map(ColumnPlan::risk_prior).collect();
         // Partition values are published too (`dt`), and measured like any kept column.
         priors.extend(plan.partition_columns.iter().map(|c| ColumnPrior::partition_key(c, Prior::Measure)));
-        let method = Method { sharing: plan.sharing, max_suppressed: plan.max_suppressed, subject: plan.subject.clone() };
+        // The write kept every row's subject key when no file is kept from an earlier run: the
+        // merge of its sorted runs tells whether every record is a subject of its own.
+        let rows: u64 = written.iter().map(|w| w.rows).sum();
+        let proved = kept.is_empty() && plan.subject.is_some() && subject_keys.iter().map(SubjectKeyRuns::rows).sum::<u64>() == rows;
+        let per_record = match proved {
+            true => Some(
+                every_subject_distinct(subject_keys)
+                    .map_err(|e| RunError::Dataset { dataset: name.clone(), message: format!("risk evaluation: subject keys: {e}") })?,
+            ),
+            false => None,
+        };
+        let method = Method { sharing: plan.sharing, max_suppressed: plan.max_suppressed, subject: plan.subject.clone(), per_record };
         let published = |written: &[Written]| {
             paths(written)
                 .into_iter()
@@ -855,6 +891,11 @@ impl PartitionWriter<'_> {
         Ok(df)
     }
 
+    /// Where the write keeps the subject keys of `p`'s rows, when it can and `p` publishes a subject.
+    fn subject_key_dir(&self, p: &DatasetRun) -> Option<PathBuf> {
+        p.planned.plan.subject.as_ref().and(self.scratch.as_ref()).map(|dir| dir.join(p.planned.name()))
+    }
+
     /// The lake's subject ids, listed on first use.
     async fn subject_ids(&self) -> Result<&SubjectIds, RunError> {
         let listed = self.subject_ids.get_or_try_init(|| async {
@@ -868,7 +909,13 @@ impl PartitionWriter<'_> {
     /// Streams the partitions of `batch` through their plan into new files no version
     /// references yet, one plan for those whose columns agree, and checks them: the files of
     /// each partition, in order; or the partitions at fault and why, with nothing left behind.
-    async fn write_batch(&self, p: &DatasetRun, batch: &[PartitionJob], plans: &mut u64) -> Result<Vec<Vec<Written>>, (String, RunError)> {
+    async fn write_batch(
+        &self,
+        p: &DatasetRun,
+        batch: &[PartitionJob],
+        plans: &mut u64,
+        subject_keys: &mut Vec<SubjectKeyRuns>,
+    ) -> Result<Vec<Vec<Written>>, (String, RunError)> {
         let plan = &p.planned.plan;
         let protected = plan.protected_columns();
         // Runs of partitions whose projections agree, each written by one plan.
@@ -909,7 +956,8 @@ impl PartitionWriter<'_> {
         for (tags, label, df) in runs {
             *plans += 1;
             match self.gated_write(p, batch, &tags, df, &protected, &label).await {
-                Ok(written) => {
+                Ok((written, keys)) => {
+                    subject_keys.extend(keys);
                     for (tag, w) in written {
                         files[tag].push(w);
                     }
@@ -925,6 +973,7 @@ impl PartitionWriter<'_> {
 
     /// Writes the partitions of `batch` at `tags` from `df` in one gated write and judges them;
     /// a file with no rows for a partition that had none, so its table keeps a file of its inputs.
+    /// Returns the files, and the subject keys the write kept of their rows.
     async fn gated_write(
         &self,
         p: &DatasetRun,
@@ -933,7 +982,7 @@ impl PartitionWriter<'_> {
         df: DataFrame,
         protected: &[(String, Category)],
         label: &str,
-    ) -> Result<Vec<(usize, Written)>, RunError> {
+    ) -> Result<(Vec<(usize, Written)>, Vec<SubjectKeyRuns>), RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
         let schema = df.schema().as_arrow().clone();
@@ -943,6 +992,7 @@ impl PartitionWriter<'_> {
             run_id: self.run_id.to_string(),
             protected: protected.to_vec(),
             overrides: self.classifier.rules().override_texts.clone(),
+            subject_keys: self.subject_key_dir(p).map(|d| d.display().to_string()),
         };
         // The lake's subject ids are listed (on first use) while the files are written, on
         // the cores the write's last tasks leave idle.
@@ -1011,7 +1061,7 @@ impl PartitionWriter<'_> {
                 }
             }
         }
-        Ok(written)
+        Ok((written, outcome.subject_keys))
     }
 }
 

@@ -278,6 +278,7 @@ mod tests {
             run_id: "r1".into(),
             protected: vec![("phone".into(), crate::category::Category::Phone)],
             overrides: overrides.clone(),
+            subject_keys: Some("/lake/_piguard/scratch/r1/users".into()),
         };
         let input = LogicalPlanBuilder::empty(false).build().unwrap();
         let node = Extension { node: Arc::new(GatedWrite::new(input.clone(), spec).unwrap()) };

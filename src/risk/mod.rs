@@ -10,6 +10,7 @@
 //! session runs its plans (spilling, on executors on a cluster); only counts come back.
 
 pub mod report;
+pub mod subjects;
 pub mod suppress;
 
 use std::collections::BTreeMap;
@@ -448,8 +449,9 @@ pub async fn class_sizes(df: &DataFrame, qis: &[String], subject: Option<&str>) 
 
 /// What one look at a table tells before its columns are measured: whether every record is a
 /// subject of its own (so that counting records counts subjects, and each measurement need not
-/// read the subject column), and the mean length in characters of each of the `texts` columns.
-async fn profile(df: &DataFrame, subject: Option<&str>, texts: &[&str]) -> Result<(bool, Vec<f64>), DataFusionError> {
+/// read the subject column; `known` when the write proved it), and the mean length in
+/// characters of each of the `texts` columns.
+async fn profile(df: &DataFrame, subject: Option<&str>, texts: &[&str], known: Option<bool>) -> Result<(bool, Vec<f64>), DataFusionError> {
     let mut stats = vec![count(lit(1)).alias(N)];
     stats.extend(subject.map(|s| count(ident(s)).alias(SUBJECT)));
     stats.extend(
@@ -468,9 +470,10 @@ async fn profile(df: &DataFrame, subject: Option<&str>, texts: &[&str]) -> Resul
     let rows = number(0)?;
     let offset = 1 + usize::from(subject.is_some());
     let lengths = (0..texts.len()).map(|i| number(offset + i)).collect::<Result<Vec<_>, _>>()?;
-    let per_record = match subject {
+    let per_record = match (subject, known) {
+        (Some(_), Some(known)) => known,
         // Null subjects could be anyone: they are counted as one, so never as one each.
-        Some(s) if number(1)? == rows => {
+        (Some(s), None) if number(1)? == rows => {
             let subjects = df.clone().aggregate(vec![subject_key(s).alias(SUBJECT)], vec![])?.count().await?;
             subjects as f64 == rows
         }
@@ -486,6 +489,9 @@ pub struct Method {
     pub max_suppressed: f64,
     /// The subject column, when it is published (hashed or kept).
     pub subject: Option<String>,
+    /// Whether every record is a subject of its own, when the write proved it or its opposite
+    /// ([`subjects`]); counted from the table otherwise.
+    pub per_record: Option<bool>,
 }
 
 /// Evaluates `df` (a dataset as it would be published) with its columns' `priors`. Measured
@@ -499,7 +505,7 @@ pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -
         .filter(|c| c.prior == Prior::Measure && TypeKind::of(&c.data_type) == TypeKind::Text && c.step.as_deref() != Some(PARTITION_STEP))
         .map(|c| c.name.as_str())
         .collect();
-    let (per_record, lengths) = profile(df, method.subject.as_deref(), &texts).await?;
+    let (per_record, lengths) = profile(df, method.subject.as_deref(), &texts, method.per_record).await?;
     let subject = if per_record { None } else { method.subject.as_deref() };
     let mut columns = Vec::new();
     for c in priors {
@@ -603,7 +609,7 @@ impl Evaluation {
     /// This evaluation over the same quasi-identifiers once `suppressed` records had them
     /// nulled, leaving classes of `sizes`.
     pub fn after_suppression(&self, sizes: ClassSizes, suppressed: u64) -> Evaluation {
-        let method = Method { sharing: self.sharing, max_suppressed: self.max_suppressed, subject: self.subject.clone() };
+        let method = Method { sharing: self.sharing, max_suppressed: self.max_suppressed, subject: self.subject.clone(), per_record: None };
         let after = assess(sizes, self.columns.clone(), self.quasi_identifiers.clone(), &method, self.suppressed + suppressed);
         Evaluation { subject_per_record: self.subject_per_record, ..after }
     }

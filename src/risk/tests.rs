@@ -84,7 +84,7 @@ proptest! {
 }
 
 fn method(sharing: Sharing, max_suppressed: f64) -> Method {
-    Method { sharing, max_suppressed, subject: Some("uid".into()) }
+    Method { sharing, max_suppressed, subject: Some("uid".into()), per_record: None }
 }
 
 fn measured(name: &str, data_type: &str) -> ColumnPrior {

@@ -129,6 +129,40 @@ fn a_small_class_left_in_a_partition_an_earlier_run_wrote_is_refused_not_counted
     assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE gender = '未说明'"), 25);
 }
 
+#[test]
+fn whether_every_record_is_a_subject_of_its_own_is_proved_by_the_write_as_the_table_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let pipeline = members_pipeline(lake, "");
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", pipeline.as_str()];
+        all.extend_from_slice(args);
+        let out = piguard_in(lake, Some(KEY), &all);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+        let scratch = crate::walk(&lake.join("_piguard"));
+        assert!(scratch.iter().all(|f| !f.starts_with(lake.join("_piguard/scratch"))), "scratch left: {scratch:?}");
+        last_manifest(lake).datasets[0].risk.clone().expect("evaluated")
+    };
+    // Two days of members, each once: each day's file keeps its rows' subject keys, and the
+    // merge of both finds every key once.
+    write_members_day(lake, "2026-01-01", 1_000, 0);
+    write_members_day(lake, "2026-01-02", 2_000, 0);
+    let risk = run(&[]);
+    assert!(risk.subject_per_record && risk.counted_subject().is_none(), "{risk:?}");
+
+    // Member 1059 of the first day again in the second: the merge meets the key twice.
+    write_members_day(lake, "2026-01-02", 1_059, 0);
+    let risk = run(&["--force"]);
+    assert!(!risk.subject_per_record && risk.counted_subject() == Some("user_id"), "{risk:?}");
+    // Written alone beside a day kept from the run before, the table is counted instead, alike.
+    write_members_day(lake, "2026-01-02", 1_058, 0);
+    let risk = run(&[]);
+    assert!(last_manifest(lake).datasets[0].partitions.iter().any(|p| p.status == piguard::plan::manifest::PartitionStatus::Unchanged));
+    assert!(!risk.subject_per_record, "{risk:?}");
+    write_members_day(lake, "2026-01-02", 2_000, 0);
+    assert!(run(&[]).subject_per_record);
+}
+
 /// Raw rows of a table nobody here wrote: names, login names and street addresses under
 /// column names no rule knows, beside an amount and a status.
 fn ledger_lake() -> tempfile::TempDir {

@@ -394,6 +394,9 @@ fn a_killed_run_leaves_each_table_at_a_whole_version_and_the_rerun_finishes() {
     assert_eq!(text(&audit).1.matches("began and recorded no outcome").count(), 2, "{}", text(&audit).1);
     let out = run_demo(lake.path(), KEY, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    // The subject keys the killed runs' writes kept are gone with the next run.
+    let scratch = lake.path().join("_piguard/scratch");
+    assert!(!scratch.exists() || walk(&scratch).is_empty(), "{:?}", walk(&scratch));
     for ds in DEMO_DATASETS {
         assert_eq!(rows(&deid.join(ds)), expected[ds], "{ds}");
         // What the killed runs wrote and never committed is gone from disk, not only unseen.

@@ -629,21 +629,18 @@ impl TaskWrite {
             self.subject = None;
             return Ok(());
         };
-        let failed = |e: std::io::Error| DataFusionError::Execution(format!("subject keys: {e}"));
         if keys.is_none() {
             let dir = self.spec.subject_keys.as_deref().unwrap_or_default();
-            let attempt = getrandom::u64().map_err(|e| DataFusionError::Execution(format!("no random file name: {e}")))?;
-            let path = Path::new(dir).join(format!("task-{:05}-{attempt:016x}.keys", self.task));
-            *keys = Some(SubjectKeyWriter::create(&path).map_err(failed)?);
+            let path = Path::new(dir).join(format!("task-{:05}-{:016x}.keys", self.task, attempt_id()?));
+            *keys = Some(SubjectKeyWriter::create(&path).map_err(subject_keys_failed)?);
         }
-        keys.as_mut().expect("opened").push(computed.iter()).map_err(failed)
+        keys.as_mut().expect("opened").push(computed.iter()).map_err(subject_keys_failed)
     }
 
     /// Opens the file of partition `tag`, named uniquely for this task attempt.
     async fn open(&mut self, tag: u32) -> Result<FileWrite> {
         let dir = self.spec.out_dirs.get(tag as usize).ok_or_else(|| DataFusionError::Internal(format!("no partition {tag}")))?;
-        let attempt = getrandom::u64().map_err(|e| DataFusionError::Execution(format!("no random file name: {e}")))?;
-        let name = format!("part-{:05}-{}-{attempt:016x}.parquet", self.task, self.spec.run_id);
+        let name = format!("part-{:05}-{}-{:016x}.parquet", self.task, self.spec.run_id, attempt_id()?);
         let path = Path::new(dir).join(&name);
         let sink = ParquetSink::create(&path, &self.context.runtime_env(), self.written_schema.clone(), self.properties.clone()).await?;
         let columns = self
@@ -676,7 +673,7 @@ impl TaskWrite {
         let sample = self.sample.to_bytes();
         let keys = match self.subject.take().and_then(|(_, keys)| keys) {
             Some(keys) => {
-                let runs = keys.finish().map_err(|e| DataFusionError::Execution(format!("subject keys: {e}")))?;
+                let runs = keys.finish().map_err(subject_keys_failed)?;
                 Some(serde_json::to_string(&runs).map_err(|e| DataFusionError::Internal(e.to_string()))?)
             }
             None => None,
@@ -694,6 +691,16 @@ impl TaskWrite {
         ];
         Ok(RecordBatch::try_new(summary_schema(), columns)?)
     }
+}
+
+/// A random number naming what one attempt of a task writes, so that a retried task's files
+/// never overwrite its first attempt's.
+fn attempt_id() -> Result<u64> {
+    getrandom::u64().map_err(|e| DataFusionError::Execution(format!("no random file name: {e}")))
+}
+
+fn subject_keys_failed(e: std::io::Error) -> DataFusionError {
+    DataFusionError::Execution(format!("subject keys: {e}"))
 }
 
 /// The Parquet writer's settings for `plan`'s files ([`deid_parquet_options`]); the writer

@@ -178,14 +178,21 @@ impl DataFileCache {
             size if range.start >= size - TAIL => size - TAIL,
             _ => return Ok(None),
         };
-        let fetched = self.inner.get_opts(&location, GetOptions::new().with_range(Some(start..meta.size))).await?;
-        let meta = fetched.meta.clone();
+        self.fetch(&location, GetRange::Bounded(start..meta.size)).await?;
+        // Not held when the object changed meanwhile: then it is read as asked.
+        Ok(self.learned().bytes(&location, &range).map(|(meta, bytes)| answer(meta, range, bytes)))
+    }
+
+    /// Fetches `range` of the object at `location`, a range to its end, and holds it; returns
+    /// the object's size.
+    async fn fetch(&self, location: &Path, range: GetRange) -> Result<u64> {
+        let fetched = self.inner.get_opts(location, GetOptions::new().with_range(Some(range))).await?;
+        let (meta, start) = (fetched.meta.clone(), fetched.range.start);
         let bytes = fetched.bytes().await?;
         let mut learned = self.learned();
         learned.saw(&meta);
         learned.hold(Held { meta: meta.clone(), start, bytes });
-        // Not held when the object changed meanwhile: then it is read as asked.
-        Ok(learned.bytes(&location, &range).map(|(meta, bytes)| answer(meta, range, bytes)))
+        Ok(meta.size)
     }
 }
 
@@ -230,14 +237,9 @@ impl ObjectStore for DataFileCache {
             // A footer read of a file written since it was listed: its tail, which is the
             // whole of a small file, in the one request.
             None if matches!(options.range, Some(GetRange::Suffix(n)) if n <= TAIL) && !options.head => {
-                let fetched = self.inner.get_opts(location, GetOptions::new().with_range(Some(GetRange::Suffix(TAIL)))).await?;
-                let (meta, start) = (fetched.meta.clone(), fetched.range.start);
-                let bytes = fetched.bytes().await?;
-                let mut learned = self.learned();
-                learned.saw(&meta);
-                learned.hold(Held { meta: meta.clone(), start, bytes });
-                if let Some(range) = absolute(options.range.as_ref(), meta.size)
-                    && let Some((meta, bytes)) = learned.bytes(location, &range)
+                let size = self.fetch(location, GetRange::Suffix(TAIL)).await?;
+                if let Some(range) = absolute(options.range.as_ref(), size)
+                    && let Some((meta, bytes)) = self.learned().bytes(location, &range)
                 {
                     return Ok(answer(meta, range, bytes));
                 }

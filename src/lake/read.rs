@@ -3,14 +3,16 @@
 //! [`read_files`], so they see the same columns and types. Every CSV column is text, as
 //! landed: phone numbers and ids keep their leading zeros.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext, lit};
 
-use super::{DataFile, FileFormat, LakeError, files};
+use super::{DataFile, FileFormat, LakeError, files, store};
 
 /// A DataFrame over `files`, which share the format of the first. CSV columns are read as
 /// text, named by the first file's header; JSON is read as lines, or as one array of
@@ -134,49 +136,106 @@ fn contained<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
     result
 }
 
+/// CSV files found to close every quote in this command, by place and size: a command's
+/// plans read a file several times (sample, write, subject ids), the check once.
+static QUOTES_CLOSED: LazyLock<Mutex<HashSet<(PathBuf, u64)>>> = LazyLock::new(Default::default);
+
 /// Refuses a CSV file that ends inside a quoted field: the reader would take everything
 /// after the opening quote as one value, silently losing the rows after it.
 fn check_csv_quotes(path: &Path) -> Result<(), LakeError> {
-    use std::io::Read;
-    #[derive(PartialEq)]
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        QuoteInQuoted,
-    }
     let io = |cause| LakeError::Io { path: path.to_path_buf(), cause };
     let mut file = files::open(path).map_err(io)?;
+    let checked = (path.to_path_buf(), file.len());
+    let closed = || QUOTES_CLOSED.lock().expect("no panic holds the set");
+    if closed().contains(&checked) {
+        return Ok(());
+    }
+    let mut scan = QuoteScan::default();
     let mut buf = vec![0u8; 1 << 16];
-    let (mut state, mut line, mut opened) = (State::FieldStart, 1u64, 0u64);
     loop {
         let n = file.read(&mut buf).map_err(io)?;
         if n == 0 {
             break;
         }
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                line += 1;
-            }
-            state = match (state, b) {
-                (State::FieldStart, b'"') => {
-                    opened = line;
-                    State::Quoted
-                }
-                (State::Quoted, b'"') => State::QuoteInQuoted,
-                (State::Quoted, _) => State::Quoted,
-                (State::QuoteInQuoted, b'"') => State::Quoted,
-                (_, b',' | b'\n') => State::FieldStart,
-                (State::QuoteInQuoted, b'\r') => State::QuoteInQuoted,
-                _ => State::Unquoted,
-            };
-        }
+        scan.feed(&buf[..n]);
     }
-    if state == State::Quoted {
+    if let Some(opened) = scan.unclosed() {
         let message = format!("the quote opened on line {opened} is never closed, so every later row would be read as one value");
         return Err(LakeError::Csv { path: path.to_path_buf(), line: opened, message });
     }
+    // A server outlives the files it reads; a command does not.
+    if store::remembers_data_files() {
+        closed().insert(checked);
+    }
     Ok(())
+}
+
+/// Where a CSV reader is in a field, as far as quotes go.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum QuoteState {
+    #[default]
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+/// A CSV file's quotes followed chunk by chunk, skipping to the bytes that matter in each state
+/// (inside a quoted field, the next quote), with the line each quote opens on.
+#[derive(Debug, Default)]
+struct QuoteScan {
+    state: QuoteState,
+    /// Newlines before the part of the chunk not yet counted.
+    lines: u64,
+    /// The line the last quote opened on (1-based).
+    opened: u64,
+}
+
+impl QuoteScan {
+    fn feed(&mut self, chunk: &[u8]) {
+        use QuoteState::*;
+        let (mut at, mut counted) = (0, 0);
+        while at < chunk.len() {
+            match self.state {
+                Quoted => match memchr::memchr(b'"', &chunk[at..]) {
+                    Some(q) => {
+                        at += q + 1;
+                        self.state = QuoteInQuoted;
+                    }
+                    None => at = chunk.len(),
+                },
+                Unquoted => match memchr::memchr2(b',', b'\n', &chunk[at..]) {
+                    Some(d) => {
+                        at += d + 1;
+                        self.state = FieldStart;
+                    }
+                    None => at = chunk.len(),
+                },
+                FieldStart | QuoteInQuoted => {
+                    let b = chunk[at];
+                    self.state = match (self.state, b) {
+                        (FieldStart, b'"') => {
+                            self.lines += memchr::memchr_iter(b'\n', &chunk[counted..at]).count() as u64;
+                            counted = at;
+                            self.opened = self.lines + 1;
+                            Quoted
+                        }
+                        (QuoteInQuoted, b'"') => Quoted,
+                        (_, b',' | b'\n') => FieldStart,
+                        (QuoteInQuoted, b'\r') => QuoteInQuoted,
+                        _ => Unquoted,
+                    };
+                    at += 1;
+                }
+            }
+        }
+        self.lines += memchr::memchr_iter(b'\n', &chunk[counted..]).count() as u64;
+    }
+
+    /// The line of a quote still open at the end, if any.
+    fn unclosed(&self) -> Option<u64> {
+        (self.state == QuoteState::Quoted).then_some(self.opened)
+    }
 }
 
 /// The column names of a CSV file's header.
@@ -215,7 +274,6 @@ pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, LakeError> {
 }
 
 fn starts_with_bracket(path: &Path) -> Result<bool, LakeError> {
-    use std::io::Read;
     let mut file = files::open(path).map_err(|cause| LakeError::Io { path: path.to_path_buf(), cause })?;
     let mut buf = [0u8; 4096];
     loop {
@@ -318,7 +376,66 @@ pub(crate) fn read_error(file: &DataFile, e: &DataFusionError) -> LakeError {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The quote rules a byte at a time, as a reader applies them: the line of a quote left open.
+    fn unclosed_quote_bytewise(bytes: &[u8]) -> Option<u64> {
+        use QuoteState::*;
+        let (mut state, mut line, mut opened) = (FieldStart, 1, 0);
+        for &b in bytes {
+            if b == b'\n' {
+                line += 1;
+            }
+            state = match (state, b) {
+                (FieldStart, b'"') => {
+                    opened = line;
+                    Quoted
+                }
+                (Quoted, b'"') => QuoteInQuoted,
+                (Quoted, _) => Quoted,
+                (QuoteInQuoted, b'"') => Quoted,
+                (_, b',' | b'\n') => FieldStart,
+                (QuoteInQuoted, b'\r') => QuoteInQuoted,
+                _ => Unquoted,
+            };
+        }
+        (state == Quoted).then_some(opened)
+    }
+
+    proptest! {
+        /// Skipping to the bytes that matter, in chunks of any size, finds what reading every
+        /// byte finds: the same unclosed quote on the same line, or none.
+        #[test]
+        fn the_quote_scan_agrees_with_reading_byte_by_byte(
+            bytes in prop::collection::vec(prop::sample::select(b"\"\",\n\rab".to_vec()), 0..300),
+            chunk in 1usize..40,
+        ) {
+            let mut scan = QuoteScan::default();
+            bytes.chunks(chunk).for_each(|c| scan.feed(c));
+            prop_assert_eq!(scan.unclosed(), unclosed_quote_bytewise(&bytes));
+        }
+    }
+
+    #[test]
+    fn a_file_whose_quotes_close_is_read_for_the_check_once_a_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let (good, bad) = (dir.path().join("good.csv"), dir.path().join("bad.csv"));
+        std::fs::write(&good, "name,note\n\"a, b\",\"c\"\n").unwrap();
+        std::fs::write(&bad, "name,note\n\"a, b\",\"c\n").unwrap();
+        store::remember_data_files();
+        check_csv_quotes(&good).unwrap();
+        assert!(QUOTES_CLOSED.lock().unwrap().contains(&(good.clone(), std::fs::metadata(&good).unwrap().len())));
+        // Replaced by one of another size, the file is checked again; one left open is never
+        // taken as checked.
+        std::fs::write(&good, "name,note\n\"a, b\",\"c\n\n\n").unwrap();
+        assert!(matches!(check_csv_quotes(&good), Err(LakeError::Csv { line: 2, .. })));
+        for _ in 0..2 {
+            assert!(matches!(check_csv_quotes(&bad), Err(LakeError::Csv { line: 2, .. })));
+        }
+        assert!(!QUOTES_CLOSED.lock().unwrap().iter().any(|(p, _)| p == &bad));
+    }
 
     #[test]
     fn reader_errors_lose_their_wrappers_and_any_quoted_value() {

@@ -42,6 +42,11 @@ pub fn remember_data_files() {
     REMEMBER_DATA_FILES.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether this process remembers what it reads of data files, as a command does.
+pub fn remembers_data_files() -> bool {
+    REMEMBER_DATA_FILES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn bucket_key(url: &Url) -> String {
     format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
 }
@@ -72,7 +77,7 @@ pub fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>, StoreError> {
     let connector = SpawnedReqwestConnector::new(IO_RUNTIME.handle().clone());
     let builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_http_connector(connector);
     let mut store: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(|e| failed(e.to_string()))?);
-    if REMEMBER_DATA_FILES.load(std::sync::atomic::Ordering::Relaxed) {
+    if remembers_data_files() {
         store = Arc::new(super::cache::DataFileCache::new(store));
     }
     stores.insert(key, store.clone());

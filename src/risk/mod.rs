@@ -189,15 +189,6 @@ impl ClassSizes {
         self.sizes.iter().map(|(_, _, r)| r).sum()
     }
 
-    /// The sizes once the quasi-identifiers of the records in classes smaller than `k` are
-    /// nulled: those records are in no class.
-    pub fn without_below(&self, k: u64) -> ClassSizes {
-        ClassSizes {
-            sizes: self.sizes.iter().copied().filter(|(f, _, _)| *f >= k).collect(),
-            unmatched: self.unmatched + self.records_below(k),
-        }
-    }
-
     /// Records in classes smaller than `k`.
     pub fn records_below(&self, k: u64) -> u64 {
         self.sizes.iter().filter(|(f, _, _)| *f < k).map(|(_, _, r)| r).sum()
@@ -324,9 +315,6 @@ pub struct Evaluation {
     /// Every record is a distinct subject, so records were counted for subjects.
     #[serde(default)]
     pub subject_per_record: bool,
-    /// The class sizes the figures were computed from.
-    #[serde(skip)]
-    pub sizes: ClassSizes,
 }
 
 impl Evaluation {
@@ -595,7 +583,6 @@ fn assess(sizes: ClassSizes, columns: Vec<ColumnRole>, quasi_identifiers: Vec<St
         exact: true,
         seconds: 0.0,
         subject_per_record: false,
-        sizes,
     }
 }
 

@@ -726,24 +726,19 @@ impl PartitionWriter<'_> {
             true => {
                 let small = risk::small_classes(&view, &evaluation).await.map_err(failed)?;
                 let properties = gate::writer_properties(plan).map_err(failed)?;
-                let spliced = |path: &Path| path.with_extension("suppressed.parquet");
-                let splice = |w: &Written| risk::suppress::suppress_file(&root, &w.path, &spliced(&w.path), &small, properties.clone());
-                // Files are spliced in parallel, a core each: a splice is mostly a copy.
+                let suppress = |w: &Written| risk::suppress::suppress_file(&root, &w.path, &small, properties.clone());
+                // Files are amended in parallel, a core each.
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let mut suppressed = 0;
                 for group in written.chunks_mut(cores) {
                     let mut failure = None;
                     let results: Vec<_> = std::thread::scope(|s| {
-                        let splices: Vec<_> = group.iter().map(|w| s.spawn(|| splice(w))).collect();
-                        splices.into_iter().map(|t| t.join().map_err(|_| "the splice stopped".to_string())).collect()
+                        let amended: Vec<_> = group.iter().map(|w| s.spawn(|| suppress(w))).collect();
+                        amended.into_iter().map(|t| t.join().map_err(|_| "local suppression stopped".to_string())).collect()
                     });
-                    // Every file spliced replaces its original before any failure is reported,
-                    // so that abandoning the run deletes both kinds.
                     for (w, result) in group.iter_mut().zip(results) {
                         match result.and_then(|r| r.map_err(|e| e.to_string())) {
                             Ok(done) if done.records > 0 => {
-                                files::delete(&w.path).map_err(io_err(&w.path))?;
-                                w.path = spliced(&w.path);
                                 w.stats = w.stats.as_deref().and_then(|s| gate::with_nulls(s, &done.nulled));
                                 suppressed += done.records;
                             }
@@ -756,7 +751,7 @@ impl PartitionWriter<'_> {
                     }
                 }
                 // Counted again as published: records of small classes in files this run kept
-                // (and any the splice missed) are still in classes, and refuse the table.
+                // (and any suppression missed) are still in classes, and refuse the table.
                 let view = self.read_table(&root, &published(written)).await?;
                 let sizes = risk::class_sizes(&view, &evaluation.quasi_identifiers, evaluation.counted_subject()).await.map_err(failed)?;
                 evaluation.after_suppression(sizes, suppressed)

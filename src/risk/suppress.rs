@@ -1,8 +1,10 @@
-//! Local suppression as a splice, not a rewrite: a written Parquet file's records in classes
-//! smaller than the sharing model allows get their quasi-identifiers nulled. Only the
-//! quasi-identifier columns of the row groups holding such records are encoded again; every
-//! other column chunk (pseudonyms, masks, kept text: most of the bytes) is copied as it is,
-//! with its statistics and page index. A file with no such record is left alone.
+//! Local suppression as an amendment, not a rewrite: a written Parquet file's records in
+//! classes smaller than the sharing model allows get their quasi-identifiers nulled. Only the
+//! quasi-identifier columns of the row groups holding such records are encoded again. On a
+//! local disk they are appended to the file with a new footer that points at them, so every
+//! other column chunk (pseudonyms, masks, kept text: most of the bytes) stays where it was
+//! written, with its statistics, page index and bloom filter. An object on a store is written
+//! again with those chunks copied. A file with no such record is left alone.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -11,16 +13,19 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
 use arrow::compute::{and, cast, concat, is_not_null, nullif};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
-use parquet::arrow::ProjectionMask;
+use bytes::Bytes;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::bloom_filter::Sbbf;
 use parquet::column::writer::ColumnCloseResult;
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataBuilder, ParquetMetaDataReader, ParquetMetaDataWriter};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::properties::WriterProperties;
-use parquet::file::writer::SerializedFileWriter;
+use parquet::file::writer::{SerializedFileWriter, TrackedWrite};
 
 use crate::lake::files::{self, LakeFile};
 use crate::lake::{LakeError, read::partition_values};
@@ -70,17 +75,12 @@ pub struct Suppressed {
     pub nulled: Vec<(String, u64)>,
 }
 
-/// Writes `file` (of the dataset at `root`) again at `to` with the quasi-identifiers of its
-/// records in `small` classes nulled, and says what it nulled; with no such record, nothing
-/// is written. Quasi-identifiers that are partition keys (`dt`) are matched
-/// against the file's directory, never nulled: the file holds no such column.
-pub fn suppress_file(
-    root: &Path,
-    file: &Path,
-    to: &Path,
-    small: &SmallClasses,
-    properties: WriterProperties,
-) -> Result<Suppressed, LakeError> {
+/// Nulls the quasi-identifiers of the records of `file` (of the dataset at `root`) in `small`
+/// classes, and says what it nulled; with no such record, the file is left as it is.
+/// Quasi-identifiers that are partition keys (`dt`) are matched against the file's directory,
+/// never nulled: the file holds no such column. The file must be one no version holds yet:
+/// on a local disk it is amended in place.
+pub fn suppress_file(root: &Path, file: &Path, small: &SmallClasses, properties: WriterProperties) -> Result<Suppressed, LakeError> {
     let corrupt = |message: String| LakeError::Parquet { path: file.to_path_buf(), message };
     let reader = files::open(file).map_err(|cause| LakeError::Io { path: file.to_path_buf(), cause })?;
     let metadata = ParquetMetaDataReader::new()
@@ -138,9 +138,140 @@ pub fn suppress_file(
         return Ok(done);
     }
     done.nulled = in_file.iter().map(|i| schema.field(*i).name().clone()).zip(nulled).collect();
-    let splice = |out: &mut (dyn Write + Send)| splice(&reader, &metadata, &arrow, &in_file, &masks, properties, out);
-    files::write_streamed(to, splice).map_err(|cause| LakeError::Io { path: to.to_path_buf(), cause })?;
+    let io = |cause| LakeError::Io { path: file.to_path_buf(), cause };
+    // A required quasi-identifier must become optional: its chunks in every row group change.
+    let required = in_file.iter().any(|q| !schema.field(*q).is_nullable());
+    match (files::remote(file).map_err(io)?, required) {
+        (None, false) => amend(file, &reader, &metadata, &arrow, &in_file, &masks, properties).map_err(|e| corrupt(e.to_string()))?,
+        _ => {
+            let splice = |out: &mut (dyn Write + Send)| splice(&reader, &metadata, &arrow, &in_file, &masks, properties, out);
+            files::write_streamed(file, splice).map_err(io)?;
+        }
+    }
     Ok(done)
+}
+
+/// Amends local `file` in place: the quasi-identifier chunks (of top-level columns `qis`) of
+/// the row groups with a suppressed record (`masks`), encoded again with those records nulled,
+/// are appended after the file's end, then a footer that points at them; every other chunk
+/// stays where it was. The superseded chunks and footer remain as bytes nothing points at. The
+/// file is this run's and in no version yet, so nobody reads it as it changes; a run killed
+/// meanwhile leaves it to the next run, which deletes what no version holds.
+fn amend(
+    file: &Path,
+    reader: &LakeFile,
+    metadata: &ParquetMetaData,
+    arrow: &ArrowReaderMetadata,
+    qis: &[usize],
+    masks: &[Option<BooleanArray>],
+    properties: WriterProperties,
+) -> parquet::errors::Result<()> {
+    let schema = arrow.schema();
+    let descr = metadata.file_metadata().schema_descr();
+    // The quasi-identifiers alone, encoded as a file of their own; its leaf k is `leaves[k]`.
+    let qi_schema = Arc::new(Schema::new(qis.iter().map(|q| schema.field(*q).clone()).collect::<Vec<_>>()));
+    let leaves: Vec<usize> =
+        qis.iter().flat_map(|q| (0..descr.num_columns()).filter(move |l| descr.get_column_root_idx(*l) == *q)).collect();
+    let mut out = std::fs::OpenOptions::new().append(true).open(file)?;
+    let mut end = out.metadata()?.len();
+    let (mut column_index, mut offset_index) = (metadata.column_index().cloned(), metadata.offset_index().cloned());
+    let mut row_groups = Vec::new();
+    for (group, mask) in masks.iter().enumerate() {
+        let meta = metadata.row_group(group);
+        let Some(mask) = mask else {
+            row_groups.push(meta.clone());
+            continue;
+        };
+        let columns = read_columns(reader, arrow, group, qis)?;
+        let nulled = columns.iter().map(|c| nullif(c, mask)).collect::<Result<Vec<_>, _>>()?;
+        let rows = meta.num_rows().max(1) as usize;
+        let props = properties.clone().into_builder().set_max_row_group_row_count(Some(rows)).build();
+        let mut encoded = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut encoded, qi_schema.clone(), Some(props))?;
+        writer.write(&RecordBatch::try_new(qi_schema.clone(), nulled)?)?;
+        writer.close()?;
+        let encoded = Bytes::from(encoded);
+        let scratch = ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional).parse_and_finish(&encoded)?;
+        // The chunks (after the magic, up to the page indexes and footer) go where the file
+        // ends; every offset into them moves by as much.
+        let body = scratch.row_group(0).columns().iter().map(|c| {
+            let (at, len) = c.byte_range();
+            at + len
+        });
+        let body = body.max().unwrap_or(MAGIC) as usize;
+        out.write_all(&encoded[MAGIC as usize..body])?;
+        let shift = (end - MAGIC) as i64;
+        end += (body - MAGIC as usize) as u64;
+        let mut chunks = meta.columns().to_vec();
+        for (k, &leaf) in leaves.iter().enumerate() {
+            let c = scratch.row_group(0).column(k);
+            chunks[leaf] = c
+                .clone()
+                .into_builder()
+                .set_data_page_offset(c.data_page_offset() + shift)
+                .set_dictionary_page_offset(c.dictionary_page_offset().map(|o| o + shift))
+                .set_bloom_filter_offset(None)
+                .set_bloom_filter_length(None)
+                .set_column_index_offset(None)
+                .set_column_index_length(None)
+                .set_offset_index_offset(None)
+                .set_offset_index_length(None)
+                .build()?;
+            if let Some(index) = column_index.as_mut() {
+                index[group][leaf] = scratch.column_index().map_or(ColumnIndexMetaData::NONE, |i| i[0][k].clone());
+            }
+            if let (Some(index), Some(encoded)) = (offset_index.as_mut(), scratch.offset_index()) {
+                let mut pages = encoded[0][k].clone();
+                pages.page_locations.iter_mut().for_each(|p| p.offset += shift);
+                index[group][leaf] = pages;
+            }
+        }
+        let bytes = chunks.iter().map(|c| c.uncompressed_size()).sum();
+        row_groups.push(meta.clone().into_builder().set_column_metadata(chunks).set_total_byte_size(bytes).build()?);
+    }
+    let amended = ParquetMetaDataBuilder::new_from_metadata(metadata.clone())
+        .set_row_groups(row_groups)
+        .set_column_index(column_index)
+        .set_offset_index(offset_index)
+        .build();
+    // The footer records absolute offsets of the page indexes written before it: its writer
+    // is told the file's length by bytes it counts and discards.
+    let mut footer = Vec::new();
+    let mut tracked = TrackedWrite::new(AfterPrefix { out: &mut footer, skip: end });
+    let zeros = [0u8; 1 << 16];
+    let mut counted = 0;
+    while counted < end {
+        let n = (end - counted).min(zeros.len() as u64) as usize;
+        tracked.write_all(&zeros[..n])?;
+        counted += n as u64;
+    }
+    ParquetMetaDataWriter::new_with_tracked(tracked, &amended).with_write_path_in_schema(properties.write_path_in_schema()).finish()?;
+    out.write_all(&footer)?;
+    // Durable before any version can name the file.
+    out.sync_all()?;
+    Ok(())
+}
+
+/// The length of Parquet's leading magic bytes.
+const MAGIC: u64 = 4;
+
+/// A writer that discards the first `skip` bytes written to it and passes the rest to `out`.
+struct AfterPrefix<'a> {
+    out: &'a mut Vec<u8>,
+    skip: u64,
+}
+
+impl Write for AfterPrefix<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let skipped = (self.skip.min(buf.len() as u64)) as usize;
+        self.skip -= skipped as u64;
+        self.out.extend_from_slice(&buf[skipped..]);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Where a quasi-identifier's values come from.
@@ -180,8 +311,8 @@ fn read_columns(reader: &LakeFile, arrow: &ArrowReaderMetadata, group: usize, co
 /// Writes the file to `out`: row groups without a suppressed record copied chunk by chunk,
 /// the others with the quasi-identifier columns `qis` (top-level indices) encoded again with
 /// the records of `masks` nulled. A quasi-identifier the file declares required cannot hold a
-/// null: it is declared optional, and every row group then encoded again whole, since copied
-/// chunks keep the levels of the schema they were written with.
+/// null: it is declared optional, and its chunks in every row group are then encoded again,
+/// since a copied chunk keeps the levels of the schema it was written with.
 fn splice(
     reader: &LakeFile,
     metadata: &ParquetMetaData,
@@ -213,8 +344,7 @@ fn splice(
         let meta = metadata.row_group(group);
         let mut rows = writer.next_row_group().map_err(failed)?;
         let encode: Vec<usize> = match (required, mask) {
-            (true, _) => (0..schema.fields().len()).collect(),
-            (false, Some(_)) => qis.to_vec(),
+            (true, _) | (false, Some(_)) => qis.to_vec(),
             (false, None) => Vec::new(),
         };
         // Per leaf, its chunk encoded again, or `None` to copy it.
@@ -246,7 +376,7 @@ fn splice(
                         bytes_written: chunk.compressed_size() as u64,
                         rows_written: meta.num_rows() as u64,
                         metadata: chunk.clone(),
-                        bloom_filter: None,
+                        bloom_filter: Sbbf::read_from_column_chunk(chunk, reader).map_err(failed)?,
                         column_index: metadata
                             .column_index()
                             .map(|c| c[group][leaf].clone())

@@ -163,8 +163,9 @@ fn one_unique_record_is_refused_under_public_and_suppressed_when_allowed() {
     assert_eq!((after.level, after.suppressed, after.figures.k, after.figures.unmatched), (Level(3), 1, 33, 1));
 }
 
-/// `rows` (a, b, uid) written to `root/dt=2026-01-01/part.parquet` in row groups of 10, its
-/// columns `nullable` or required, with `root` read as the dataset it is part of.
+/// `rows` (a, b, uid) written to `root/dt=2026-01-01/part.parquet` (over whatever was there) in
+/// row groups of 10, its columns `nullable` or required, with `root` read as the dataset it is
+/// part of.
 fn written(root: &std::path::Path, rows: &[(Option<&str>, Option<i64>, i64)], nullable: bool) -> (std::path::PathBuf, DataFrame) {
     let (_ctx, df) = table(rows);
     let batches = runtime().block_on(df.collect()).unwrap();
@@ -174,7 +175,11 @@ fn written(root: &std::path::Path, rows: &[(Option<&str>, Option<i64>, i64)], nu
         batches.into_iter().map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).unwrap()).collect();
     let path = root.join("dt=2026-01-01").join("part.parquet");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(10)).build();
+    // Bloom filters on the subject, as the de-identified zone has.
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(10))
+        .set_column_bloom_filter_enabled("uid".into(), true)
+        .build();
     let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batches[0].schema(), Some(props)).unwrap();
     for b in &batches {
         writer.write(b).unwrap();
@@ -185,8 +190,8 @@ fn written(root: &std::path::Path, rows: &[(Option<&str>, Option<i64>, i64)], nu
     (path, view)
 }
 
-/// The compressed bytes of each column chunk of a Parquet file, by row group.
-fn chunks(path: &std::path::Path) -> Vec<Vec<bytes::Bytes>> {
+/// Each column chunk of a Parquet file, by row group: where it lies and its compressed bytes.
+fn chunks(path: &std::path::Path) -> Vec<Vec<(u64, bytes::Bytes)>> {
     use parquet::file::reader::{ChunkReader, FileReader, SerializedFileReader};
     let file = std::fs::File::open(path).unwrap();
     let reader = SerializedFileReader::new(file.try_clone().unwrap()).unwrap();
@@ -197,15 +202,41 @@ fn chunks(path: &std::path::Path) -> Vec<Vec<bytes::Bytes>> {
                 .iter()
                 .map(|c| {
                     let (at, len) = c.byte_range();
-                    file.get_bytes(at, len as usize).unwrap()
+                    (at, file.get_bytes(at, len as usize).unwrap())
                 })
                 .collect()
         })
         .collect()
 }
 
+/// Whether the bloom filter of column `column` in every row group of `path` holds its values.
+fn bloom_filters_hold(path: &std::path::Path, column: usize) -> bool {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).unwrap();
+    let reader = SerializedFileReader::new(file.try_clone().unwrap()).unwrap();
+    let values = read(path).column(column).as_primitive::<arrow::datatypes::Int64Type>().clone();
+    let mut at = 0;
+    reader.metadata().row_groups().iter().all(|g| {
+        let filter = parquet::bloom_filter::Sbbf::read_from_column_chunk(g.column(column), &file).unwrap();
+        let rows = g.num_rows() as usize;
+        at += rows;
+        filter.is_some_and(|f| (at - rows..at).all(|i| f.check(&values.value(i))))
+    })
+}
+
+/// A Parquet file's rows, read with its page index.
+fn read(path: &std::path::Path) -> RecordBatch {
+    let file = std::fs::File::open(path).unwrap();
+    let options =
+        parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).unwrap().build().unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
 #[test]
-fn suppression_nulls_small_classes_and_copies_every_other_chunk() {
+fn suppression_nulls_small_classes_in_place_and_leaves_every_other_chunk_where_it_was() {
     // 99 records in classes of 33 subjects, and one alone in the sixth row group of ten.
     let mut rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..100).map(|i| (Some(["x", "y", "z"][i % 3]), Some(1), i as i64)).collect();
     rows[57].0 = Some("q");
@@ -216,19 +247,13 @@ fn suppression_nulls_small_classes_and_copies_every_other_chunk() {
     assert!(e.suppression_suffices());
     let evaluated = runtime().block_on(class_sizes(&view, &e.quasi_identifiers, Some("uid"))).unwrap();
     let small = runtime().block_on(small_classes(&view, &e)).unwrap();
-    let to = path.with_extension("suppressed.parquet");
     let props = || parquet::file::properties::WriterProperties::builder().build();
-    let done = suppress::suppress_file(dir.path(), &path, &to, &small, props()).unwrap();
+    let (bytes, before, c0) = (std::fs::read(&path).unwrap(), read(&path), chunks(&path));
+    let done = suppress::suppress_file(dir.path(), &path, &small, props()).unwrap();
     assert_eq!(done, suppress::Suppressed { records: 1, nulled: vec![("a".into(), 1)] });
 
     // The lone record's `a` is null and every other value as it was.
-    let read = |p: &std::path::Path| {
-        let file = std::fs::File::open(p).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-        let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-        arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
-    };
-    let (before, after) = (read(&path), read(&to));
+    let after = read(&path);
     assert_eq!(after.num_rows(), 100);
     let (a0, a1) = (before.column(0).as_string::<i32>(), after.column(0).as_string::<i32>());
     for i in 0..100 {
@@ -238,26 +263,39 @@ fn suppression_nulls_small_classes_and_copies_every_other_chunk() {
         }
     }
     assert_eq!(before.columns()[1..], after.columns()[1..]);
-    // Spliced, not rewritten: only the chunk of `a` in the sixth row group changed.
-    let (c0, c1) = (chunks(&path), chunks(&to));
+    // Amended, not rewritten: the file begins with every byte it had, and only the chunk of `a`
+    // in the sixth row group lies elsewhere, after them. The bloom filters are still found.
+    let amended = std::fs::read(&path).unwrap();
+    assert!(amended.len() > bytes.len() && amended[..bytes.len()] == bytes[..]);
+    let c1 = chunks(&path);
     assert_eq!(c1.len(), 10);
     for (g, (x, y)) in c0.iter().zip(&c1).enumerate() {
         for (c, (x, y)) in x.iter().zip(y).enumerate() {
             assert_eq!(x == y, (g, c) != (5, 0), "row group {g}, column {c}");
+            assert_eq!(y.0 >= bytes.len() as u64, (g, c) == (5, 0), "row group {g}, column {c}");
         }
     }
-    let out = crate::lake::DataFile { path: to.clone(), format: crate::lake::FileFormat::Parquet };
-    std::fs::remove_file(&path).unwrap();
+    assert!(bloom_filters_hold(&path, 2));
+    let out = crate::lake::DataFile { path: path.clone(), format: crate::lake::FileFormat::Parquet };
     let suppressed = runtime().block_on(crate::lake::read::read_dataset(&SessionContext::new(), dir.path(), &[out])).unwrap();
     let sizes = runtime().block_on(class_sizes(&suppressed, &e.quasi_identifiers, Some("uid"))).unwrap();
     assert_eq!(sizes, ClassSizes { sizes: vec![(33, 3, 99)], unmatched: 1 });
     assert_eq!(without_below(&evaluated, 20), sizes);
+    // Other readers find the same: Parquet's own reader, row by row, with the page index.
+    let rows_read = {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::record::RowAccessor;
+        let options = parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
+        let reader = SerializedFileReader::new_with_options(std::fs::File::open(&path).unwrap(), options).unwrap();
+        reader.get_row_iter(None).unwrap().map(Result::unwrap).filter(|r| r.get_string(0).is_err()).count()
+    };
+    assert_eq!(rows_read, 1);
 
     // A file without a record of a small class is left alone.
-    std::fs::remove_file(&to).unwrap();
     let (path, _) = written(dir.path(), &rows[..50], true);
-    assert_eq!(suppress::suppress_file(dir.path(), &path, &to, &small, props()).unwrap(), suppress::Suppressed::default());
-    assert!(!to.exists());
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(suppress::suppress_file(dir.path(), &path, &small, props()).unwrap(), suppress::Suppressed::default());
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
 
     // A partition key among the quasi-identifiers is matched against the file's directory.
     let (path, _) = written(dir.path(), &rows, true);
@@ -265,26 +303,29 @@ fn suppression_nulls_small_classes_and_copies_every_other_chunk() {
         qis: vec!["dt".into(), "a".into()],
         values: vec![Arc::new(StringArray::from(vec![dt])) as ArrayRef, Arc::new(StringArray::from(vec!["q"]))],
     };
-    assert_eq!(suppress::suppress_file(dir.path(), &path, &to, &class("2026-01-02"), props()).unwrap().records, 0);
-    assert_eq!(suppress::suppress_file(dir.path(), &path, &to, &class("2026-01-01"), props()).unwrap().records, 1);
+    assert_eq!(suppress::suppress_file(dir.path(), &path, &class("2026-01-02"), props()).unwrap().records, 0);
+    assert_eq!(suppress::suppress_file(dir.path(), &path, &class("2026-01-01"), props()).unwrap().records, 1);
     // Quasi-identifiers in another order than the file's columns.
-    std::fs::remove_file(&to).unwrap();
+    let (path, _) = written(dir.path(), &rows, true);
     let reversed = SmallClasses {
         qis: vec!["b".into(), "a".into()],
         values: vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef, Arc::new(StringArray::from(vec!["q"]))],
     };
-    let done = suppress::suppress_file(dir.path(), &path, &to, &reversed, props()).unwrap();
+    let done = suppress::suppress_file(dir.path(), &path, &reversed, props()).unwrap();
     assert_eq!(done, suppress::Suppressed { records: 1, nulled: vec![("b".into(), 1), ("a".into(), 1)] });
-    assert_eq!((read(&to).column(0).null_count(), read(&to).column(1).null_count()), (1, 1));
+    let after = read(&path);
+    assert_eq!((after.column(0).null_count(), after.column(1).null_count(), after.column(1).is_null(57)), (1, 1, true));
 
-    // A required quasi-identifier becomes optional, with every row group encoded again.
-    std::fs::remove_file(&to).unwrap();
+    // A required quasi-identifier becomes optional: the file is written again, its other
+    // chunks copied with their bloom filters.
     let (path, _) = written(dir.path(), &rows, false);
-    assert_eq!(suppress::suppress_file(dir.path(), &path, &to, &small, props()).unwrap().records, 1);
-    let after = read(&to);
+    let before = read(&path);
+    assert_eq!(suppress::suppress_file(dir.path(), &path, &small, props()).unwrap().records, 1);
+    let after = read(&path);
     assert!(after.schema().field(0).is_nullable() && !after.schema().field(2).is_nullable());
     assert_eq!((after.column(0).null_count(), after.column(0).is_null(57)), (1, true));
-    assert_eq!(read(&path).columns()[1..], after.columns()[1..]);
+    assert_eq!(before.columns()[1..], after.columns()[1..]);
+    assert!(bloom_filters_hold(&path, 2));
 }
 
 #[test]

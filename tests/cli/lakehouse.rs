@@ -100,6 +100,21 @@ fn each_run_commits_one_version_per_dataset_that_an_outside_delta_reader_reads()
     let subject = row_group.columns().iter().find(|c| c.column_path().string() == "user_id").unwrap();
     assert!(matches!(subject.compression(), parquet::basic::Compression::ZSTD(_)));
     assert!(subject.bloom_filter_offset().is_some(), "bloom filter on the subject column");
+    // Files local suppression amended keep theirs, in every row group.
+    let locations = first["datasets"].as_array().unwrap().iter().find(|d| d["name"] == "locations").unwrap();
+    assert!(locations["risk"]["suppressed"].as_u64().unwrap() > 0, "{locations}");
+    assert_eq!(
+        count(&lake.path().join("deid/locations")) as u64,
+        crate::count(lake.path(), Zone::Raw, "select count(*) from raw.locations"),
+        "the outside reader reads the amended files whole"
+    );
+    for file in visible_parquet_files(&lake.path().join("deid/locations")) {
+        let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        for group in reader.metadata().row_groups() {
+            let subject = group.columns().iter().find(|c| c.column_path().string() == "user_id").unwrap();
+            assert!(subject.bloom_filter_offset().is_some(), "{}", file.display());
+        }
+    }
 
     // Nothing changed: no new version. Forced: one more, and the old one stays readable.
     assert_eq!(table_version(&run(lake.path(), &[]), "users"), None);

@@ -141,31 +141,37 @@ pub fn suppress_file(root: &Path, file: &Path, small: &SmallClasses, properties:
     let io = |cause| LakeError::Io { path: file.to_path_buf(), cause };
     // A required quasi-identifier must become optional: its chunks in every row group change.
     let required = in_file.iter().any(|q| !schema.field(*q).is_nullable());
+    let amendment = Amendment { reader: &reader, metadata: &metadata, arrow: &arrow, qis: &in_file, masks: &masks };
     match (files::remote(file).map_err(io)?, required) {
-        (None, false) => amend(file, &reader, &metadata, &arrow, &in_file, &masks, properties).map_err(|e| corrupt(e.to_string()))?,
+        (None, false) => amend(file, amendment, properties).map_err(|e| corrupt(e.to_string()))?,
         _ => {
-            let splice = |out: &mut (dyn Write + Send)| splice(&reader, &metadata, &arrow, &in_file, &masks, properties, out);
+            let splice = |out: &mut (dyn Write + Send)| splice(amendment, properties, out);
             files::write_streamed(file, splice).map_err(io)?;
         }
     }
     Ok(done)
 }
 
-/// Amends local `file` in place: the quasi-identifier chunks (of top-level columns `qis`) of
-/// the row groups with a suppressed record (`masks`), encoded again with those records nulled,
-/// are appended after the file's end, then a footer that points at them; every other chunk
-/// stays where it was. The superseded chunks and footer remain as bytes nothing points at. The
-/// file is this run's and in no version yet, so nobody reads it as it changes; a run killed
-/// meanwhile leaves it to the next run, which deletes what no version holds.
-fn amend(
-    file: &Path,
-    reader: &LakeFile,
-    metadata: &ParquetMetaData,
-    arrow: &ArrowReaderMetadata,
-    qis: &[usize],
-    masks: &[Option<BooleanArray>],
-    properties: WriterProperties,
-) -> parquet::errors::Result<()> {
+/// What suppression changes in one file, as read from it.
+#[derive(Clone, Copy)]
+struct Amendment<'a> {
+    reader: &'a LakeFile,
+    metadata: &'a ParquetMetaData,
+    arrow: &'a ArrowReaderMetadata,
+    /// The quasi-identifier columns, by top-level index.
+    qis: &'a [usize],
+    /// Per row group, the records whose quasi-identifiers are nulled; `None` where there is none.
+    masks: &'a [Option<BooleanArray>],
+}
+
+/// Amends local `file` in place: the quasi-identifier chunks of the row groups with a
+/// suppressed record, encoded again with those records nulled, are appended after the file's
+/// end, then a footer that points at them; every other chunk stays where it was. The
+/// superseded chunks and footer remain as bytes nothing points at. The file is this run's and
+/// in no version yet, so nobody reads it as it changes; a run killed meanwhile leaves it to
+/// the next run, which deletes what no version holds.
+fn amend(file: &Path, amendment: Amendment, properties: WriterProperties) -> parquet::errors::Result<()> {
+    let Amendment { reader, metadata, arrow, qis, masks } = amendment;
     let schema = arrow.schema();
     let descr = metadata.file_metadata().schema_descr();
     // The quasi-identifiers alone, encoded as a file of their own; its leaf k is `leaves[k]`.
@@ -308,20 +314,13 @@ fn read_columns(reader: &LakeFile, arrow: &ArrowReaderMetadata, group: usize, co
         .collect()
 }
 
-/// Writes the file to `out`: row groups without a suppressed record copied chunk by chunk,
-/// the others with the quasi-identifier columns `qis` (top-level indices) encoded again with
-/// the records of `masks` nulled. A quasi-identifier the file declares required cannot hold a
-/// null: it is declared optional, and its chunks in every row group are then encoded again,
-/// since a copied chunk keeps the levels of the schema it was written with.
-fn splice(
-    reader: &LakeFile,
-    metadata: &ParquetMetaData,
-    arrow: &ArrowReaderMetadata,
-    qis: &[usize],
-    masks: &[Option<BooleanArray>],
-    properties: WriterProperties,
-    out: &mut (dyn Write + Send),
-) -> std::io::Result<()> {
+/// Writes the file to `out`: row groups without a suppressed record copied chunk by chunk
+/// (bloom filters too), the others with the quasi-identifier columns encoded again with the
+/// records nulled. A quasi-identifier the file declares required cannot hold a null: it is
+/// declared optional, and its chunks in every row group are then encoded again, since a
+/// copied chunk keeps the levels of the schema it was written with.
+fn splice(amendment: Amendment, properties: WriterProperties, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
+    let Amendment { reader, metadata, arrow, qis, masks } = amendment;
     let failed = |e: parquet::errors::ParquetError| std::io::Error::other(e.to_string());
     let arrow_failed = |e: arrow::error::ArrowError| std::io::Error::other(e.to_string());
     let stored = arrow.schema().clone();

@@ -198,6 +198,9 @@ fn amend(file: &Path, amendment: Amendment, properties: WriterProperties) -> par
         writer.close()?;
         let encoded = Bytes::from(encoded);
         let scratch = ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional).parse_and_finish(&encoded)?;
+        if scratch.num_row_groups() != 1 {
+            return Err(parquet::errors::ParquetError::General(format!("row group {group} was encoded again as several")));
+        }
         // The chunks (after the magic, up to the page indexes and footer) go where the file
         // ends; every offset into them moves by as much.
         let body = scratch.row_group(0).columns().iter().map(|c| {

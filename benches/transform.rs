@@ -6,11 +6,12 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, StringArray, StringViewArray, TimestampMicrosecondArray};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, StringViewArray, TimestampMicrosecondArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use piguard::category::Category;
+use piguard::leak::identifier_fingerprints;
 use piguard::transform::{
     Generalization, PseudonymKey, Pseudonymizer, RedactStyle, TimeGrain, generalize, hash_array, mask_array, redact_array,
 };
@@ -31,6 +32,7 @@ fn kernels(c: &mut Criterion) {
         }
     })));
     let lats: ArrayRef = Arc::new(Float64Array::from_iter_values((0..N).map(|i| 39.9 + (i % 1000) as f64 / 1e5)));
+    let user_ids: ArrayRef = Arc::new(Int64Array::from_iter_values((0..N as i64).map(|i| 100_000_000 + i)));
     let times: ArrayRef =
         Arc::new(TimestampMicrosecondArray::from_iter_values((0..N).map(|i| 1_767_225_600_000_000 + i as i64 * 1_000_000)));
     let key = PseudonymKey::from_bytes(vec![7; 32], "bench").expect("32 bytes");
@@ -48,6 +50,11 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("generalize_hour", |b| {
         b.iter(|| generalize(black_box(&times), Generalization::Time { grain: TimeGrain::Hour }).expect("hour"))
     });
+    // The leak gate's fingerprints of raw identifiers, taken of every protected value a run reads.
+    g.bench_function("fingerprint_phone_view", |b| b.iter(|| identifier_fingerprints(black_box(&phone_views))));
+    g.bench_function("fingerprint_email_view", |b| b.iter(|| identifier_fingerprints(black_box(&emails))));
+    g.bench_function("fingerprint_lat", |b| b.iter(|| identifier_fingerprints(black_box(&lats))));
+    g.bench_function("fingerprint_user_id", |b| b.iter(|| identifier_fingerprints(black_box(&user_ids))));
     g.bench_function("redact_text", |b| b.iter(|| redact_array(RedactStyle::Mask, black_box(&texts)).expect("redacts")));
     g.finish();
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt64Array};
 use arrow::compute::{cast, concat};
-use arrow::datatypes::{DataType, UInt64Type};
+use arrow::datatypes::{DataType, Float64Type, UInt64Type};
 use datafusion::common::{Column, DataFusionError, JoinType};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::functions_aggregate::expr_fn::{approx_distinct, count, min};
@@ -25,7 +25,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
-use crate::classify::detectors::{IdentifierCell, canonical_phone, grouped_digits, normalize_value, starts_with_date};
+use crate::classify::detectors::{IdentifierCell, canonical_phone_into, grouped_digits_into, normalize_value, starts_with_date};
 use crate::classify::{Classifier, PerValue};
 use crate::lake::{self, DataFile, DatasetSource, LakeError};
 use crate::transform::redact::find_spans;
@@ -489,13 +489,17 @@ const CATEGORY: &str = "category";
 const KEPT: &str = "kept";
 const KEY: &str = "kept_fp";
 
-/// A value as fingerprinted, if it is worth fingerprinting.
+/// The fingerprint of `v` as the leak gate compares values, if it is worth one.
 /// Decoration is removed ([`normalize_value`]), and a number written with separators or a
 /// country prefix (`138-1234-5678`, `+86 138 1234 5678`) is reduced to its digits, so a kept
-/// copy matches its raw value however either is written.
-fn normalized(v: &str) -> Option<Cow<'_, str>> {
-    // Letters and digits alone (most identifiers) are as they would be normalized.
-    let v = match v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+/// copy matches its raw value however either is written. A reduced number is built in
+/// `digits`, kept from value to value so that a column allocates it once.
+fn fingerprint_value(v: &str, digits: &mut String) -> Option<u64> {
+    // Printable ASCII with no quote or scheme (identifiers, e-mails, numbers) is as it would
+    // be normalized: decoration is control, invisible or full-width characters, and trimming
+    // removes only whitespace, quotes and a scheme.
+    let plain = |b: u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b':');
+    let v = match v.bytes().all(plain) {
         true => Cow::Borrowed(v),
         false => normalize_value(v),
     };
@@ -503,14 +507,16 @@ fn normalized(v: &str) -> Option<Cow<'_, str>> {
     if v.len() < FINGERPRINT_MIN_LEN || starts_with_date(&v) {
         return None;
     }
-    if v.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Some(v);
+    if v.bytes().all(|b| b.is_ascii_alphanumeric()) || !v.bytes().any(|b| b.is_ascii_digit()) {
+        return Some(fingerprint(&v));
     }
-    let grouped = grouped_digits(&v).filter(|_| v.bytes().any(|b| b.is_ascii_digit()));
-    match grouped {
-        Some(digits) => Some(Cow::Owned(canonical_phone(&v).unwrap_or(digits))),
-        None => Some(v),
+    if !grouped_digits_into(&v, digits) {
+        return Some(fingerprint(&v));
     }
+    if !canonical_phone_into(&v, digits) {
+        grouped_digits_into(&v, digits);
+    }
+    Some(fingerprint(digits))
 }
 
 /// The 8 bytes of `w` with their ASCII capitals lower-cased, all at once: a byte is a capital
@@ -614,12 +620,24 @@ pub fn subject_keys(values: &ArrayRef) -> Option<UInt64Array> {
 /// The fingerprints of `values` as `piguard_fingerprint` computes them: null for values not
 /// worth one, and for every value of a type that cannot hold an identifier.
 pub fn identifier_fingerprints(values: &ArrayRef) -> UInt64Array {
-    let of = |v: Option<&str>| v.and_then(normalized).map(|v| fingerprint(&v));
+    let mut digits = String::new();
+    let mut of = |v: Option<&str>| v.and_then(|v| fingerprint_value(v, &mut digits));
     // Text is read where it lies; numbers are read as the text `scan` sees.
     match values.data_type() {
         DataType::Utf8 => values.as_string::<i32>().iter().map(of).collect(),
         DataType::LargeUtf8 => values.as_string::<i64>().iter().map(of).collect(),
         DataType::Utf8View => values.as_string_view().iter().map(of).collect(),
+        // A float is written to one buffer, value after value, rather than to an array of text.
+        t if t.is_floating() => {
+            let floats = cast(values, &DataType::Float64).expect("floats widen to 64 bits");
+            let mut text = String::new();
+            let mut of_float = |f: f64| {
+                text.clear();
+                lake::sample::write_float(f, &mut text);
+                of(Some(&text))
+            };
+            floats.as_primitive::<Float64Type>().iter().map(|f| f.and_then(&mut of_float)).collect()
+        }
         t if fingerprintable(t) => {
             let text = lake::sample::as_strings(values).expect("numbers are read as text");
             text.as_string::<i32>().iter().map(of).collect()
@@ -867,7 +885,9 @@ pub async fn check_identifiers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Int64Array;
+    use crate::classify::detectors::{canonical_phone, grouped_digits};
+    use arrow::array::{Float64Array, Int64Array};
+    use proptest::prelude::*;
 
     fn phones(n: usize, from: u64) -> ArrayRef {
         Arc::new(StringArray::from((0..n as u64).map(|i| format!("1381{:07}", from + i)).collect::<Vec<_>>()))
@@ -920,6 +940,33 @@ mod tests {
             let w = u64::from_le_bytes(chunk.try_into().unwrap());
             let lowered: Vec<u8> = chunk.iter().map(u8::to_ascii_lowercase).collect();
             assert_eq!(ascii_lower(w), u64::from_le_bytes(lowered.try_into().unwrap()), "{chunk:?}");
+        }
+    }
+
+    /// A value's fingerprint, spelled out with a new string at every step.
+    fn fingerprint_alone(v: &str) -> Option<u64> {
+        let v = normalize_value(v);
+        if v.len() < FINGERPRINT_MIN_LEN || starts_with_date(&v) {
+            return None;
+        }
+        let digits = grouped_digits(&v).filter(|_| v.bytes().any(|b| b.is_ascii_digit()) && !v.bytes().all(|b| b.is_ascii_alphanumeric()));
+        Some(fingerprint(&digits.map_or(v.to_string(), |d| canonical_phone(&v).unwrap_or(d))))
+    }
+
+    proptest! {
+        // One buffer serves a whole column: no value's fingerprint depends on the one before,
+        // and a float is fingerprinted as the text `scan` reads it.
+        #[test]
+        fn a_columns_fingerprints_are_those_of_its_values_alone(
+            values in proptest::collection::vec("(tel:|mailto:)?[0-9０-９ .+()xX@a-z\u{200b}:'\"-]{0,20}|(\\+86|0086)?1[3-9][0-9]{9}", 1..24),
+            floats in proptest::collection::vec(any::<f64>(), 1..24),
+        ) {
+            let column = identifier_fingerprints(&(Arc::new(StringArray::from(values.clone())) as ArrayRef));
+            for (i, v) in values.iter().enumerate() {
+                prop_assert_eq!(column.is_valid(i).then(|| column.value(i)), fingerprint_alone(v), "{:?}", v);
+            }
+            let floats: ArrayRef = Arc::new(Float64Array::from(floats));
+            prop_assert_eq!(identifier_fingerprints(&floats), identifier_fingerprints(&lake::sample::floats_as_text(&floats)));
         }
     }
 

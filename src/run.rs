@@ -624,25 +624,12 @@ impl PartitionWriter<'_> {
         if !written.is_empty() {
             // The risk gate: the table as this commit would publish it, new files and kept ones.
             let kept: Vec<PathBuf> = current.iter().filter(|f| !replaced.contains(&f.path)).map(|f| f.path.clone()).collect();
-            let before = paths(&written);
             let evaluated = self.evaluate(p, &kept, &mut written, &subject_keys).await;
             if let Some(dir) = self.subject_key_dir(p) {
                 let _ = files::delete_tree(&dir);
             }
             match evaluated {
-                Ok(evaluation) => {
-                    record.risk = Some(evaluation);
-                    // Files local suppression replaced are recorded by the names published.
-                    for (old, new) in before.iter().zip(&written).filter(|(old, w)| **old != w.path) {
-                        let (old, new) = (old.display().to_string(), new.path.display().to_string());
-                        record
-                            .partitions
-                            .iter_mut()
-                            .flat_map(|r| r.files.iter_mut())
-                            .filter(|f| **f == old)
-                            .for_each(|f| f.clone_from(&new));
-                    }
-                }
+                Ok(evaluation) => record.risk = Some(evaluation),
                 Err(e) => {
                     abandon(&paths(&written), record);
                     return Err((String::new(), e));
@@ -681,7 +668,8 @@ impl PartitionWriter<'_> {
     /// The risk gate: evaluates the table as a commit would publish it (the files `written`
     /// now and those `kept`) and refuses it below level 3. Where the pipeline allows local
     /// suppression and that suffices, the records of small classes in the files written now
-    /// have their quasi-identifiers nulled first (each file replaced in `written`).
+    /// have their quasi-identifiers nulled first, in place (each file's statistics in `written`
+    /// updated).
     async fn evaluate(
         &self,
         p: &DatasetRun,

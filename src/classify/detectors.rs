@@ -355,10 +355,19 @@ const IMEI_REPORTING_BODIES: [&str; 4] = ["01", "35", "86", "99"];
 /// The digits (and an ID number's check `X`) of a value made only of them and of grouping:
 /// spaces, dots, dashes, parentheses and a `+` (`138-1234-5678`, `+86 138 1234 5678`).
 pub fn grouped_digits(value: &str) -> Option<String> {
-    value
-        .bytes()
-        .all(|c| c.is_ascii_digit() || b" .-+()xX".contains(&c))
-        .then(|| value.chars().filter(|c| c.is_ascii_digit() || matches!(c, 'x' | 'X')).collect())
+    let mut digits = String::new();
+    grouped_digits_into(value, &mut digits).then_some(digits)
+}
+
+/// [`grouped_digits`] written into `out` (cleared first), so that a loop over values
+/// allocates once; false when `value` is not made only of digits and grouping.
+pub fn grouped_digits_into(value: &str, out: &mut String) -> bool {
+    out.clear();
+    let grouped = value.bytes().all(|c| c.is_ascii_digit() || b" .-+()xX".contains(&c));
+    if grouped {
+        out.extend(value.chars().filter(|c| c.is_ascii_digit() || matches!(c, 'x' | 'X')));
+    }
+    grouped
 }
 
 /// A cell with the shape of an identifier of a person: an 18-character ID number, a 15-digit
@@ -536,30 +545,35 @@ pub fn is_imsi(value: &str) -> bool {
 /// between three or more groups) and a `+86`/`0086`/`(+86)` country prefix removed. Returns
 /// `None` when anything but digits, separators and a leading `+` remains.
 pub fn canonical_phone(value: &str) -> Option<String> {
+    let mut national = String::new();
+    canonical_phone_into(value, &mut national).then_some(national)
+}
+
+/// [`canonical_phone`] written into `out` (cleared first), so that a loop over values
+/// allocates once; false when `value` is not a phone number's shape.
+pub fn canonical_phone_into(value: &str, out: &mut String) -> bool {
+    out.clear();
     let trimmed = value.trim();
     let dotted = trimmed.matches('.').count() >= 2;
-    let mut digits = String::with_capacity(trimmed.len());
     let mut seen_digit = false;
     for c in trimmed.chars() {
         match c {
             '0'..='9' => {
-                digits.push(c);
+                out.push(c);
                 seen_digit = true;
             }
             ' ' | '-' | '(' | ')' => {}
             '.' if dotted && seen_digit => {}
-            '+' if !seen_digit && digits.is_empty() => {}
-            _ => return None,
+            '+' if !seen_digit && out.is_empty() => {}
+            _ => return false,
         }
     }
-    let national = if let Some(rest) = digits.strip_prefix("0086") {
-        rest
-    } else if digits.len() == 13 && digits.starts_with("86") {
-        &digits[2..]
-    } else {
-        &digits
-    };
-    Some(national.to_owned())
+    if out.starts_with("0086") {
+        out.drain(..4);
+    } else if out.len() == 13 && out.starts_with("86") {
+        out.drain(..2);
+    }
+    true
 }
 
 /// A mainland mobile number, or a landline written with its area code separated.

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use arrow::compute::{can_cast_types, cast, concat};
 use arrow::datatypes::DataType;
 use datafusion::physical_plan::ExecutionPlanProperties;
@@ -214,16 +214,26 @@ const EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
 pub fn floats_as_text(array: &ArrayRef) -> ArrayRef {
     let Ok(floats) = cast(array, &DataType::Float64) else { return cast(array, &DataType::Utf8).expect("floats cast to text") };
     let floats = floats.as_primitive::<arrow::datatypes::Float64Type>();
-    let text: StringArray = floats
-        .iter()
-        .map(|v| {
-            v.map(|f| match f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INTEGER {
-                true => format!("{}", f as i64),
-                false => f.to_string(),
-            })
-        })
-        .collect();
-    Arc::new(text)
+    let mut text = StringBuilder::with_capacity(floats.len(), floats.len() * 8);
+    for v in floats {
+        match v {
+            Some(f) => {
+                write_float(f, &mut text);
+                text.append_value("");
+            }
+            None => text.append_null(),
+        }
+    }
+    Arc::new(text.finish())
+}
+
+/// Writes float `f` to `out` as [`floats_as_text`] writes it, with no allocation of its own.
+pub fn write_float(f: f64, out: &mut impl std::fmt::Write) {
+    let written = match f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INTEGER {
+        true => write!(out, "{}", f as i64),
+        false => write!(out, "{f}"),
+    };
+    written.expect("text takes any float");
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ use crate::classify::{Classifier, Rules};
 use crate::lake::{self, TMP_PREFIX, files, store};
 use crate::leak::{ColumnJudge, FingerprintSample, Judgement, identifier_fingerprints};
 use crate::plan::{ColumnPlan, DatasetPlan, Step, deid_parquet_options};
+use crate::risk::counted::ClassCounter;
 use crate::risk::subjects::{SubjectKeyRuns, SubjectKeyWriter};
 
 /// The hidden column telling which partition of a batch a row belongs to (an index into
@@ -87,6 +88,10 @@ pub struct GateSpec {
     /// proof that every record is a subject of its own (a local run whose subject is published).
     #[serde(default)]
     pub subject_keys: Option<String>,
+    /// Whether each task counts its records by class over the plan's settled
+    /// quasi-identifiers, for the risk gate ([`ClassCounter`]).
+    #[serde(default)]
+    pub count_classes: bool,
 }
 
 impl GateSpec {
@@ -120,10 +125,12 @@ fn summary_schema() -> SchemaRef {
         Field::new("file", DataType::Utf8, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("stats", DataType::Utf8, false),
-        // The task's findings, fingerprints and subject keys, on the first row of each task.
+        // The task's findings, fingerprints, subject keys and class counts, on the first row
+        // of each task (the judgements always).
         Field::new("judgements", DataType::Utf8, true),
         Field::new("fingerprints", DataType::Binary, true),
         Field::new("subject_keys", DataType::Utf8, true),
+        Field::new("classes", DataType::Binary, true),
     ]))
 }
 
@@ -297,6 +304,8 @@ pub struct GateOutcome {
     pub sample: FingerprintSample,
     /// The subject keys each task kept, where the spec asked for them.
     pub subject_keys: Vec<SubjectKeyRuns>,
+    /// Each task's class counts ([`ClassCounter::finish`]), `None` where it has none.
+    pub classes: Vec<Option<Vec<u8>>>,
 }
 
 impl GateOutcome {
@@ -310,6 +319,7 @@ impl GateOutcome {
             let rows = batch.column(2).as_primitive::<UInt64Type>();
             let samples = batch.column(5).as_binary::<i32>();
             let keys = batch.column(6).as_string::<i32>();
+            let classes = batch.column(7).as_binary::<i32>();
             for i in 0..batch.num_rows() {
                 outcome.files.push(WrittenFile {
                     partition: partitions.value(i) as usize,
@@ -318,6 +328,7 @@ impl GateOutcome {
                     stats: stats.value(i).to_string(),
                 });
                 if judgements.is_valid(i) {
+                    outcome.classes.push(classes.is_valid(i).then(|| classes.value(i).to_vec()));
                     let found: Vec<(String, Judgement)> =
                         serde_json::from_str(judgements.value(i)).map_err(|_| malformed("unreadable judgements"))?;
                     for (column, j) in found {
@@ -561,6 +572,8 @@ struct TaskWrite {
     files: BTreeMap<u32, FileWrite>,
     /// The subject column's input index and its keys so far, where the spec asks for them.
     subject: Option<(usize, Option<SubjectKeyWriter>)>,
+    /// The records counted by class, where the spec asks for it.
+    classes: Option<ClassCounter>,
 }
 
 impl TaskWrite {
@@ -580,6 +593,13 @@ impl TaskWrite {
                 Some((i, c.clone(), ColumnJudge::new(classifier.clone(), c, lake::sample::reported_type(schema.field(i).data_type()))))
             })
             .collect();
+        // A projection without one of them (a partition of another schema) counts nothing: the
+        // risk gate then counts the table.
+        let qis: Option<Vec<usize>> = spec.plan.settled_quasi_identifiers().iter().map(|q| schema.index_of(q).ok()).collect();
+        let classes = match qis.filter(|q| spec.count_classes && !q.is_empty()) {
+            Some(qis) => Some(ClassCounter::new(schema, qis)?),
+            None => None,
+        };
         Ok(TaskWrite {
             spec: spec.clone(),
             context,
@@ -594,6 +614,7 @@ impl TaskWrite {
             judges,
             files: BTreeMap::new(),
             subject: spec.subject_keys.as_ref().and(spec.plan.subject.as_deref()).and_then(|s| schema.index_of(s).ok()).map(|i| (i, None)),
+            classes,
         })
     }
 
@@ -632,6 +653,9 @@ impl TaskWrite {
             judge.push(batch.column(*i));
         }
         self.keep_subject_keys(&batch)?;
+        if let Some(classes) = &mut self.classes {
+            classes.push(&batch)?;
+        }
         let tags = batch.column(self.tag).as_primitive::<UInt32Type>();
         let first = tags.value(0);
         if tags.values().iter().all(|t| *t == first) {
@@ -722,6 +746,7 @@ impl TaskWrite {
             }
             None => None,
         };
+        let classes = self.classes.take().map(ClassCounter::finish).transpose()?.flatten();
         let on_first = |n: usize| (0..n).map(|i| i == 0);
         let n = tags.len();
         let columns: Vec<ArrayRef> = vec![
@@ -732,6 +757,7 @@ impl TaskWrite {
             Arc::new(on_first(n).map(|f| f.then_some(judgements.as_str())).collect::<StringArray>()),
             Arc::new(on_first(n).map(|f| f.then_some(sample.as_slice())).collect::<BinaryArray>()),
             Arc::new(on_first(n).map(|f| keys.as_deref().filter(|_| f)).collect::<StringArray>()),
+            Arc::new(on_first(n).map(|f| classes.as_deref().filter(|_| f)).collect::<BinaryArray>()),
         ];
         Ok(RecordBatch::try_new(summary_schema(), columns)?)
     }

@@ -32,6 +32,7 @@ use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecor
 use crate::plan::{
     ColumnPlan, DatasetPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectKinds, sha256_hex, subject_kinds,
 };
+use crate::risk::CountedClasses;
 use crate::risk::subjects::{SubjectKeyRuns, every_subject_distinct};
 use crate::risk::{self, ColumnPrior, Evaluation, Method, Prior};
 use crate::sealed::AuditKey;
@@ -592,11 +593,14 @@ impl PartitionWriter<'_> {
             }
         }
         let mut written: Vec<Written> = Vec::new();
-        let mut subject_keys = Vec::new();
+        // Classes counted by the write serve only where every file published is written now.
+        let keeps_files = current.iter().any(|f| !jobs.iter().any(|j| j.replaces.contains(&f.path)));
+        let classes = (!keeps_files).then(|| CountedClasses::new(p.planned.plan.settled_quasi_identifiers()));
+        let mut counts = GateCounts { subject_keys: Vec::new(), classes };
         let mut changed = Vec::new();
         let mut replaced = Vec::new();
         for batch in batches(jobs) {
-            let files = match self.write_batch(p, &batch, &mut record.write_plans, &mut subject_keys).await {
+            let files = match self.write_batch(p, &batch, &mut record.write_plans, &mut counts).await {
                 Ok(files) => files,
                 Err((partition, e)) => {
                     abandon(&paths(&written), record);
@@ -624,7 +628,7 @@ impl PartitionWriter<'_> {
         if !written.is_empty() {
             // The risk gate: the table as this commit would publish it, new files and kept ones.
             let kept: Vec<PathBuf> = current.iter().filter(|f| !replaced.contains(&f.path)).map(|f| f.path.clone()).collect();
-            let evaluated = self.evaluate(p, &kept, &mut written, &subject_keys).await;
+            let evaluated = self.evaluate(p, &kept, &mut written, &counts).await;
             if let Some(dir) = self.subject_key_dir(p) {
                 let _ = files::delete_tree(&dir);
             }
@@ -675,7 +679,7 @@ impl PartitionWriter<'_> {
         p: &DatasetRun,
         kept: &[PathBuf],
         written: &mut [Written],
-        subject_keys: &[SubjectKeyRuns],
+        counts: &GateCounts,
     ) -> Result<Evaluation, RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
@@ -690,6 +694,7 @@ impl PartitionWriter<'_> {
         // The write kept every row's subject key when no file is kept from an earlier run: the
         // merge of its sorted runs tells whether every record is a subject of its own.
         let rows: u64 = written.iter().map(|w| w.rows).sum();
+        let subject_keys = &counts.subject_keys;
         let proved = kept.is_empty() && plan.subject.is_some() && subject_keys.iter().map(SubjectKeyRuns::rows).sum::<u64>() == rows;
         let per_record = match proved {
             true => Some(
@@ -707,12 +712,18 @@ impl PartitionWriter<'_> {
                 .collect::<Vec<_>>()
         };
         let started = std::time::Instant::now();
+        // The write's class counts serve where they hold every record published.
+        let counted = counts.classes.as_ref().filter(|c| kept.is_empty() && c.cover(rows));
         let view = self.read_table(&root, &published(written)).await?;
-        let evaluation = risk::evaluate(&view, &priors, &method).await.map_err(failed)?;
+        let evaluation = risk::evaluate(&view, &priors, &method, counted).await.map_err(failed)?;
+        let counted = counted.filter(|c| evaluation.counted_by(c));
         let evaluation = match evaluation.suppression_suffices() {
             false => evaluation,
             true => {
-                let small = risk::small_classes(&view, &evaluation).await.map_err(failed)?;
+                let small = match counted {
+                    Some(c) => c.smaller_than(evaluation.min_class()).map_err(|e| failed(e.into()))?,
+                    None => risk::small_classes(&view, &evaluation).await.map_err(failed)?,
+                };
                 let properties = gate::writer_properties(plan).map_err(failed)?;
                 let suppress = |w: &Written| risk::suppress::suppress_file(&root, &w.path, &small, properties.clone());
                 // Files are amended in parallel, a core each.
@@ -739,9 +750,16 @@ impl PartitionWriter<'_> {
                     }
                 }
                 // Counted again as published: records of small classes in files this run kept
-                // (and any suppression missed) are still in classes, and refuse the table.
-                let view = self.read_table(&root, &published(written)).await?;
-                let sizes = risk::class_sizes(&view, &evaluation.quasi_identifiers, evaluation.counted_subject()).await.map_err(failed)?;
+                // (and any suppression missed) are still in classes, and refuse the table. The
+                // write's counts tell the same where every record of a small class was nulled.
+                let sizes = match counted.filter(|_| suppressed == evaluation.figures.at_risk) {
+                    Some(c) => c.sizes_after_suppression(evaluation.min_class()),
+                    None => {
+                        let view = self.read_table(&root, &published(written)).await?;
+                        let subject = evaluation.counted_subject();
+                        risk::class_sizes(&view, &evaluation.quasi_identifiers, subject).await.map_err(failed)?
+                    }
+                };
                 evaluation.after_suppression(sizes, suppressed)
             }
         };
@@ -897,7 +915,7 @@ impl PartitionWriter<'_> {
         p: &DatasetRun,
         batch: &[PartitionJob],
         plans: &mut u64,
-        subject_keys: &mut Vec<SubjectKeyRuns>,
+        counts: &mut GateCounts,
     ) -> Result<Vec<Vec<Written>>, (String, RunError)> {
         let plan = &p.planned.plan;
         let protected = plan.protected_columns();
@@ -938,9 +956,8 @@ impl PartitionWriter<'_> {
         };
         for (tags, label, df) in runs {
             *plans += 1;
-            match self.gated_write(p, batch, &tags, df, &protected, &label).await {
-                Ok((written, keys)) => {
-                    subject_keys.extend(keys);
+            match self.gated_write(p, batch, &tags, df, &label, counts).await {
+                Ok(written) => {
                     for (tag, w) in written {
                         files[tag].push(w);
                     }
@@ -956,18 +973,19 @@ impl PartitionWriter<'_> {
 
     /// Writes the partitions of `batch` at `tags` from `df` in one gated write and judges them;
     /// a file with no rows for a partition that had none, so its table keeps a file of its inputs.
-    /// Returns the files, and the subject keys the write kept of their rows.
+    /// Returns the files, and adds what the write counted of their rows to `counts`.
     async fn gated_write(
         &self,
         p: &DatasetRun,
         batch: &[PartitionJob],
         tags: &[usize],
         df: DataFrame,
-        protected: &[(String, Category)],
         label: &str,
-    ) -> Result<(Vec<(usize, Written)>, Vec<SubjectKeyRuns>), RunError> {
+        counts: &mut GateCounts,
+    ) -> Result<Vec<(usize, Written)>, RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
+        let protected = &plan.protected_columns();
         let schema = df.schema().as_arrow().clone();
         let spec = GateSpec {
             plan: plan.clone(),
@@ -976,6 +994,7 @@ impl PartitionWriter<'_> {
             protected: protected.to_vec(),
             overrides: self.classifier.rules().override_texts.clone(),
             subject_keys: self.subject_key_dir(p).map(|d| d.display().to_string()),
+            count_classes: counts.classes.is_some(),
         };
         // The lake's subject ids are listed after the write, not beside it: beside it they
         // saved 0.1-0.2 s of 3.8 s at 2 M rows but held 40 MiB more at 20 M.
@@ -1043,8 +1062,25 @@ impl PartitionWriter<'_> {
                 }
             }
         }
-        Ok((written, outcome.subject_keys))
+        counts.subject_keys.extend(outcome.subject_keys);
+        if let Some(classes) = &mut counts.classes {
+            for part in &outcome.classes {
+                if let Err(e) = classes.merge(part.as_deref()) {
+                    discard(&written);
+                    return Err(RunError::Dataset { dataset: name.clone(), message: format!("class counts: {e}") });
+                }
+            }
+        }
+        Ok(written)
     }
+}
+
+/// What the writes of a dataset counted for its risk gate, over every task.
+struct GateCounts {
+    /// The subject keys each task kept, where it kept them.
+    subject_keys: Vec<SubjectKeyRuns>,
+    /// The records by class over the plan's settled quasi-identifiers, where the gate can use them.
+    classes: Option<CountedClasses>,
 }
 
 /// Deletes the files `run_id` wrote into `dir`, best effort: none is committed, so none is seen,

@@ -279,6 +279,7 @@ mod tests {
             protected: vec![("phone".into(), crate::category::Category::Phone)],
             overrides: overrides.clone(),
             subject_keys: Some("/lake/_piguard/scratch/r1/users".into()),
+            count_classes: true,
         };
         let input = LogicalPlanBuilder::empty(false).build().unwrap();
         let node = Extension { node: Arc::new(GatedWrite::new(input.clone(), spec).unwrap()) };

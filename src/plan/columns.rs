@@ -178,6 +178,13 @@ impl DatasetPlan {
     pub fn kept_columns(&self) -> Vec<String> {
         self.columns.iter().filter(|c| c.step == Step::Keep).map(|c| c.name.clone()).collect()
     }
+
+    /// The columns the risk gate takes for quasi-identifiers before measuring any value, in
+    /// the order its evaluation lists them.
+    pub fn settled_quasi_identifiers(&self) -> Vec<String> {
+        let settled = |c: &ColumnPrior| matches!(c.prior, Prior::Settled(Role::QuasiIdentifier, _));
+        self.columns.iter().filter_map(ColumnPlan::risk_prior).filter(settled).map(|c| c.name).collect()
+    }
 }
 
 /// The generalization a category gets when none is given.

@@ -9,6 +9,7 @@
 //! whatever the classifier called it. Class sizes are aggregates DataFusion computes where the
 //! session runs its plans (spilling, on executors on a cluster); only counts come back.
 
+pub mod counted;
 pub mod report;
 pub mod subjects;
 pub mod suppress;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::category::Category;
 use crate::classify::TypeKind;
 use crate::leak::FingerprintUdf;
+pub use counted::CountedClasses;
 pub use suppress::SmallClasses;
 
 /// Who may see a published dataset; it sets the threshold τ of GB/T 42460.
@@ -315,6 +317,10 @@ pub struct Evaluation {
     /// Every record is a distinct subject, so records were counted for subjects.
     #[serde(default)]
     pub subject_per_record: bool,
+    /// The class sizes were counted by the write, as it wrote the records, rather than by an
+    /// aggregate over the table read back.
+    #[serde(default)]
+    pub classes_from_write: bool,
 }
 
 impl Evaluation {
@@ -326,6 +332,12 @@ impl Evaluation {
     /// The column classes are counted by: none when every record is a distinct subject.
     pub fn counted_subject(&self) -> Option<&str> {
         self.subject.as_deref().filter(|_| !self.subject_per_record)
+    }
+
+    /// Whether the write's `counted` classes are this evaluation's: over the same
+    /// quasi-identifiers, counting records.
+    pub fn counted_by(&self, counted: &CountedClasses) -> bool {
+        self.counted_subject().is_none() && counted.over(&self.quasi_identifiers)
     }
 
     /// The columns of `role`.
@@ -484,8 +496,14 @@ pub struct Method {
 
 /// Evaluates `df` (a dataset as it would be published) with its columns' `priors`. Measured
 /// columns become quasi-identifiers when their values single out rows; then the classes over
-/// every quasi-identifier are counted.
-pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -> Result<Evaluation, DataFusionError> {
+/// every quasi-identifier are counted, or taken from the write's `counted` classes where
+/// those are the same classes (as [`Evaluation::counted_by`] tells).
+pub async fn evaluate(
+    df: &DataFrame,
+    priors: &[ColumnPrior],
+    method: &Method,
+    counted: Option<&CountedClasses>,
+) -> Result<Evaluation, DataFusionError> {
     let k = method.sharing.min_class();
     // Partition keys are short by construction: no need to read them for their length.
     let texts: Vec<&str> = priors
@@ -526,8 +544,14 @@ pub async fn evaluate(df: &DataFrame, priors: &[ColumnPrior], method: &Method) -
         });
     }
     let quasi_identifiers: Vec<String> = columns.iter().filter(|c| c.role == Role::QuasiIdentifier).map(|c| c.name.clone()).collect();
-    let sizes = class_sizes(df, &quasi_identifiers, subject).await?;
-    Ok(Evaluation { subject_per_record: per_record, ..assess(sizes, columns, quasi_identifiers, method, 0) })
+    // `subject` is none where classes count records.
+    let counted = counted.filter(|c| subject.is_none() && c.over(&quasi_identifiers));
+    let sizes = match counted {
+        Some(c) => c.sizes(),
+        None => class_sizes(df, &quasi_identifiers, subject).await?,
+    };
+    let assessed = assess(sizes, columns, quasi_identifiers, method, 0);
+    Ok(Evaluation { subject_per_record: per_record, classes_from_write: counted.is_some(), ..assessed })
 }
 
 /// Adds to an evaluation of `df` what its report explains a level with, at a query each: how
@@ -583,6 +607,7 @@ fn assess(sizes: ClassSizes, columns: Vec<ColumnRole>, quasi_identifiers: Vec<St
         exact: true,
         seconds: 0.0,
         subject_per_record: false,
+        classes_from_write: false,
     }
 }
 
@@ -598,7 +623,7 @@ impl Evaluation {
     pub fn after_suppression(&self, sizes: ClassSizes, suppressed: u64) -> Evaluation {
         let method = Method { sharing: self.sharing, max_suppressed: self.max_suppressed, subject: self.subject.clone(), per_record: None };
         let after = assess(sizes, self.columns.clone(), self.quasi_identifiers.clone(), &method, self.suppressed + suppressed);
-        Evaluation { subject_per_record: self.subject_per_record, ..after }
+        Evaluation { subject_per_record: self.subject_per_record, classes_from_write: self.classes_from_write, ..after }
     }
 }
 

@@ -74,6 +74,9 @@ fn one_unique_record_is_refused_at_level_2_under_public_and_suppressed_when_allo
     let risk = last_manifest(lake).datasets[0].risk.clone().expect("evaluated");
     assert_eq!((risk.level.0, risk.suppressed, risk.figures.k, risk.figures.unmatched), (3, 1, 49, 1));
     assert_eq!(risk.quasi_identifiers, ["gender"]);
+    // Every member once, and gender a quasi-identifier by its category: the write counted the
+    // classes, and `piguard risk` below counts the same from the table.
+    assert!(risk.classes_from_write, "{risk:?}");
     let audit = std::fs::read_to_string(lake.join("_piguard/audit.jsonl")).unwrap();
     assert!(audit.contains("\"risk\":{\"members\":{") && audit.contains("\"suppressed\":1"), "figures in the audit log");
     // The manifest names the files published, and their statistics count the null.
@@ -149,18 +152,23 @@ fn whether_every_record_is_a_subject_of_its_own_is_proved_by_the_write_as_the_ta
     write_members_day(lake, "2026-01-02", 2_000, 0);
     let risk = run(&[]);
     assert!(risk.subject_per_record && risk.counted_subject().is_none(), "{risk:?}");
+    // Records are then what a class counts, and the write counted them by gender.
+    assert!(risk.classes_from_write, "{risk:?}");
 
     // Member 1059 of the first day again in the second: the merge meets the key twice.
     write_members_day(lake, "2026-01-02", 1_059, 0);
     let risk = run(&["--force"]);
     assert!(!risk.subject_per_record && risk.counted_subject() == Some("user_id"), "{risk:?}");
+    assert!(!risk.classes_from_write, "subjects are counted by the table: {risk:?}");
     // Written alone beside a day kept from the run before, the table is counted instead, alike.
     write_members_day(lake, "2026-01-02", 1_058, 0);
     let risk = run(&[]);
     assert!(last_manifest(lake).datasets[0].partitions.iter().any(|p| p.status == piguard::plan::manifest::PartitionStatus::Unchanged));
-    assert!(!risk.subject_per_record, "{risk:?}");
+    assert!(!risk.subject_per_record && !risk.classes_from_write, "{risk:?}");
     write_members_day(lake, "2026-01-02", 2_000, 0);
-    assert!(run(&[]).subject_per_record);
+    // The first day is kept again: the table, counted, finds every member once.
+    let risk = run(&[]);
+    assert!(risk.subject_per_record && !risk.classes_from_write, "{risk:?}");
 }
 
 /// Raw rows of a table nobody here wrote: names, login names and street addresses under

@@ -593,9 +593,12 @@ impl PartitionWriter<'_> {
             }
         }
         let mut written: Vec<Written> = Vec::new();
-        // Classes counted by the write serve only where every file published is written now.
+        // Classes counted by the write serve only where every file published is written now,
+        // and where records are what a class counts: no subject is published, or the write
+        // keeps the subject keys that may prove each record a subject of its own.
         let keeps_files = current.iter().any(|f| !jobs.iter().any(|j| j.replaces.contains(&f.path)));
-        let classes = (!keeps_files).then(|| CountedClasses::new(p.planned.plan.settled_quasi_identifiers()));
+        let records_counted = p.planned.plan.subject.is_none() || self.subject_key_dir(p).is_some();
+        let classes = (!keeps_files && records_counted).then(|| CountedClasses::new(p.planned.plan.settled_quasi_identifiers()));
         let mut counts = GateCounts { subject_keys: Vec::new(), classes };
         let mut changed = Vec::new();
         let mut replaced = Vec::new();

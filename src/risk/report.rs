@@ -192,7 +192,11 @@ fn method(e: &Evaluation) -> String {
             Some(s) => format!("distinct subjects (`{s}`)"),
             None => "records".to_string(),
         },
-        if e.exact { "exact" } else { "approximate" }
+        match (e.exact, e.classes_from_write) {
+            (true, true) => "exact, counted as the records were written",
+            (true, false) => "exact",
+            (false, _) => "approximate",
+        }
     )
 }
 

@@ -10,6 +10,7 @@
 pub mod category;
 pub mod classify;
 pub mod transform;
+pub(crate) mod value_map;
 
 pub mod audit;
 pub mod lake;

@@ -15,6 +15,7 @@ use arrow::array::StringArray;
 use serde::{Deserialize, Serialize};
 
 use crate::category::{Action, Category, Sensitivity};
+use crate::value_map::{ValueMap, value_map};
 use names::NameMatcher;
 pub use rules::{CategoryRule, Rules, RulesError};
 
@@ -157,14 +158,14 @@ pub(crate) const REMEMBERED_VALUES: usize = 4096;
 /// A per-value function's results for the distinct values of a column met so far (up to
 /// [`REMEMBERED_VALUES`]; later ones are computed each time).
 pub(crate) struct PerValue<'a, T> {
-    known: std::collections::HashMap<&'a str, T>,
+    known: ValueMap<&'a str, T>,
     /// The result for the value being looked at when it is not remembered.
     scratch: Option<T>,
 }
 
 impl<T> Default for PerValue<'_, T> {
     fn default() -> Self {
-        PerValue { known: std::collections::HashMap::new(), scratch: None }
+        PerValue { known: value_map(), scratch: None }
     }
 }
 

@@ -9,7 +9,7 @@
 //! counts stay small where they are used, since a table of that many classes is rarely
 //! de-identified anyway.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::row::{RowConverter, SortField};
 
 use super::{ClassSizes, SmallClasses};
+use crate::value_map::{ValueMap, value_map};
 
 /// The most classes a task, and the merge of all tasks, counts before giving up: a few MiB
 /// each (a class is its values in the row format and a count).
@@ -35,7 +36,7 @@ const RECORDS: &str = "__piguard_records";
 
 /// Classes by their quasi-identifier values in the row format, with their records; `None`
 /// once they outgrew [`CLASS_CAPACITY`].
-type Counts = Option<HashMap<Box<[u8]>, u64>>;
+type Counts = Option<ValueMap<Box<[u8]>, u64>>;
 
 /// Adds `n` records of class `key` to `counts`, and drops them all past the capacity.
 fn add(counts: &mut Counts, key: &[u8], n: u64) {
@@ -62,7 +63,7 @@ impl ClassCounter {
     pub fn new(schema: &Schema, columns: Vec<usize>) -> Result<Self, ArrowError> {
         let fields: Vec<Field> = columns.iter().map(|i| schema.field(*i).clone().with_nullable(true)).collect();
         let converter = RowConverter::new(fields.iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
-        Ok(ClassCounter { columns, fields, converter, counts: Some(HashMap::new()) })
+        Ok(ClassCounter { columns, fields, converter, counts: Some(value_map()) })
     }
 
     /// Counts `batch`'s records.
@@ -112,7 +113,7 @@ pub struct CountedClasses {
 impl CountedClasses {
     /// No counts yet, of the classes over `qis`.
     pub fn new(qis: Vec<String>) -> Self {
-        CountedClasses { qis, converter: None, counts: Some(HashMap::new()), unmatched: 0, records: 0 }
+        CountedClasses { qis, converter: None, counts: Some(value_map()), unmatched: 0, records: 0 }
     }
 
     /// Adds a task's counts ([`ClassCounter::finish`]); `None` (a task that did not count

@@ -165,7 +165,7 @@ async fn assess_one(
     }
     let method = Method { sharing: options.sharing, max_suppressed: 0.0, subject: options.subject.clone(), per_record: None };
     let df = lake::read::read_dataset(ctx, &source.path, &source.files).await.map_err(|e| e.to_string())?;
-    let mut evaluation = risk::evaluate(&df, &priors, &method, None).await.map_err(|e| lake::read::scrubbed(&e))?;
+    let mut evaluation = risk::evaluate(&df, &priors, &method, &[]).await.map_err(|e| lake::read::scrubbed(&e))?;
     risk::explain(&df, &mut evaluation).await.map_err(|e| lake::read::scrubbed(&e))?;
     Ok(evaluation)
 }

@@ -13,7 +13,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, ListArray, ListBuilder, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type, UInt64Type};
 use async_trait::async_trait;
@@ -88,8 +90,8 @@ pub struct GateSpec {
     /// proof that every record is a subject of its own (a local run whose subject is published).
     #[serde(default)]
     pub subject_keys: Option<String>,
-    /// Whether each task counts its records by class over the plan's settled
-    /// quasi-identifiers, for the risk gate ([`ClassCounter`]).
+    /// Whether each task counts its records by class over the plan's class groupings, for the
+    /// risk gate ([`ClassCounter`]).
     #[serde(default)]
     pub count_classes: bool,
 }
@@ -130,7 +132,7 @@ fn summary_schema() -> SchemaRef {
         Field::new("judgements", DataType::Utf8, true),
         Field::new("fingerprints", DataType::Binary, true),
         Field::new("subject_keys", DataType::Utf8, true),
-        Field::new("classes", DataType::Binary, true),
+        Field::new("classes", DataType::new_list(DataType::Binary, true), true),
     ]))
 }
 
@@ -304,8 +306,8 @@ pub struct GateOutcome {
     pub sample: FingerprintSample,
     /// The subject keys each task kept, where the spec asked for them.
     pub subject_keys: Vec<SubjectKeyRuns>,
-    /// Each task's class counts ([`ClassCounter::finish`]), `None` where it has none.
-    pub classes: Vec<Option<Vec<u8>>>,
+    /// Each task's class counts by grouping ([`ClassCounter::finish`]), none where it counted none.
+    pub classes: Vec<Vec<Option<Vec<u8>>>>,
 }
 
 impl GateOutcome {
@@ -319,7 +321,7 @@ impl GateOutcome {
             let rows = batch.column(2).as_primitive::<UInt64Type>();
             let samples = batch.column(5).as_binary::<i32>();
             let keys = batch.column(6).as_string::<i32>();
-            let classes = batch.column(7).as_binary::<i32>();
+            let classes = batch.column(7).as_list::<i32>();
             for i in 0..batch.num_rows() {
                 outcome.files.push(WrittenFile {
                     partition: partitions.value(i) as usize,
@@ -328,7 +330,11 @@ impl GateOutcome {
                     stats: stats.value(i).to_string(),
                 });
                 if judgements.is_valid(i) {
-                    outcome.classes.push(classes.is_valid(i).then(|| classes.value(i).to_vec()));
+                    let parts = match classes.is_valid(i) {
+                        true => classes.value(i).as_binary::<i32>().iter().map(|p| p.map(<[u8]>::to_vec)).collect(),
+                        false => Vec::new(),
+                    };
+                    outcome.classes.push(parts);
                     let found: Vec<(String, Judgement)> =
                         serde_json::from_str(judgements.value(i)).map_err(|_| malformed("unreadable judgements"))?;
                     for (column, j) in found {
@@ -593,12 +599,14 @@ impl TaskWrite {
                 Some((i, c.clone(), ColumnJudge::new(classifier.clone(), c, lake::sample::reported_type(schema.field(i).data_type()))))
             })
             .collect();
-        // A projection without one of them (a partition of another schema) counts nothing: the
-        // risk gate then counts the table.
-        let qis: Option<Vec<usize>> = spec.plan.settled_quasi_identifiers().iter().map(|q| schema.index_of(q).ok()).collect();
-        let classes = match qis.filter(|q| spec.count_classes && !q.is_empty()) {
-            Some(qis) => Some(ClassCounter::new(schema, qis)?),
-            None => None,
+        // A grouping whose columns a projection lacks (a partition of another schema) is not
+        // counted: the risk gate then counts the table.
+        let index_of =
+            |g: &Vec<String>| g.iter().map(|c| schema.index_of(c).ok()).collect::<Option<Vec<usize>>>().filter(|g| !g.is_empty());
+        let groupings = spec.plan.class_groupings().iter().map(index_of).collect();
+        let classes = match spec.count_classes {
+            true => Some(ClassCounter::new(schema, groupings)?),
+            false => None,
         };
         Ok(TaskWrite {
             spec: spec.clone(),
@@ -746,7 +754,7 @@ impl TaskWrite {
             }
             None => None,
         };
-        let classes = self.classes.take().map(ClassCounter::finish).transpose()?.flatten();
+        let classes = self.classes.take().map(ClassCounter::finish).transpose()?;
         let on_first = |n: usize| (0..n).map(|i| i == 0);
         let n = tags.len();
         let columns: Vec<ArrayRef> = vec![
@@ -757,10 +765,27 @@ impl TaskWrite {
             Arc::new(on_first(n).map(|f| f.then_some(judgements.as_str())).collect::<StringArray>()),
             Arc::new(on_first(n).map(|f| f.then_some(sample.as_slice())).collect::<BinaryArray>()),
             Arc::new(on_first(n).map(|f| keys.as_deref().filter(|_| f)).collect::<StringArray>()),
-            Arc::new(on_first(n).map(|f| classes.as_deref().filter(|_| f)).collect::<BinaryArray>()),
+            Arc::new(classes_column(n, classes)),
         ];
         Ok(RecordBatch::try_new(summary_schema(), columns)?)
     }
+}
+
+/// The summary's class counts for a task's `files` rows: its counts by grouping on the first.
+fn classes_column(files: usize, classes: Option<Vec<Option<Vec<u8>>>>) -> ListArray {
+    let mut column = ListBuilder::new(BinaryBuilder::new());
+    for i in 0..files {
+        match classes.as_ref().filter(|_| i == 0) {
+            Some(parts) => {
+                for part in parts {
+                    column.values().append_option(part.as_deref());
+                }
+                column.append(true);
+            }
+            None => column.append_null(),
+        }
+    }
+    column.finish()
 }
 
 /// A random number naming what one attempt of a task writes, so that a retried task's files

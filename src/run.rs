@@ -598,7 +598,7 @@ impl PartitionWriter<'_> {
         // keeps the subject keys that may prove each record a subject of its own.
         let keeps_files = current.iter().any(|f| !jobs.iter().any(|j| j.replaces.contains(&f.path)));
         let records_counted = p.planned.plan.subject.is_none() || self.subject_key_dir(p).is_some();
-        let classes = (!keeps_files && records_counted).then(|| CountedClasses::new(p.planned.plan.settled_quasi_identifiers()));
+        let classes = (!keeps_files && records_counted).then(|| CountedClasses::new(p.planned.plan.class_groupings()));
         let mut counts = GateCounts { subject_keys: Vec::new(), classes };
         let mut changed = Vec::new();
         let mut replaced = Vec::new();
@@ -716,10 +716,13 @@ impl PartitionWriter<'_> {
         };
         let started = std::time::Instant::now();
         // The write's class counts serve where they hold every record published.
-        let counted = counts.classes.as_ref().filter(|c| kept.is_empty() && c.cover(rows));
+        let counted = match counts.classes.as_ref().filter(|_| kept.is_empty()) {
+            Some(c) => c.covering(rows),
+            None => Vec::new(),
+        };
         let view = self.read_table(&root, &published(written)).await?;
-        let evaluation = risk::evaluate(&view, &priors, &method, counted).await.map_err(failed)?;
-        let counted = counted.filter(|c| evaluation.counted_by(c));
+        let evaluation = risk::evaluate(&view, &priors, &method, &counted).await.map_err(failed)?;
+        let counted = counted.into_iter().find(|c| evaluation.counted_by(c));
         let evaluation = match evaluation.suppression_suffices() {
             false => evaluation,
             true => {
@@ -1067,8 +1070,8 @@ impl PartitionWriter<'_> {
         }
         counts.subject_keys.extend(outcome.subject_keys);
         if let Some(classes) = &mut counts.classes {
-            for part in &outcome.classes {
-                if let Err(e) = classes.merge(part.as_deref()) {
+            for parts in &outcome.classes {
+                if let Err(e) = classes.merge(parts) {
                     discard(&written);
                     return Err(RunError::Dataset { dataset: name.clone(), message: format!("class counts: {e}") });
                 }
@@ -1082,7 +1085,7 @@ impl PartitionWriter<'_> {
 struct GateCounts {
     /// The subject keys each task kept, where it kept them.
     subject_keys: Vec<SubjectKeyRuns>,
-    /// The records by class over the plan's settled quasi-identifiers, where the gate can use them.
+    /// The records by class over the plan's class groupings, where the gate can use them.
     classes: Option<CountedClasses>,
 }
 

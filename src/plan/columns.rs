@@ -179,11 +179,17 @@ impl DatasetPlan {
         self.columns.iter().filter(|c| c.step == Step::Keep).map(|c| c.name.clone()).collect()
     }
 
-    /// The columns the risk gate takes for quasi-identifiers before measuring any value, in
-    /// the order its evaluation lists them.
-    pub fn settled_quasi_identifiers(&self) -> Vec<String> {
-        let settled = |c: &ColumnPrior| matches!(c.prior, Prior::Settled(Role::QuasiIdentifier, _));
-        self.columns.iter().filter_map(ColumnPlan::risk_prior).filter(settled).map(|c| c.name).collect()
+    /// What the write counts records by for the risk gate: the quasi-identifiers the gate
+    /// settles before measuring any value (in the order its evaluation lists them), then each
+    /// column it measures, alone.
+    pub fn class_groupings(&self) -> Vec<Vec<String>> {
+        let priors: Vec<ColumnPrior> = self.columns.iter().filter_map(ColumnPlan::risk_prior).collect();
+        let settled = priors.iter().filter(|c| matches!(c.prior, Prior::Settled(Role::QuasiIdentifier, _))).map(|c| c.name.clone());
+        let measured = priors
+            .iter()
+            .filter(|c| c.prior == Prior::Measure && TypeKind::of(&c.data_type) != TypeKind::Opaque)
+            .map(|c| vec![c.name.clone()]);
+        std::iter::once(settled.collect()).chain(measured).collect()
     }
 }
 

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::category::Category;
 use crate::classify::TypeKind;
 use crate::leak::FingerprintUdf;
-pub use counted::CountedClasses;
+pub use counted::{Classes, CountedClasses};
 pub use suppress::SmallClasses;
 
 /// Who may see a published dataset; it sets the threshold τ of GB/T 42460.
@@ -336,7 +336,7 @@ impl Evaluation {
 
     /// Whether the write's `counted` classes are this evaluation's: over the same
     /// quasi-identifiers, counting records.
-    pub fn counted_by(&self, counted: &CountedClasses) -> bool {
+    pub fn counted_by(&self, counted: &Classes<'_>) -> bool {
         self.counted_subject().is_none() && counted.over(&self.quasi_identifiers)
     }
 
@@ -496,13 +496,13 @@ pub struct Method {
 
 /// Evaluates `df` (a dataset as it would be published) with its columns' `priors`. Measured
 /// columns become quasi-identifiers when their values single out rows; then the classes over
-/// every quasi-identifier are counted, or taken from the write's `counted` classes where
-/// those are the same classes (as [`Evaluation::counted_by`] tells).
+/// every quasi-identifier are counted. Where records are what a class counts, a grouping the
+/// write `counted` (a measured column alone, or the quasi-identifiers) is taken from its counts.
 pub async fn evaluate(
     df: &DataFrame,
     priors: &[ColumnPrior],
     method: &Method,
-    counted: Option<&CountedClasses>,
+    counted: &[Classes<'_>],
 ) -> Result<Evaluation, DataFusionError> {
     let k = method.sharing.min_class();
     // Partition keys are short by construction: no need to read them for their length.
@@ -513,6 +513,8 @@ pub async fn evaluate(
         .collect();
     let (per_record, lengths) = profile(df, method.subject.as_deref(), &texts, method.per_record).await?;
     let subject = if per_record { None } else { method.subject.as_deref() };
+    // A class counted by the write counts records: of use only where records are counted.
+    let counted_over = |grouping: &[String]| counted.iter().find(|c| subject.is_none() && c.over(grouping));
     let mut columns = Vec::new();
     for c in priors {
         let (name, kind) = (&c.name, TypeKind::of(&c.data_type));
@@ -533,7 +535,10 @@ pub async fn evaluate(
                 role(Role::SensitiveAttribute, format!("free text: measured at {FREE_TEXT_CHARS} or more characters a value"), None)
             }
             Prior::Measure => {
-                let share = rare_share(df, name, subject, k).await?;
+                let share = match counted_over(std::slice::from_ref(name)) {
+                    Some(c) => c.sizes().figures(k).r_a,
+                    None => rare_share(df, name, subject, k).await?,
+                };
                 let why = format!(
                     "measured: {:.1}% of records hold a value fewer than {k} {} share",
                     share * 100.0,
@@ -544,8 +549,7 @@ pub async fn evaluate(
         });
     }
     let quasi_identifiers: Vec<String> = columns.iter().filter(|c| c.role == Role::QuasiIdentifier).map(|c| c.name.clone()).collect();
-    // `subject` is none where classes count records.
-    let counted = counted.filter(|c| subject.is_none() && c.over(&quasi_identifiers));
+    let counted = counted_over(&quasi_identifiers);
     let sizes = match counted {
         Some(c) => c.sizes(),
         None => class_sizes(df, &quasi_identifiers, subject).await?,

@@ -112,14 +112,14 @@ fn a_column_that_singles_out_records_is_measured_a_quasi_identifier_and_refused(
     let rows = population(1);
     let (_ctx, df) = table(&rows);
     let priors = [measured("a", "Utf8"), measured("b", "Int64"), settled("uid", Role::Pseudonym)];
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0), None)).unwrap();
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0), &[])).unwrap();
     // One record of 100 unique on `b` is 1 %, not above the share that makes a QI.
     assert_eq!(e.quasi_identifiers, Vec::<String>::new(), "{e:?}");
     assert_eq!(e.level, Level(3));
 
     let rows = population(2);
     let (_ctx, df) = table(&rows);
-    let mut e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0), None)).unwrap();
+    let mut e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0), &[])).unwrap();
     runtime().block_on(explain(&df, &mut e)).unwrap();
     assert_eq!(e.quasi_identifiers, ["b"]);
     assert_eq!((e.level, e.figures.k, e.figures.records), (Level(2), 1, 100));
@@ -129,7 +129,7 @@ fn a_column_that_singles_out_records_is_measured_a_quasi_identifier_and_refused(
 
     // A direct identifier is level 1 whatever the figures.
     let priors = [settled("a", Role::DirectIdentifier), settled("uid", Role::Pseudonym)];
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Enclave, 0.0), None)).unwrap();
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Enclave, 0.0), &[])).unwrap();
     assert_eq!(e.level, Level(1));
     assert!(report::refusal("people", &e).contains("columns.a = \"hash\""));
 }
@@ -150,11 +150,11 @@ fn one_unique_record_is_refused_under_public_and_suppressed_when_allowed() {
     rows.push((Some("q"), Some(1), 99));
     let (_ctx, df) = table(&rows);
     let priors = [settled("a", Role::QuasiIdentifier), settled("uid", Role::Pseudonym)];
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0), None)).unwrap();
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.0), &[])).unwrap();
     assert_eq!((e.level, e.figures.k, e.figures.r_b), (Level(2), 1, 1.0));
     assert!(!e.suppression_suffices());
 
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.01), None)).unwrap();
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Public, 0.01), &[])).unwrap();
     assert!(e.suppression_suffices());
     assert_eq!(e.figures.at_risk, 1);
 
@@ -243,7 +243,7 @@ fn suppression_nulls_small_classes_in_place_and_leaves_every_other_chunk_where_i
     let dir = tempfile::tempdir().unwrap();
     let (path, view) = written(dir.path(), &rows, true);
     let priors = [settled("a", Role::QuasiIdentifier), settled("uid", Role::Pseudonym)];
-    let e = runtime().block_on(evaluate(&view, &priors, &method(Sharing::Public, 0.01), None)).unwrap();
+    let e = runtime().block_on(evaluate(&view, &priors, &method(Sharing::Public, 0.01), &[])).unwrap();
     assert!(e.suppression_suffices());
     let evaluated = runtime().block_on(class_sizes(&view, &e.quasi_identifiers, Some("uid"))).unwrap();
     let small = runtime().block_on(small_classes(&view, &e)).unwrap();
@@ -336,13 +336,13 @@ fn free_text_is_not_measured_as_a_quasi_identifier() {
         messages.iter().enumerate().map(|(i, m)| (Some(m.as_str()), Some(i as i64), i as i64)).collect();
     let (_ctx, df) = table(&rows);
     let priors = [measured("a", "Utf8"), settled("uid", Role::Pseudonym)];
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0), None)).unwrap();
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0), &[])).unwrap();
     assert_eq!(e.columns[0].role, Role::SensitiveAttribute, "{e:?}");
     assert_eq!(e.level, Level(3));
 
     // Without a pseudonym or a quasi-identifier nothing identifies anyone: level 4.
     let priors = [measured("a", "Utf8")];
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0), None)).unwrap();
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0), &[])).unwrap();
     assert_eq!((e.level, e.quasi_identifiers.len()), (Level(4), 0));
 }
 
@@ -354,33 +354,40 @@ fn a_value_one_subject_repeats_singles_them_out_however_many_records_hold_it() {
     let rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..60).map(|i| (Some(values[i / 6]), Some(1), (i / 6) as i64)).collect();
     let (_ctx, df) = table(&rows);
     let priors = [measured("a", "Utf8"), settled("uid", Role::Pseudonym)];
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0), None)).unwrap();
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0), &[])).unwrap();
     assert!(!e.subject_per_record);
     assert_eq!((e.quasi_identifiers.as_slice(), e.level, e.figures.k), (["a".to_string()].as_slice(), Level(2), 1), "{e:?}");
 
     // One record a subject: records are counted, with the same figures.
     let rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..60).map(|i| (Some(values[i / 6]), Some(1), i as i64)).collect();
     let (_ctx, df) = table(&rows);
-    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0), None)).unwrap();
+    let e = runtime().block_on(evaluate(&df, &priors, &method(Sharing::Controlled, 0.0), &[])).unwrap();
     assert!(e.subject_per_record);
     assert_eq!((e.quasi_identifiers.len(), e.level, e.figures.k), (0, Level(3), 60), "{e:?}");
 }
 
-/// `rows` counted by write tasks, cut at `cuts`, each task given its rows in two batches.
+/// `rows` counted by write tasks, cut at `cuts`, each task given its rows in two batches: by
+/// (a, b), by a alone and by b alone.
 fn counted_by_tasks(rows: &[(Option<&str>, Option<i64>, i64)], cuts: &[usize]) -> CountedClasses {
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (rows.len() + 1)).chain([0, rows.len()]).collect();
     bounds.sort_unstable();
-    let mut counted = CountedClasses::new(qis());
+    let mut counted = CountedClasses::new(vec![qis(), vec!["a".into()], vec!["b".into()]]);
     for task in bounds.windows(2).filter(|t| t[0] < t[1]) {
         let (_ctx, df) = table(&rows[task[0]..task[1]]);
         let batch = runtime().block_on(df.collect()).unwrap().pop().unwrap();
-        let mut counter = counted::ClassCounter::new(&batch.schema(), vec![0, 1]).unwrap();
+        let mut counter = counted::ClassCounter::new(&batch.schema(), vec![Some(vec![0, 1]), Some(vec![0]), Some(vec![1])]).unwrap();
         let half = batch.num_rows() / 2;
         counter.push(&batch.slice(0, half)).unwrap();
         counter.push(&batch.slice(half, batch.num_rows() - half)).unwrap();
-        counted.merge(counter.finish().unwrap().as_deref()).unwrap();
+        counted.merge(&counter.finish().unwrap()).unwrap();
     }
     counted
+}
+
+/// The groupings of `counted` whose counts hold all `records`.
+fn covered(counted: &CountedClasses, records: usize) -> Vec<Vec<String>> {
+    let groupings: Vec<Vec<String>> = counted.groupings().map(<[String]>::to_vec).collect();
+    groupings.into_iter().filter(|g| counted.covering(records as u64).iter().any(|c| c.over(g))).collect()
 }
 
 /// Small classes as sorted values.
@@ -396,8 +403,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Classes counted by write tasks over any cut of the records, merged, are those the
-    /// aggregates count over the table: their sizes, their small classes, and the sizes once
-    /// those are suppressed.
+    /// aggregates count over the table: the measured columns' rare shares, the class sizes,
+    /// the small classes, and the sizes once those are suppressed.
     #[test]
     fn classes_counted_by_write_tasks_are_the_aggregates(
         rows in proptest::collection::vec(
@@ -408,20 +415,27 @@ proptest! {
         sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
     ) {
         let counted = counted_by_tasks(&rows, &cuts);
-        prop_assert!(counted.cover(rows.len() as u64) && counted.over(&qis()));
-        prop_assert!(!counted.cover(rows.len() as u64 + 1));
+        prop_assert_eq!(covered(&counted, rows.len()), vec![qis(), vec!["a".to_string()], vec!["b".to_string()]]);
+        prop_assert!(covered(&counted, rows.len() + 1).is_empty());
+        let counted = counted.covering(rows.len() as u64);
         let (_ctx, df) = table(&rows);
         let sizes = runtime().block_on(class_sizes(&df, &qis(), None)).unwrap();
-        prop_assert_eq!(&counted.sizes(), &sizes);
+        prop_assert_eq!(&counted[0].sizes(), &sizes);
         prop_assert_eq!(&sizes, &brute_force(&rows, false));
 
-        let priors = [settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)];
+        // Measured, or settled: the same evaluation from the counts as from the aggregates.
         let method = Method { sharing, max_suppressed: 1.0, subject: None, per_record: None };
-        let e = runtime().block_on(evaluate(&df, &priors, &method, Some(&counted))).unwrap();
-        prop_assert!(e.classes_from_write && e.counted_by(&counted));
-        prop_assert_eq!(&e, &Evaluation { classes_from_write: true, ..runtime().block_on(evaluate(&df, &priors, &method, None)).unwrap() });
+        for priors in [[measured("a", "Utf8"), measured("b", "Int64")], [settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)]] {
+            let e = runtime().block_on(evaluate(&df, &priors, &method, &counted)).unwrap();
+            let aggregated = runtime().block_on(evaluate(&df, &priors, &method, &[])).unwrap();
+            let from_write = counted.iter().any(|c| e.counted_by(c));
+            prop_assert_eq!(from_write, !e.quasi_identifiers.is_empty());
+            prop_assert_eq!(&e, &Evaluation { classes_from_write: from_write, ..aggregated });
+        }
+        let e = runtime().block_on(evaluate(&df, &[settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)], &method, &counted)).unwrap();
+        prop_assert!(e.classes_from_write && e.counted_by(&counted[0]));
         let k = sharing.min_class();
-        let small = counted.smaller_than(k).unwrap();
+        let small = counted[0].smaller_than(k).unwrap();
         prop_assert_eq!(class_values(&small), class_values(&runtime().block_on(small_classes(&df, &e)).unwrap()));
         // Suppressed by hand: every record of a small class loses both quasi-identifiers.
         let values = class_values(&small);
@@ -432,30 +446,37 @@ proptest! {
                 Err(_) => (a, b, s),
             })
             .collect();
-        prop_assert_eq!(counted.sizes_after_suppression(k), brute_force(&suppressed, false));
+        prop_assert_eq!(counted[0].sizes_after_suppression(k), brute_force(&suppressed, false));
     }
 }
 
 #[test]
-fn classes_beyond_the_capacity_are_not_counted_in_a_task_or_in_their_merge() {
-    let classes = |n: usize, from: i64| (0..n as i64).map(|i| (Some("x"), Some(from + i), i)).collect::<Vec<_>>();
-    // As many as a task counts, in one task and then cut between two.
-    let rows = classes(counted::CLASS_CAPACITY, 0);
-    assert!(counted_by_tasks(&rows, &[]).cover(rows.len() as u64));
-    assert!(counted_by_tasks(&rows, &[rows.len() / 2]).cover(rows.len() as u64));
-    // One more: whichever task meets it, or the merge, gives up.
-    let rows = classes(counted::CLASS_CAPACITY + 1, 0);
-    assert!(!counted_by_tasks(&rows, &[]).cover(rows.len() as u64));
-    assert!(!counted_by_tasks(&rows, &[rows.len() / 2]).cover(rows.len() as u64));
-    // A class repeated is no new class; nor are records with every quasi-identifier null.
-    let mut rows = classes(counted::CLASS_CAPACITY, 0);
-    rows.extend(classes(counted::CLASS_CAPACITY, 0));
-    rows.push((None, None, 0));
-    let counted = counted_by_tasks(&rows, &[7, 100]);
-    assert!(counted.cover(rows.len() as u64));
-    assert_eq!(counted.sizes(), ClassSizes { sizes: vec![(2, counted::CLASS_CAPACITY as u64, rows.len() as u64 - 1)], unmatched: 1 });
+fn past_the_budget_the_grouping_that_holds_the_most_is_given_up_in_a_task_or_in_their_merge() {
+    // b distinct in every record, a the same; (a, b) as many classes as b.
+    let rows = |n: i64, from: i64| (0..n).map(|i| (Some("x"), Some(from + i), i)).collect::<Vec<_>>();
+    let all = || vec![qis(), vec!["a".to_string()], vec!["b".to_string()]];
+    let per_class = counted::CLASS_OVERHEAD + 8;
+    let fits = (counted::COUNT_BUDGET / per_class / 3) as i64;
+    let few = rows(fits, 0);
+    assert_eq!(covered(&counted_by_tasks(&few, &[]), few.len()), all());
+    assert_eq!(covered(&counted_by_tasks(&few, &[few.len() / 2]), few.len()), all());
+    // Many more: (a, b) and b give up in the task that meets them; a, of one class, is kept.
+    let many = rows(fits * 4, 0);
+    assert_eq!(covered(&counted_by_tasks(&many, &[]), many.len()), [vec!["a".to_string()]]);
+    // Each task within its budget, their merge not: (a, b), which holds the most, gives up.
+    let halves = rows(fits * 2, 0);
+    let cut = counted_by_tasks(&halves, &[halves.len() / 2]);
+    assert_eq!(covered(&cut, halves.len()), [vec!["a".to_string()], vec!["b".to_string()]]);
+    // A class repeated is no new class; nor are records with every column null.
+    let mut repeated = rows(fits, 0);
+    repeated.extend(rows(fits, 0));
+    repeated.push((None, None, 0));
+    let counted = counted_by_tasks(&repeated, &[7, 100]);
+    assert_eq!(covered(&counted, repeated.len()), all());
+    let sizes = counted.covering(repeated.len() as u64)[0].sizes();
+    assert_eq!(sizes, ClassSizes { sizes: vec![(2, fits as u64, repeated.len() as u64 - 1)], unmatched: 1 });
     // A task that did not count leaves nothing to use.
-    let mut counted = counted_by_tasks(&rows, &[7, 100]);
-    counted.merge(None).unwrap();
-    assert!(!counted.cover(rows.len() as u64));
+    let mut counted = counted_by_tasks(&repeated, &[7, 100]);
+    counted.merge(&[]).unwrap();
+    assert!(covered(&counted, repeated.len()).is_empty());
 }

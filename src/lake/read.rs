@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{LogicalPlan, Union};
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext, lit};
 
 use super::{DataFile, FileFormat, LakeError, files, store};
@@ -66,19 +67,31 @@ pub async fn read_dataset(ctx: &SessionContext, root: &Path, files: &[DataFile])
     for f in files {
         by_partition.entry(partition_values(f.path.strip_prefix(root).unwrap_or(&f.path))).or_default().push(f.clone());
     }
-    let mut dataset: Option<DataFrame> = None;
+    let mut partitions: Vec<DataFrame> = Vec::new();
     for (values, files) in by_partition {
         let failed = |e: DataFusionError| read_error(&files[0], &e);
         let mut df = read_files(ctx, &files).await?;
         for (k, v) in values {
             df = df.with_column(&k, lit(v)).map_err(failed)?;
         }
-        dataset = Some(match dataset {
-            None => df,
-            Some(all) => all.union(df).map_err(failed)?,
-        });
+        partitions.push(df);
     }
-    dataset.ok_or_else(|| LakeError::NothingReadable { path: root.to_path_buf() })
+    // One flat union: unions of two, nested a partition deep, took seconds to plan for every
+    // query over a table of a few hundred daily partitions (3.6 s of the risk gate's queries
+    // over the demo's 457 days of browsing logs).
+    match partitions.len() {
+        0 => Err(LakeError::NothingReadable { path: root.to_path_buf() }),
+        1 => Ok(partitions.pop().expect("one")),
+        _ => {
+            let state = partitions[0].clone().into_parts().0;
+            let inputs = partitions.into_iter().map(|df| Arc::new(df.into_unoptimized_plan())).collect();
+            let union = Union::try_new_with_loose_types(inputs).map_err(|e| LakeError::Columns {
+                path: root.to_path_buf(),
+                problem: format!("its partitions' columns do not agree: {}", scrubbed(&e)),
+            })?;
+            Ok(DataFrame::new(state, LogicalPlan::Union(union)))
+        }
+    }
 }
 
 /// A Parquet file's column names from its footer and Arrow schema, refusing a corrupt one:

@@ -6,8 +6,9 @@
 //! identifier is a direct identifier) and from its category (gender, birth dates, addresses and
 //! locations are quasi-identifiers); every other column that is published is *measured*: one
 //! whose values alone single out more than [`RARE_SHARE`] of the records is a quasi-identifier
-//! whatever the classifier called it. Class sizes are aggregates DataFusion computes where the
-//! session runs its plans (spilling, on executors on a cluster); only counts come back.
+//! whatever the classifier called it. Class sizes are the write's own counts where those serve
+//! ([`counted`]), or else aggregates DataFusion computes where the session runs its plans
+//! (spilling, on executors on a cluster); only counts come back.
 
 pub mod counted;
 pub mod report;

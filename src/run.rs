@@ -940,18 +940,9 @@ impl PartitionWriter<'_> {
         // One flat union a run: unions of two, nested hundreds deep, cost more to plan than the
         // small partitions they write.
         let mut runs: Vec<(Vec<usize>, String, DataFrame)> = Vec::new();
-        for (tags, mut dfs) in parts {
+        for (tags, dfs) in parts {
             let label = batch_label(&tags.iter().map(|t| &batch[*t]).collect::<Vec<_>>());
-            let df = match dfs.len() {
-                1 => dfs.pop().expect("one"),
-                _ => {
-                    let state = dfs[0].clone().into_parts().0;
-                    let inputs = dfs.into_iter().map(|df| Arc::new(df.into_unoptimized_plan())).collect();
-                    let union = datafusion::logical_expr::Union::try_new(inputs)
-                        .map_err(|e| (label.clone(), Self::plan_error(&plan.name, &label)(e)))?;
-                    DataFrame::new(state, datafusion::logical_expr::LogicalPlan::Union(union))
-                }
-            };
+            let df = lake::read::flat_union(dfs).map_err(|e| (label.clone(), Self::plan_error(&plan.name, &label)(e)))?;
             runs.push((tags, label, df));
         }
         let mut files: Vec<Vec<Written>> = batch.iter().map(|_| Vec::new()).collect();

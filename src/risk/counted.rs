@@ -38,7 +38,6 @@ pub const CLASS_OVERHEAD: usize = 48;
 const RECORDS: &str = "__piguard_records";
 
 /// One grouping's classes, by their values in the row format, with their records.
-#[derive(Default)]
 struct Counts {
     classes: ValueMap<Box<[u8]>, u64>,
     bytes: usize,

@@ -51,16 +51,19 @@ fn qis() -> Vec<String> {
     vec!["a".into(), "b".into()]
 }
 
+/// Up to 300 rows of (a, b, subject): few values of each, some null.
+fn rows() -> impl Strategy<Value = Vec<(Option<&'static str>, Option<i64>, i64)>> {
+    let a = proptest::option::weighted(0.9, prop::sample::select(vec!["x", "y", "z", "w"]));
+    proptest::collection::vec((a, proptest::option::weighted(0.9, 0i64..6), 0i64..40), 1..300)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// k, the histogram and R_a, R_b, R_c equal a count by hand, by subject and by record.
     #[test]
     fn class_sizes_equal_a_brute_force_count(
-        rows in proptest::collection::vec(
-            (proptest::option::weighted(0.9, prop::sample::select(vec!["x", "y", "z", "w"])), proptest::option::weighted(0.9, 0i64..6), 0i64..40),
-            1..300,
-        ),
+        rows in rows(),
         k in prop::sample::select(vec![3u64, 5, 20]),
     ) {
         let (_ctx, df) = table(&rows);
@@ -407,10 +410,7 @@ proptest! {
     /// the small classes, and the sizes once those are suppressed.
     #[test]
     fn classes_counted_by_write_tasks_are_the_aggregates(
-        rows in proptest::collection::vec(
-            (proptest::option::weighted(0.9, prop::sample::select(vec!["x", "y", "z", "w"])), proptest::option::weighted(0.9, 0i64..6), 0i64..40),
-            1..300,
-        ),
+        rows in rows(),
         cuts in proptest::collection::vec(0usize..300, 0..4),
         sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
     ) {

@@ -172,14 +172,14 @@ impl<T> Default for PerValue<'_, T> {
 impl<'a, T> PerValue<'a, T> {
     /// The result for `value`, computed by `compute` unless remembered.
     pub(crate) fn of(&mut self, value: &'a str, compute: impl FnOnce(&'a str) -> T) -> &T {
-        if self.known.contains_key(value) {
-            return &self.known[value];
+        use std::collections::hash_map::Entry;
+        let room = self.known.len() < REMEMBERED_VALUES;
+        // One lookup a value: this runs for every value the leak gate judges.
+        match self.known.entry(value) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) if room => slot.insert(compute(value)),
+            Entry::Vacant(_) => self.scratch.insert(compute(value)),
         }
-        let result = compute(value);
-        if self.known.len() < REMEMBERED_VALUES {
-            return self.known.entry(value).or_insert(result);
-        }
-        self.scratch.insert(result)
     }
 }
 
@@ -306,7 +306,7 @@ impl Classifier {
             .collect();
 
         let mut non_null = 0;
-        let mut codes: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut codes: ValueMap<String, ()> = value_map();
         let mut longest = 0;
         let mut seen = PerValue::default();
         for raw in values.iter().flatten() {
@@ -324,8 +324,8 @@ impl Classifier {
             // Tracked only while the column may still be coded: both only grow.
             if codes.len() <= CODED_MAX_DISTINCT && longest <= CODED_MAX_CHARS {
                 longest = longest.max(value.chars().count());
-                if !codes.contains(value) {
-                    codes.insert(value.to_string());
+                if !codes.contains_key(value) {
+                    codes.insert(value.to_string(), ());
                 }
             }
             let outcomes = &facts.outcomes;
@@ -720,11 +720,14 @@ fn is_integer_text(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// How many distinct values match.
+/// How many distinct values match: each distinct value is normalized and matched once (a
+/// masked column repeats a few values over a whole chunk).
 fn distinct_matches(values: &StringArray, matches: impl Fn(&str) -> bool) -> usize {
-    let distinct: std::collections::HashSet<String> =
-        values.iter().flatten().map(detectors::normalize_value).filter(|v| matches(v)).map(|v| v.into_owned()).collect();
-    distinct.len()
+    let mut raw: ValueMap<&str, ()> = value_map();
+    raw.extend(values.iter().flatten().map(|v| (v, ())));
+    let mut normalized: ValueMap<std::borrow::Cow<'_, str>, ()> = value_map();
+    normalized.extend(raw.into_keys().map(|v| (detectors::normalize_value(v), ())));
+    normalized.into_keys().filter(|v| matches(v)).count()
 }
 
 /// File types of a site's static content.

@@ -8,7 +8,7 @@
 //! every version complete; files it wrote but never committed are invisible, and the next
 //! run deletes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -903,6 +903,26 @@ impl PartitionWriter<'_> {
         p.planned.plan.subject.as_ref().and(self.scratch.as_ref()).map(|dir| dir.join(p.planned.name()))
     }
 
+    /// Whether the write of `tags` of `batch` met every id the lake's subject-id list would
+    /// hold: the run's one subject column is `p`'s own and protected, and the write read all of
+    /// its raw files, no row held back by an erasure. The write's sample then holds that
+    /// column's raw fingerprints, sampled as its kept values are, and the list (another read
+    /// of the column, every fingerprint gathered here) would find nothing more.
+    fn write_holds_every_subject_id(
+        &self,
+        p: &DatasetRun,
+        batch: &[PartitionJob],
+        tags: &[usize],
+        protected: &[(String, Category)],
+    ) -> bool {
+        let [only] = &self.subject_columns[..] else { return false };
+        let read: BTreeSet<&PathBuf> = tags.iter().flat_map(|t| &batch[*t].files).map(|f| &f.path).collect();
+        only.dataset == p.planned.name()
+            && protected.iter().any(|(column, category)| *column == only.column && *category == only.category)
+            && read == only.files.iter().map(|f| &f.path).collect()
+            && p.planned.subject_columns(self.subjects).iter().all(|(key, _)| !self.pending.contains_key(key))
+    }
+
     /// The lake's subject ids, listed on first use.
     async fn subject_ids(&self) -> Result<&SubjectIds, RunError> {
         let listed = self.subject_ids.get_or_try_init(|| async {
@@ -1022,12 +1042,16 @@ impl PartitionWriter<'_> {
         // The leak gate: every kept value of every row against the raw values of the columns
         // the plan protects and the lake's subject ids; then every row of the output classified
         // as `piguard verify` would, except columns kept with a reason.
-        let subjects = match self.subject_ids().await {
-            Ok(s) => s,
-            Err(e) => {
-                discard(&written);
-                return Err(e);
-            }
+        let none = SubjectIds::default();
+        let subjects = match self.write_holds_every_subject_id(p, batch, tags, protected) {
+            true => &none,
+            false => match self.subject_ids().await {
+                Ok(s) => s,
+                Err(e) => {
+                    discard(&written);
+                    return Err(e);
+                }
+            },
         };
         let root = self.options.lake.dataset_dir(Zone::Deid, name).display().to_string();
         let categories: Vec<Category> = protected.iter().map(|(_, c)| *c).collect();

@@ -658,6 +658,40 @@ pub fn leak_gate_finds_raw_identifiers_in_kept_columns(extra: &[&str]) {
     assert!(std::fs::read_dir(&scratch).map_or(true, |mut d| d.next().is_none()), "the subject fingerprints outlived the run");
 }
 
+/// One dataset, the run's only subject: a kept column of one day carrying the ids of the other
+/// is found when both days are written together (by the write's own fingerprints, no subject-id
+/// list read), and when only the changed day is (by the list: the write never read the other).
+#[test]
+fn a_kept_column_carrying_subject_ids_of_a_day_not_rewritten_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = |d: u32, refs: &dyn Fn(u64) -> String| {
+        let csv: String = (0..50u64).map(|i| format!("{},{},done\n", 500_000_000 + 1000 * u64::from(d) + i, refs(i))).collect();
+        let dir = dir.path().join(format!("raw/visits/dt=2026-01-0{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("part-0.csv"), format!("user_id,ref_code,status\n{csv}")).unwrap();
+    };
+    let carried = |i: u64| (500_002_000 + i).to_string();
+    day(1, &carried);
+    day(2, &|_| "none".into());
+    let p = write_pipeline(
+        dir.path(),
+        "[[dataset]]\nname = \"visits\"\nsubject = \"user_id\"\ncolumns.user_id = \"hash\"\n\
+         columns.ref_code = { action = \"keep\", reason = \"test: a code\" }\ncolumns.status = \"keep\"\n",
+    );
+    let found = |out: Output| {
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("column ref_code: raw values of a protected account_id column (50 of 50"), "{stderr}");
+        assert!(!stderr.contains("500002000"), "no values in the error: {stderr}");
+    };
+    found(run_with(dir.path(), &p, Some(KEY), &[]));
+    day(1, &|_| "none".into());
+    let out = run_with(dir.path(), &p, Some(KEY), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    day(1, &carried);
+    found(run_with(dir.path(), &p, Some(KEY), &[]));
+}
+
 #[test]
 fn verify_with_the_lake_cross_checks_kept_values_against_the_raw_zone() {
     // linked_ref points to nobody when the run publishes; then the raw zone gains those users.

@@ -30,7 +30,8 @@ use crate::leak::{self, Finding, RawSubjectColumn, SubjectIds};
 use crate::ledger::{LedgerError, open_requests, pending_subjects};
 use crate::plan::manifest::{DatasetRecord, InputRecord, Manifest, PartitionRecord, PartitionStatus, RunFailure};
 use crate::plan::{
-    ColumnPlan, DatasetPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectKinds, sha256_hex, subject_kinds,
+    ColumnPlan, DatasetPlan, DatasetRun, PipelinePlan, PipelineSpec, PlanError, Step, SubjectColumn, SubjectKinds, sha256_hex,
+    subject_kinds,
 };
 use crate::risk::CountedClasses;
 use crate::risk::subjects::{SubjectKeyRuns, every_subject_distinct};
@@ -888,14 +889,18 @@ impl PartitionWriter<'_> {
         }
         exprs.push(lit(tag).alias(gate::PARTITION_TAG));
         let mut df = df.select(exprs).map_err(&df_err)?;
-        for (ref_key, subject) in p.planned.subject_columns(self.subjects) {
-            // Subjects with a pending erasure: their raw rows are held by a legal floor, but
-            // they never reach the de-identified zone again (nor as the other party).
-            if let Some(refs) = self.pending.get(&ref_key) {
-                df = df.filter(subject.matches(Zone::Deid, refs, &self.udfs.hash).is_not_true()).map_err(&df_err)?;
-            }
+        for (subject, refs) in self.held_back(p) {
+            df = df.filter(subject.matches(Zone::Deid, refs, &self.udfs.hash).is_not_true()).map_err(&df_err)?;
         }
         Ok(df)
+    }
+
+    /// The subject columns of `p` with subjects whose erasure is pending, and those subjects:
+    /// their raw rows are held by a legal floor, but they never reach the de-identified zone
+    /// again (nor as the other party), so the projection filters them out.
+    fn held_back(&self, p: &DatasetRun) -> Vec<(SubjectColumn, &Vec<String>)> {
+        let columns = p.planned.subject_columns(self.subjects).into_iter();
+        columns.filter_map(|(ref_key, subject)| Some((subject, self.pending.get(&ref_key)?))).collect()
     }
 
     /// Where the write keeps the subject keys of `p`'s rows, when it can and `p` publishes a subject.
@@ -920,7 +925,7 @@ impl PartitionWriter<'_> {
         only.dataset == p.planned.name()
             && protected.iter().any(|(column, category)| *column == only.column && *category == only.category)
             && read == only.files.iter().map(|f| &f.path).collect()
-            && p.planned.subject_columns(self.subjects).iter().all(|(key, _)| !self.pending.contains_key(key))
+            && self.held_back(p).is_empty()
     }
 
     /// The lake's subject ids, listed on first use.

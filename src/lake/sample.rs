@@ -250,29 +250,29 @@ fn significant_digits(number: &str) -> usize {
 
 /// `f` of the text of each value of `array` as [`as_strings`] renders it (null where the
 /// value is null or `f` gives none); `None` for a type with no text. Numbers are written one
-/// after the other to one buffer, never to an array of text.
+/// at a time (floats to one buffer), never to an array of text.
 pub(crate) fn map_text(array: &ArrayRef, mut f: impl FnMut(&str) -> Option<u64>) -> Option<UInt64Array> {
-    let mut text = String::new();
-    let mut of = |write: &dyn Fn(&mut String)| {
-        text.clear();
-        write(&mut text);
-        f(&text)
-    };
     Some(match array.data_type() {
         DataType::Utf8 => array.as_string::<i32>().iter().map(|v| v.and_then(&mut f)).collect(),
         DataType::LargeUtf8 => array.as_string::<i64>().iter().map(|v| v.and_then(&mut f)).collect(),
         DataType::Utf8View => array.as_string_view().iter().map(|v| v.and_then(&mut f)).collect(),
         t if t.is_floating() => {
             let floats = cast(array, &DataType::Float64).ok()?;
-            floats.as_primitive::<Float64Type>().iter().map(|v| v.and_then(|v| of(&|t| write_float(v, t)))).collect()
+            let mut text = String::new();
+            let mut of = |v: f64| {
+                text.clear();
+                write_float(v, &mut text);
+                f(&text)
+            };
+            floats.as_primitive::<Float64Type>().iter().map(|v| v.and_then(&mut of)).collect()
         }
         t if t.is_signed_integer() => {
             let ints = cast(array, &DataType::Int64).ok()?;
-            ints.as_primitive::<Int64Type>().iter().map(|v| v.and_then(|v| of(&|t| t.push_str(itoa::Buffer::new().format(v))))).collect()
+            ints.as_primitive::<Int64Type>().iter().map(|v| v.and_then(|v| f(itoa::Buffer::new().format(v)))).collect()
         }
         t if t.is_unsigned_integer() => {
             let ints = cast(array, &DataType::UInt64).ok()?;
-            ints.as_primitive::<UInt64Type>().iter().map(|v| v.and_then(|v| of(&|t| t.push_str(itoa::Buffer::new().format(v))))).collect()
+            ints.as_primitive::<UInt64Type>().iter().map(|v| v.and_then(|v| f(itoa::Buffer::new().format(v)))).collect()
         }
         _ => as_strings(array)?.as_string::<i32>().iter().map(|v| v.and_then(&mut f)).collect(),
     })

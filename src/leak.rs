@@ -7,7 +7,6 @@
 //! or when free text in it still embeds such values. Generalized URLs and gender are not
 //! findings: they remain by design.
 
-use std::borrow::Cow;
 use std::hash::Hasher;
 use std::sync::Arc;
 
@@ -25,7 +24,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
-use crate::classify::detectors::{IdentifierCell, canonical_phone_into, grouped_digits_into, normalize_value, starts_with_date};
+use crate::classify::detectors::{IdentifierCell, canonical_phone_into, grouped_digits_into, is_plain, normalize_value, starts_with_date};
 use crate::classify::{Classifier, PerValue};
 use crate::lake::{self, DataFile, DatasetSource, LakeError};
 use crate::transform::redact::find_spans;
@@ -114,7 +113,13 @@ fn identifier_cells(values: &StringArray) -> Option<(Category, &'static str, usi
         if v.len() < 11 {
             continue;
         }
-        let Some(cell) = *seen.of(v, |v| IdentifierCell::of(&normalize_value(v))) else { continue };
+        // A plain value is its own normalization, and most (masks, codes) fail the shape at
+        // their first byte that is not a digit: cheaper checked than remembered.
+        let cell = match is_plain(v) {
+            true => IdentifierCell::of(v),
+            false => *seen.of(v, |v| IdentifierCell::of(&normalize_value(v))),
+        };
+        let Some(cell) = cell else { continue };
         let at = match tally.iter().position(|(c, _, _)| *c == cell.category) {
             Some(i) => i,
             None => {
@@ -495,19 +500,7 @@ const KEY: &str = "kept_fp";
 /// copy matches its raw value however either is written. A reduced number is built in
 /// `digits`, kept from value to value so that a column allocates it once.
 fn fingerprint_value(v: &str, digits: &mut String) -> Option<u64> {
-    // A value is as it would be normalized when no byte is whitespace, control, a quote or a
-    // colon (a scheme), nor the first byte of a character that may be whitespace, control,
-    // invisible or full-width (U+0080–U+00BF, U+1000–U+3FFF, U+F000–U+FFFF): identifiers,
-    // e-mails, numbers and Chinese names alike.
-    let plain = |b: u8| match b {
-        0x21..=0x7e => !matches!(b, b'"' | b'\'' | b':'),
-        0x80.. => !matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3 | 0xef),
-        _ => false,
-    };
-    let v = match v.bytes().all(plain) {
-        true => Cow::Borrowed(v),
-        false => normalize_value(v),
-    };
+    let v = normalize_value(v);
     // Dates and times are shared by every table of a lake; they identify nobody.
     if v.len() < FINGERPRINT_MIN_LEN || starts_with_date(&v) {
         return None;

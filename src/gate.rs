@@ -49,6 +49,7 @@ use crate::classify::{Classifier, Rules};
 use crate::lake::{self, TMP_PREFIX, files, store};
 use crate::leak::{ColumnJudge, FingerprintSample, Judgement, identifier_fingerprints};
 use crate::plan::{ColumnPlan, DatasetPlan, Step, deid_parquet_options};
+use crate::risk::TextLength;
 use crate::risk::counted::ClassCounter;
 use crate::risk::subjects::{SubjectKeyRuns, SubjectKeyWriter};
 
@@ -94,6 +95,10 @@ pub struct GateSpec {
     /// risk gate ([`ClassCounter`]).
     #[serde(default)]
     pub count_classes: bool,
+    /// The columns whose characters and values each task sums, for the risk gate's mean
+    /// lengths ([`TextLength`]), in order.
+    #[serde(default)]
+    pub text_columns: Vec<String>,
 }
 
 impl GateSpec {
@@ -127,12 +132,13 @@ fn summary_schema() -> SchemaRef {
         Field::new("file", DataType::Utf8, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("stats", DataType::Utf8, false),
-        // The task's findings, fingerprints, subject keys and class counts, on the first row
-        // of each task (the judgements always).
+        // The task's findings, fingerprints, subject keys, class counts and text lengths, on
+        // the first row of each task (the judgements always).
         Field::new("judgements", DataType::Utf8, true),
         Field::new("fingerprints", DataType::Binary, true),
         Field::new("subject_keys", DataType::Utf8, true),
         Field::new("classes", DataType::new_list(DataType::Binary, true), true),
+        Field::new("text_lengths", DataType::Utf8, true),
     ]))
 }
 
@@ -210,6 +216,7 @@ impl UserDefinedLogicalNodeCore for GatedWrite {
 pub async fn write(df: DataFrame, spec: GateSpec) -> Result<GateOutcome> {
     let protected = spec.protected.len();
     let kept = spec.kept().len();
+    let texts = spec.text_columns.len();
     let (state, input) = df.into_parts();
     let node = GatedWrite::new(input, spec)?;
     let plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
@@ -235,7 +242,7 @@ pub async fn write(df: DataFrame, spec: GateSpec) -> Result<GateOutcome> {
             Err(e) => failed = failed.or(Some(DataFusionError::Execution(format!("a write task stopped: {e}")))),
         }
     }
-    let outcome = GateOutcome::from_batches(&batches, protected, kept)?;
+    let outcome = GateOutcome::from_batches(&batches, protected, kept, texts)?;
     match failed {
         None => Ok(outcome),
         Some(e) => {
@@ -308,12 +315,18 @@ pub struct GateOutcome {
     pub subject_keys: Vec<SubjectKeyRuns>,
     /// Each task's class counts by grouping ([`ClassCounter::finish`]), none where it counted none.
     pub classes: Vec<Vec<Option<Vec<u8>>>>,
+    /// The [`GateSpec::text_columns`] summed over every task, in order.
+    pub text_lengths: Vec<TextLength>,
 }
 
 impl GateOutcome {
-    fn from_batches(batches: &[RecordBatch], protected: usize, kept: usize) -> Result<Self> {
+    fn from_batches(batches: &[RecordBatch], protected: usize, kept: usize, texts: usize) -> Result<Self> {
         let malformed = |what: &str| DataFusionError::Internal(format!("a gated write returned {what}"));
-        let mut outcome = GateOutcome { sample: FingerprintSample::new(protected, kept), ..GateOutcome::default() };
+        let mut outcome = GateOutcome {
+            sample: FingerprintSample::new(protected, kept),
+            text_lengths: vec![TextLength::default(); texts],
+            ..GateOutcome::default()
+        };
         for batch in batches {
             let partitions = batch.column(0).as_primitive::<UInt32Type>();
             let (paths, stats, judgements) =
@@ -322,6 +335,7 @@ impl GateOutcome {
             let samples = batch.column(5).as_binary::<i32>();
             let keys = batch.column(6).as_string::<i32>();
             let classes = batch.column(7).as_list::<i32>();
+            let lengths = batch.column(8).as_string::<i32>();
             for i in 0..batch.num_rows() {
                 outcome.files.push(WrittenFile {
                     partition: partitions.value(i) as usize,
@@ -340,6 +354,14 @@ impl GateOutcome {
                     for (column, j) in found {
                         outcome.judgements.entry(column).or_insert(j);
                     }
+                }
+                if lengths.is_valid(i) {
+                    let counted: Vec<TextLength> =
+                        serde_json::from_str(lengths.value(i)).map_err(|_| malformed("unreadable text lengths"))?;
+                    if counted.len() != texts {
+                        return Err(malformed("text lengths of other columns"));
+                    }
+                    outcome.text_lengths.iter_mut().zip(counted).for_each(|(mine, theirs)| mine.merge(theirs));
                 }
                 if samples.is_valid(i) {
                     outcome.sample.merge(FingerprintSample::from_bytes(samples.value(i)).ok_or_else(|| malformed("an unreadable sample"))?);
@@ -580,6 +602,9 @@ struct TaskWrite {
     subject: Option<(usize, Option<SubjectKeyWriter>)>,
     /// The records counted by class, where the spec asks for it.
     classes: Option<ClassCounter>,
+    /// The spec's text columns by input index (none where a projection lacks one: its rows
+    /// are null there), with their lengths so far.
+    texts: Vec<(Option<usize>, TextLength)>,
 }
 
 impl TaskWrite {
@@ -623,6 +648,7 @@ impl TaskWrite {
             files: BTreeMap::new(),
             subject: spec.subject_keys.as_ref().and(spec.plan.subject.as_deref()).and_then(|s| schema.index_of(s).ok()).map(|i| (i, None)),
             classes,
+            texts: spec.text_columns.iter().map(|c| (schema.index_of(c).ok(), TextLength::default())).collect(),
         })
     }
 
@@ -663,6 +689,11 @@ impl TaskWrite {
         self.keep_subject_keys(&batch)?;
         if let Some(classes) = &mut self.classes {
             classes.push(&batch)?;
+        }
+        for (i, length) in &mut self.texts {
+            if let Some(i) = i {
+                length.add(batch.column(*i))?;
+            }
         }
         let tags = batch.column(self.tag).as_primitive::<UInt32Type>();
         let first = tags.value(0);
@@ -755,6 +786,8 @@ impl TaskWrite {
             None => None,
         };
         let classes = self.classes.take().map(ClassCounter::finish).transpose()?;
+        let lengths: Vec<TextLength> = self.texts.iter().map(|(_, length)| *length).collect();
+        let lengths = serde_json::to_string(&lengths).map_err(|e| DataFusionError::Internal(e.to_string()))?;
         let on_first = |n: usize| (0..n).map(|i| i == 0);
         let n = tags.len();
         let columns: Vec<ArrayRef> = vec![
@@ -766,6 +799,7 @@ impl TaskWrite {
             Arc::new(on_first(n).map(|f| f.then_some(sample.as_slice())).collect::<BinaryArray>()),
             Arc::new(on_first(n).map(|f| keys.as_deref().filter(|_| f)).collect::<StringArray>()),
             Arc::new(classes_column(n, classes)),
+            Arc::new(on_first(n).map(|f| f.then_some(lengths.as_str())).collect::<StringArray>()),
         ];
         Ok(RecordBatch::try_new(summary_schema(), columns)?)
     }

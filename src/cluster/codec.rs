@@ -280,6 +280,7 @@ mod tests {
             overrides: overrides.clone(),
             subject_keys: Some("/lake/_piguard/scratch/r1/users".into()),
             count_classes: true,
+            text_columns: vec!["note".into()],
         };
         let input = LogicalPlanBuilder::empty(false).build().unwrap();
         let node = Extension { node: Arc::new(GatedWrite::new(input.clone(), spec).unwrap()) };

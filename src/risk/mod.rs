@@ -483,6 +483,55 @@ async fn profile(df: &DataFrame, subject: Option<&str>, texts: &[&str], known: O
     Ok((per_record, lengths))
 }
 
+/// The columns of `priors` whose mean length is measured: text to be measured, but partition
+/// keys, short by construction.
+pub fn measured_texts(priors: &[ColumnPrior]) -> Vec<&str> {
+    priors
+        .iter()
+        .filter(|c| c.prior == Prior::Measure && TypeKind::of(&c.data_type) == TypeKind::Text && c.step.as_deref() != Some(PARTITION_STEP))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// The characters and the values (not null) of a text column, summed as a write meets them:
+/// its mean length as the profile's `avg(character_length(…))` computes it, without reading
+/// the column back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextLength {
+    pub chars: u64,
+    pub values: u64,
+}
+
+impl TextLength {
+    /// Adds `values`, read as text (other types as the profile casts them).
+    pub fn add(&mut self, values: &arrow::array::ArrayRef) -> Result<(), arrow::error::ArrowError> {
+        let add = |v: Option<&str>| {
+            if let Some(v) = v {
+                self.chars += v.chars().count() as u64;
+                self.values += 1;
+            }
+        };
+        match values.data_type() {
+            DataType::Utf8 => values.as_string::<i32>().iter().for_each(add),
+            DataType::LargeUtf8 => values.as_string::<i64>().iter().for_each(add),
+            DataType::Utf8View => values.as_string_view().iter().for_each(add),
+            _ => cast(values, &DataType::Utf8)?.as_string::<i32>().iter().for_each(add),
+        }
+        Ok(())
+    }
+
+    /// Adds what another part of the same column counted.
+    pub fn merge(&mut self, other: TextLength) {
+        self.chars += other.chars;
+        self.values += other.values;
+    }
+
+    /// The mean length in characters; 0 without values, as the profile reads a null mean.
+    pub fn mean(&self) -> f64 {
+        if self.values == 0 { 0.0 } else { self.chars as f64 / self.values as f64 }
+    }
+}
+
 /// Inputs of an evaluation.
 #[derive(Debug, Clone)]
 pub struct Method {
@@ -493,6 +542,9 @@ pub struct Method {
     /// Whether every record is a subject of its own, when the write proved it or its opposite
     /// ([`subjects`]); counted from the table otherwise.
     pub per_record: Option<bool>,
+    /// The mean length of each [`measured_texts`] column, in order, where the write counted
+    /// every record published; read from the table otherwise.
+    pub text_lengths: Option<Vec<f64>>,
 }
 
 /// Evaluates `df` (a dataset as it would be published) with its columns' `priors`. Measured
@@ -506,14 +558,15 @@ pub async fn evaluate(
     counted: &[Classes<'_>],
 ) -> Result<Evaluation, DataFusionError> {
     let k = method.sharing.min_class();
-    // Partition keys are short by construction: no need to read them for their length.
-    let texts: Vec<&str> = priors
-        .iter()
-        .filter(|c| c.prior == Prior::Measure && TypeKind::of(&c.data_type) == TypeKind::Text && c.step.as_deref() != Some(PARTITION_STEP))
-        .map(|c| c.name.as_str())
-        .collect();
-    let (per_record, lengths) = profile(df, method.subject.as_deref(), &texts, method.per_record).await?;
-    let subject = if per_record { None } else { method.subject.as_deref() };
+    let texts = measured_texts(priors);
+    let subject = method.subject.as_deref();
+    let (per_record, lengths) = match (&method.text_lengths, subject, method.per_record) {
+        // Everything the profile would read is known: no look at the table.
+        (Some(lengths), None, _) if lengths.len() == texts.len() => (false, lengths.clone()),
+        (Some(lengths), Some(_), Some(known)) if lengths.len() == texts.len() => (known, lengths.clone()),
+        _ => profile(df, subject, &texts, method.per_record).await?,
+    };
+    let subject = if per_record { None } else { subject };
     // A class counted by the write counts records: of use only where records are counted.
     let counted_over = |grouping: &[String]| counted.iter().find(|c| subject.is_none() && c.over(grouping));
     let mut columns = Vec::new();
@@ -626,7 +679,13 @@ impl Evaluation {
     /// This evaluation over the same quasi-identifiers once `suppressed` records had them
     /// nulled, leaving classes of `sizes`.
     pub fn after_suppression(&self, sizes: ClassSizes, suppressed: u64) -> Evaluation {
-        let method = Method { sharing: self.sharing, max_suppressed: self.max_suppressed, subject: self.subject.clone(), per_record: None };
+        let method = Method {
+            sharing: self.sharing,
+            max_suppressed: self.max_suppressed,
+            subject: self.subject.clone(),
+            per_record: None,
+            text_lengths: None,
+        };
         let after = assess(sizes, self.columns.clone(), self.quasi_identifiers.clone(), &method, self.suppressed + suppressed);
         Evaluation { subject_per_record: self.subject_per_record, classes_from_write: self.classes_from_write, ..after }
     }

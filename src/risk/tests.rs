@@ -87,7 +87,7 @@ proptest! {
 }
 
 fn method(sharing: Sharing, max_suppressed: f64) -> Method {
-    Method { sharing, max_suppressed, subject: Some("uid".into()), per_record: None }
+    Method { sharing, max_suppressed, subject: Some("uid".into()), per_record: None, text_lengths: None }
 }
 
 fn measured(name: &str, data_type: &str) -> ColumnPrior {
@@ -424,7 +424,7 @@ proptest! {
         prop_assert_eq!(&sizes, &brute_force(&rows, false));
 
         // Measured, or settled: the same evaluation from the counts as from the aggregates.
-        let method = Method { sharing, max_suppressed: 1.0, subject: None, per_record: None };
+        let method = Method { sharing, max_suppressed: 1.0, subject: None, per_record: None, text_lengths: None };
         for priors in [[measured("a", "Utf8"), measured("b", "Int64")], [settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)]] {
             let e = runtime().block_on(evaluate(&df, &priors, &method, &counted)).unwrap();
             let aggregated = runtime().block_on(evaluate(&df, &priors, &method, &[])).unwrap();
@@ -479,4 +479,51 @@ fn past_the_budget_the_grouping_that_holds_the_most_is_given_up_in_a_task_or_in_
     let mut counted = counted_by_tasks(&repeated, &[7, 100]);
     counted.merge(&[]).unwrap();
     assert!(covered(&counted, repeated.len()).is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A write's text lengths, summed in parts and over every string layout, have the mean the
+    /// profile reads from the table (`avg(character_length(…))`), in characters, nulls aside.
+    #[test]
+    fn text_lengths_summed_in_parts_are_the_profiles_mean(
+        values in proptest::collection::vec(proptest::option::weighted(0.8, "[a-z张伟é😀 ]{0,50}"), 1..60),
+        cut in 0usize..60,
+    ) {
+        let texts: ArrayRef = Arc::new(StringArray::from(values.clone()));
+        let numbers: ArrayRef = Arc::new(Int64Array::from(values.iter().map(|v| v.as_ref().map(|v| v.len() as i64 * 1001)).collect::<Vec<_>>()));
+        let batch = RecordBatch::try_from_iter([("t", texts.clone()), ("n", numbers.clone())]).unwrap();
+        let df = SessionContext::new().read_batch(batch).unwrap();
+        let (_, want) = runtime().block_on(profile(&df, None, &["t", "n"], None)).unwrap();
+        let cut = cut.min(values.len());
+        for layout in [DataType::Utf8, DataType::LargeUtf8, DataType::Utf8View] {
+            let texts = cast(&texts, &layout).unwrap();
+            let mut got = [TextLength::default(), TextLength::default()];
+            for (length, column) in got.iter_mut().zip([&texts, &numbers]) {
+                let mut second = TextLength::default();
+                length.add(&column.slice(0, cut)).unwrap();
+                second.add(&column.slice(cut, values.len() - cut)).unwrap();
+                length.merge(second);
+            }
+            prop_assert_eq!(got.map(|l| l.mean()).to_vec(), want.clone(), "{}", layout);
+        }
+    }
+}
+
+#[test]
+fn text_lengths_the_write_counted_decide_free_text_without_reading_the_table() {
+    // Short notes in the table; the write says they averaged 50 characters: only the write
+    // was asked.
+    let rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..40).map(|i| (Some("ok"), Some(i % 2), i)).collect();
+    let (_ctx, df) = table(&rows);
+    let priors = [measured("a", "Utf8"), measured("b", "Int64")];
+    let lengths = |text_lengths| Method { text_lengths, per_record: Some(true), ..method(Sharing::Controlled, 0.0) };
+    let role_of_a = |m: &Method| {
+        let e = runtime().block_on(evaluate(&df, &priors, m, &[])).unwrap();
+        e.columns.iter().find(|c| c.name == "a").unwrap().role
+    };
+    assert_eq!(role_of_a(&lengths(Some(vec![50.0]))), Role::SensitiveAttribute);
+    assert_eq!(role_of_a(&lengths(None)), Role::Other, "read from the table: 2 characters a value, shared by many");
+    assert_eq!(role_of_a(&lengths(Some(Vec::new()))), Role::Other, "lengths of other columns are not taken");
 }

@@ -278,3 +278,45 @@ fn risk_of_a_csv_with_named_quasi_identifiers_counts_classes_exactly() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("no column `nope`"), "{}", text(&out).1);
 }
+
+#[test]
+fn measured_text_is_free_text_by_its_mean_length_in_characters_over_every_partition() {
+    // Two days of notes, each its own (a quasi-identifier unless it is free text), of 50
+    // Chinese characters on the first day and `second` on the other: a mean of 37.5
+    // characters (112.5 bytes) is short of free text; one of 42.5 is free text. The write
+    // counts the lengths, on every task of both days.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let day = |d: u32, chars: usize| {
+        let seasons = ["春", "夏", "秋", "冬", "山", "水", "风", "云"];
+        let note = |i: usize| {
+            let unique: String = (0..4).map(|k| seasons[(i >> (3 * k)) & 7]).collect();
+            format!("{unique}{}", "今天天气很好".chars().cycle().take(chars - 4).collect::<String>())
+        };
+        let ids: ArrayRef = Arc::new(Int64Array::from((0..200).map(|i| 9_000_000 + 1000 * i64::from(d) + i).collect::<Vec<_>>()));
+        let notes: ArrayRef = Arc::new(StringArray::from((0..200).map(|i| note(i + 200 * d as usize)).collect::<Vec<_>>()));
+        let raw = lake.join(format!("raw/notes/dt=2026-01-0{d}"));
+        std::fs::create_dir_all(&raw).unwrap();
+        write_parquet(&raw.join("part-0.parquet"), vec![("user_id", ids), ("note", notes)]);
+    };
+    let pipeline = lake.join("notes.toml");
+    std::fs::write(
+        &pipeline,
+        "[[dataset]]\nname = \"notes\"\nsubject = \"user_id\"\ncolumns.user_id = \"hash\"\ncolumns.note = \"keep\"\n",
+    )
+    .unwrap();
+    let run = || piguard_in(lake, Some(KEY), &["run", pipeline.to_str().unwrap()]);
+    day(1, 50);
+    day(2, 25);
+    let out = run();
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "measured, the notes single every record out: {stderr}");
+    assert!(stderr.contains("GB/T 42460 level 2") && stderr.contains("note"), "{stderr}");
+    day(2, 35);
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let risk = last_manifest(lake).datasets[0].risk.clone().expect("evaluated");
+    let note = risk.columns.iter().find(|c| c.name == "note").unwrap();
+    assert_eq!(note.role, piguard::risk::Role::SensitiveAttribute, "{note:?}");
+    assert!(note.why.contains("free text"), "{note:?}");
+}

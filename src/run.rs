@@ -600,7 +600,10 @@ impl PartitionWriter<'_> {
         let keeps_files = current.iter().any(|f| !jobs.iter().any(|j| j.replaces.contains(&f.path)));
         let records_counted = p.planned.plan.subject.is_none() || self.subject_key_dir(p).is_some();
         let classes = (!keeps_files && records_counted).then(|| CountedClasses::new(p.planned.plan.class_groupings()));
-        let text_lengths = (!keeps_files).then(|| vec![TextLength::default(); risk::measured_texts(&risk_priors(&p.planned.plan)).len()]);
+        let text_lengths = (!keeps_files).then(|| {
+            let priors = risk_priors(&p.planned.plan);
+            risk::measured_texts(&priors).into_iter().map(|c| (c.to_string(), TextLength::default())).collect()
+        });
         let mut counts = GateCounts { subject_keys: Vec::new(), classes, text_lengths };
         let mut changed = Vec::new();
         let mut replaced = Vec::new();
@@ -707,7 +710,8 @@ impl PartitionWriter<'_> {
             false => None,
         };
         // The write's text lengths serve, as its counts do, where they hold every record published.
-        let text_lengths = counts.text_lengths.as_ref().filter(|_| kept.is_empty()).map(|l| l.iter().map(TextLength::mean).collect());
+        let text_lengths =
+            counts.text_lengths.as_ref().filter(|_| kept.is_empty()).map(|l| l.iter().map(|(_, length)| length.mean()).collect());
         let method =
             Method { sharing: plan.sharing, max_suppressed: plan.max_suppressed, subject: plan.subject.clone(), per_record, text_lengths };
         let published = |written: &[Written]| {
@@ -1019,10 +1023,7 @@ impl PartitionWriter<'_> {
             overrides: self.classifier.rules().override_texts.clone(),
             subject_keys: self.subject_key_dir(p).map(|d| d.display().to_string()),
             count_classes: counts.classes.is_some(),
-            text_columns: match counts.text_lengths {
-                Some(_) => risk::measured_texts(&risk_priors(plan)).into_iter().map(str::to_string).collect(),
-                None => Vec::new(),
-            },
+            text_columns: counts.text_lengths.iter().flatten().map(|(column, _)| column.clone()).collect(),
         };
         // The lake's subject ids are listed after the write, not beside it: beside it they
         // saved 0.1-0.2 s of 3.8 s at 2 M rows but held 40 MiB more at 20 M.
@@ -1096,7 +1097,7 @@ impl PartitionWriter<'_> {
         }
         counts.subject_keys.extend(outcome.subject_keys);
         if let Some(lengths) = &mut counts.text_lengths {
-            lengths.iter_mut().zip(outcome.text_lengths).for_each(|(mine, theirs)| mine.merge(theirs));
+            lengths.iter_mut().zip(outcome.text_lengths).for_each(|((_, mine), theirs)| mine.merge(theirs));
         }
         if let Some(classes) = &mut counts.classes {
             for parts in &outcome.classes {
@@ -1116,9 +1117,9 @@ struct GateCounts {
     subject_keys: Vec<SubjectKeyRuns>,
     /// The records by class over the plan's class groupings, where the gate can use them.
     classes: Option<CountedClasses>,
-    /// The lengths of the plan's measured text columns ([`risk::measured_texts`]), where
+    /// The plan's measured text columns ([`risk::measured_texts`]) with their lengths, where
     /// every file published is written now.
-    text_lengths: Option<Vec<TextLength>>,
+    text_lengths: Option<Vec<(String, TextLength)>>,
 }
 
 /// What the risk gate knows of `plan`'s columns before it measures any: from the plan, and

@@ -630,7 +630,7 @@ impl TaskWrite {
             |g: &Vec<String>| g.iter().map(|c| schema.index_of(c).ok()).collect::<Option<Vec<usize>>>().filter(|g| !g.is_empty());
         let groupings = spec.plan.class_groupings().iter().map(index_of).collect();
         let classes = match spec.count_classes {
-            true => Some(ClassCounter::new(schema, groupings)?),
+            true => Some(ClassCounter::new(schema, groupings, subject_cap(spec))?),
             false => None,
         };
         Ok(TaskWrite {
@@ -686,9 +686,9 @@ impl TaskWrite {
         for (i, _, judge) in &mut self.judges {
             judge.push(batch.column(*i));
         }
-        self.keep_subject_keys(&batch)?;
+        let subjects = self.keep_subject_keys(&batch)?;
         if let Some(classes) = &mut self.classes {
-            classes.push(&batch)?;
+            classes.push(&batch, subjects.as_ref())?;
         }
         for (i, length) in &mut self.texts {
             if let Some(i) = i {
@@ -728,20 +728,22 @@ impl TaskWrite {
         Ok(())
     }
 
-    /// Keeps the subject keys of `batch`'s rows, in a scratch file opened on the first batch.
-    /// A subject of a type with no text keeps none: the risk gate then counts them itself.
-    fn keep_subject_keys(&mut self, batch: &RecordBatch) -> Result<()> {
-        let Some((i, keys)) = &mut self.subject else { return Ok(()) };
+    /// Keeps the subject keys of `batch`'s rows, in a scratch file opened on the first batch,
+    /// and returns them. A subject of a type with no text keeps none: the risk gate then
+    /// counts them itself.
+    fn keep_subject_keys(&mut self, batch: &RecordBatch) -> Result<Option<UInt64Array>> {
+        let Some((i, keys)) = &mut self.subject else { return Ok(None) };
         let Some(computed) = crate::leak::subject_keys(batch.column(*i)) else {
             self.subject = None;
-            return Ok(());
+            return Ok(None);
         };
         if keys.is_none() {
             let dir = self.spec.subject_keys.as_deref().unwrap_or_default();
             let path = Path::new(dir).join(format!("task-{:05}-{:016x}.keys", self.task, attempt_id()?));
             *keys = Some(SubjectKeyWriter::create(&path).map_err(subject_keys_failed)?);
         }
-        keys.as_mut().expect("opened").push(computed.iter()).map_err(subject_keys_failed)
+        keys.as_mut().expect("opened").push(computed.iter()).map_err(subject_keys_failed)?;
+        Ok(Some(computed))
     }
 
     /// Opens the file of partition `tag`, named uniquely for this task attempt.
@@ -826,6 +828,12 @@ fn classes_column(files: usize, classes: Option<Vec<Option<Vec<u8>>>>) -> ListAr
 /// never overwrite its first attempt's.
 fn attempt_id() -> Result<u64> {
     getrandom::u64().map_err(|e| DataFusionError::Execution(format!("no random file name: {e}")))
+}
+
+/// The most subjects a class counted by `spec`'s write keeps: the smallest class its sharing
+/// model allows, where it keeps the subject keys of a published subject.
+fn subject_cap(spec: &GateSpec) -> Option<u64> {
+    spec.subject_keys.as_ref().and(spec.plan.subject.as_ref()).map(|_| spec.plan.sharing.min_class())
 }
 
 fn subject_keys_failed(e: std::io::Error) -> DataFusionError {

@@ -599,7 +599,8 @@ impl PartitionWriter<'_> {
         // keeps the subject keys that may prove each record a subject of its own.
         let keeps_files = current.iter().any(|f| !jobs.iter().any(|j| j.replaces.contains(&f.path)));
         let records_counted = p.planned.plan.subject.is_none() || self.subject_key_dir(p).is_some();
-        let classes = (!keeps_files && records_counted).then(|| CountedClasses::new(p.planned.plan.class_groupings()));
+        let cap = p.planned.plan.subject.as_ref().map(|_| p.planned.plan.sharing.min_class());
+        let classes = (!keeps_files && records_counted).then(|| CountedClasses::new(p.planned.plan.class_groupings(), cap));
         let text_lengths = (!keeps_files).then(|| {
             let priors = risk_priors(&p.planned.plan);
             risk::measured_texts(&priors).into_iter().map(|c| (c.to_string(), TextLength::default())).collect()
@@ -724,7 +725,7 @@ impl PartitionWriter<'_> {
         let started = std::time::Instant::now();
         // The write's class counts serve where they hold every record published.
         let counted = match counts.classes.as_ref().filter(|_| kept.is_empty()) {
-            Some(c) => c.covering(rows),
+            Some(c) => c.covering(rows, per_record == Some(false)),
             None => Vec::new(),
         };
         let view = self.read_table(&root, &published(written)).await?;
@@ -763,11 +764,12 @@ impl PartitionWriter<'_> {
                     }
                 }
                 // Counted again as published: records of small classes in files this run kept
-                // (and any suppression missed) are still in classes, and refuse the table. The
-                // write's counts tell the same where every record of a small class was nulled.
-                let sizes = match counted.filter(|_| suppressed == evaluation.figures.at_risk) {
-                    Some(c) => c.sizes_after_suppression(evaluation.min_class()),
-                    None => {
+                // (and any suppression missed) are still in classes, and refuse the table.
+                // Where every record of a small class was nulled, the classes are those counted
+                // before, less the small ones.
+                let sizes = match suppressed == evaluation.figures.at_risk {
+                    true => evaluation.sizes.after_suppression(evaluation.min_class()),
+                    false => {
                         let view = self.read_table(&root, &published(written)).await?;
                         let subject = evaluation.counted_subject();
                         risk::class_sizes(&view, &evaluation.quasi_identifiers, subject).await.map_err(failed)?

@@ -332,17 +332,36 @@ pub fn normalize_value(value: &str) -> Cow<'_, str> {
 }
 
 /// Whether `value` is as [`normalize_value`] would leave it, told from its bytes alone: no
-/// byte is whitespace, control, a quote or a colon (a scheme), nor the first byte of a
-/// character that may be whitespace, control, invisible or full-width (U+0080–U+00BF,
-/// U+1000–U+3FFF, U+F000–U+FFFF). Identifiers, e-mails, numbers, masks and Chinese names
-/// are: they skip decoding every character (a masked ID number or e-mail, judged at every
-/// row, spent most of its normalization there).
+/// byte is a control, nor the first byte of a character that may be whitespace, control,
+/// invisible or full-width (U+0080–U+00BF, U+1000–U+3FFF, U+F000–U+FFFF); neither end is a
+/// space or a quote; and it does not open with a scheme. Identifiers, e-mails, numbers,
+/// masks, Chinese names, URLs and most free text are: they skip decoding every character (a
+/// masked ID number or e-mail, judged at every row, spent most of its normalization there).
 pub fn is_plain(value: &str) -> bool {
-    value.bytes().all(|b| match b {
-        0x21..=0x7e => !matches!(b, b'"' | b'\'' | b':'),
-        0x80.. => !matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3 | 0xef),
-        _ => false,
-    })
+    let bytes = value.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else { return true };
+    // Every byte looked up, without a branch a byte: most values are plain.
+    let inner = bytes.iter().fold(true, |plain, &b| plain & PLAIN_BYTES[usize::from(b)]);
+    let trimmed = |b: u8| matches!(b, b' ' | b'"' | b'\'');
+    let scheme = bytes.contains(&b':') && scheme_of(value).is_some();
+    inner && !trimmed(first) && !trimmed(last) && !scheme
+}
+
+/// The bytes [`is_plain`] lets through anywhere in a value: printable ASCII, and the bytes of
+/// characters outside the ranges that hold whitespace, controls, invisible or full-width ones.
+const PLAIN_BYTES: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = 0x20;
+    while b < 0x100 {
+        plain[b] = b != 0x7f && !matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3 | 0xef);
+        b += 1;
+    }
+    plain
+};
+
+/// The one of the [`VALUE_SCHEMES`] `value` opens with, in any case.
+fn scheme_of(value: &str) -> Option<&'static str> {
+    VALUE_SCHEMES.into_iter().find(|s| value.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)))
 }
 
 /// [`normalize_value`] character by character.
@@ -366,8 +385,7 @@ fn normalized(value: &str) -> Cow<'_, str> {
 fn trim_value(value: &str) -> &str {
     let junk = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'');
     let v = value.trim_matches(junk);
-    let scheme = VALUE_SCHEMES.iter().find(|s| v.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
-    scheme.map_or(v, |s| v[s.len()..].trim_matches(junk))
+    scheme_of(v).map_or(v, |s| v[s.len()..].trim_matches(junk))
 }
 
 /// Reporting bodies that issue IMEI type allocation codes to most handsets (01 PTCRB, 35 BABT,
@@ -1539,8 +1557,23 @@ mod tests {
         // normalization would change.
         #[test]
         fn plain_values_are_as_normalization_leaves_them(
-            v in "(tel:|mailto:|TEL:)?[0-9０-９ .+()xX@a-zA-Z*张伟é\u{200b}\u{200c}\u{2060}\u{3000}\u{a0}\u{ad}\u{180e}\u{feff}\u{2028}\u{85}\u{1680}\u{7f}\u{0}\t:'\"-]{0,20}|.{0,12}",
+            v in "[ '\"]?(tel:|mailto:|TEL:|Sms:|callto:|https://)?[0-9０-９ .+()xX@a-zA-Z*/?=&张伟é\u{200b}\u{200c}\u{2060}\u{3000}\u{a0}\u{ad}\u{180e}\u{feff}\u{2028}\u{85}\u{1680}\u{7f}\u{0}\t\r\n:'\"-]{0,20}|.{0,12}",
         ) {
+            prop_assert_eq!(normalize_value(&v), normalized(&v), "{:?}", v);
+        }
+
+        // The same, with one character of any kind (most often one normalization changes)
+        // among plain ones, wherever it falls.
+        #[test]
+        fn one_odd_character_among_plain_ones_is_normalized(
+            before in "[0-9a-zA-Z@./?=&张伟 :'\"-]{0,8}",
+            odd in prop_oneof![
+                prop::sample::select(vec!['\u{0}', '\t', '\u{7f}', '\u{85}', '\u{a0}', '\u{ad}', '\u{1680}', '\u{180e}', '\u{2003}', '\u{200b}', '\u{2028}', '\u{2060}', '\u{3000}', '\u{feff}', '\u{ff11}', '\u{ff0b}']),
+                any::<char>(),
+            ],
+            after in "[0-9a-zA-Z@./?=&张伟 :'\"-]{0,8}",
+        ) {
+            let v = format!("{before}{odd}{after}");
             prop_assert_eq!(normalize_value(&v), normalized(&v), "{:?}", v);
         }
 

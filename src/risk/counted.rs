@@ -6,6 +6,12 @@
 //! every record is a subject of its own) and a grouping's counts hold every record published,
 //! the gate takes from them a measured column's share of rare values, the class sizes, the
 //! small classes and the sizes after suppression, instead of aggregating the table read back.
+//! Where a subject is published and its records may be several, a class counts its distinct
+//! subjects: each class keeps them as the write meets them ([`Subjects`]), up to the smallest
+//! class the sharing model allows. That tells every class too small, so a measured column's
+//! share of rare values, the small classes and what suppression leaves come from the write
+//! too; the class sizes themselves where no class reached it (otherwise the gate counts them
+//! over the table).
 //! Counts live within [`COUNT_BUDGET`] bytes a task (and a merge): past it, the grouping that
 //! holds the most gives its counts up, and the gate aggregates over the table for it, as before.
 
@@ -13,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListBuilder, RecordBatch, UInt64Array, UInt64Builder};
 use arrow::compute::{is_not_null, or};
 use arrow::datatypes::{DataType, Field, Schema, UInt64Type};
 use arrow::error::ArrowError;
@@ -37,37 +43,89 @@ pub const CLASS_OVERHEAD: usize = 48;
 /// The column of a task's counts that holds each class's records.
 const RECORDS: &str = "__piguard_records";
 
-/// One grouping's classes, by their values in the row format, with their records.
+/// The column of a task's counts that holds each class's subjects (a null one for records
+/// whose subject is null), where it counted them.
+const SUBJECTS: &str = "__piguard_subjects";
+
+/// A class's distinct subjects, by their keys ([`crate::leak::subject_keys`]), kept until there
+/// are `cap` of them: then the class is at least that large, which is all the gate asks of it.
+/// Records whose subject is null count as one subject, as the table's aggregate counts them.
+#[derive(Debug, Default, Clone)]
+struct Subjects {
+    keys: Vec<u64>,
+    null: bool,
+}
+
+impl Subjects {
+    /// The distinct subjects, up to the cap.
+    fn len(&self) -> u64 {
+        self.keys.len() as u64 + u64::from(self.null)
+    }
+
+    /// Adds the subjects `keys` while fewer than `cap` are kept; the bytes they took.
+    fn add(&mut self, keys: impl IntoIterator<Item = Option<u64>>, cap: u64) -> usize {
+        let before = self.keys.len();
+        for key in keys {
+            if self.len() >= cap {
+                break;
+            }
+            match key {
+                None => self.null = true,
+                Some(k) if !self.keys.contains(&k) => self.keys.push(k),
+                Some(_) => {}
+            }
+        }
+        (self.keys.len() - before) * size_of::<u64>()
+    }
+}
+
+/// One class: its records, and its subjects where they are counted.
+#[derive(Debug, Default)]
+struct Class {
+    records: u64,
+    subjects: Subjects,
+}
+
+/// One grouping's classes, by their values in the row format.
 struct Counts {
-    classes: ValueMap<Box<[u8]>, u64>,
+    classes: ValueMap<Box<[u8]>, Class>,
     bytes: usize,
 }
 
 /// The counts of several groupings within [`COUNT_BUDGET`]; `None` for a grouping given up.
+/// `cap` bounds the subjects a class keeps, where subjects are counted.
 struct Budgeted {
     counts: Vec<Option<Counts>>,
     used: usize,
+    cap: Option<u64>,
 }
 
 impl Budgeted {
-    fn new(live: impl Iterator<Item = bool>) -> Self {
-        Budgeted { counts: live.map(|l| l.then(|| Counts { classes: value_map(), bytes: 0 })).collect(), used: 0 }
+    fn new(live: impl Iterator<Item = bool>, cap: Option<u64>) -> Self {
+        Budgeted { counts: live.map(|l| l.then(|| Counts { classes: value_map(), bytes: 0 })).collect(), used: 0, cap }
     }
 
     fn live(&self, grouping: usize) -> bool {
         self.counts[grouping].is_some()
     }
 
-    /// Adds `n` records of class `key` to `grouping`; past the budget, the grouping that holds
-    /// the most is given up.
-    fn add(&mut self, grouping: usize, key: &[u8], n: u64) {
+    /// Adds `n` records of class `key` to `grouping`, with `subjects` where they are counted;
+    /// past the budget, the grouping that holds the most is given up.
+    fn add(&mut self, grouping: usize, key: &[u8], n: u64, subjects: impl IntoIterator<Item = Option<u64>>) {
         let Some(counts) = &mut self.counts[grouping] else { return };
-        if let Some(records) = counts.classes.get_mut(key) {
-            *records += n;
-            return;
-        }
-        let cost = key.len() + CLASS_OVERHEAD;
-        counts.classes.insert(key.into(), n);
+        let cap = self.cap.unwrap_or(0);
+        let cost = match counts.classes.get_mut(key) {
+            Some(class) => {
+                class.records += n;
+                class.subjects.add(subjects, cap)
+            }
+            None => {
+                let mut class = Class { records: n, subjects: Subjects::default() };
+                let kept = class.subjects.add(subjects, cap);
+                counts.classes.insert(key.into(), class);
+                key.len() + CLASS_OVERHEAD + kept
+            }
+        };
         counts.bytes += cost;
         self.used += cost;
         while self.used > COUNT_BUDGET {
@@ -94,8 +152,8 @@ pub struct ClassCounter {
 
 impl ClassCounter {
     /// Counts the classes over each grouping of `schema`'s columns (by index), none over those
-    /// that are `None`.
-    pub fn new(schema: &Schema, groupings: Vec<Option<Vec<usize>>>) -> Result<Self, ArrowError> {
+    /// that are `None`; with the subjects of each class, up to `cap`, where there is one.
+    pub fn new(schema: &Schema, groupings: Vec<Option<Vec<usize>>>, cap: Option<u64>) -> Result<Self, ArrowError> {
         let groupings = groupings
             .into_iter()
             .map(|g| {
@@ -107,26 +165,32 @@ impl ClassCounter {
                 .transpose()
             })
             .collect::<Result<Vec<_>, ArrowError>>()?;
-        let counts = Budgeted::new(groupings.iter().map(Option::is_some));
+        let counts = Budgeted::new(groupings.iter().map(Option::is_some), cap);
         Ok(ClassCounter { groupings, counts })
     }
 
-    /// Counts `batch`'s records.
-    pub fn push(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+    /// Counts `batch`'s records, with their `subjects` (each row's key, null for a null
+    /// subject). Without them the task counts no more subjects, nor reports any.
+    pub fn push(&mut self, batch: &RecordBatch, subjects: Option<&UInt64Array>) -> Result<(), ArrowError> {
+        if subjects.is_none() {
+            self.counts.cap = None;
+        }
         for (g, grouping) in self.groupings.iter().enumerate() {
             let Some(grouping) = grouping.as_ref().filter(|_| self.counts.live(g)) else { continue };
             let columns: Vec<ArrayRef> = grouping.columns.iter().map(|i| batch.column(*i).clone()).collect();
             let rows = grouping.converter.convert_columns(&columns)?;
-            for row in rows.iter() {
-                self.counts.add(g, row.data(), 1);
+            for (i, row) in rows.iter().enumerate() {
+                let subject = subjects.map(|s| s.is_valid(i).then(|| s.value(i)));
+                self.counts.add(g, row.data(), 1, subject);
             }
         }
         Ok(())
     }
 
-    /// Each grouping's counts as Arrow IPC (one row a class: its values and its records), in
-    /// order; `None` where the task did not count them all.
+    /// Each grouping's counts as Arrow IPC (one row a class: its values, its records and, where
+    /// counted, its subjects), in order; `None` where the task did not count them all.
     pub fn finish(self) -> Result<Vec<Option<Vec<u8>>>, ArrowError> {
+        let with_subjects = self.counts.cap.is_some();
         let mut parts = Vec::new();
         for (grouping, counts) in self.groupings.into_iter().zip(self.counts.counts) {
             let (Some(grouping), Some(counts)) = (grouping, counts) else {
@@ -135,9 +199,22 @@ impl ClassCounter {
             };
             let parser = grouping.converter.parser();
             let mut columns = grouping.converter.convert_rows(counts.classes.keys().map(|k| parser.parse(k)))?;
-            columns.push(Arc::new(UInt64Array::from_iter_values(counts.classes.values().copied())));
+            columns.push(Arc::new(UInt64Array::from_iter_values(counts.classes.values().map(|c| c.records))));
             let mut fields = grouping.fields;
             fields.push(Field::new(RECORDS, DataType::UInt64, false));
+            if with_subjects {
+                let mut subjects = ListBuilder::new(UInt64Builder::new());
+                for class in counts.classes.values() {
+                    subjects.values().extend(class.subjects.keys.iter().map(|k| Some(*k)));
+                    if class.subjects.null {
+                        subjects.values().append_null();
+                    }
+                    subjects.append(true);
+                }
+                let subjects = subjects.finish();
+                fields.push(Field::new(SUBJECTS, subjects.data_type().clone(), false));
+                columns.push(Arc::new(subjects));
+            }
             let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
             let mut bytes = Vec::new();
             let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema())?;
@@ -159,6 +236,8 @@ struct MergedGrouping {
     unmatched: u64,
     /// Records counted, `unmatched` included.
     records: u64,
+    /// Whether every task counted the subjects of its classes.
+    subjects: bool,
 }
 
 /// The class counts of every task of a dataset's writes, merged, by grouping.
@@ -168,12 +247,12 @@ pub struct CountedClasses {
 }
 
 impl CountedClasses {
-    /// No counts yet, over each grouping of columns (none over an empty one).
-    pub fn new(groupings: Vec<Vec<String>>) -> Self {
-        let counts = Budgeted::new(groupings.iter().map(|g| !g.is_empty()));
-        let groupings =
-            groupings.into_iter().map(|columns| MergedGrouping { columns, converter: None, unmatched: 0, records: 0 }).collect();
-        CountedClasses { groupings, counts }
+    /// No counts yet, over each grouping of columns (none over an empty one); with the
+    /// subjects of each class, up to `cap`, where the tasks count them.
+    pub fn new(groupings: Vec<Vec<String>>, cap: Option<u64>) -> Self {
+        let counts = Budgeted::new(groupings.iter().map(|g| !g.is_empty()), cap);
+        let grouping = |columns| MergedGrouping { columns, converter: None, unmatched: 0, records: 0, subjects: cap.is_some() };
+        CountedClasses { groupings: groupings.into_iter().map(grouping).collect(), counts }
     }
 
     /// The groupings, in order.
@@ -199,10 +278,16 @@ impl CountedClasses {
             let batch = batch?;
             let grouping = &mut self.groupings[g];
             let n = grouping.columns.len();
-            if batch.num_columns() != n + 1 {
+            if batch.num_columns() != n + 1 && batch.num_columns() != n + 2 {
                 return Err(malformed("of other columns"));
             }
             let records = batch.column(n).as_primitive_opt::<UInt64Type>().ok_or_else(|| malformed("without records"))?;
+            let subjects = match batch.columns().get(n + 1) {
+                Some(s) => Some(s.as_list_opt::<i32>().ok_or_else(|| malformed("with subjects of another type"))?),
+                None => None,
+            };
+            grouping.subjects &= subjects.is_some();
+            let subjects_counted = grouping.subjects;
             let values = &batch.columns()[..n];
             if grouping.converter.is_none() {
                 grouping.converter = Some(RowConverter::new(values.iter().map(|v| SortField::new(v.data_type().clone())).collect())?);
@@ -212,22 +297,28 @@ impl CountedClasses {
             for (i, row) in rows.iter().enumerate() {
                 let (grouping, n) = (&mut self.groupings[g], records.value(i));
                 grouping.records += n;
-                match matched.value(i) {
-                    true => self.counts.add(g, row.data(), n),
-                    false => grouping.unmatched += n,
+                if !matched.value(i) {
+                    grouping.unmatched += n;
+                    continue;
                 }
+                let keys = subjects.filter(|_| subjects_counted).map(|s| s.value(i));
+                let keys = keys.as_ref().and_then(|k| k.as_primitive_opt::<UInt64Type>());
+                self.counts.add(g, row.data(), n, keys.into_iter().flatten());
             }
         }
         Ok(())
     }
 
-    /// The groupings whose counts hold every one of `records` records (all that are published).
-    pub fn covering(&self, records: u64) -> Vec<Classes<'_>> {
+    /// The groupings whose counts hold every one of `records` records (all that are published),
+    /// sized by their distinct subjects where `by_subjects` (those whose tasks all counted
+    /// them), by their records otherwise.
+    pub fn covering(&self, records: u64, by_subjects: bool) -> Vec<Classes<'_>> {
+        let cap = self.counts.cap.unwrap_or(0);
         self.groupings
             .iter()
             .zip(&self.counts.counts)
-            .filter_map(|(grouping, counts)| Some(Classes { grouping, counts: counts.as_ref()? }))
-            .filter(|c| c.grouping.records == records)
+            .filter_map(|(grouping, counts)| Some(Classes { grouping, counts: counts.as_ref()?, cap: by_subjects.then_some(cap) }))
+            .filter(|c| c.grouping.records == records && (!by_subjects || c.grouping.subjects))
             .collect()
     }
 }
@@ -237,6 +328,8 @@ impl CountedClasses {
 pub struct Classes<'a> {
     grouping: &'a MergedGrouping,
     counts: &'a Counts,
+    /// Where classes are sized by their subjects: the most each kept.
+    cap: Option<u64>,
 }
 
 impl Classes<'_> {
@@ -245,40 +338,43 @@ impl Classes<'_> {
         self.grouping.columns == columns
     }
 
-    /// The class sizes, counting records.
+    /// Whether a class's size is its distinct subjects (else its records).
+    pub fn by_subjects(&self) -> bool {
+        self.cap.is_some()
+    }
+
+    /// Whether [`Classes::sizes`] are every class's size: always for records; for subjects,
+    /// where no class reached the cap (beyond it, a size is only known to be that large).
+    pub fn exact(&self) -> bool {
+        self.cap.is_none_or(|cap| self.counts.classes.values().all(|c| c.subjects.len() < cap))
+    }
+
+    /// The class sizes: exact where [`Classes::exact`], and below the cap in any case, so that
+    /// the records of classes smaller than the sharing model allows are always.
     pub fn sizes(&self) -> ClassSizes {
-        self.sizes_where(|_| true, self.grouping.unmatched)
+        let mut by: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for class in self.counts.classes.values() {
+            let e = by.entry(self.size(class)).or_default();
+            e.0 += 1;
+            e.1 += class.records;
+        }
+        ClassSizes { sizes: by.into_iter().map(|(f, (c, r))| (f, c, r)).collect(), unmatched: self.grouping.unmatched }
     }
 
-    /// The class sizes once the records of classes smaller than `k` have had every column of
-    /// the grouping nulled.
-    pub fn sizes_after_suppression(&self, k: u64) -> ClassSizes {
-        let small: u64 = self.records().filter(|n| *n < k).sum();
-        self.sizes_where(|n| n >= k, self.grouping.unmatched + small)
-    }
-
-    /// The classes smaller than `k`, by their values.
+    /// The classes smaller than `k` (at most the cap), by their values.
     pub fn smaller_than(&self, k: u64) -> Result<SmallClasses, ArrowError> {
         let converter =
             self.grouping.converter.as_ref().ok_or_else(|| ArrowError::InvalidArgumentError("no classes were counted".into()))?;
         let parser = converter.parser();
-        let small = self.counts.classes.iter().filter(|(_, n)| **n < k).map(|(key, _)| parser.parse(key));
+        let small = self.counts.classes.iter().filter(|(_, c)| self.size(c) < k).map(|(key, _)| parser.parse(key));
         Ok(SmallClasses { qis: self.grouping.columns.clone(), values: converter.convert_rows(small)? })
     }
 
-    /// Each class's records.
-    fn records(&self) -> impl Iterator<Item = u64> + '_ {
-        self.counts.classes.values().copied()
-    }
-
-    fn sizes_where(&self, keep: impl Fn(u64) -> bool, unmatched: u64) -> ClassSizes {
-        let mut by: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-        for n in self.records().filter(|n| keep(*n)) {
-            let e = by.entry(n).or_default();
-            e.0 += 1;
-            e.1 += n;
+    fn size(&self, class: &Class) -> u64 {
+        match self.cap {
+            Some(_) => class.subjects.len(),
+            None => class.records,
         }
-        ClassSizes { sizes: by.into_iter().map(|(f, (c, r))| (f, c, r)).collect(), unmatched }
     }
 }
 

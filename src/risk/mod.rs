@@ -197,6 +197,15 @@ impl ClassSizes {
         self.sizes.iter().filter(|(f, _, _)| *f < k).map(|(_, _, r)| r).sum()
     }
 
+    /// The class sizes once the records of classes smaller than `k` have had every
+    /// quasi-identifier nulled: those classes are gone, and their records match nothing.
+    pub fn after_suppression(&self, k: u64) -> ClassSizes {
+        ClassSizes {
+            sizes: self.sizes.iter().copied().filter(|(f, _, _)| *f >= k).collect(),
+            unmatched: self.unmatched + self.records_below(k),
+        }
+    }
+
     /// The figures of Annex D at threshold 1/`k`.
     pub fn figures(&self, k: u64) -> RiskFigures {
         let records = self.records();
@@ -322,6 +331,9 @@ pub struct Evaluation {
     /// aggregate over the table read back.
     #[serde(default)]
     pub classes_from_write: bool,
+    /// The class sizes the figures are of, kept for what suppression leaves of them.
+    #[serde(skip)]
+    pub sizes: ClassSizes,
 }
 
 impl Evaluation {
@@ -336,9 +348,9 @@ impl Evaluation {
     }
 
     /// Whether the write's `counted` classes are this evaluation's: over the same
-    /// quasi-identifiers, counting records.
+    /// quasi-identifiers, counting what it counts (records or subjects).
     pub fn counted_by(&self, counted: &Classes<'_>) -> bool {
-        self.counted_subject().is_none() && counted.over(&self.quasi_identifiers)
+        counted.by_subjects() == self.counted_subject().is_some() && counted.over(&self.quasi_identifiers)
     }
 
     /// The columns of `role`.
@@ -567,8 +579,8 @@ pub async fn evaluate(
         _ => profile(df, subject, &texts, method.per_record).await?,
     };
     let subject = if per_record { None } else { subject };
-    // A class counted by the write counts records: of use only where records are counted.
-    let counted_over = |grouping: &[String]| counted.iter().find(|c| subject.is_none() && c.over(grouping));
+    // Classes counted by the write serve where they count what a class counts here.
+    let counted_over = |grouping: &[String]| counted.iter().find(|c| c.by_subjects() == subject.is_some() && c.over(grouping));
     let mut columns = Vec::new();
     for c in priors {
         let (name, kind) = (&c.name, TypeKind::of(&c.data_type));
@@ -603,7 +615,8 @@ pub async fn evaluate(
         });
     }
     let quasi_identifiers: Vec<String> = columns.iter().filter(|c| c.role == Role::QuasiIdentifier).map(|c| c.name.clone()).collect();
-    let counted = counted_over(&quasi_identifiers);
+    // Subjects beyond the cap leave a class's size unknown, and the figures need them all.
+    let counted = counted_over(&quasi_identifiers).filter(|c| c.exact());
     let sizes = match counted {
         Some(c) => c.sizes(),
         None => class_sizes(df, &quasi_identifiers, subject).await?,
@@ -659,6 +672,7 @@ fn assess(sizes: ClassSizes, columns: Vec<ColumnRole>, quasi_identifiers: Vec<St
         columns,
         quasi_identifiers,
         figures,
+        sizes,
         suppressed,
         max_suppressed: method.max_suppressed,
         level: Level(level),

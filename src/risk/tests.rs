@@ -370,18 +370,20 @@ fn a_value_one_subject_repeats_singles_them_out_however_many_records_hold_it() {
 }
 
 /// `rows` counted by write tasks, cut at `cuts`, each task given its rows in two batches: by
-/// (a, b), by a alone and by b alone.
-fn counted_by_tasks(rows: &[(Option<&str>, Option<i64>, i64)], cuts: &[usize]) -> CountedClasses {
+/// (a, b), by a alone and by b alone; with their subjects (`uid`) up to `cap`, where given.
+fn counted_by_tasks(rows: &[(Option<&str>, Option<i64>, i64)], cuts: &[usize], cap: Option<u64>) -> CountedClasses {
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (rows.len() + 1)).chain([0, rows.len()]).collect();
     bounds.sort_unstable();
-    let mut counted = CountedClasses::new(vec![qis(), vec!["a".into()], vec!["b".into()]]);
+    let mut counted = CountedClasses::new(vec![qis(), vec!["a".into()], vec!["b".into()]], cap);
     for task in bounds.windows(2).filter(|t| t[0] < t[1]) {
         let (_ctx, df) = table(&rows[task[0]..task[1]]);
         let batch = runtime().block_on(df.collect()).unwrap().pop().unwrap();
-        let mut counter = counted::ClassCounter::new(&batch.schema(), vec![Some(vec![0, 1]), Some(vec![0]), Some(vec![1])]).unwrap();
+        let mut counter = counted::ClassCounter::new(&batch.schema(), vec![Some(vec![0, 1]), Some(vec![0]), Some(vec![1])], cap).unwrap();
         let half = batch.num_rows() / 2;
-        counter.push(&batch.slice(0, half)).unwrap();
-        counter.push(&batch.slice(half, batch.num_rows() - half)).unwrap();
+        for part in [batch.slice(0, half), batch.slice(half, batch.num_rows() - half)] {
+            let subjects = crate::leak::subject_keys(part.column(2));
+            counter.push(&part, subjects.as_ref()).unwrap();
+        }
         counted.merge(&counter.finish().unwrap()).unwrap();
     }
     counted
@@ -390,7 +392,7 @@ fn counted_by_tasks(rows: &[(Option<&str>, Option<i64>, i64)], cuts: &[usize]) -
 /// The groupings of `counted` whose counts hold all `records`.
 fn covered(counted: &CountedClasses, records: usize) -> Vec<Vec<String>> {
     let groupings: Vec<Vec<String>> = counted.groupings().map(<[String]>::to_vec).collect();
-    groupings.into_iter().filter(|g| counted.covering(records as u64).iter().any(|c| c.over(g))).collect()
+    groupings.into_iter().filter(|g| counted.covering(records as u64, false).iter().any(|c| c.over(g))).collect()
 }
 
 /// Small classes as sorted values.
@@ -414,10 +416,11 @@ proptest! {
         cuts in proptest::collection::vec(0usize..300, 0..4),
         sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
     ) {
-        let counted = counted_by_tasks(&rows, &cuts);
+        let counted = counted_by_tasks(&rows, &cuts, None);
         prop_assert_eq!(covered(&counted, rows.len()), vec![qis(), vec!["a".to_string()], vec!["b".to_string()]]);
         prop_assert!(covered(&counted, rows.len() + 1).is_empty());
-        let counted = counted.covering(rows.len() as u64);
+        prop_assert!(counted.covering(rows.len() as u64, true).is_empty(), "no subjects were counted");
+        let counted = counted.covering(rows.len() as u64, false);
         let (_ctx, df) = table(&rows);
         let sizes = runtime().block_on(class_sizes(&df, &qis(), None)).unwrap();
         prop_assert_eq!(&counted[0].sizes(), &sizes);
@@ -446,7 +449,52 @@ proptest! {
                 Err(_) => (a, b, s),
             })
             .collect();
-        prop_assert_eq!(counted[0].sizes_after_suppression(k), brute_force(&suppressed, false));
+        prop_assert_eq!(counted[0].sizes().after_suppression(k), brute_force(&suppressed, false));
+    }
+
+    /// Classes counted with their subjects (a few up to the sharing model's smallest class) by
+    /// write tasks over any cut of the records, merged, tell what the aggregates over the table
+    /// tell: every rare share, the records at risk, the small classes and what suppressing them
+    /// leaves, and the class sizes themselves wherever no class reached the cap.
+    #[test]
+    fn subjects_counted_by_write_tasks_tell_what_the_aggregates_tell(
+        rows in rows(),
+        cuts in proptest::collection::vec(0usize..300, 0..4),
+        sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
+    ) {
+        let k = sharing.min_class();
+        let counted = counted_by_tasks(&rows, &cuts, Some(k));
+        let counted = counted.covering(rows.len() as u64, true);
+        prop_assert_eq!(counted.len(), 3);
+        let (_ctx, df) = table(&rows);
+        let by_hand = brute_force(&rows, true);
+        let sizes = counted[0].sizes();
+        prop_assert_eq!(sizes.records_below(k), by_hand.records_below(k));
+        prop_assert_eq!(counted[0].exact(), by_hand.sizes.iter().all(|(f, _, _)| *f < k));
+        if counted[0].exact() {
+            prop_assert_eq!(&sizes, &by_hand);
+        }
+
+        let method = Method { sharing, max_suppressed: 1.0, subject: Some("uid".into()), per_record: Some(false), text_lengths: None };
+        for priors in [[measured("a", "Utf8"), measured("b", "Int64")], [settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)]] {
+            let e = runtime().block_on(evaluate(&df, &priors, &method, &counted)).unwrap();
+            let aggregated = runtime().block_on(evaluate(&df, &priors, &method, &[])).unwrap();
+            let from_write = counted.iter().any(|c| e.counted_by(c) && c.exact());
+            prop_assert_eq!(&e, &Evaluation { classes_from_write: from_write, ..aggregated });
+        }
+        let e = runtime().block_on(evaluate(&df, &[settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)], &method, &counted)).unwrap();
+        prop_assert!(e.counted_by(&counted[0]));
+        let small = counted[0].smaller_than(k).unwrap();
+        prop_assert_eq!(class_values(&small), class_values(&runtime().block_on(small_classes(&df, &e)).unwrap()));
+        let values = class_values(&small);
+        let suppressed: Vec<(Option<&str>, Option<i64>, i64)> = rows
+            .iter()
+            .map(|&(a, b, s)| match values.binary_search(&(a.map(str::to_string), b)) {
+                Ok(_) => (None, None, s),
+                Err(_) => (a, b, s),
+            })
+            .collect();
+        prop_assert_eq!(e.sizes.after_suppression(k), brute_force(&suppressed, true));
     }
 }
 
@@ -458,25 +506,25 @@ fn past_the_budget_the_grouping_that_holds_the_most_is_given_up_in_a_task_or_in_
     let per_class = counted::CLASS_OVERHEAD + 8;
     let fits = (counted::COUNT_BUDGET / per_class / 3) as i64;
     let few = rows(fits, 0);
-    assert_eq!(covered(&counted_by_tasks(&few, &[]), few.len()), all());
-    assert_eq!(covered(&counted_by_tasks(&few, &[few.len() / 2]), few.len()), all());
+    assert_eq!(covered(&counted_by_tasks(&few, &[], None), few.len()), all());
+    assert_eq!(covered(&counted_by_tasks(&few, &[few.len() / 2], None), few.len()), all());
     // Many more: (a, b) and b give up in the task that meets them; a, of one class, is kept.
     let many = rows(fits * 4, 0);
-    assert_eq!(covered(&counted_by_tasks(&many, &[]), many.len()), [vec!["a".to_string()]]);
+    assert_eq!(covered(&counted_by_tasks(&many, &[], None), many.len()), [vec!["a".to_string()]]);
     // Each task within its budget, their merge not: (a, b), which holds the most, gives up.
     let halves = rows(fits * 2, 0);
-    let cut = counted_by_tasks(&halves, &[halves.len() / 2]);
+    let cut = counted_by_tasks(&halves, &[halves.len() / 2], None);
     assert_eq!(covered(&cut, halves.len()), [vec!["a".to_string()], vec!["b".to_string()]]);
     // A class repeated is no new class; nor are records with every column null.
     let mut repeated = rows(fits, 0);
     repeated.extend(rows(fits, 0));
     repeated.push((None, None, 0));
-    let counted = counted_by_tasks(&repeated, &[7, 100]);
+    let counted = counted_by_tasks(&repeated, &[7, 100], None);
     assert_eq!(covered(&counted, repeated.len()), all());
-    let sizes = counted.covering(repeated.len() as u64)[0].sizes();
+    let sizes = counted.covering(repeated.len() as u64, false)[0].sizes();
     assert_eq!(sizes, ClassSizes { sizes: vec![(2, fits as u64, repeated.len() as u64 - 1)], unmatched: 1 });
     // A task that did not count leaves nothing to use.
-    let mut counted = counted_by_tasks(&repeated, &[7, 100]);
+    let mut counted = counted_by_tasks(&repeated, &[7, 100], None);
     counted.merge(&[]).unwrap();
     assert!(covered(&counted, repeated.len()).is_empty());
 }

@@ -98,6 +98,35 @@ fn one_unique_record_is_refused_at_level_2_under_public_and_suppressed_when_allo
     assert_eq!(report["datasets"][0]["figures"]["k"], 49);
 }
 
+#[test]
+fn a_subject_of_several_records_alone_in_its_class_is_suppressed_whole_by_what_the_write_counted() {
+    // Every member twice: the lone gender value is one subject's, in two records.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let raw = lake.join("raw/members");
+    std::fs::create_dir_all(&raw).unwrap();
+    let ids: ArrayRef = Arc::new(Int64Array::from((0..200).map(|i| 7_000_000 + i % 100).collect::<Vec<_>>()));
+    let gender: ArrayRef =
+        Arc::new(StringArray::from((0..200).map(|i| if i % 100 == 42 { "未说明" } else { ["男", "女"][i % 2] }).collect::<Vec<_>>()));
+    write_parquet(&raw.join("part-0.parquet"), vec![("user_id", ids), ("gender", gender)]);
+    let pipeline = members_pipeline(lake, "max_suppressed = 0.01\n");
+    let out = piguard_in(lake, Some(KEY), &["run", &pipeline]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE gender IS NULL"), 2);
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE gender = '未说明'"), 0);
+    let risk = last_manifest(lake).datasets[0].risk.clone().expect("evaluated");
+    assert!(!risk.subject_per_record && risk.counted_subject() == Some("user_id"), "{risk:?}");
+    // Classes of 49 and 50 members, 98 and 100 records; the lone member's two records match nothing.
+    assert_eq!((risk.level.0, risk.suppressed, risk.figures.k, risk.figures.records, risk.figures.unmatched), (3, 2, 49, 198, 2));
+
+    // `piguard risk` counts the same from the table.
+    let table = lake.join("deid/members");
+    let out = piguard(&["risk", table.to_str().unwrap(), "--sharing", "public", "--subject", "user_id"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["datasets"][0]["level"].as_u64(), report["datasets"][0]["figures"]["k"].as_u64()), (Some(3), Some(49)), "{report}");
+}
+
 /// Members of two days: `unsaid` of each day's have a gender value nobody else has.
 fn write_members_day(lake: &Path, day: &str, first_id: i64, unsaid: usize) {
     let raw = lake.join(format!("raw/members/dt={day}"));

@@ -30,7 +30,7 @@ import time
 
 GENERATE = """
 COPY (SELECT
-  100000000 + i AS user_id,
+  100000000 + i % {subjects} AS user_id,
   '1' || (3 + i % 7)::VARCHAR || lpad((hash(i) % 1000000000)::VARCHAR, 9, '0') AS phone,
   '110105' || strftime(DATE '1960-01-01' + INTERVAL (i % 16000) DAY, '%Y%m%d')
       || lpad((i % 1000)::VARCHAR, 3, '0') || 'X' AS id_card,
@@ -82,13 +82,15 @@ def duckdb_cmd(sql):
     return [sys.executable, "-c", f"import duckdb; duckdb.sql('SET enable_progress_bar = false'); duckdb.sql({sql!r})"]
 
 
-def generated(lake, rows):
-    """LAKE/raw/events/part-0.parquet, `rows` rows generated with DuckDB unless already there."""
+def generated(lake, rows, records_per_subject=1):
+    """LAKE/raw/events/part-0.parquet, `rows` rows generated with DuckDB unless already there,
+    each user (the pipeline's subject) in `records_per_subject` of them."""
     src = os.path.join(lake, "raw", "events", "part-0.parquet")
     os.makedirs(os.path.dirname(src), exist_ok=True)
     if not os.path.exists(src):
         print(f"generating {rows:,} rows ...", flush=True)
-        subprocess.run(duckdb_cmd(GENERATE.format(rows=rows, path=src)), check=True)
+        subjects = max(rows // records_per_subject, 1)
+        subprocess.run(duckdb_cmd(GENERATE.format(rows=rows, subjects=subjects, path=src)), check=True)
     return src
 
 
@@ -109,8 +111,8 @@ def timed_rounds(jobs, rows, repeat, env, before):
 
 
 def bench(args, rows, work):
-    lake = os.path.join(work, f"lake-{rows}")
-    src = generated(lake, rows)
+    lake = os.path.join(work, f"lake-{rows}-{args.records_per_subject}")
+    src = generated(lake, rows, args.records_per_subject)
     out = os.path.join(work, "out.parquet")
     env = dict(os.environ, PIGUARD_KEY="benchmark-key-0123456789abcdef0123456789")
 
@@ -180,6 +182,7 @@ def parser(doc):
     p.add_argument("--rows", type=int, default=2_000_000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--scale", type=int, default=10, help="second size, as a multiple of --rows (0: skip)")
+    p.add_argument("--records-per-subject", type=int, default=1, help="records of each user, the pipeline's subject (a log of events: more than 1)")
     p.add_argument("--out")
     return p
 

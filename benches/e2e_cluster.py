@@ -78,7 +78,7 @@ def peak_rss_mib(pid):
 
 def bench(args, rows, work, clusters, env):
     lake = os.path.join(work, f"lake-{rows}")
-    src = generated(lake, rows)
+    src = generated(lake, rows, args.records_per_subject)
 
     def clean():
         for zone in ("deid", "_piguard"):

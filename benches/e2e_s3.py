@@ -60,7 +60,7 @@ def start_server(binary, root):
 def bench(args, rows, work, server_root, env):
     name = f"lake-{rows}"
     local = os.path.join(work, name)
-    src = generated(local, rows)
+    src = generated(local, rows, args.records_per_subject)
     # The server keeps each object as a file named by its key, and its ETag beside it: landing
     # both is what an upload would leave (without the ETag, s3s-fs hashes the whole object on
     # every request). Everything piguard reads and writes goes over HTTP.

@@ -37,8 +37,9 @@ pub const COUNT_BUDGET: usize = 8 << 20;
 #[cfg(test)]
 pub const COUNT_BUDGET: usize = 64 << 10;
 
-/// What a class costs beyond its values: its slot in the map and its allocation.
-pub const CLASS_OVERHEAD: usize = 48;
+/// What a class costs beyond its values and subjects: its slot in the map (the key's box, the
+/// records and the subjects' vector) and its allocation.
+pub const CLASS_OVERHEAD: usize = 80;
 
 /// The column of a task's counts that holds each class's records.
 const RECORDS: &str = "__piguard_records";
@@ -350,7 +351,7 @@ impl Classes<'_> {
     }
 
     /// The class sizes: exact where [`Classes::exact`], and below the cap in any case, so that
-    /// the records of classes smaller than the sharing model allows are always.
+    /// the records in classes smaller than the sharing model allows always are.
     pub fn sizes(&self) -> ClassSizes {
         let mut by: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         for class in self.counts.classes.values() {

@@ -395,6 +395,17 @@ fn covered(counted: &CountedClasses, records: usize) -> Vec<Vec<String>> {
     groupings.into_iter().filter(|g| counted.covering(records as u64, false).iter().any(|c| c.over(g))).collect()
 }
 
+/// `rows` with every record of a `small` class stripped of both quasi-identifiers.
+fn suppressed_by_hand<'a>(rows: &[(Option<&'a str>, Option<i64>, i64)], small: &SmallClasses) -> Vec<(Option<&'a str>, Option<i64>, i64)> {
+    let values = class_values(small);
+    rows.iter()
+        .map(|&(a, b, s)| match values.binary_search(&(a.map(str::to_string), b)) {
+            Ok(_) => (None, None, s),
+            Err(_) => (a, b, s),
+        })
+        .collect()
+}
+
 /// Small classes as sorted values.
 fn class_values(small: &SmallClasses) -> Vec<(Option<String>, Option<i64>)> {
     let (a, b) = (small.values[0].as_string::<i32>(), small.values[1].as_primitive::<arrow::datatypes::Int64Type>());
@@ -440,15 +451,7 @@ proptest! {
         let k = sharing.min_class();
         let small = counted[0].smaller_than(k).unwrap();
         prop_assert_eq!(class_values(&small), class_values(&runtime().block_on(small_classes(&df, &e)).unwrap()));
-        // Suppressed by hand: every record of a small class loses both quasi-identifiers.
-        let values = class_values(&small);
-        let suppressed: Vec<(Option<&str>, Option<i64>, i64)> = rows
-            .iter()
-            .map(|&(a, b, s)| match values.binary_search(&(a.map(str::to_string), b)) {
-                Ok(_) => (None, None, s),
-                Err(_) => (a, b, s),
-            })
-            .collect();
+        let suppressed = suppressed_by_hand(&rows, &small);
         prop_assert_eq!(counted[0].sizes().after_suppression(k), brute_force(&suppressed, false));
     }
 
@@ -486,14 +489,7 @@ proptest! {
         prop_assert!(e.counted_by(&counted[0]));
         let small = counted[0].smaller_than(k).unwrap();
         prop_assert_eq!(class_values(&small), class_values(&runtime().block_on(small_classes(&df, &e)).unwrap()));
-        let values = class_values(&small);
-        let suppressed: Vec<(Option<&str>, Option<i64>, i64)> = rows
-            .iter()
-            .map(|&(a, b, s)| match values.binary_search(&(a.map(str::to_string), b)) {
-                Ok(_) => (None, None, s),
-                Err(_) => (a, b, s),
-            })
-            .collect();
+        let suppressed = suppressed_by_hand(&rows, &small);
         prop_assert_eq!(e.sizes.after_suppression(k), brute_force(&suppressed, true));
     }
 }

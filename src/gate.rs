@@ -630,7 +630,8 @@ impl TaskWrite {
             |g: &Vec<String>| g.iter().map(|c| schema.index_of(c).ok()).collect::<Option<Vec<usize>>>().filter(|g| !g.is_empty());
         let groupings = spec.plan.class_groupings().iter().map(index_of).collect();
         let classes = match spec.count_classes {
-            true => Some(ClassCounter::new(schema, groupings, subject_cap(spec))?),
+            // Subjects are counted where the task keeps their keys.
+            true => Some(ClassCounter::new(schema, groupings, spec.subject_keys.as_ref().and(spec.plan.class_subject_cap()))?),
             false => None,
         };
         Ok(TaskWrite {
@@ -828,12 +829,6 @@ fn classes_column(files: usize, classes: Option<Vec<Option<Vec<u8>>>>) -> ListAr
 /// never overwrite its first attempt's.
 fn attempt_id() -> Result<u64> {
     getrandom::u64().map_err(|e| DataFusionError::Execution(format!("no random file name: {e}")))
-}
-
-/// The most subjects a class counted by `spec`'s write keeps: the smallest class its sharing
-/// model allows, where it keeps the subject keys of a published subject.
-fn subject_cap(spec: &GateSpec) -> Option<u64> {
-    spec.subject_keys.as_ref().and(spec.plan.subject.as_ref()).map(|_| spec.plan.sharing.min_class())
 }
 
 fn subject_keys_failed(e: std::io::Error) -> DataFusionError {

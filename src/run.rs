@@ -599,8 +599,8 @@ impl PartitionWriter<'_> {
         // keeps the subject keys that may prove each record a subject of its own.
         let keeps_files = current.iter().any(|f| !jobs.iter().any(|j| j.replaces.contains(&f.path)));
         let records_counted = p.planned.plan.subject.is_none() || self.subject_key_dir(p).is_some();
-        let cap = p.planned.plan.subject.as_ref().map(|_| p.planned.plan.sharing.min_class());
-        let classes = (!keeps_files && records_counted).then(|| CountedClasses::new(p.planned.plan.class_groupings(), cap));
+        let plan = &p.planned.plan;
+        let classes = (!keeps_files && records_counted).then(|| CountedClasses::new(plan.class_groupings(), plan.class_subject_cap()));
         let text_lengths = (!keeps_files).then(|| {
             let priors = risk_priors(&p.planned.plan);
             risk::measured_texts(&priors).into_iter().map(|c| (c.to_string(), TextLength::default())).collect()

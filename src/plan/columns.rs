@@ -179,6 +179,12 @@ impl DatasetPlan {
         self.columns.iter().filter(|c| c.step == Step::Keep).map(|c| c.name.clone()).collect()
     }
 
+    /// The most distinct subjects each class counted by the write keeps, where a subject is
+    /// published: the smallest class the sharing model allows, all the risk gate asks of it.
+    pub fn class_subject_cap(&self) -> Option<u64> {
+        self.subject.as_ref().map(|_| self.sharing.min_class())
+    }
+
     /// What the write counts records by for the risk gate: the quasi-identifiers the gate
     /// settles before measuring any value (in the order its evaluation lists them), then each
     /// column it measures, alone.

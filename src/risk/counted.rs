@@ -339,9 +339,10 @@ impl Classes<'_> {
         self.grouping.columns == columns
     }
 
-    /// Whether a class's size is its distinct subjects (else its records).
-    pub fn by_subjects(&self) -> bool {
-        self.cap.is_some()
+    /// Whether these are the classes over `columns`, sized as a class is sized where subjects
+    /// are counted (`by_subjects`) or records are.
+    pub fn serve(&self, by_subjects: bool, columns: &[String]) -> bool {
+        self.cap.is_some() == by_subjects && self.over(columns)
     }
 
     /// Whether [`Classes::sizes`] are every class's size: always for records; for subjects,

@@ -350,7 +350,7 @@ impl Evaluation {
     /// Whether the write's `counted` classes are this evaluation's: over the same
     /// quasi-identifiers, counting what it counts (records or subjects).
     pub fn counted_by(&self, counted: &Classes<'_>) -> bool {
-        counted.by_subjects() == self.counted_subject().is_some() && counted.over(&self.quasi_identifiers)
+        counted.serve(self.counted_subject().is_some(), &self.quasi_identifiers)
     }
 
     /// The columns of `role`.
@@ -580,7 +580,7 @@ pub async fn evaluate(
     };
     let subject = if per_record { None } else { subject };
     // Classes counted by the write serve where they count what a class counts here.
-    let counted_over = |grouping: &[String]| counted.iter().find(|c| c.by_subjects() == subject.is_some() && c.over(grouping));
+    let counted_over = |grouping: &[String]| counted.iter().find(|c| c.serve(subject.is_some(), grouping));
     let mut columns = Vec::new();
     for c in priors {
         let (name, kind) = (&c.name, TypeKind::of(&c.data_type));

@@ -687,9 +687,13 @@ impl TaskWrite {
         for (i, _, judge) in &mut self.judges {
             judge.push(batch.column(*i));
         }
-        let subjects = self.keep_subject_keys(&batch)?;
-        if let Some(classes) = &mut self.classes {
-            classes.push(&batch, subjects.as_ref())?;
+        let subjects = self.subject_keys(&batch)?;
+        let classes = match &mut self.classes {
+            Some(classes) => classes.push(&batch, subjects.as_ref())?,
+            None => None,
+        };
+        if let (Some(subjects), Some((_, Some(keys)))) = (&subjects, &mut self.subject) {
+            keys.push(subjects.iter(), classes.as_deref()).map_err(subject_keys_failed)?;
         }
         for (i, length) in &mut self.texts {
             if let Some(i) = i {
@@ -729,10 +733,10 @@ impl TaskWrite {
         Ok(())
     }
 
-    /// Keeps the subject keys of `batch`'s rows, in a scratch file opened on the first batch,
-    /// and returns them. A subject of a type with no text keeps none: the risk gate then
-    /// counts them itself.
-    fn keep_subject_keys(&mut self, batch: &RecordBatch) -> Result<Option<UInt64Array>> {
+    /// The subject keys of `batch`'s rows, to be kept in a scratch file opened on the first
+    /// batch (with each row's class). A subject of a type with no text keeps none: the risk
+    /// gate then counts them itself.
+    fn subject_keys(&mut self, batch: &RecordBatch) -> Result<Option<UInt64Array>> {
         let Some((i, keys)) = &mut self.subject else { return Ok(None) };
         let Some(computed) = crate::leak::subject_keys(batch.column(*i)) else {
             self.subject = None;
@@ -743,7 +747,6 @@ impl TaskWrite {
             let path = Path::new(dir).join(format!("task-{:05}-{:016x}.keys", self.task, attempt_id()?));
             *keys = Some(SubjectKeyWriter::create(&path).map_err(subject_keys_failed)?);
         }
-        keys.as_mut().expect("opened").push(computed.iter()).map_err(subject_keys_failed)?;
         Ok(Some(computed))
     }
 

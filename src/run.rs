@@ -637,7 +637,7 @@ impl PartitionWriter<'_> {
         if !written.is_empty() {
             // The risk gate: the table as this commit would publish it, new files and kept ones.
             let kept: Vec<PathBuf> = current.iter().filter(|f| !replaced.contains(&f.path)).map(|f| f.path.clone()).collect();
-            let evaluated = self.evaluate(p, &kept, &mut written, &counts).await;
+            let evaluated = self.evaluate(p, &kept, &mut written, &mut counts).await;
             if let Some(dir) = self.subject_key_dir(p) {
                 let _ = files::delete_tree(&dir);
             }
@@ -688,7 +688,7 @@ impl PartitionWriter<'_> {
         p: &DatasetRun,
         kept: &[PathBuf],
         written: &mut [Written],
-        counts: &GateCounts,
+        counts: &mut GateCounts,
     ) -> Result<Evaluation, RunError> {
         let plan = &p.planned.plan;
         let name = &plan.name;
@@ -703,13 +703,17 @@ impl PartitionWriter<'_> {
         let rows: u64 = written.iter().map(|w| w.rows).sum();
         let subject_keys = &counts.subject_keys;
         let proved = kept.is_empty() && plan.subject.is_some() && subject_keys.iter().map(SubjectKeyRuns::rows).sum::<u64>() == rows;
+        let unreadable =
+            |e: std::io::Error| RunError::Dataset { dataset: name.clone(), message: format!("risk evaluation: subject keys: {e}") };
         let per_record = match proved {
-            true => Some(
-                every_subject_distinct(subject_keys)
-                    .map_err(|e| RunError::Dataset { dataset: name.clone(), message: format!("risk evaluation: subject keys: {e}") })?,
-            ),
+            true => Some(every_subject_distinct(subject_keys).map_err(unreadable)?),
             false => None,
         };
+        // Where a subject's records may be several, classes whose subjects outnumber what the
+        // write kept are sized by the merge of its subject keys, taken to its end.
+        if let Some(classes) = counts.classes.as_mut().filter(|_| per_record == Some(false)) {
+            classes.size_beyond_cap(subject_keys).map_err(unreadable)?;
+        }
         // The write's text lengths serve, as its counts do, where they hold every record published.
         let text_lengths =
             counts.text_lengths.as_ref().filter(|_| kept.is_empty()).map(|l| l.iter().map(|(_, length)| length.mean()).collect());

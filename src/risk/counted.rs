@@ -10,13 +10,15 @@
 //! subjects: each class keeps them as the write meets them ([`Subjects`]), up to the smallest
 //! class the sharing model allows. That tells every class too small, so a measured column's
 //! share of rare values, the small classes and what suppression leaves come from the write
-//! too; the class sizes themselves where no class reached it (otherwise the gate counts them
-//! over the table).
+//! too; the class sizes themselves where no class reached it, or where the merge of the
+//! write's subject keys counted the subjects of those that did ([`CountedClasses::size_beyond_cap`]).
 //! Counts live within [`COUNT_BUDGET`] bytes a task (and a merge): past it, the grouping that
 //! holds the most gives its counts up, and the gate aggregates over the table for it, as before.
 
-use std::collections::BTreeMap;
-use std::io::Cursor;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+use std::io::{self, Cursor};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListBuilder, RecordBatch, UInt64Array, UInt64Builder};
@@ -27,6 +29,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::row::{RowConverter, SortField};
 
+use super::subjects::{SubjectKeyRuns, subjects_by_class};
 use super::{ClassSizes, SmallClasses};
 use crate::value_map::{ValueMap, value_map};
 
@@ -38,8 +41,20 @@ pub const COUNT_BUDGET: usize = 8 << 20;
 pub const COUNT_BUDGET: usize = 64 << 10;
 
 /// What a class costs beyond its values and subjects: its slot in the map (the key's box, the
-/// records and the subjects' vector) and its allocation.
-pub const CLASS_OVERHEAD: usize = 80;
+/// records, the subjects' vector and their full count) and its allocation.
+pub const CLASS_OVERHEAD: usize = 88;
+
+/// The grouping whose classes a task's subject-key runs name by [`class_hash`]: the
+/// quasi-identifiers the plan settles, first of its class groupings.
+const QUASI_IDENTIFIERS: usize = 0;
+
+/// The hash by which a task's subject-key runs name the class of a row, from its values in the
+/// row format: the same in every task and the merge. The merge of the runs counts the records
+/// of two classes of one hash together, which the write's own counts tell apart, so a
+/// collision costs the aggregate over the table, never a size.
+pub fn class_hash(row: &[u8]) -> u64 {
+    foldhash::quality::FixedState::with_seed(u64::from_be_bytes(*b"\0PIGUARD")).hash_one(row)
+}
 
 /// The column of a task's counts that holds each class's records.
 const RECORDS: &str = "__piguard_records";
@@ -80,11 +95,13 @@ impl Subjects {
     }
 }
 
-/// One class: its records, and its subjects where they are counted.
+/// One class: its records, and its subjects where they are counted; all of them where the
+/// class reached the cap and the merge of the subject keys counted them.
 #[derive(Debug, Default)]
 struct Class {
     records: u64,
     subjects: Subjects,
+    all_subjects: Option<NonZeroU64>,
 }
 
 /// One grouping's classes, by their values in the row format.
@@ -121,7 +138,7 @@ impl Budgeted {
                 class.subjects.add(subjects, cap)
             }
             None => {
-                let mut class = Class { records: n, subjects: Subjects::default() };
+                let mut class = Class { records: n, ..Class::default() };
                 let kept = class.subjects.add(subjects, cap);
                 counts.classes.insert(key.into(), class);
                 key.len() + CLASS_OVERHEAD + kept
@@ -171,21 +188,26 @@ impl ClassCounter {
     }
 
     /// Counts `batch`'s records, with their `subjects` (each row's key, null for a null
-    /// subject). Without them the task counts no more subjects, nor reports any.
-    pub fn push(&mut self, batch: &RecordBatch, subjects: Option<&UInt64Array>) -> Result<(), ArrowError> {
+    /// subject). Without them the task counts no more subjects, nor reports any. With them it
+    /// returns each row's [`class_hash`] over the quasi-identifiers, while they are counted.
+    pub fn push(&mut self, batch: &RecordBatch, subjects: Option<&UInt64Array>) -> Result<Option<Vec<u64>>, ArrowError> {
         if subjects.is_none() {
             self.counts.cap = None;
         }
+        let mut hashes = None;
         for (g, grouping) in self.groupings.iter().enumerate() {
             let Some(grouping) = grouping.as_ref().filter(|_| self.counts.live(g)) else { continue };
             let columns: Vec<ArrayRef> = grouping.columns.iter().map(|i| batch.column(*i).clone()).collect();
             let rows = grouping.converter.convert_columns(&columns)?;
+            if g == QUASI_IDENTIFIERS && subjects.is_some() {
+                hashes = Some(rows.iter().map(|row| class_hash(row.data())).collect());
+            }
             for (i, row) in rows.iter().enumerate() {
                 let subject = subjects.map(|s| s.is_valid(i).then(|| s.value(i)));
                 self.counts.add(g, row.data(), 1, subject);
             }
         }
-        Ok(())
+        Ok(hashes)
     }
 
     /// Each grouping's counts as Arrow IPC (one row a class: its values, its records and, where
@@ -310,6 +332,32 @@ impl CountedClasses {
         Ok(())
     }
 
+    /// The classes over the quasi-identifiers whose subjects reached the cap, by [`class_hash`],
+    /// with their records: those the merge of the write's subject keys must size. `None` where
+    /// they are not counted by subjects.
+    fn beyond_cap(&self) -> Option<HashMap<u64, u64>> {
+        let (grouping, counts) = (self.groupings.get(QUASI_IDENTIFIERS)?, self.counts.counts.get(QUASI_IDENTIFIERS)?.as_ref()?);
+        let cap = self.counts.cap.filter(|_| grouping.subjects)?;
+        Some(counts.classes.iter().filter(|(_, c)| c.subjects.len() >= cap).map(|(key, c)| (class_hash(key), c.records)).collect())
+    }
+
+    /// Sizes the classes over the quasi-identifiers whose subjects reached the cap by their
+    /// distinct subjects, as the merge of the write tasks' subject-key `runs` counts them: all
+    /// or none, and none where the merge counted a class's records otherwise than the write
+    /// (two classes of one hash, whose records it counts together).
+    pub fn size_beyond_cap(&mut self, runs: &[SubjectKeyRuns]) -> io::Result<()> {
+        let Some(beyond) = self.beyond_cap().filter(|b| !b.is_empty()) else { return Ok(()) };
+        let Some(counted) = subjects_by_class(runs, beyond.keys().copied())? else { return Ok(()) };
+        let (Some(cap), Some(Some(counts))) = (self.counts.cap, self.counts.counts.get_mut(QUASI_IDENTIFIERS)) else { return Ok(()) };
+        let agree = beyond.iter().all(|(hash, records)| counted.get(hash).is_some_and(|n| n.records == *records && n.subjects >= cap));
+        if agree {
+            for (key, class) in counts.classes.iter_mut().filter(|(_, c)| c.subjects.len() >= cap) {
+                class.all_subjects = NonZeroU64::new(counted[&class_hash(key)].subjects);
+            }
+        }
+        Ok(())
+    }
+
     /// The groupings whose counts hold every one of `records` records (all that are published),
     /// sized by their distinct subjects where `by_subjects` (those whose tasks all counted
     /// them), by their records otherwise.
@@ -346,9 +394,10 @@ impl Classes<'_> {
     }
 
     /// Whether [`Classes::sizes`] are every class's size: always for records; for subjects,
-    /// where no class reached the cap (beyond it, a size is only known to be that large).
+    /// where every class that reached the cap was sized beyond it (otherwise its size is only
+    /// known to be that large).
     pub fn exact(&self) -> bool {
-        self.cap.is_none_or(|cap| self.counts.classes.values().all(|c| c.subjects.len() < cap))
+        self.cap.is_none_or(|cap| self.counts.classes.values().all(|c| c.subjects.len() < cap || c.all_subjects.is_some()))
     }
 
     /// The class sizes: exact where [`Classes::exact`], and below the cap in any case, so that
@@ -374,7 +423,7 @@ impl Classes<'_> {
 
     fn size(&self, class: &Class) -> u64 {
         match self.cap {
-            Some(_) => class.subjects.len(),
+            Some(_) => class.all_subjects.map_or(class.subjects.len(), NonZeroU64::get),
             None => class.records,
         }
     }

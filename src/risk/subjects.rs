@@ -1,24 +1,32 @@
-//! Whether every record of a table is a subject of its own, proved from the write: each task
-//! of a local gated write keeps the subject key ([`crate::leak::subject_keys`]) of every row
-//! it writes, in sorted runs of a scratch file, and the risk gate merges the runs of every
-//! task, stopping at the first key seen twice. That replaces a distinct count over the table
-//! read back (3.4 s and the run's peak memory at 20 M rows): the keys are computed where the
-//! values already are, a run is sorted in memory of its own, and the merge holds one buffer a run.
+//! Whether every record of a table is a subject of its own, and how many distinct subjects
+//! each class holds, proved from the write: each task of a local gated write keeps the subject
+//! key ([`crate::leak::subject_keys`]) of every row it writes, beside the hash of the row's
+//! class over the quasi-identifiers ([`super::counted::class_hash`]), in sorted runs of a
+//! scratch file, and the risk gate merges the runs of every task in subject order. Stopping at
+//! the first subject seen twice, the merge replaces a distinct count over the table read back
+//! (3.4 s and the run's peak memory at 20 M rows); taken to its end, it counts the subjects of
+//! each class too large for the write's own counts to size ([`subjects_by_class`]), which
+//! replaces the aggregate over the table by class and subject. The keys are computed where the
+//! values already are, a run is sorted in memory of its own, and the merge holds one buffer a
+//! run.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Keys a task sorts in memory before it writes them as a run (8 MiB; fewer in tests, so
+/// Rows a task sorts in memory before it writes them as a run (8 MiB; fewer in tests, so
 /// that theirs have several runs).
 #[cfg(not(test))]
-const RUN_KEYS: usize = 1 << 20;
+const RUN_KEYS: usize = 1 << 19;
 #[cfg(test)]
 const RUN_KEYS: usize = 1 << 10;
+
+/// Bytes a row takes in a run: its subject key, then its class hash.
+const ROW_BYTES: u64 = 16;
 
 /// What one task wrote of its subject keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +37,8 @@ pub struct SubjectKeyRuns {
     pub runs: Vec<u64>,
     /// Rows whose subject was null: they could be anyone.
     pub nulls: u64,
+    /// Whether every key was written with its row's class hash.
+    pub classed: bool,
 }
 
 impl SubjectKeyRuns {
@@ -38,11 +48,12 @@ impl SubjectKeyRuns {
     }
 }
 
-/// A task's subject keys being written: sorted runs of [`RUN_KEYS`] appended to one file.
+/// A task's subject keys being written: sorted runs of [`RUN_KEYS`] appended to one file,
+/// each row as its subject key and its class hash, so that runs sort by subject first.
 pub struct SubjectKeyWriter {
     file: BufWriter<File>,
     written: SubjectKeyRuns,
-    pending: Vec<u64>,
+    pending: Vec<u128>,
 }
 
 impl SubjectKeyWriter {
@@ -50,14 +61,18 @@ impl SubjectKeyWriter {
     pub fn create(path: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
         let file = BufWriter::with_capacity(1 << 16, File::create(path)?);
-        Ok(SubjectKeyWriter { file, written: SubjectKeyRuns { path: path.to_path_buf(), runs: Vec::new(), nulls: 0 }, pending: Vec::new() })
+        let written = SubjectKeyRuns { path: path.to_path_buf(), runs: Vec::new(), nulls: 0, classed: true };
+        Ok(SubjectKeyWriter { file, written, pending: Vec::new() })
     }
 
-    /// Adds the keys of a batch's rows (null for a null subject).
-    pub fn push(&mut self, keys: impl IntoIterator<Item = Option<u64>>) -> io::Result<()> {
-        for key in keys {
+    /// Adds the keys of a batch's rows (null for a null subject), with the hash of each row's
+    /// class where the task knows it (the runs are otherwise not classed).
+    pub fn push(&mut self, keys: impl IntoIterator<Item = Option<u64>>, classes: Option<&[u64]>) -> io::Result<()> {
+        self.written.classed &= classes.is_some();
+        for (i, key) in keys.into_iter().enumerate() {
+            let class = classes.map_or(0, |c| c[i]);
             match key {
-                Some(k) => self.pending.push(k),
+                Some(k) => self.pending.push(u128::from(k) << 64 | u128::from(class)),
                 None => self.written.nulls += 1,
             }
             if self.pending.len() == RUN_KEYS {
@@ -72,8 +87,8 @@ impl SubjectKeyWriter {
             return Ok(());
         }
         self.pending.sort_unstable();
-        for k in &self.pending {
-            self.file.write_all(&k.to_le_bytes())?;
+        for row in &self.pending {
+            self.file.write_all(&row.to_le_bytes())?;
         }
         self.written.runs.push(self.pending.len() as u64);
         self.pending.clear();
@@ -88,19 +103,56 @@ impl SubjectKeyWriter {
     }
 }
 
-/// One run being merged: its next key and the bytes after it.
+/// One run being merged: the bytes after its last row read.
 struct RunCursor {
     reader: BufReader<std::io::Take<File>>,
 }
 
 impl RunCursor {
-    fn next(&mut self) -> io::Result<Option<u64>> {
-        let mut bytes = [0u8; 8];
+    fn next(&mut self) -> io::Result<Option<u128>> {
+        let mut bytes = [0u8; ROW_BYTES as usize];
         match self.reader.read_exact(&mut bytes) {
-            Ok(()) => Ok(Some(u64::from_le_bytes(bytes))),
+            Ok(()) => Ok(Some(u128::from_le_bytes(bytes))),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The rows of every run of `tasks`, merged in order: by subject key, then class hash.
+struct Merged {
+    cursors: Vec<RunCursor>,
+    heap: BinaryHeap<Reverse<(u128, usize)>>,
+}
+
+impl Merged {
+    fn open(tasks: &[SubjectKeyRuns]) -> io::Result<Self> {
+        let mut cursors = Vec::new();
+        for t in tasks {
+            let mut offset = 0;
+            for &n in &t.runs {
+                let mut file = File::open(&t.path)?;
+                file.seek(SeekFrom::Start(offset))?;
+                cursors.push(RunCursor { reader: BufReader::with_capacity(1 << 16, file.take(n * ROW_BYTES)) });
+                offset += n * ROW_BYTES;
+            }
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, c) in cursors.iter_mut().enumerate() {
+            if let Some(row) = c.next()? {
+                heap.push(Reverse((row, i)));
+            }
+        }
+        Ok(Merged { cursors, heap })
+    }
+
+    /// The next row as (subject key, class hash).
+    fn next(&mut self) -> io::Result<Option<(u64, u64)>> {
+        let Some(Reverse((row, i))) = self.heap.pop() else { return Ok(None) };
+        if let Some(next) = self.cursors[i].next()? {
+            self.heap.push(Reverse((next, i)));
+        }
+        Ok(Some(((row >> 64) as u64, row as u64)))
     }
 }
 
@@ -110,46 +162,66 @@ pub fn every_subject_distinct(tasks: &[SubjectKeyRuns]) -> io::Result<bool> {
     if tasks.iter().any(|t| t.nulls > 0) {
         return Ok(false);
     }
-    let mut cursors = Vec::new();
-    for t in tasks {
-        let mut offset = 0;
-        for &n in &t.runs {
-            let mut file = File::open(&t.path)?;
-            file.seek(SeekFrom::Start(offset))?;
-            cursors.push(RunCursor { reader: BufReader::with_capacity(1 << 16, file.take(n * 8)) });
-            offset += n * 8;
-        }
-    }
-    let mut heap = BinaryHeap::new();
-    for (i, c) in cursors.iter_mut().enumerate() {
-        if let Some(k) = c.next()? {
-            heap.push(Reverse((k, i)));
-        }
-    }
+    let mut merged = Merged::open(tasks)?;
     let mut last = None;
-    while let Some(Reverse((k, i))) = heap.pop() {
-        if last == Some(k) {
+    while let Some((subject, _)) = merged.next()? {
+        if last == Some(subject) {
             return Ok(false);
         }
-        last = Some(k);
-        if let Some(next) = cursors[i].next()? {
-            heap.push(Reverse((next, i)));
-        }
+        last = Some(subject);
     }
     Ok(true)
+}
+
+/// A class's distinct subjects and its records, as the merge counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubjectCount {
+    pub subjects: u64,
+    pub records: u64,
+}
+
+/// The distinct subjects and the records of each class `wanted`, by class hash, over the runs
+/// of `tasks`; `None` where a task wrote a row without its class or with a null subject (which
+/// counts as one subject of its class, and the runs do not say which). The merge meets a
+/// (subject, class) pair's rows one after another, so a class counts a subject once; memory is
+/// one count a class wanted.
+pub fn subjects_by_class(
+    tasks: &[SubjectKeyRuns],
+    wanted: impl IntoIterator<Item = u64>,
+) -> io::Result<Option<HashMap<u64, SubjectCount>>> {
+    if tasks.iter().any(|t| !t.classed || t.nulls > 0) {
+        return Ok(None);
+    }
+    let mut counts: HashMap<u64, SubjectCount> = wanted.into_iter().map(|class| (class, SubjectCount::default())).collect();
+    let mut merged = Merged::open(tasks)?;
+    let mut last = None;
+    while let Some(pair) = merged.next()? {
+        if let Some(count) = counts.get_mut(&pair.1) {
+            count.records += 1;
+            count.subjects += u64::from(last != Some(pair));
+        }
+        last = Some(pair);
+    }
+    Ok(Some(counts))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn written(dir: &Path, task: usize, keys: &[Option<u64>]) -> SubjectKeyRuns {
+    /// The runs of a task that met `rows` (subject, class), in batches as a task meets them;
+    /// without the classes where `classed` is false.
+    fn written(dir: &Path, task: usize, rows: &[(Option<u64>, u64)], classed: bool) -> SubjectKeyRuns {
         let mut w = SubjectKeyWriter::create(&dir.join(format!("task-{task}"))).unwrap();
-        // In batches, as a task meets them.
-        for batch in keys.chunks(1000) {
-            w.push(batch.iter().copied()).unwrap();
+        for batch in rows.chunks(1000) {
+            let classes: Vec<u64> = batch.iter().map(|(_, c)| *c).collect();
+            w.push(batch.iter().map(|(s, _)| *s), classed.then_some(classes.as_slice())).unwrap();
         }
         w.finish().unwrap()
+    }
+
+    fn keys(keys: &[Option<u64>]) -> Vec<(Option<u64>, u64)> {
+        keys.iter().map(|k| (*k, 0)).collect()
     }
 
     #[test]
@@ -159,22 +231,56 @@ mod tests {
         // Two runs in the first task, one in the second.
         let first: Vec<Option<u64>> = (0..RUN_KEYS as u64 + 10).map(|i| Some(spread(i))).collect();
         let second: Vec<Option<u64>> = (RUN_KEYS as u64 + 10..RUN_KEYS as u64 + 5000).map(|i| Some(spread(i))).collect();
-        let tasks = [written(dir.path(), 0, &first), written(dir.path(), 1, &second)];
+        let tasks = [written(dir.path(), 0, &keys(&first), true), written(dir.path(), 1, &keys(&second), false)];
         assert_eq!(tasks[0].runs, vec![RUN_KEYS as u64, 10]);
+        assert_eq!((tasks[0].classed, tasks[1].classed), (true, false));
         assert_eq!(tasks[0].rows() + tasks[1].rows(), RUN_KEYS as u64 + 5000);
         assert!(every_subject_distinct(&tasks).unwrap());
 
-        // A key of the first task's second run again in the other task.
-        let mut repeated = second.clone();
-        repeated[4000] = first[RUN_KEYS + 3];
-        assert!(!every_subject_distinct(&[tasks[0].clone(), written(dir.path(), 2, &repeated)]).unwrap());
+        // A key of the first task's second run again in the other task, in another class.
+        let mut repeated = keys(&second);
+        repeated[4000] = (first[RUN_KEYS + 3], 9);
+        assert!(!every_subject_distinct(&[tasks[0].clone(), written(dir.path(), 2, &repeated, true)]).unwrap());
         // Twice within one run.
-        let twice = [Some(7), Some(3), Some(7)];
-        assert!(!every_subject_distinct(&[written(dir.path(), 3, &twice)]).unwrap());
+        let twice = keys(&[Some(7), Some(3), Some(7)]);
+        assert!(!every_subject_distinct(&[written(dir.path(), 3, &twice, true)]).unwrap());
         // A null subject could be anyone.
-        let null = written(dir.path(), 4, &[Some(1), None]);
+        let null = written(dir.path(), 4, &keys(&[Some(1), None]), true);
         assert_eq!((null.nulls, null.rows()), (1, 2));
         assert!(!every_subject_distinct(&[null]).unwrap());
-        assert!(every_subject_distinct(&[written(dir.path(), 5, &[])]).unwrap());
+        assert!(every_subject_distinct(&[written(dir.path(), 5, &[], true)]).unwrap());
+    }
+
+    #[test]
+    fn each_class_counts_its_distinct_subjects_and_its_records_across_runs_and_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        // Subject i has 1 + i % 4 records: its first in class i % 7, the rest in i % 5 + 100;
+        // cut into tasks so that a subject's records fall in several runs.
+        let spread = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let rows: Vec<(Option<u64>, u64)> =
+            (0..3000u64).flat_map(|i| (0..=i % 4).map(move |r| (Some(spread(i)), if r == 0 { i % 7 } else { i % 5 + 100 }))).collect();
+        let mut by_hand: HashMap<u64, (std::collections::HashSet<u64>, u64)> = HashMap::new();
+        for (s, c) in &rows {
+            let e = by_hand.entry(*c).or_default();
+            e.0.insert(s.expect("set"));
+            e.1 += 1;
+        }
+        let (a, b) = rows.split_at(rows.len() / 3);
+        let tasks = [written(dir.path(), 0, b, true), written(dir.path(), 1, a, true)];
+        assert!(tasks[0].runs.len() > 1);
+        let wanted = [0, 3, 6, 100, 104, 55];
+        let counted = subjects_by_class(&tasks, wanted).unwrap().expect("classed");
+        assert_eq!(counted.len(), wanted.len());
+        for class in wanted {
+            let (subjects, records) = by_hand.get(&class).map_or((0, 0), |(s, r)| (s.len() as u64, *r));
+            assert_eq!(counted[&class], SubjectCount { subjects, records }, "class {class}");
+        }
+        assert!(counted[&100].records > counted[&100].subjects);
+
+        // A task that did not say every row's class, or met a null subject, counts nothing.
+        let unclassed = written(dir.path(), 2, a, false);
+        assert_eq!(subjects_by_class(&[tasks[0].clone(), unclassed], wanted).unwrap(), None);
+        let null = written(dir.path(), 3, &[(None, 0), (Some(1), 0)], true);
+        assert_eq!(subjects_by_class(&[null], wanted).unwrap(), None);
     }
 }

@@ -7,6 +7,7 @@ use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
 
 use super::*;
+use crate::risk::subjects::{SubjectKeyRuns, SubjectKeyWriter};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().unwrap()
@@ -372,21 +373,35 @@ fn a_value_one_subject_repeats_singles_them_out_however_many_records_hold_it() {
 /// `rows` counted by write tasks, cut at `cuts`, each task given its rows in two batches: by
 /// (a, b), by a alone and by b alone; with their subjects (`uid`) up to `cap`, where given.
 fn counted_by_tasks(rows: &[(Option<&str>, Option<i64>, i64)], cuts: &[usize], cap: Option<u64>) -> CountedClasses {
+    counted_with_subject_keys(rows, cuts, cap).0
+}
+
+/// As [`counted_by_tasks`], with the subject-key runs each task wrote beside its counts, in
+/// the directory returned.
+fn counted_with_subject_keys(
+    rows: &[(Option<&str>, Option<i64>, i64)],
+    cuts: &[usize],
+    cap: Option<u64>,
+) -> (CountedClasses, Vec<SubjectKeyRuns>, tempfile::TempDir) {
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (rows.len() + 1)).chain([0, rows.len()]).collect();
     bounds.sort_unstable();
     let mut counted = CountedClasses::new(vec![qis(), vec!["a".into()], vec!["b".into()]], cap);
+    let (dir, mut runs) = (tempfile::tempdir().unwrap(), Vec::new());
     for task in bounds.windows(2).filter(|t| t[0] < t[1]) {
         let (_ctx, df) = table(&rows[task[0]..task[1]]);
         let batch = runtime().block_on(df.collect()).unwrap().pop().unwrap();
         let mut counter = counted::ClassCounter::new(&batch.schema(), vec![Some(vec![0, 1]), Some(vec![0]), Some(vec![1])], cap).unwrap();
+        let mut keys = SubjectKeyWriter::create(&dir.path().join(format!("task-{}", task[0]))).unwrap();
         let half = batch.num_rows() / 2;
         for part in [batch.slice(0, half), batch.slice(half, batch.num_rows() - half)] {
-            let subjects = crate::leak::subject_keys(part.column(2));
-            counter.push(&part, subjects.as_ref()).unwrap();
+            let subjects = crate::leak::subject_keys(part.column(2)).unwrap();
+            let classes = counter.push(&part, cap.map(|_| &subjects)).unwrap();
+            keys.push(subjects.iter(), classes.as_deref()).unwrap();
         }
         counted.merge(&counter.finish().unwrap()).unwrap();
+        runs.push(keys.finish().unwrap());
     }
-    counted
+    (counted, runs, dir)
 }
 
 /// The groupings of `counted` whose counts hold all `records`.
@@ -466,32 +481,77 @@ proptest! {
         sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
     ) {
         let k = sharing.min_class();
-        let counted = counted_by_tasks(&rows, &cuts, Some(k));
-        let counted = counted.covering(rows.len() as u64, true);
-        prop_assert_eq!(counted.len(), 3);
+        let (mut write, runs, _dir) = counted_with_subject_keys(&rows, &cuts, Some(k));
         let (_ctx, df) = table(&rows);
         let by_hand = brute_force(&rows, true);
-        let sizes = counted[0].sizes();
-        prop_assert_eq!(sizes.records_below(k), by_hand.records_below(k));
-        prop_assert_eq!(counted[0].exact(), by_hand.sizes.iter().all(|(f, _, _)| *f < k));
-        if counted[0].exact() {
-            prop_assert_eq!(&sizes, &by_hand);
-        }
-
+        let over_a: Vec<_> = rows.iter().map(|&(a, _, s)| (a, None, s)).collect();
         let method = Method { sharing, max_suppressed: 1.0, subject: Some("uid".into()), per_record: Some(false), text_lengths: None };
-        for priors in [[measured("a", "Utf8"), measured("b", "Int64")], [settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)]] {
-            let e = runtime().block_on(evaluate(&df, &priors, &method, &counted)).unwrap();
-            let aggregated = runtime().block_on(evaluate(&df, &priors, &method, &[])).unwrap();
-            let from_write = counted.iter().any(|c| e.counted_by(c) && c.exact());
-            prop_assert_eq!(&e, &Evaluation { classes_from_write: from_write, ..aggregated });
+        let settled_qis = [settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)];
+        // As the write counted them, then with the classes beyond the cap sized by the merge of
+        // its subject keys: every size over the quasi-identifiers is then exact (a measured
+        // column's classes are not in the runs).
+        for sized in [false, true] {
+            if sized {
+                write.size_beyond_cap(&runs).unwrap();
+            }
+            let counted = write.covering(rows.len() as u64, true);
+            prop_assert_eq!(counted.len(), 3);
+            let sizes = counted[0].sizes();
+            prop_assert_eq!(sizes.records_below(k), by_hand.records_below(k));
+            prop_assert_eq!(counted[0].exact(), sized || by_hand.sizes.iter().all(|(f, _, _)| *f < k));
+            if counted[0].exact() {
+                prop_assert_eq!(&sizes, &by_hand);
+            }
+            prop_assert_eq!(counted[1].exact(), brute_force(&over_a, true).sizes.iter().all(|(f, _, _)| *f < k));
+
+            for priors in [[measured("a", "Utf8"), measured("b", "Int64")], settled_qis.clone()] {
+                let e = runtime().block_on(evaluate(&df, &priors, &method, &counted)).unwrap();
+                let aggregated = runtime().block_on(evaluate(&df, &priors, &method, &[])).unwrap();
+                let from_write = counted.iter().any(|c| e.counted_by(c) && c.exact());
+                prop_assert_eq!(&e, &Evaluation { classes_from_write: from_write, ..aggregated });
+            }
+            let e = runtime().block_on(evaluate(&df, &settled_qis, &method, &counted)).unwrap();
+            prop_assert!(e.counted_by(&counted[0]));
+            prop_assert_eq!(e.classes_from_write, counted[0].exact());
+            let small = counted[0].smaller_than(k).unwrap();
+            prop_assert_eq!(class_values(&small), class_values(&runtime().block_on(small_classes(&df, &e)).unwrap()));
+            let suppressed = suppressed_by_hand(&rows, &small);
+            prop_assert_eq!(e.sizes.after_suppression(k), brute_force(&suppressed, true));
         }
-        let e = runtime().block_on(evaluate(&df, &[settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)], &method, &counted)).unwrap();
-        prop_assert!(e.counted_by(&counted[0]));
-        let small = counted[0].smaller_than(k).unwrap();
-        prop_assert_eq!(class_values(&small), class_values(&runtime().block_on(small_classes(&df, &e)).unwrap()));
-        let suppressed = suppressed_by_hand(&rows, &small);
-        prop_assert_eq!(e.sizes.after_suppression(k), brute_force(&suppressed, true));
     }
+}
+
+#[test]
+fn a_class_the_subject_keys_confuse_with_another_is_left_to_the_aggregate() {
+    // (x, 1): 30 subjects of two records each; (y, 1): one subject, whose rows the runs name
+    // by the hash of (x, 1), as a collision would.
+    let mut rows: Vec<(Option<&str>, Option<i64>, i64)> = (0..60).map(|i| (Some("x"), Some(1), i / 2)).collect();
+    rows.push((Some("y"), Some(1), 99));
+    let (_ctx, df) = table(&rows);
+    let batch = runtime().block_on(df.collect()).unwrap().pop().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let count = |confuse: bool| {
+        let mut counted = CountedClasses::new(vec![qis()], Some(5));
+        let mut counter = counted::ClassCounter::new(&batch.schema(), vec![Some(vec![0, 1])], Some(5)).unwrap();
+        let subjects = crate::leak::subject_keys(batch.column(2)).unwrap();
+        let mut classes = counter.push(&batch, Some(&subjects)).unwrap().expect("hashed");
+        if confuse {
+            classes[60] = classes[0];
+        }
+        let mut keys = SubjectKeyWriter::create(&dir.path().join(format!("{confuse}"))).unwrap();
+        keys.push(subjects.iter(), Some(&classes)).unwrap();
+        counted.merge(&counter.finish().unwrap()).unwrap();
+        counted.size_beyond_cap(&[keys.finish().unwrap()]).unwrap();
+        counted
+    };
+    let sized = count(false);
+    let classes = sized.covering(61, true);
+    assert!(classes[0].exact());
+    assert_eq!(classes[0].sizes(), ClassSizes { sizes: vec![(1, 1, 1), (30, 1, 60)], unmatched: 0 });
+    let confused = count(true);
+    let classes = confused.covering(61, true);
+    assert!(!classes[0].exact());
+    assert_eq!(classes[0].sizes(), ClassSizes { sizes: vec![(1, 1, 1), (5, 1, 60)], unmatched: 0 });
 }
 
 #[test]

@@ -116,8 +116,11 @@ fn a_subject_of_several_records_alone_in_its_class_is_suppressed_whole_by_what_t
     assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE gender = '未说明'"), 0);
     let risk = last_manifest(lake).datasets[0].risk.clone().expect("evaluated");
     assert!(!risk.subject_per_record && risk.counted_subject() == Some("user_id"), "{risk:?}");
-    // Classes of 49 and 50 members, 98 and 100 records; the lone member's two records match nothing.
+    // Classes of 49 and 50 members, 98 and 100 records; the lone member's two records match
+    // nothing. The write kept 20 members of each class (public), and the merge of its subject keys
+    // counted the rest: nothing was counted over the table.
     assert_eq!((risk.level.0, risk.suppressed, risk.figures.k, risk.figures.records, risk.figures.unmatched), (3, 2, 49, 198, 2));
+    assert!(risk.classes_from_write, "{risk:?}");
 
     // `piguard risk` counts the same from the table.
     let table = lake.join("deid/members");
@@ -188,7 +191,10 @@ fn whether_every_record_is_a_subject_of_its_own_is_proved_by_the_write_as_the_ta
     write_members_day(lake, "2026-01-02", 1_059, 0);
     let risk = run(&["--force"]);
     assert!(!risk.subject_per_record && risk.counted_subject() == Some("user_id"), "{risk:?}");
-    assert!(!risk.classes_from_write, "subjects are counted by the table: {risk:?}");
+    // Each gender's 60 members, beyond the 20 the write kept of each class, are counted by
+    // the merge of its subject keys, taken to its end (1059 is in both classes).
+    assert!(risk.classes_from_write, "{risk:?}");
+    assert_eq!((risk.figures.k, risk.figures.classes, risk.figures.records), (60, 2, 120), "{risk:?}");
     // Written alone beside a day kept from the run before, the table is counted instead, alike.
     write_members_day(lake, "2026-01-02", 1_058, 0);
     let risk = run(&[]);

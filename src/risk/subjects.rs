@@ -28,23 +28,29 @@ const RUN_KEYS: usize = 1 << 10;
 /// Bytes a row takes in a run: its subject key, then its class hash.
 const ROW_BYTES: u64 = 16;
 
+/// The key a row whose subject is null takes in a run: the table's aggregate counts a null
+/// subject as one subject of its class, and so does the merge. A subject whose key it is
+/// would be counted with them, as any two subjects of one key are: a smaller class, never a
+/// larger one.
+const NULL_SUBJECT: u64 = 0;
+
 /// What one task wrote of its subject keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubjectKeyRuns {
     /// The scratch file of the task's runs.
     pub path: PathBuf,
-    /// The keys of each run, in the file's order.
+    /// The rows of each run, in the file's order.
     pub runs: Vec<u64>,
-    /// Rows whose subject was null: they could be anyone.
+    /// Rows whose subject was null (in the runs as [`NULL_SUBJECT`]): they could be anyone.
     pub nulls: u64,
     /// Whether every key was written with its row's class hash.
     pub classed: bool,
 }
 
 impl SubjectKeyRuns {
-    /// Rows accounted for: keys and nulls.
+    /// Rows accounted for, null subjects' included.
     pub fn rows(&self) -> u64 {
-        self.runs.iter().sum::<u64>() + self.nulls
+        self.runs.iter().sum::<u64>()
     }
 }
 
@@ -71,10 +77,8 @@ impl SubjectKeyWriter {
         self.written.classed &= classes.is_some();
         for (i, key) in keys.into_iter().enumerate() {
             let class = classes.map_or(0, |c| c[i]);
-            match key {
-                Some(k) => self.pending.push(u128::from(k) << 64 | u128::from(class)),
-                None => self.written.nulls += 1,
-            }
+            self.written.nulls += u64::from(key.is_none());
+            self.pending.push(u128::from(key.unwrap_or(NULL_SUBJECT)) << 64 | u128::from(class));
             if self.pending.len() == RUN_KEYS {
                 self.flush_run()?;
             }
@@ -181,15 +185,14 @@ pub struct SubjectCount {
 }
 
 /// The distinct subjects and the records of each class `wanted`, by class hash, over the runs
-/// of `tasks`; `None` where a task wrote a row without its class or with a null subject (which
-/// counts as one subject of its class, and the runs do not say which). The merge meets a
-/// (subject, class) pair's rows one after another, so a class counts a subject once; memory is
-/// one count a class wanted.
+/// of `tasks` (null subjects as one subject of each class they are in); `None` where a task
+/// wrote a row without its class. The merge meets a (subject, class) pair's rows one after
+/// another, so a class counts a subject once; memory is one count a class wanted.
 pub fn subjects_by_class(
     tasks: &[SubjectKeyRuns],
     wanted: impl IntoIterator<Item = u64>,
 ) -> io::Result<Option<HashMap<u64, SubjectCount>>> {
-    if tasks.iter().any(|t| !t.classed || t.nulls > 0) {
+    if tasks.iter().any(|t| !t.classed) {
         return Ok(None);
     }
     let mut counts: HashMap<u64, SubjectCount> = wanted.into_iter().map(|class| (class, SubjectCount::default())).collect();
@@ -255,14 +258,15 @@ mod tests {
     fn each_class_counts_its_distinct_subjects_and_its_records_across_runs_and_tasks() {
         let dir = tempfile::tempdir().unwrap();
         // Subject i has 1 + i % 4 records: its first in class i % 7, the rest in i % 5 + 100;
-        // cut into tasks so that a subject's records fall in several runs.
-        let spread = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // one in 13 is null, one subject of each class it is in. Cut into tasks so that a
+        // subject's records fall in several runs.
+        let subject = |i: u64| (!i.is_multiple_of(13)).then(|| i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let rows: Vec<(Option<u64>, u64)> =
-            (0..3000u64).flat_map(|i| (0..=i % 4).map(move |r| (Some(spread(i)), if r == 0 { i % 7 } else { i % 5 + 100 }))).collect();
-        let mut by_hand: HashMap<u64, (std::collections::HashSet<u64>, u64)> = HashMap::new();
+            (0..3000u64).flat_map(|i| (0..=i % 4).map(move |r| (subject(i), if r == 0 { i % 7 } else { i % 5 + 100 }))).collect();
+        let mut by_hand: HashMap<u64, (std::collections::HashSet<Option<u64>>, u64)> = HashMap::new();
         for (s, c) in &rows {
             let e = by_hand.entry(*c).or_default();
-            e.0.insert(s.expect("set"));
+            e.0.insert(*s);
             e.1 += 1;
         }
         let (a, b) = rows.split_at(rows.len() / 3);
@@ -277,10 +281,10 @@ mod tests {
         }
         assert!(counted[&100].records > counted[&100].subjects);
 
-        // A task that did not say every row's class, or met a null subject, counts nothing.
+        assert_eq!(tasks.iter().map(|t| t.nulls).sum::<u64>(), rows.iter().filter(|(s, _)| s.is_none()).count() as u64);
+
+        // A task that did not say every row's class counts nothing.
         let unclassed = written(dir.path(), 2, a, false);
         assert_eq!(subjects_by_class(&[tasks[0].clone(), unclassed], wanted).unwrap(), None);
-        let null = written(dir.path(), 3, &[(None, 0), (Some(1), 0)], true);
-        assert_eq!(subjects_by_class(&[null], wanted).unwrap(), None);
     }
 }

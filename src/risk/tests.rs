@@ -13,11 +13,15 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().unwrap()
 }
 
-/// A table of `rows` (a, b, subject), nulls where `None`.
+/// The subject a row of the tests' tables has where it is null: counted by hand as any
+/// other, it is one subject of each class, as the aggregates count a null subject.
+const NULL_UID: i64 = -1;
+
+/// A table of `rows` (a, b, subject), nulls where `None` (and [`NULL_UID`]).
 fn table(rows: &[(Option<&str>, Option<i64>, i64)]) -> (SessionContext, DataFrame) {
     let a: ArrayRef = Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()));
     let b: ArrayRef = Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()));
-    let s: ArrayRef = Arc::new(Int64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()));
+    let s: ArrayRef = Arc::new(Int64Array::from(rows.iter().map(|r| (r.2 != NULL_UID).then_some(r.2)).collect::<Vec<_>>()));
     let batch = RecordBatch::try_from_iter([("a", a), ("b", b), ("uid", s)]).unwrap();
     let ctx = SessionContext::new();
     let df = ctx.read_batch(batch).unwrap();
@@ -473,13 +477,18 @@ proptest! {
     /// Classes counted with their subjects (a few up to the sharing model's smallest class) by
     /// write tasks over any cut of the records, merged, tell what the aggregates over the table
     /// tell: every rare share, the records at risk, the small classes and what suppressing them
-    /// leaves, and the class sizes themselves wherever no class reached the cap.
+    /// leaves, and the class sizes themselves, some subjects null or not.
     #[test]
     fn subjects_counted_by_write_tasks_tell_what_the_aggregates_tell(
-        rows in rows(),
+        mut rows in rows(),
         cuts in proptest::collection::vec(0usize..300, 0..4),
+        nulls in proptest::collection::vec(0usize..300, 0..3),
         sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
     ) {
+        let len = rows.len();
+        for i in nulls {
+            rows[i % len].2 = NULL_UID;
+        }
         let k = sharing.min_class();
         let (mut write, runs, _dir) = counted_with_subject_keys(&rows, &cuts, Some(k));
         let (_ctx, df) = table(&rows);

@@ -130,6 +130,34 @@ fn a_subject_of_several_records_alone_in_its_class_is_suppressed_whole_by_what_t
     assert_eq!((report["datasets"][0]["level"].as_u64(), report["datasets"][0]["figures"]["k"].as_u64()), (Some(3), Some(49)), "{report}");
 }
 
+#[test]
+fn records_of_no_subject_count_as_one_subject_of_each_class_as_the_write_counted_them() {
+    // Members twice each, beside 30 records with no member (a null id: visitors not signed in).
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let raw = lake.join("raw/members");
+    std::fs::create_dir_all(&raw).unwrap();
+    let ids: ArrayRef = Arc::new(Int64Array::from((0..230).map(|i| (i < 200).then_some(7_000_000 + i % 100)).collect::<Vec<_>>()));
+    let gender: ArrayRef = Arc::new(StringArray::from((0..230).map(|i| ["男", "女"][i % 2]).collect::<Vec<_>>()));
+    write_parquet(&raw.join("part-0.parquet"), vec![("user_id", ids), ("gender", gender)]);
+    let pipeline = members_pipeline(lake, "");
+    let out = piguard_in(lake, Some(KEY), &["run", &pipeline]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(count(lake, Zone::Deid, "SELECT count(*) FROM members WHERE user_id IS NULL"), 30);
+    // 50 members of each gender, and the null ids one subject more of each: classes of 51,
+    // beyond the 20 the write kept of each, sized by the merge of its subject keys.
+    let risk = last_manifest(lake).datasets[0].risk.clone().expect("evaluated");
+    assert!(risk.classes_from_write && !risk.subject_per_record, "{risk:?}");
+    assert_eq!((risk.level.0, risk.figures.k, risk.figures.classes, risk.figures.records), (3, 51, 2, 230), "{risk:?}");
+
+    // `piguard risk` counts the same from the table.
+    let table = lake.join("deid/members");
+    let out = piguard(&["risk", table.to_str().unwrap(), "--sharing", "public", "--subject", "user_id"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["datasets"][0]["figures"]["k"].as_u64(), Some(51), "{report}");
+}
+
 /// Members of two days: `unsaid` of each day's have a gender value nobody else has.
 fn write_members_day(lake: &Path, day: &str, first_id: i64, unsaid: usize) {
     let raw = lake.join(format!("raw/members/dt={day}"));

@@ -18,6 +18,24 @@ fn last_manifest(lake: &Path) -> Manifest {
     Manifest::parse(&path, &std::fs::read(&path).unwrap()).unwrap()
 }
 
+/// A raw members file in `dir`: `ids` (null where `None`) beside their `genders`.
+fn write_members(dir: &Path, ids: impl IntoIterator<Item = Option<i64>>, genders: impl IntoIterator<Item = &'static str>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ids: ArrayRef = Arc::new(ids.into_iter().collect::<Int64Array>());
+    let gender: ArrayRef = Arc::new(genders.into_iter().map(Some).collect::<StringArray>());
+    write_parquet(&dir.join("part-0.parquet"), vec![("user_id", ids), ("gender", gender)]);
+}
+
+/// `piguard risk` over the members table the lake at `lake` publishes, counting its subjects
+/// under public sharing: the dataset's report.
+fn published_members_risk(lake: &Path) -> serde_json::Value {
+    let table = lake.join("deid/members");
+    let out = piguard(&["risk", table.to_str().unwrap(), "--sharing", "public", "--subject", "user_id"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["datasets"][0].clone()
+}
+
 /// 100 members: 99 of them men or women, one whose gender value no one else has.
 fn members_lake() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -90,12 +108,8 @@ fn one_unique_record_is_refused_at_level_2_under_public_and_suppressed_when_allo
     assert_eq!(nulls, 1, "{adds:?}");
 
     // `piguard risk` measures what was published the same way.
-    let table = lake.join("deid/members");
-    let out = piguard(&["risk", table.to_str().unwrap(), "--sharing", "public", "--subject", "user_id"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["datasets"][0]["level"], 3, "{report}");
-    assert_eq!(report["datasets"][0]["figures"]["k"], 49);
+    let report = published_members_risk(lake);
+    assert_eq!((report["level"].as_u64(), report["figures"]["k"].as_u64()), (Some(3), Some(49)), "{report}");
 }
 
 #[test]
@@ -103,12 +117,8 @@ fn a_subject_of_several_records_alone_in_its_class_is_suppressed_whole_by_what_t
     // Every member twice: the lone gender value is one subject's, in two records.
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path();
-    let raw = lake.join("raw/members");
-    std::fs::create_dir_all(&raw).unwrap();
-    let ids: ArrayRef = Arc::new(Int64Array::from((0..200).map(|i| 7_000_000 + i % 100).collect::<Vec<_>>()));
-    let gender: ArrayRef =
-        Arc::new(StringArray::from((0..200).map(|i| if i % 100 == 42 { "未说明" } else { ["男", "女"][i % 2] }).collect::<Vec<_>>()));
-    write_parquet(&raw.join("part-0.parquet"), vec![("user_id", ids), ("gender", gender)]);
+    let genders = (0..200).map(|i| if i % 100 == 42 { "未说明" } else { ["男", "女"][i % 2] });
+    write_members(&lake.join("raw/members"), (0..200).map(|i| Some(7_000_000 + i % 100)), genders);
     let pipeline = members_pipeline(lake, "max_suppressed = 0.01\n");
     let out = piguard_in(lake, Some(KEY), &["run", &pipeline]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
@@ -123,11 +133,8 @@ fn a_subject_of_several_records_alone_in_its_class_is_suppressed_whole_by_what_t
     assert!(risk.classes_from_write, "{risk:?}");
 
     // `piguard risk` counts the same from the table.
-    let table = lake.join("deid/members");
-    let out = piguard(&["risk", table.to_str().unwrap(), "--sharing", "public", "--subject", "user_id"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((report["datasets"][0]["level"].as_u64(), report["datasets"][0]["figures"]["k"].as_u64()), (Some(3), Some(49)), "{report}");
+    let report = published_members_risk(lake);
+    assert_eq!((report["level"].as_u64(), report["figures"]["k"].as_u64()), (Some(3), Some(49)), "{report}");
 }
 
 #[test]
@@ -135,11 +142,8 @@ fn records_of_no_subject_count_as_one_subject_of_each_class_as_the_write_counted
     // Members twice each, beside 30 records with no member (a null id: visitors not signed in).
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path();
-    let raw = lake.join("raw/members");
-    std::fs::create_dir_all(&raw).unwrap();
-    let ids: ArrayRef = Arc::new(Int64Array::from((0..230).map(|i| (i < 200).then_some(7_000_000 + i % 100)).collect::<Vec<_>>()));
-    let gender: ArrayRef = Arc::new(StringArray::from((0..230).map(|i| ["男", "女"][i % 2]).collect::<Vec<_>>()));
-    write_parquet(&raw.join("part-0.parquet"), vec![("user_id", ids), ("gender", gender)]);
+    let ids = (0..230).map(|i| (i < 200).then_some(7_000_000 + i % 100));
+    write_members(&lake.join("raw/members"), ids, (0..230).map(|i| ["男", "女"][i % 2]));
     let pipeline = members_pipeline(lake, "");
     let out = piguard_in(lake, Some(KEY), &["run", &pipeline]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
@@ -151,22 +155,15 @@ fn records_of_no_subject_count_as_one_subject_of_each_class_as_the_write_counted
     assert_eq!((risk.level.0, risk.figures.k, risk.figures.classes, risk.figures.records), (3, 51, 2, 230), "{risk:?}");
 
     // `piguard risk` counts the same from the table.
-    let table = lake.join("deid/members");
-    let out = piguard(&["risk", table.to_str().unwrap(), "--sharing", "public", "--subject", "user_id"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["datasets"][0]["figures"]["k"].as_u64(), Some(51), "{report}");
+    let report = published_members_risk(lake);
+    assert_eq!(report["figures"]["k"].as_u64(), Some(51), "{report}");
 }
 
 /// Members of two days: `unsaid` of each day's have a gender value nobody else has.
 fn write_members_day(lake: &Path, day: &str, first_id: i64, unsaid: usize) {
-    let raw = lake.join(format!("raw/members/dt={day}"));
-    std::fs::create_dir_all(&raw).unwrap();
     let n = 60 + unsaid;
-    let ids: ArrayRef = Arc::new(Int64Array::from((0..n as i64).map(|i| first_id + i).collect::<Vec<_>>()));
-    let gender: ArrayRef =
-        Arc::new(StringArray::from((0..n).map(|i| if i >= 60 { "未说明" } else { ["男", "女"][i % 2] }).collect::<Vec<_>>()));
-    write_parquet(&raw.join("part-0.parquet"), vec![("user_id", ids), ("gender", gender)]);
+    let genders = (0..n).map(|i| if i >= 60 { "未说明" } else { ["男", "女"][i % 2] });
+    write_members(&lake.join(format!("raw/members/dt={day}")), (0..n as i64).map(|i| Some(first_id + i)), genders);
 }
 
 #[test]

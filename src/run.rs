@@ -249,6 +249,19 @@ pub async fn run(
         }
     }
     let subjects = subject_kinds(plan.datasets.iter().map(|d| &d.planned));
+    // Tasks of this process keep their subject keys in a scratch directory: the lake's, or on
+    // a lake in an object store one on this machine (deleted when the run ends, and by the
+    // system's cleaning of its temporary files after a kill). Executors keep none.
+    let local_tasks = options.engine == Engine::Local && !options.dry_run;
+    let temp = std::env::temp_dir();
+    let machine_scratch = (local_tasks && !lake.is_local())
+        .then(|| tempfile::Builder::new().prefix("piguard-scratch-").tempdir())
+        .transpose()
+        .map_err(io_err(&temp))?;
+    let scratch = match &machine_scratch {
+        Some(dir) => Some(dir.path().join(&run_id)),
+        None => local_tasks.then(|| lake.meta_dir().join(SCRATCH).join(&run_id)),
+    };
     // On a cluster the executors' memory bounds the gate's aggregates.
     let evaluator = match options.engine {
         Engine::Local => lake::bounded_context(ctx.copied_config(), RISK_MEMORY),
@@ -266,9 +279,7 @@ pub async fn run(
         subjects: &subjects,
         subject_columns: plan.datasets.iter().filter_map(|p| RawSubjectColumn::of(&p.planned, || Some(p.source.files.clone()))).collect(),
         subject_ids: tokio::sync::OnceCell::new(),
-        // Tasks of this process write their subject keys here; executors could not.
-        scratch: (options.engine == Engine::Local && lake.is_local() && !options.dry_run)
-            .then(|| lake.meta_dir().join(SCRATCH).join(&run_id)),
+        scratch,
     };
     let mut records = Vec::new();
     let mut failed = None;
@@ -488,8 +499,8 @@ struct PartitionWriter<'a> {
     /// Their ids as fingerprints, listed once per run when first needed (a run that writes
     /// nothing lists none), where the engine runs its plans.
     subject_ids: tokio::sync::OnceCell<SubjectIds>,
-    /// The run's scratch directory, where the write keeps subject keys (a local run on a
-    /// local lake).
+    /// The run's scratch directory, where the write keeps subject keys (a local run: on the
+    /// lake, or on this machine where the lake is in an object store).
     scratch: Option<PathBuf>,
 }
 

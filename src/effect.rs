@@ -163,8 +163,14 @@ async fn assess_one(
     for key in keys {
         priors.push(ColumnPrior::partition_key(key, named(options, key).unwrap_or(Prior::Measure)));
     }
-    let method =
-        Method { sharing: options.sharing, max_suppressed: 0.0, subject: options.subject.clone(), per_record: None, text_lengths: None };
+    let method = Method {
+        sharing: options.sharing,
+        max_suppressed: 0.0,
+        subject: options.subject.clone(),
+        per_record: None,
+        text_lengths: None,
+        published: None,
+    };
     let df = lake::read::read_dataset(ctx, &source.path, &source.files).await.map_err(|e| e.to_string())?;
     let mut evaluation = risk::evaluate(&df, &priors, &method, &[]).await.map_err(|e| lake::read::scrubbed(&e))?;
     risk::explain(&df, &mut evaluation).await.map_err(|e| lake::read::scrubbed(&e))?;

@@ -34,8 +34,8 @@ use crate::plan::{
     subject_kinds,
 };
 use crate::risk::CountedClasses;
-use crate::risk::subjects::{SubjectKeyRuns, every_subject_distinct};
-use crate::risk::{self, ColumnPrior, Evaluation, Method, Prior, TextLength};
+use crate::risk::subjects::{SubjectKeyRuns, distinct_subjects, every_subject_distinct};
+use crate::risk::{self, ColumnPrior, Evaluation, Method, Prior, Published, TextLength};
 use crate::sealed::AuditKey;
 use crate::transform::udf::{GeneralizeUdf, HashUdf, MaskUdf, RedactUdf};
 use crate::transform::{PseudonymKey, RedactStyle};
@@ -709,6 +709,7 @@ impl PartitionWriter<'_> {
             message: format!("risk evaluation: {}", lake::read::scrubbed(&e)),
         };
         let priors = risk_priors(plan);
+        let started = std::time::Instant::now();
         // The write kept every row's subject key when no file is kept from an earlier run: the
         // merge of its sorted runs tells whether every record is a subject of its own.
         let rows: u64 = written.iter().map(|w| w.rows).sum();
@@ -725,11 +726,25 @@ impl PartitionWriter<'_> {
         if let Some(classes) = counts.classes.as_mut().filter(|_| per_record == Some(false)) {
             classes.size_beyond_cap(subject_keys).map_err(unreadable)?;
         }
+        // Where the plan settles no quasi-identifier, every record may be in one class, whose
+        // distinct subjects the merge counts to its end.
+        let one_class = plan.class_groupings().first().is_some_and(Vec::is_empty);
+        let subjects = match per_record == Some(false) && one_class {
+            true => Some(distinct_subjects(subject_keys).map_err(unreadable)?),
+            false => None,
+        };
+        let counted_records = kept.is_empty().then_some(Published { records: rows, subjects });
         // The write's text lengths serve, as its counts do, where they hold every record published.
         let text_lengths =
             counts.text_lengths.as_ref().filter(|_| kept.is_empty()).map(|l| l.iter().map(|(_, length)| length.mean()).collect());
-        let method =
-            Method { sharing: plan.sharing, max_suppressed: plan.max_suppressed, subject: plan.subject.clone(), per_record, text_lengths };
+        let method = Method {
+            sharing: plan.sharing,
+            max_suppressed: plan.max_suppressed,
+            subject: plan.subject.clone(),
+            per_record,
+            text_lengths,
+            published: counted_records,
+        };
         let published = |written: &[Written]| {
             paths(written)
                 .into_iter()
@@ -737,7 +752,6 @@ impl PartitionWriter<'_> {
                 .map(|path| DataFile { path, format: FileFormat::Parquet })
                 .collect::<Vec<_>>()
         };
-        let started = std::time::Instant::now();
         // The write's class counts serve where they hold every record published.
         let counted = match counts.classes.as_ref().filter(|_| kept.is_empty()) {
             Some(c) => c.covering(rows, per_record == Some(false)),

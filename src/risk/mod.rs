@@ -557,6 +557,28 @@ pub struct Method {
     /// The mean length of each [`measured_texts`] column, in order, where the write counted
     /// every record published; read from the table otherwise.
     pub text_lengths: Option<Vec<f64>>,
+    /// Every record published and its distinct subjects, where the write counted them: the
+    /// one class there is where no column is a quasi-identifier.
+    pub published: Option<Published>,
+}
+
+/// What the write counted of every record published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub records: u64,
+    /// The distinct subjects among them (null ones as one), where a subject is published and
+    /// its records may be several.
+    pub subjects: Option<u64>,
+}
+
+impl Published {
+    /// The class sizes over no quasi-identifier: one class of every record, of its distinct
+    /// `subject`s where they are counted; `None` where the write did not count those, or there
+    /// is no record (the aggregate's class of none).
+    fn one_class(&self, by_subject: bool) -> Option<ClassSizes> {
+        let f = if by_subject { self.subjects? } else { self.records };
+        (self.records > 0).then(|| ClassSizes { sizes: vec![(f, 1, self.records)], unmatched: 0 })
+    }
 }
 
 /// Evaluates `df` (a dataset as it would be published) with its columns' `priors`. Measured
@@ -617,12 +639,14 @@ pub async fn evaluate(
     let quasi_identifiers: Vec<String> = columns.iter().filter(|c| c.role == Role::QuasiIdentifier).map(|c| c.name.clone()).collect();
     // Subjects beyond the cap leave a class's size unknown, and the figures need them all.
     let counted = counted_over(&quasi_identifiers).filter(|c| c.exact());
-    let sizes = match counted {
-        Some(c) => c.sizes(),
-        None => class_sizes(df, &quasi_identifiers, subject).await?,
+    let one_class = method.published.filter(|_| quasi_identifiers.is_empty()).and_then(|p| p.one_class(subject.is_some()));
+    let (sizes, from_write) = match (counted, one_class) {
+        (Some(c), _) => (c.sizes(), true),
+        (None, Some(sizes)) => (sizes, true),
+        (None, None) => (class_sizes(df, &quasi_identifiers, subject).await?, false),
     };
     let assessed = assess(sizes, columns, quasi_identifiers, method, 0);
-    Ok(Evaluation { subject_per_record: per_record, classes_from_write: counted.is_some(), ..assessed })
+    Ok(Evaluation { subject_per_record: per_record, classes_from_write: from_write, ..assessed })
 }
 
 /// Adds to an evaluation of `df` what its report explains a level with, at a query each: how
@@ -699,6 +723,7 @@ impl Evaluation {
             subject: self.subject.clone(),
             per_record: None,
             text_lengths: None,
+            published: None,
         };
         let after = assess(sizes, self.columns.clone(), self.quasi_identifiers.clone(), &method, self.suppressed + suppressed);
         Evaluation { subject_per_record: self.subject_per_record, classes_from_write: self.classes_from_write, ..after }

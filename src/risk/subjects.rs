@@ -177,6 +177,19 @@ pub fn every_subject_distinct(tasks: &[SubjectKeyRuns]) -> io::Result<bool> {
     Ok(true)
 }
 
+/// The distinct subjects of the rows of `tasks`, null ones as one (as the aggregate over the
+/// table counts them): the size of the one class every record is in where no column is a
+/// quasi-identifier.
+pub fn distinct_subjects(tasks: &[SubjectKeyRuns]) -> io::Result<u64> {
+    let mut merged = Merged::open(tasks)?;
+    let (mut last, mut distinct) = (None, 0);
+    while let Some((subject, _)) = merged.next()? {
+        distinct += u64::from(last != Some(subject));
+        last = Some(subject);
+    }
+    Ok(distinct)
+}
+
 /// A class's distinct subjects and its records, as the merge counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SubjectCount {

@@ -7,7 +7,7 @@ use datafusion::prelude::SessionContext;
 use proptest::prelude::*;
 
 use super::*;
-use crate::risk::subjects::{SubjectKeyRuns, SubjectKeyWriter};
+use crate::risk::subjects::{SubjectKeyRuns, SubjectKeyWriter, distinct_subjects};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().unwrap()
@@ -92,7 +92,7 @@ proptest! {
 }
 
 fn method(sharing: Sharing, max_suppressed: f64) -> Method {
-    Method { sharing, max_suppressed, subject: Some("uid".into()), per_record: None, text_lengths: None }
+    Method { sharing, max_suppressed, subject: Some("uid".into()), per_record: None, text_lengths: None, published: None }
 }
 
 fn measured(name: &str, data_type: &str) -> ColumnPrior {
@@ -457,7 +457,7 @@ proptest! {
         prop_assert_eq!(&sizes, &brute_force(&rows, false));
 
         // Measured, or settled: the same evaluation from the counts as from the aggregates.
-        let method = Method { sharing, max_suppressed: 1.0, subject: None, per_record: None, text_lengths: None };
+        let method = Method { sharing, max_suppressed: 1.0, subject: None, per_record: None, text_lengths: None, published: None };
         for priors in [[measured("a", "Utf8"), measured("b", "Int64")], [settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)]] {
             let e = runtime().block_on(evaluate(&df, &priors, &method, &counted)).unwrap();
             let aggregated = runtime().block_on(evaluate(&df, &priors, &method, &[])).unwrap();
@@ -494,7 +494,7 @@ proptest! {
         let (_ctx, df) = table(&rows);
         let by_hand = brute_force(&rows, true);
         let over_a: Vec<_> = rows.iter().map(|&(a, _, s)| (a, None, s)).collect();
-        let method = Method { sharing, max_suppressed: 1.0, subject: Some("uid".into()), per_record: Some(false), text_lengths: None };
+        let method = Method { sharing, max_suppressed: 1.0, subject: Some("uid".into()), per_record: Some(false), text_lengths: None, published: None };
         let settled_qis = [settled("a", Role::QuasiIdentifier), settled("b", Role::QuasiIdentifier)];
         // As the write counted them, then with the classes beyond the cap sized by the merge of
         // its subject keys: every size over the quasi-identifiers is then exact (a measured
@@ -527,6 +527,51 @@ proptest! {
             let suppressed = suppressed_by_hand(&rows, &small);
             prop_assert_eq!(e.sizes.after_suppression(k), brute_force(&suppressed, true));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Where no column is a quasi-identifier every record is in one class: sized from what the
+    /// write counted (its records, and the merge's distinct subjects, null ones as one), the
+    /// evaluation is the aggregate's.
+    #[test]
+    fn one_class_of_every_record_counted_by_the_write_is_the_aggregates(
+        mut rows in rows(),
+        cuts in proptest::collection::vec(0usize..300, 0..4),
+        nulls in proptest::collection::vec(0usize..300, 0..3),
+        sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
+        by_subject in any::<bool>(),
+    ) {
+        let len = rows.len();
+        for i in nulls {
+            rows[i % len].2 = NULL_UID;
+        }
+        let (_write, runs, _dir) = counted_with_subject_keys(&rows, &cuts, Some(sharing.min_class()));
+        let subjects = distinct_subjects(&runs).unwrap();
+        prop_assert_eq!(subjects, rows.iter().map(|r| r.2).collect::<BTreeSet<_>>().len() as u64);
+        let (_ctx, df) = table(&rows);
+        let no_qis = [settled("a", Role::Other), settled("b", Role::SensitiveAttribute)];
+        let aggregates = Method {
+            sharing,
+            max_suppressed: 0.0,
+            subject: by_subject.then(|| "uid".to_string()),
+            per_record: Some(false),
+            text_lengths: None,
+            published: None,
+        };
+        let aggregated = runtime().block_on(evaluate(&df, &no_qis, &aggregates, &[])).unwrap();
+        prop_assert!(!aggregated.classes_from_write);
+        let published = Published { records: rows.len() as u64, subjects: Some(subjects) };
+        let counted = Method { published: Some(published), ..aggregates.clone() };
+        let e = runtime().block_on(evaluate(&df, &no_qis, &counted, &[])).unwrap();
+        prop_assert_eq!(&e, &Evaluation { classes_from_write: true, ..aggregated.clone() });
+        // Subjects the write did not count leave the class to the aggregate.
+        let uncounted = Method { published: Some(Published { subjects: None, ..published }), ..aggregates };
+        let e = runtime().block_on(evaluate(&df, &no_qis, &uncounted, &[])).unwrap();
+        prop_assert_eq!(e.classes_from_write, !by_subject);
+        prop_assert_eq!(&e, &Evaluation { classes_from_write: !by_subject, ..aggregated });
     }
 }
 

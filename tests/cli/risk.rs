@@ -302,7 +302,25 @@ fn the_demo_publishes_at_level_3_or_better_and_its_inventory_carries_the_report(
         let d = manifest.datasets.iter().find(|d| d.planned.name() == name).unwrap();
         let risk = d.risk.as_ref().unwrap_or_else(|| panic!("{name} evaluated"));
         assert!(risk.level.0 >= 3, "{name}: {risk:?}");
+        // Each written whole by the run: its classes are sized from what the write counted
+        // (the classes themselves, the merge of its subject keys, or, where no column is a
+        // quasi-identifier, one class of every record and subject), not over the table.
+        assert!(risk.classes_from_write, "{name}: {risk:?}");
     }
+    // Payments: no quasi-identifier, several payments a user. `piguard risk` counts the table's
+    // one class as the run did.
+    let payments = manifest.datasets.iter().find(|d| d.planned.name() == "payments").and_then(|d| d.risk.clone()).unwrap();
+    assert!(payments.quasi_identifiers.is_empty() && !payments.subject_per_record, "{payments:?}");
+    let table = lake.path().join("deid/payments");
+    let out = piguard(&["risk", table.to_str().unwrap(), "--sharing", payments.sharing.id(), "--subject", "user_id"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let figures = &report["datasets"][0]["figures"];
+    assert_eq!(
+        (figures["k"].as_u64(), figures["records"].as_u64()),
+        (Some(payments.figures.k), Some(payments.figures.records)),
+        "{report}"
+    );
     let users = lake.path().join("deid/users");
     let out = piguard(&["risk", users.to_str().unwrap(), "--format", "markdown"]);
     let (stdout, stderr) = text(&out);

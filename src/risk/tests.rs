@@ -62,6 +62,17 @@ fn rows() -> impl Strategy<Value = Vec<(Option<&'static str>, Option<i64>, i64)>
     proptest::collection::vec((a, proptest::option::weighted(0.9, 0i64..6), 0i64..40), 1..300)
 }
 
+/// [`rows`] with a few subjects null ([`NULL_UID`]).
+fn rows_with_null_subjects() -> impl Strategy<Value = Vec<(Option<&'static str>, Option<i64>, i64)>> {
+    (rows(), proptest::collection::vec(0usize..300, 0..3)).prop_map(|(mut rows, nulls)| {
+        let len = rows.len();
+        for i in nulls {
+            rows[i % len].2 = NULL_UID;
+        }
+        rows
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -480,15 +491,10 @@ proptest! {
     /// leaves, and the class sizes themselves, some subjects null or not.
     #[test]
     fn subjects_counted_by_write_tasks_tell_what_the_aggregates_tell(
-        mut rows in rows(),
+        rows in rows_with_null_subjects(),
         cuts in proptest::collection::vec(0usize..300, 0..4),
-        nulls in proptest::collection::vec(0usize..300, 0..3),
         sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
     ) {
-        let len = rows.len();
-        for i in nulls {
-            rows[i % len].2 = NULL_UID;
-        }
         let k = sharing.min_class();
         let (mut write, runs, _dir) = counted_with_subject_keys(&rows, &cuts, Some(k));
         let (_ctx, df) = table(&rows);
@@ -538,16 +544,11 @@ proptest! {
     /// evaluation is the aggregate's.
     #[test]
     fn one_class_of_every_record_counted_by_the_write_is_the_aggregates(
-        mut rows in rows(),
+        rows in rows_with_null_subjects(),
         cuts in proptest::collection::vec(0usize..300, 0..4),
-        nulls in proptest::collection::vec(0usize..300, 0..3),
         sharing in prop::sample::select(vec![Sharing::Public, Sharing::Controlled, Sharing::Enclave]),
         by_subject in any::<bool>(),
     ) {
-        let len = rows.len();
-        for i in nulls {
-            rows[i % len].2 = NULL_UID;
-        }
         let (_write, runs, _dir) = counted_with_subject_keys(&rows, &cuts, Some(sharing.min_class()));
         let subjects = distinct_subjects(&runs).unwrap();
         prop_assert_eq!(subjects, rows.iter().map(|r| r.2).collect::<BTreeSet<_>>().len() as u64);
